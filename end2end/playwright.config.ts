@@ -1,0 +1,53 @@
+import { defineConfig } from '@playwright/test';
+
+// Runs against the release build (`cargo leptos build --release`), which is what CI ships: only the release
+// build catches a broken wasm-opt. Every test runs twice: hydrated (JavaScript on) and plain HTML forms (off).
+const port = Number(process.env.E2E_PORT ?? 3210);
+const baseURL = `http://127.0.0.1:${port}`;
+
+export default defineConfig({
+  testDir: './tests',
+  timeout: 30_000,
+  expect: { timeout: 10_000 },
+  fullyParallel: true,
+  workers: 2,
+  forbidOnly: !!process.env.CI,
+  retries: 0,
+  reporter: [['list'], ['html', { open: 'never' }]],
+  use: {
+    baseURL,
+    screenshot: 'only-on-failure',
+    trace: 'retain-on-failure',
+    launchOptions: {
+      executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    },
+  },
+  projects: [
+    { name: 'js-on', use: { javaScriptEnabled: true } },
+    { name: 'js-off', use: { javaScriptEnabled: false } },
+  ],
+  webServer: {
+    // A fresh database per run; run from the project root, where target/site is.
+    command: 'rm -rf target/e2e && exec ./target/release/onbehalf serve',
+    cwd: '..',
+    url: `${baseURL}/readyz`,
+    reuseExistingServer: !process.env.CI,
+    timeout: 60_000,
+    stdout: 'ignore',
+    stderr: 'pipe',
+    env: {
+      ONBEHALF_SERVER__BIND: `127.0.0.1:${port}`,
+      ONBEHALF_DATABASE__URL: 'sqlite://target/e2e/onbehalf.db',
+      RUST_LOG: 'warn',
+    },
+  },
+});

@@ -1,0 +1,72 @@
+//! The HTML shell, the router, and the signed-in user shared by every page.
+
+use leptos::prelude::*;
+use leptos_meta::{Link, MetaTags, Stylesheet, provide_meta_context};
+use leptos_router::{
+    SsrMode,
+    components::{Route, Router, Routes},
+    path,
+};
+
+use crate::{
+    auth::UserDto,
+    components::nav::{SiteFooter, SiteHeader},
+    error::AppError,
+    pages::{AccountPage, HomePage, NotFoundPage, SignInPage, SignUpPage},
+};
+
+/// The document around the app. Rendered on the server only.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8" />
+                <meta name="viewport" content="width=device-width, initial-scale=1" />
+                <meta name="color-scheme" content="light dark" />
+                <HydrationScripts options />
+                <MetaTags />
+            </head>
+            <body>
+                <App />
+            </body>
+        </html>
+    }
+}
+
+/// The signed-in user (or `None`), fetched once per page load and shared through context.
+#[derive(Clone, Copy)]
+pub struct CurrentUser(pub Resource<Result<Option<UserDto>, AppError>>);
+
+pub fn use_current_user() -> CurrentUser {
+    expect_context::<CurrentUser>()
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    // Fetched once: a change of identity (sign-in, sign-up, sign-out) reloads the whole page, so nothing of the
+    // previous user's state can survive in the browser.
+    provide_context(CurrentUser(Resource::new(
+        || (),
+        |_| crate::auth::api::get_current_user(),
+    )));
+
+    view! {
+        <Stylesheet id="leptos" href="/pkg/onbehalf.css" />
+        <Link rel="icon" href="/favicon.svg" type_="image/svg+xml" />
+        <Router>
+            <SiteHeader />
+            <main id="main" class="main" tabindex="-1">
+                <Routes fallback=NotFoundPage>
+                    <Route path=path!("/") view=HomePage />
+                    <Route path=path!("/sign-in") view=SignInPage />
+                    <Route path=path!("/sign-up") view=SignUpPage />
+                    // Async: the redirect of a signed-out visitor must be decided before any byte is sent.
+                    <Route path=path!("/account") view=AccountPage ssr=SsrMode::Async />
+                </Routes>
+            </main>
+            <SiteFooter />
+        </Router>
+    }
+}

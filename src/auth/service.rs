@@ -1,0 +1,255 @@
+//! Local accounts: sign-up, sign-in, password change, enable/disable. The one place these rules live; the server
+//! functions in `api.rs` and the CLI both call here.
+
+use tower_sessions::Session;
+
+use super::{
+    PASSWORD_MAX_LEN, Role, UserDto, normalize_display_name, normalize_email, password, repo, repo::UserRow, session,
+    throttle, validate_new_password,
+};
+use crate::{
+    config::AuthSettings,
+    db::{Db, is_unique_violation, now_ms},
+    error::{AppError, FieldError},
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error(transparent)]
+    Invalid(#[from] FieldError),
+    #[error("email and password do not match")]
+    InvalidCredentials,
+    #[error("account disabled")]
+    Disabled,
+    #[error("throttled for {0:?}")]
+    Throttled(std::time::Duration),
+    #[error("email already registered")]
+    EmailTaken,
+    #[error("sign-up is disabled")]
+    SignUpDisabled,
+    #[error("no user with email {0}")]
+    UnknownUser(String),
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error(transparent)]
+    Password(#[from] password::PasswordError),
+    #[error("session: {0}")]
+    Session(#[from] session::SessionError),
+}
+
+impl From<AuthError> for AppError {
+    fn from(err: AuthError) -> Self {
+        match err {
+            AuthError::Invalid(field) => field.into(),
+            AuthError::InvalidCredentials | AuthError::UnknownUser(_) => AppError::InvalidCredentials,
+            AuthError::Disabled => AppError::AccountDisabled,
+            AuthError::Throttled(wait) => AppError::Throttled {
+                retry_after_secs: wait.as_secs_f64().ceil() as u64,
+            },
+            AuthError::EmailTaken => AppError::EmailTaken,
+            AuthError::SignUpDisabled => AppError::SignUpDisabled,
+            other @ (AuthError::Database(_) | AuthError::Password(_) | AuthError::Session(_)) => {
+                AppError::internal(other)
+            }
+        }
+    }
+}
+
+/// A local account as the rest of the server sees it.
+#[derive(Debug, Clone)]
+pub struct User {
+    pub id: i64,
+    pub email: String,
+    pub display_name: String,
+    pub role: Role,
+    pub disabled: bool,
+    pub created_at: i64,
+}
+
+impl From<UserRow> for User {
+    fn from(row: UserRow) -> Self {
+        Self {
+            id: row.id,
+            role: row.role(),
+            disabled: row.is_disabled(),
+            email: row.email,
+            display_name: row.display_name,
+            created_at: row.created_at,
+        }
+    }
+}
+
+impl User {
+    pub fn to_dto(&self) -> UserDto {
+        UserDto {
+            email: self.email.clone(),
+            display_name: self.display_name.clone(),
+            role: self.role,
+            member_since: format_date(self.created_at),
+        }
+    }
+}
+
+fn format_date(unix_ms: i64) -> String {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    time::OffsetDateTime::from_unix_timestamp(unix_ms / 1000)
+        .ok()
+        .and_then(|t| t.format(&format).ok())
+        .unwrap_or_default()
+}
+
+/// Creates an account. Used by sign-up (after its own checks) and by `onbehalf user add`.
+pub async fn create_user(
+    db: &Db,
+    email: &str,
+    display_name: &str,
+    new_password: &str,
+    role: Role,
+) -> Result<User, AuthError> {
+    let email = normalize_email(email)?;
+    let display_name = normalize_display_name(display_name, &email)?;
+    validate_new_password("password", new_password, new_password)?;
+    let hash = password::hash(new_password.to_owned()).await?;
+    let now = now_ms();
+    let id = repo::insert_user(&db.pool, &email, &display_name, &hash, role, now)
+        .await
+        .map_err(|e| {
+            if is_unique_violation(&e, "users_email_key", "users.email") {
+                AuthError::EmailTaken
+            } else {
+                e.into()
+            }
+        })?;
+    Ok(User {
+        id,
+        email,
+        display_name,
+        role,
+        disabled: false,
+        created_at: now,
+    })
+}
+
+pub struct SignUp<'a> {
+    pub email: &'a str,
+    pub display_name: &'a str,
+    pub password: &'a str,
+    pub password_confirm: &'a str,
+}
+
+/// Self-service sign-up, then sign-in on `session`.
+pub async fn sign_up(db: &Db, settings: &AuthSettings, session: &Session, form: SignUp<'_>) -> Result<User, AuthError> {
+    if !settings.allow_sign_up {
+        return Err(AuthError::SignUpDisabled);
+    }
+    normalize_email(form.email)?;
+    validate_new_password("password", form.password, form.password_confirm)?;
+    let user = create_user(db, form.email, form.display_name, form.password, Role::User).await?;
+    session::begin(session, user.id, settings).await?;
+    tracing::info!(user_id = user.id, "user signed up");
+    Ok(user)
+}
+
+/// Checks credentials (throttled) and signs the user in on `session` under a new session id.
+pub async fn sign_in(
+    db: &Db,
+    settings: &AuthSettings,
+    session: &Session,
+    email: &str,
+    password_given: &str,
+    client: &str,
+) -> Result<User, AuthError> {
+    // Malformed input is not a guess at a password: say what is wrong and count nothing.
+    let email = normalize_email(email)?;
+    if password_given.is_empty() {
+        return Err(FieldError::new("password", "Enter your password.").into());
+    }
+    if password_given.chars().count() > PASSWORD_MAX_LEN {
+        return Err(FieldError::new(
+            "password",
+            format!("A password has at most {PASSWORD_MAX_LEN} characters."),
+        )
+        .into());
+    }
+    if let Some(wait) = throttle::blocked_for(&db.pool, &email, client).await? {
+        tracing::warn!(client, "sign-in refused: throttled");
+        return Err(AuthError::Throttled(wait));
+    }
+    let row = repo::find_by_email(&db.pool, &email).await?;
+    let matches = password::verify(password_given.to_owned(), row.as_ref().map(|r| r.password_hash.clone())).await?;
+    let Some(row) = row.filter(|_| matches) else {
+        throttle::record_failure(&db.pool, &settings.throttle, &email, client).await?;
+        tracing::info!(client, "sign-in failed: bad credentials");
+        return Err(AuthError::InvalidCredentials);
+    };
+    throttle::record_success(&db.pool, &email, client).await?;
+    if row.is_disabled() {
+        tracing::info!(user_id = row.id, "sign-in refused: account disabled");
+        return Err(AuthError::Disabled);
+    }
+    session::begin(session, row.id, settings).await?;
+    tracing::info!(user_id = row.id, "user signed in");
+    Ok(row.into())
+}
+
+/// The signed-in, enabled user of `session`. A session whose user was disabled or deleted is ended.
+pub async fn current_user(db: &Db, settings: &AuthSettings, session: &Session) -> Result<Option<User>, AuthError> {
+    let Some(auth) = session::current(session, settings).await? else {
+        return Ok(None);
+    };
+    match repo::find_by_id(&db.pool, auth.user_id).await? {
+        Some(row) if !row.is_disabled() => Ok(Some(row.into())),
+        _ => {
+            session::end(session).await?;
+            Ok(None)
+        }
+    }
+}
+
+/// Changes the password after checking the current one, then ends every other session of the user and gives
+/// this one a new id.
+pub async fn change_password(
+    db: &Db,
+    settings: &AuthSettings,
+    session: &Session,
+    user: &User,
+    current: &str,
+    new: &str,
+    new_confirm: &str,
+) -> Result<(), AuthError> {
+    if current.is_empty() {
+        return Err(FieldError::new("current_password", "Enter your current password.").into());
+    }
+    validate_new_password("new_password", new, new_confirm)?;
+    let row = repo::find_by_id(&db.pool, user.id)
+        .await?
+        .ok_or(AuthError::InvalidCredentials)?;
+    if !password::verify(current.to_owned(), Some(row.password_hash)).await? {
+        return Err(FieldError::new("current_password", "Your current password is not correct.").into());
+    }
+    let hash = password::hash(new.to_owned()).await?;
+    repo::update_password(&db.pool, user.id, &hash, now_ms()).await?;
+    repo::delete_sessions_of(&db.pool, user.id).await?;
+    session::begin(session, user.id, settings).await?;
+    tracing::info!(user_id = user.id, "password changed; other sessions ended");
+    Ok(())
+}
+
+/// Disables or enables an account by email. Disabling ends all its sessions at once.
+pub async fn set_disabled(db: &Db, email: &str, disabled: bool) -> Result<(), AuthError> {
+    let email = normalize_email(email)?;
+    let now = now_ms();
+    if !repo::set_disabled(&db.pool, &email, disabled.then_some(now), now).await? {
+        return Err(AuthError::UnknownUser(email));
+    }
+    if disabled {
+        if let Some(row) = repo::find_by_email(&db.pool, &email).await? {
+            repo::delete_sessions_of(&db.pool, row.id).await?;
+        }
+    }
+    Ok(())
+}
+
+pub async fn list_users(db: &Db) -> Result<Vec<User>, AuthError> {
+    Ok(repo::list_users(&db.pool).await?.into_iter().map(User::from).collect())
+}

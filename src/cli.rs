@@ -1,0 +1,188 @@
+//! The `onbehalf` command: `serve` (default), `migrate`, and user administration.
+
+use std::{
+    io::{IsTerminal, Read},
+    path::PathBuf,
+    process::ExitCode,
+};
+
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+use crate::{
+    auth::{Role, password, service},
+    config::Settings,
+    db::Db,
+    startup::Application,
+};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "onbehalf",
+    version,
+    about = "Link your users' accounts at OAuth 2.0 providers and act on their behalf."
+)]
+struct Cli {
+    /// Configuration file (default: ./onbehalf.toml when it exists). Every key can also be set as ONBEHALF_<KEY>,
+    /// with __ between nested keys, e.g. ONBEHALF_DATABASE__URL.
+    #[arg(long, global = true, env = "ONBEHALF_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the web server (the default).
+    Serve,
+    /// Apply database migrations and exit (the server also applies them at start-up).
+    Migrate,
+    /// Manage local accounts.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Create an account. The password is read from standard input; with none (or a terminal), one is generated
+    /// and printed once.
+    Add {
+        #[arg(long)]
+        email: String,
+        /// Display name (default: the part of the email before @).
+        #[arg(long, default_value = "")]
+        name: String,
+        /// Give the account the admin role.
+        #[arg(long)]
+        admin: bool,
+    },
+    /// Stop an account from signing in, and end its sessions.
+    Disable {
+        #[arg(long)]
+        email: String,
+    },
+    /// Let a disabled account sign in again.
+    Enable {
+        #[arg(long)]
+        email: String,
+    },
+    /// List all accounts.
+    List,
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn")))
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), String> {
+    let settings = Settings::load(cli.config.as_deref()).map_err(|e| e.to_string())?;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(settings).await,
+        Command::Migrate => {
+            let db = Db::connect(&settings.database).await.map_err(|e| e.to_string())?;
+            db.migrate().await.map_err(|e| e.to_string())?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::User { command } => {
+            let db = Db::connect(&settings.database).await.map_err(|e| e.to_string())?;
+            db.migrate().await.map_err(|e| e.to_string())?;
+            user_command(&db, command).await
+        }
+    }
+}
+
+async fn serve(settings: Settings) -> Result<(), String> {
+    let app = Application::build(settings).await.map_err(|e| e.to_string())?;
+    let url = app.state().settings.server.public_url();
+    tracing::info!("onbehalf listening on port {}; open {url}", app.port());
+    app.run().await.map_err(|e| e.to_string())
+}
+
+async fn user_command(db: &Db, command: UserCommand) -> Result<(), String> {
+    match command {
+        UserCommand::Add { email, name, admin } => {
+            let (password, generated) = match read_password_from_stdin()? {
+                Some(p) => (p, false),
+                None => (password::generate(), true),
+            };
+            let role = if admin { Role::Admin } else { Role::User };
+            let user = service::create_user(db, &email, &name, &password, role)
+                .await
+                .map_err(describe)?;
+            println!("created {} ({}, id {})", user.email, user.role.as_str(), user.id);
+            if generated {
+                println!("password (shown once, store it now): {password}");
+            }
+            Ok(())
+        }
+        UserCommand::Disable { email } => {
+            service::set_disabled(db, &email, true).await.map_err(describe)?;
+            println!("disabled {email}; its sessions have ended");
+            Ok(())
+        }
+        UserCommand::Enable { email } => {
+            service::set_disabled(db, &email, false).await.map_err(describe)?;
+            println!("enabled {email}");
+            Ok(())
+        }
+        UserCommand::List => {
+            let users = service::list_users(db).await.map_err(describe)?;
+            println!("{:<6} {:<40} {:<6} {:<9} name", "id", "email", "role", "status");
+            for u in users {
+                let status = if u.disabled { "disabled" } else { "active" };
+                println!(
+                    "{:<6} {:<40} {:<6} {:<9} {}",
+                    u.id,
+                    u.email,
+                    u.role.as_str(),
+                    status,
+                    u.display_name
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+fn describe(err: service::AuthError) -> String {
+    match err {
+        service::AuthError::Invalid(field) => format!("{}: {}", field.field, field.message),
+        service::AuthError::EmailTaken => "an account with this email already exists".to_owned(),
+        other => other.to_string(),
+    }
+}
+
+/// The first line of standard input, unless it is a terminal or empty.
+fn read_password_from_stdin() -> Result<Option<String>, String> {
+    let mut stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        return Ok(None);
+    }
+    let mut input = String::new();
+    stdin
+        .read_to_string(&mut input)
+        .map_err(|e| format!("cannot read the password from standard input: {e}"))?;
+    let password = input.lines().next().unwrap_or_default().to_owned();
+    Ok((!password.is_empty()).then_some(password))
+}

@@ -1,0 +1,4 @@
+//! Views used by several pages. No server functions here: components receive actions and data from pages.
+
+pub mod form;
+pub mod nav;

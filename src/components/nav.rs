@@ -1,0 +1,68 @@
+//! Site header (navigation, who is signed in, sign-out) and footer.
+
+use leptos::prelude::*;
+
+use crate::{app::use_current_user, auth::api::SignOut, components::form::reload_on_success};
+
+#[component]
+pub fn SiteHeader() -> impl IntoView {
+    let user = use_current_user().0;
+    let sign_out = ServerAction::<SignOut>::new();
+    reload_on_success(sign_out);
+
+    view! {
+        <header class="site-header">
+            <a class="skip-link" href="#main">"Skip to content"</a>
+            <nav class="nav" aria-label="Main">
+                <a class="brand" href="/">
+                    <span class="brand-mark" aria-hidden="true">"⇄"</span>
+                    "onbehalf"
+                </a>
+                <Transition fallback=|| view! { <span class="nav-placeholder"></span> }>
+                    {move || Suspend::new(async move {
+                        match user.await {
+                            Ok(Some(me)) => view! {
+                                <ul class="nav-links">
+                                    <li><a href="/account" class="nav-user">
+                                        <span class="avatar" aria-hidden="true">{initial(&me.display_name)}</span>
+                                        <span>{me.display_name.clone()}</span>
+                                        <span class="visually-hidden">" (your account)"</span>
+                                    </a></li>
+                                    <li>
+                                        <ActionForm action=sign_out>
+                                            <button type="submit" class="button button-ghost">"Sign out"</button>
+                                        </ActionForm>
+                                    </li>
+                                </ul>
+                            }
+                            .into_any(),
+                            _ => view! {
+                                <ul class="nav-links">
+                                    <li><a href="/sign-in" class="button button-ghost">"Sign in"</a></li>
+                                    <li><a href="/sign-up" class="button button-primary">"Sign up"</a></li>
+                                </ul>
+                            }
+                            .into_any(),
+                        }
+                    })}
+                </Transition>
+            </nav>
+        </header>
+    }
+}
+
+fn initial(name: &str) -> String {
+    name.chars()
+        .next()
+        .map(|c| c.to_uppercase().collect())
+        .unwrap_or_default()
+}
+
+#[component]
+pub fn SiteFooter() -> impl IntoView {
+    view! {
+        <footer class="site-footer">
+            <p>"onbehalf — acts for your users at the services they link, and shows every step."</p>
+        </footer>
+    }
+}

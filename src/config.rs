@@ -1,0 +1,329 @@
+//! Typed settings: `onbehalf.toml` (optional) overlaid by `ONBEHALF_*` environment variables.
+//!
+//! Every key has a default so the app runs with no file at all. `__` in a variable name nests
+//! (`ONBEHALF_DATABASE__URL` is `database.url`). A value that does not parse, or parses but makes no sense, stops
+//! start-up with a message naming the key. `onbehalf.example.toml` documents every key; keep the two in step.
+
+use std::{net::SocketAddr, path::Path, time::Duration};
+
+use figment::{
+    Figment,
+    providers::{Env, Format, Toml},
+};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use url::Url;
+
+/// Where the configuration file is looked for when neither `--config` nor `ONBEHALF_CONFIG` names one.
+pub const DEFAULT_CONFIG_FILE: &str = "onbehalf.toml";
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub auth: AuthSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Address the HTTP server listens on.
+    pub bind: SocketAddr,
+    /// The URL people use to reach the app; defaults to `http://{bind}`. Origin checks, the session cookie's
+    /// `Secure` flag and (later) OAuth redirect URIs derive from it.
+    pub public_url: Option<Url>,
+    /// Header holding the client address when behind a reverse proxy (e.g. `X-Real-IP`); unset means the socket peer.
+    pub client_ip_header: Option<String>,
+    /// Directory holding the built site (`pkg/`, static assets); cargo-leptos writes it to `target/site`.
+    pub site_root: String,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 3000)),
+            public_url: None,
+            client_ip_header: None,
+            site_root: "target/site".to_owned(),
+        }
+    }
+}
+
+impl ServerSettings {
+    /// The public URL with the defaulting rule applied.
+    pub fn public_url(&self) -> Url {
+        self.public_url.clone().unwrap_or_else(|| {
+            Url::parse(&format!("http://{}", self.bind)).expect("a socket address always forms a URL")
+        })
+    }
+
+    /// `scheme://host[:port]` of the public URL, as browsers send it in the `Origin` header.
+    pub fn public_origin(&self) -> String {
+        self.public_url().origin().ascii_serialization()
+    }
+
+    pub fn is_https(&self) -> bool {
+        self.public_url().scheme() == "https"
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// `sqlite://path/to/file.db` (created on first run) or `postgres://user:password@host/db`. Secret: it may hold
+    /// a password.
+    pub url: SecretString,
+    /// Upper bound of the connection pool.
+    pub max_connections: u32,
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self {
+            url: SecretString::from("sqlite://data/onbehalf.db"),
+            max_connections: 8,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthSettings {
+    /// Whether anyone may create an account from the sign-up page (admins can always use `onbehalf user add`).
+    pub allow_sign_up: bool,
+    /// A session not used for this long ends.
+    #[serde(with = "humantime_serde")]
+    pub session_idle_timeout: Duration,
+    /// A session ends this long after sign-in, however active.
+    #[serde(with = "humantime_serde")]
+    pub session_absolute_timeout: Duration,
+    pub throttle: ThrottleSettings,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            allow_sign_up: true,
+            session_idle_timeout: Duration::from_secs(24 * 3600),
+            session_absolute_timeout: Duration::from_secs(7 * 24 * 3600),
+            throttle: ThrottleSettings::default(),
+        }
+    }
+}
+
+/// Sign-in throttling (see `auth::throttle` for the policy these numbers drive).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ThrottleSettings {
+    /// Failures older than this are forgotten.
+    #[serde(with = "humantime_serde")]
+    pub window: Duration,
+    /// Failures on one account (from anywhere) before each further attempt must wait.
+    pub account_free_failures: u32,
+    /// The first wait; it doubles with every further failure up to `account_max_delay`.
+    #[serde(with = "humantime_serde")]
+    pub account_base_delay: Duration,
+    #[serde(with = "humantime_serde")]
+    pub account_max_delay: Duration,
+    /// Failures on one account from one client before that client is refused for `lockout`.
+    pub client_account_lockout_failures: u32,
+    /// Failures from one client, on any accounts, before it is refused for `lockout`.
+    pub client_lockout_failures: u32,
+    #[serde(with = "humantime_serde")]
+    pub lockout: Duration,
+}
+
+impl Default for ThrottleSettings {
+    fn default() -> Self {
+        Self {
+            window: Duration::from_secs(15 * 60),
+            account_free_failures: 5,
+            account_base_delay: Duration::from_secs(1),
+            account_max_delay: Duration::from_secs(60),
+            client_account_lockout_failures: 10,
+            client_lockout_failures: 50,
+            lockout: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+/// A configuration problem, phrased for the operator: which key, and what is wrong with it.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration file {path}: {message}")]
+    File { path: String, message: String },
+    #[error("configuration: {0}")]
+    Parse(String),
+    #[error("configuration key `{key}`: {message}")]
+    Invalid { key: &'static str, message: String },
+}
+
+impl Settings {
+    /// Loads settings from `path` (or `onbehalf.toml` when it exists) and the environment, then validates them.
+    /// An explicitly named file must exist; the default one may be absent.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::new();
+        match path {
+            Some(path) if !path.exists() => {
+                return Err(ConfigError::File {
+                    path: path.display().to_string(),
+                    message: "no such file".to_owned(),
+                });
+            }
+            Some(path) => figment = figment.merge(Toml::file_exact(path)),
+            None if Path::new(DEFAULT_CONFIG_FILE).exists() => {
+                figment = figment.merge(Toml::file_exact(DEFAULT_CONFIG_FILE))
+            }
+            None => {}
+        }
+        let figment = figment.merge(Env::prefixed("ONBEHALF_").ignore(&["config"]).split("__"));
+        Self::from_figment(figment)
+    }
+
+    pub fn from_figment(figment: Figment) -> Result<Self, ConfigError> {
+        let settings: Settings = figment.extract().map_err(|err| ConfigError::Parse(describe(err)))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(url) = &self.server.public_url {
+            if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+                return Err(invalid(
+                    "server.public_url",
+                    format!("`{url}` must be an http:// or https:// URL"),
+                ));
+            }
+            if url.path() != "/" || url.query().is_some() {
+                return Err(invalid(
+                    "server.public_url",
+                    "must be an origin with no path or query (the app serves at /)",
+                ));
+            }
+        }
+        if let Some(header) = &self.server.client_ip_header {
+            if axum::http::HeaderName::try_from(header.as_str()).is_err() {
+                return Err(invalid(
+                    "server.client_ip_header",
+                    format!("`{header}` is not a valid header name"),
+                ));
+            }
+        }
+        let db = self.database.url.expose_secret();
+        if !(db.starts_with("sqlite:") || db.starts_with("postgres://") || db.starts_with("postgresql://")) {
+            return Err(invalid(
+                "database.url",
+                "must start with sqlite: or postgres:// (the value is not shown: it may hold a password)",
+            ));
+        }
+        if self.database.max_connections == 0 {
+            return Err(invalid("database.max_connections", "must be at least 1"));
+        }
+        let auth = &self.auth;
+        if auth.session_idle_timeout < Duration::from_secs(60) {
+            return Err(invalid("auth.session_idle_timeout", "must be at least 1 minute"));
+        }
+        if auth.session_absolute_timeout < auth.session_idle_timeout {
+            return Err(invalid(
+                "auth.session_absolute_timeout",
+                "must not be shorter than auth.session_idle_timeout",
+            ));
+        }
+        let t = &auth.throttle;
+        if t.account_max_delay < t.account_base_delay {
+            return Err(invalid(
+                "auth.throttle.account_max_delay",
+                "must not be shorter than account_base_delay",
+            ));
+        }
+        if t.client_account_lockout_failures == 0 || t.client_lockout_failures == 0 {
+            return Err(invalid("auth.throttle", "lockout thresholds must be at least 1"));
+        }
+        Ok(())
+    }
+}
+
+fn invalid(key: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key,
+        message: message.into(),
+    }
+}
+
+/// Figment's errors name the key (`database.max_connections`) and the source (file or variable); keep every one.
+fn describe(err: figment::Error) -> String {
+    err.into_iter()
+        .map(|e| {
+            let key = e.path.join(".");
+            let source = match e.metadata.as_ref().map(|m| m.name.to_string()) {
+                // Name the exact variable, not figment's "`ONBEHALF_` environment variable(s)".
+                Some(name) if name.contains("environment") => {
+                    format!("ONBEHALF_{}", key.replace('.', "__").to_uppercase())
+                }
+                Some(name) => name,
+                None => String::new(),
+            };
+            let what = e.kind.to_string();
+            match (key.is_empty(), source.is_empty()) {
+                (true, _) => what,
+                (false, true) => format!("key `{key}`: {what}"),
+                (false, false) => format!("key `{key}` (from {source}): {what}"),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use figment::providers::Serialized;
+
+    fn with(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let mut figment = Figment::new();
+        for (key, value) in pairs {
+            figment = figment.merge(Serialized::default(key, value));
+        }
+        Settings::from_figment(figment)
+    }
+
+    #[test]
+    fn runs_with_no_configuration_at_all() {
+        let s = with(&[]).unwrap();
+        assert_eq!(s.server.public_origin(), "http://127.0.0.1:3000");
+        assert_eq!(s.database.url.expose_secret(), "sqlite://data/onbehalf.db");
+        assert!(s.auth.allow_sign_up);
+    }
+
+    #[test]
+    fn a_bad_value_names_its_key() {
+        let err = with(&[("database.max_connections", "many")]).unwrap_err().to_string();
+        assert!(err.contains("database.max_connections"), "{err}");
+        let err = with(&[("server.public_url", "ftp://example.org")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("server.public_url"), "{err}");
+        let err = with(&[("auth.session_idle_timeout", "soon")]).unwrap_err().to_string();
+        assert!(err.contains("auth.session_idle_timeout"), "{err}");
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let err = with(&[("server.bnd", "127.0.0.1:1")]).unwrap_err().to_string();
+        assert!(err.contains("bnd"), "{err}");
+    }
+
+    #[test]
+    fn database_url_never_shows_in_debug() {
+        let s = with(&[("database.url", "postgres://u:hunter2@db/x")]).unwrap();
+        assert!(!format!("{s:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn https_public_url_makes_cookies_secure() {
+        let s = with(&[("server.public_url", "https://onbehalf.example.org")]).unwrap();
+        assert!(s.server.is_https());
+        assert_eq!(s.server.public_origin(), "https://onbehalf.example.org");
+    }
+}

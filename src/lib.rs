@@ -1,0 +1,36 @@
+//! onbehalf: a Leptos full-stack application that links users' accounts at OAuth 2.0 providers and acts for them.
+//!
+//! The crate builds twice: with `ssr` it is the server (axum, sqlx, sessions), with `hydrate` it is the WASM that
+//! makes the server-rendered pages interactive. Server-only modules are gated so they never reach the browser.
+
+pub mod app;
+pub mod auth;
+pub mod components;
+pub mod error;
+pub mod pages;
+
+#[cfg(feature = "ssr")]
+pub mod cli;
+#[cfg(feature = "ssr")]
+pub mod config;
+#[cfg(feature = "ssr")]
+pub mod db;
+#[cfg(feature = "ssr")]
+pub mod http;
+#[cfg(feature = "ssr")]
+pub mod startup;
+#[cfg(feature = "ssr")]
+pub mod state;
+
+/// Entry point of the WASM bundle: attaches the client-side app to the server-rendered HTML.
+#[cfg(feature = "hydrate")]
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn hydrate() {
+    console_error_panic_hook::set_once();
+    leptos::mount::hydrate_body(app::App);
+    // Marks the document as interactive: end-to-end tests wait for it before they click, so that a page which
+    // failed to hydrate cannot pass by falling back to plain form posts.
+    if let Some(root) = leptos::prelude::document().document_element() {
+        let _ = root.set_attribute("data-hydrated", "");
+    }
+}

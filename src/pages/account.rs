@@ -1,0 +1,68 @@
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::{components::Redirect, hooks::use_query_map};
+
+use crate::{
+    app::use_current_user,
+    auth::{PASSWORD_MAX_LEN, PASSWORD_MIN_LEN, Role, UserDto, api::ChangePassword},
+    components::form::{Field, FormError, FormSuccess, Submit, action_error},
+};
+
+/// "Your account": who you are, and changing your password. Visitors are sent to sign in first.
+#[component]
+pub fn AccountPage() -> impl IntoView {
+    let user = use_current_user().0;
+    view! {
+        <Title text="Your account · onbehalf" />
+        <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match user.await {
+                    Ok(Some(me)) => view! { <AccountDetails me=me /> }.into_any(),
+                    Ok(None) => view! { <Redirect path="/sign-in?next=/account" /> }.into_any(),
+                    Err(err) => view! { <div class="alert alert-error" role="alert">{err.to_string()}</div> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn AccountDetails(me: UserDto) -> impl IntoView {
+    let action = ServerAction::<ChangePassword>::new();
+    let error = action_error(action);
+    let changed_by_redirect = move || use_query_map().read().get("password_changed").is_some();
+    let changed = Signal::derive(move || {
+        matches!(action.value().get(), Some(Ok(()))) || (action.value().get().is_none() && changed_by_redirect())
+    });
+    let role = match me.role {
+        Role::Admin => "Administrator",
+        Role::User => "User",
+    };
+
+    view! {
+        <section class="panel">
+            <h1>"Your account"</h1>
+            <dl class="facts">
+                <div><dt>"Name"</dt><dd>{me.display_name}</dd></div>
+                <div><dt>"Email"</dt><dd>{me.email}</dd></div>
+                <div><dt>"Role"</dt><dd>{role}</dd></div>
+                <div><dt>"Member since"</dt><dd>{me.member_since}</dd></div>
+            </dl>
+        </section>
+        <section class="panel">
+            <h2>"Change password"</h2>
+            <p class="muted">"Changing your password signs you out everywhere else."</p>
+            <FormSuccess show=changed message="Your password was changed. Other sessions were signed out." />
+            <FormError error=error />
+            <ActionForm action=action>
+                <Field label="Current password" name="current_password" kind="password" autocomplete="current-password"
+                    maxlength=PASSWORD_MAX_LEN error=error />
+                <Field label="New password" name="new_password" kind="password" autocomplete="new-password"
+                    minlength=PASSWORD_MIN_LEN maxlength=PASSWORD_MAX_LEN hint="At least 8 characters." error=error />
+                <Field label="Confirm new password" name="new_password_confirm" kind="password" autocomplete="new-password"
+                    minlength=PASSWORD_MIN_LEN maxlength=PASSWORD_MAX_LEN error=error />
+                <Submit label="Change password" pending_label="Changing password…" pending=action.pending() />
+            </ActionForm>
+        </section>
+    }
+}

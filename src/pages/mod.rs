@@ -1,0 +1,13 @@
+//! One file per route; each page is named `...Page`.
+
+mod account;
+mod home;
+mod not_found;
+mod sign_in;
+mod sign_up;
+
+pub use account::AccountPage;
+pub use home::HomePage;
+pub use not_found::NotFoundPage;
+pub use sign_in::SignInPage;
+pub use sign_up::SignUpPage;

@@ -1,0 +1,196 @@
+//! Builds the whole application from `Settings`: database, router, middleware, housekeeping. Tests build it the
+//! same way on port 0, so what they exercise is what runs in production.
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use axum::{
+    Router,
+    body::Body,
+    http::{HeaderName, Request},
+    middleware::{from_fn, from_fn_with_state},
+    routing::get,
+};
+use leptos::prelude::*;
+use leptos_axum::{LeptosRoutes, generate_route_list};
+use tokio::net::TcpListener;
+use tower::ServiceBuilder;
+use tower_http::{
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    trace::TraceLayer,
+};
+use tower_sessions::{SessionManagerLayer, cookie::SameSite};
+
+use crate::{
+    app::{App, shell},
+    auth::{session_store::DbSessionStore, throttle},
+    config::Settings,
+    db::{Db, DbError},
+    http::{
+        form_encoding::require_utf8_forms,
+        headers::{HeaderPolicy, provide_csp_nonce, security_headers},
+        health::{healthz, readyz},
+        origin::{AllowedOrigin, require_same_origin},
+        server_fn_status::server_fn_error_status,
+    },
+    state::AppState,
+};
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(300);
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+}
+
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    state: AppState,
+}
+
+impl Application {
+    /// Connects and migrates the database, binds the listener and assembles the router.
+    pub async fn build(mut settings: Settings) -> Result<Self, StartupError> {
+        let db = Db::connect(&settings.database).await?;
+        db.migrate().await?;
+        let addr = settings.server.bind;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartupError::Bind { addr, source })?;
+        let local = listener
+            .local_addr()
+            .map_err(|source| StartupError::Bind { addr, source })?;
+        // With port 0 (tests) the real port is only known now; the default public URL must use it.
+        if settings.server.public_url.is_none() {
+            settings.server.public_url = Some(url::Url::parse(&format!("http://{local}")).expect("valid URL"));
+        }
+        let state = AppState {
+            leptos_options: leptos_options(&settings, local),
+            db,
+            settings: Arc::new(settings),
+        };
+        Ok(Self {
+            listener,
+            router: router(state.clone()),
+            state,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or_default()
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until Ctrl-C / SIGTERM, finishing requests in flight.
+    pub async fn run(self) -> std::io::Result<()> {
+        tokio::spawn(housekeeping(self.state.clone()));
+        let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(self.listener, service)
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+    }
+}
+
+fn leptos_options(settings: &Settings, local: SocketAddr) -> LeptosOptions {
+    // cargo-leptos bakes its settings into the binary it builds; builds without it (cargo test) use the defaults.
+    let built_by_cargo_leptos = option_env!("LEPTOS_OUTPUT_NAME").is_some();
+    let mut options = built_by_cargo_leptos
+        .then(|| get_configuration(None).ok())
+        .flatten()
+        .map(|conf| conf.leptos_options)
+        .unwrap_or_else(|| LeptosOptions::builder().output_name("onbehalf").build());
+    options.site_addr = local;
+    options.site_root = settings.server.site_root.clone().into();
+    options
+}
+
+fn router(state: AppState) -> Router {
+    let settings = state.settings.clone();
+    let routes = generate_route_list(App);
+    let session_layer = SessionManagerLayer::new(DbSessionStore::new(state.db.pool.clone()))
+        .with_name(if settings.server.is_https() {
+            "__Host-onbehalf_session"
+        } else {
+            "onbehalf_session"
+        })
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_secure(settings.server.is_https())
+        .with_path("/");
+    let policy = HeaderPolicy {
+        https: settings.server.is_https(),
+        extra_connect_src: None,
+    };
+    let allowed = AllowedOrigin(settings.server.public_origin().into());
+    let trace = TraceLayer::new_for_http().make_span_with(|req: &Request<Body>| {
+        let request_id = req
+            .headers()
+            .get(&REQUEST_ID)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("-");
+        // Path only: query strings may carry codes or tokens (OAuth callbacks) and never reach the logs.
+        tracing::info_span!("request", request_id = %request_id, method = %req.method(), path = %req.uri().path())
+    });
+
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .leptos_routes_with_context(&state, routes, provide_csp_nonce, {
+            let options = state.leptos_options.clone();
+            move || shell(options.clone())
+        })
+        .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(
+            provide_csp_nonce,
+            shell,
+        ))
+        .layer(from_fn(server_fn_error_status))
+        .layer(from_fn(require_utf8_forms))
+        .layer(session_layer)
+        .layer(from_fn_with_state(allowed, require_same_origin))
+        .layer(from_fn_with_state(policy, security_headers))
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+                .layer(trace)
+                .layer(PropagateRequestIdLayer::new(REQUEST_ID)),
+        )
+        .with_state(state)
+}
+
+/// Periodic clean-up of expired sessions and stale throttle counters.
+async fn housekeeping(state: AppState) {
+    let store = DbSessionStore::new(state.db.pool.clone());
+    let mut tick = tokio::time::interval(HOUSEKEEPING_INTERVAL);
+    loop {
+        tick.tick().await;
+        if let Err(err) = store.delete_expired().await {
+            tracing::warn!("deleting expired sessions failed: {err}");
+        }
+        if let Err(err) = throttle::delete_stale(&state.db.pool, &state.settings.auth.throttle).await {
+            tracing::warn!("deleting stale throttle counters failed: {err}");
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,76 @@
+//! `AppState`, shared by axum routes and (through Leptos context) by server functions, and the per-request
+//! helpers every server function starts with: who is calling, from where, under which session.
+
+use std::{net::SocketAddr, sync::Arc};
+
+use axum::extract::{ConnectInfo, FromRef};
+use leptos::prelude::*;
+use tower_sessions::Session;
+
+use crate::{
+    auth::service::{self, User},
+    config::Settings,
+    db::Db,
+    error::AppError,
+};
+
+#[derive(Clone, FromRef)]
+pub struct AppState {
+    pub leptos_options: LeptosOptions,
+    pub db: Db,
+    pub settings: Arc<Settings>,
+}
+
+/// The state, inside a server function or a component rendering on the server.
+pub fn app_state() -> Result<AppState, AppError> {
+    use_context::<AppState>().ok_or_else(|| AppError::internal("AppState missing from the Leptos context"))
+}
+
+/// This request's session (the `SessionManagerLayer` puts it in the request extensions).
+pub async fn session() -> Result<Session, AppError> {
+    leptos_axum::extract::<Session>().await.map_err(AppError::internal)
+}
+
+/// The signed-in user, or `None`. Always read from the session on the server, never from anything the client says.
+pub async fn current_user(state: &AppState, session: &Session) -> Result<Option<User>, AppError> {
+    Ok(service::current_user(&state.db, &state.settings.auth, session).await?)
+}
+
+/// The signed-in user, or `NotSignedIn`.
+pub async fn require_user(state: &AppState, session: &Session) -> Result<User, AppError> {
+    current_user(state, session).await?.ok_or(AppError::NotSignedIn)
+}
+
+/// The client's address: the configured proxy header when there is one, else the TCP peer.
+pub async fn client_ip(state: &AppState) -> String {
+    if let Some(header) = &state.settings.server.client_ip_header {
+        let parts = use_context::<axum::http::request::Parts>();
+        if let Some(value) = parts
+            .as_ref()
+            .and_then(|p| p.headers.get(header.as_str()))
+            .and_then(|v| v.to_str().ok())
+        {
+            return value.trim().to_owned();
+        }
+    }
+    match leptos_axum::extract::<ConnectInfo<SocketAddr>>().await {
+        Ok(ConnectInfo(addr)) => addr.ip().to_string(),
+        Err(_) => "unknown".to_owned(),
+    }
+}
+
+/// Ends a plain (JavaScript-off) form post with a redirect to `path`. Hydrated forms get no redirect: their page
+/// decides what to do with the result (show it, or load `path` itself).
+pub fn redirect_plain_form(path: &str) {
+    let plain_form = use_context::<axum::http::request::Parts>()
+        .and_then(|p| {
+            p.headers
+                .get(axum::http::header::ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .map(|a| a.contains("text/html"))
+        })
+        .unwrap_or(false);
+    if plain_form {
+        leptos_axum::redirect(path);
+    }
+}

@@ -1,0 +1,155 @@
+//! The `onbehalf` command line, run as a real process against a fresh SQLite database.
+
+use std::{
+    io::Write,
+    process::{Command, Output, Stdio},
+};
+
+fn onbehalf(db: &std::path::Path, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_onbehalf"))
+        .args(args)
+        .env("ONBEHALF_DATABASE__URL", format!("sqlite://{}", db.display()))
+        .env("RUST_LOG", "warn")
+        .current_dir(std::env::temp_dir())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("binary runs");
+    {
+        let mut input = child.stdin.take().unwrap();
+        if let Some(text) = stdin {
+            input.write_all(text.as_bytes()).unwrap();
+        }
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[test]
+fn help_lists_every_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = onbehalf(&dir.path().join("x.db"), &["--help"], None);
+    assert!(out.status.success());
+    let help = text(&out);
+    for command in ["serve", "migrate", "user"] {
+        assert!(help.contains(command), "{help}");
+    }
+    let out = onbehalf(&dir.path().join("x.db"), &["user", "--help"], None);
+    for command in ["add", "disable", "enable", "list"] {
+        assert!(text(&out).contains(command));
+    }
+}
+
+#[test]
+fn user_add_list_disable_enable() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("data/onbehalf.db");
+    let out = onbehalf(&db, &["migrate"], None);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(db.exists(), "the SQLite file is created on first run");
+
+    let out = onbehalf(
+        &db,
+        &["user", "add", "--email", "Admin@Example.org", "--admin"],
+        Some("a long admin password\n"),
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("created admin@example.org (admin"));
+    assert!(
+        !text(&out).contains("password (shown once"),
+        "a given password is not echoed"
+    );
+
+    let out = onbehalf(&db, &["user", "add", "--email", "user@example.org"], None);
+    assert!(out.status.success(), "{}", text(&out));
+    let shown = text(&out);
+    let generated = shown
+        .lines()
+        .find_map(|l| l.strip_prefix("password (shown once, store it now): "))
+        .expect("generated password printed");
+    assert_eq!(generated.len(), 20);
+
+    let out = onbehalf(
+        &db,
+        &["user", "add", "--email", "user@example.org"],
+        Some("another password\n"),
+    );
+    assert!(!out.status.success());
+    assert!(text(&out).contains("already exists"), "{}", text(&out));
+
+    let out = onbehalf(&db, &["user", "add", "--email", "nope"], Some("another password\n"));
+    assert!(!out.status.success());
+    assert!(text(&out).contains("email"), "{}", text(&out));
+
+    let out = onbehalf(&db, &["user", "disable", "--email", "user@example.org"], None);
+    assert!(out.status.success(), "{}", text(&out));
+    let list = text(&onbehalf(&db, &["user", "list"], None));
+    assert!(
+        list.lines()
+            .any(|l| l.contains("user@example.org") && l.contains("disabled")),
+        "{list}"
+    );
+    assert!(
+        list.lines()
+            .any(|l| l.contains("admin@example.org") && l.contains("admin") && l.contains("active")),
+        "{list}"
+    );
+
+    assert!(
+        onbehalf(&db, &["user", "enable", "--email", "user@example.org"], None)
+            .status
+            .success()
+    );
+    let list = text(&onbehalf(&db, &["user", "list"], None));
+    assert!(
+        list.lines()
+            .any(|l| l.contains("user@example.org") && l.contains("active")),
+        "{list}"
+    );
+
+    let out = onbehalf(&db, &["user", "disable", "--email", "ghost@example.org"], None);
+    assert!(!out.status.success());
+}
+
+#[test]
+fn invalid_configuration_stops_start_up_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("x.db");
+    let out = Command::new(env!("CARGO_BIN_EXE_onbehalf"))
+        .args(["migrate"])
+        .env("ONBEHALF_DATABASE__MAX_CONNECTIONS", "lots")
+        .env("ONBEHALF_DATABASE__URL", format!("sqlite://{}", db.display()))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let message = text(&out);
+    assert!(
+        message.contains("database.max_connections") && message.contains("ONBEHALF_DATABASE__MAX_CONNECTIONS"),
+        "{message}"
+    );
+
+    let file = dir.path().join("bad.toml");
+    std::fs::write(&file, "[server]\npublic_url = \"ftp://x\"\n").unwrap();
+    let out = onbehalf(&db, &["--config", file.to_str().unwrap(), "migrate"], None);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("server.public_url"), "{}", text(&out));
+
+    let out = onbehalf(&db, &["--config", "/no/such/file.toml", "migrate"], None);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("no such file"), "{}", text(&out));
+
+    let out = Command::new(env!("CARGO_BIN_EXE_onbehalf"))
+        .args(["migrate"])
+        .env("ONBEHALF_DATABASE__URL", "mysql://nope")
+        .output()
+        .unwrap();
+    assert!(text(&out).contains("database.url"), "{}", text(&out));
+}

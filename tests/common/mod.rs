@@ -1,0 +1,226 @@
+//! Test harness: the real application on 127.0.0.1:0 with a fresh database, SQLite or PostgreSQL.
+//!
+//! PostgreSQL is expected at `ONBEHALF_TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`);
+//! each test creates its own database there, named `onbehalf_test_<uuid>`.
+
+#![allow(dead_code)]
+
+use onbehalf::{config::Settings, error::AppError, startup::Application, state::AppState};
+use reqwest::{Response, StatusCode, header};
+use secrecy::SecretString;
+use sqlx::{Connection, Executor, PgConnection};
+
+#[derive(Debug, Clone, Copy)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Declares `sqlite::<name>` and `postgres::<name>` tests that run `async fn <name>(Backend)`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+               async fn $name() { super::$name($crate::common::Backend::Sqlite).await } )*
+        }
+        mod postgres {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+               async fn $name() { super::$name($crate::common::Backend::Postgres).await } )*
+        }
+    };
+}
+
+pub const SESSION_COOKIE: &str = "onbehalf_session";
+pub const PASSWORD: &str = "correct horse battery";
+
+pub struct TestApp {
+    pub base: String,
+    pub port: u16,
+    pub state: AppState,
+    pub client: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+pub fn postgres_admin_url() -> String {
+    std::env::var("ONBEHALF_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+async fn fresh_postgres_database() -> String {
+    let admin = postgres_admin_url();
+    let mut conn = PgConnection::connect(&admin).await.unwrap_or_else(|e| {
+        panic!(
+            "PostgreSQL is unreachable at {admin} ({e}). The suite runs on SQLite and PostgreSQL: start PostgreSQL \
+             or point ONBEHALF_TEST_POSTGRES_URL at one."
+        )
+    });
+    let name = format!("onbehalf_test_{}", uuid::Uuid::new_v4().simple());
+    conn.execute(format!("CREATE DATABASE {name}").as_str())
+        .await
+        .expect("create test database");
+    let (base, _) = admin.rsplit_once('/').expect("database URL has a path");
+    format!("{base}/{name}")
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> Self {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    /// Spawns with settings adjusted by `tweak` (after the test defaults are applied).
+    pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut Settings)) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut settings = Settings::default();
+        settings.server.bind = "127.0.0.1:0".parse().unwrap();
+        settings.database.url = SecretString::from(match backend {
+            Backend::Sqlite => format!("sqlite://{}/onbehalf.db", dir.path().display()),
+            Backend::Postgres => fresh_postgres_database().await,
+        });
+        settings.database.max_connections = 4;
+        tweak(&mut settings);
+        let app = Application::build(settings).await.expect("application builds");
+        let port = app.port();
+        let state = app.state().clone();
+        tokio::spawn(app.run());
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        Self {
+            base: format!("http://127.0.0.1:{port}"),
+            port,
+            state,
+            client,
+            _dir: dir,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// The origin our origin check accepts (the public URL, by default the bound address).
+    pub fn origin(&self) -> String {
+        self.state.settings.server.public_origin()
+    }
+
+    /// Calls a server function the way the hydrated page does (fetch, JSON answer).
+    pub async fn call(&self, endpoint: &str, form: &[(&str, &str)], cookie: Option<&str>) -> Response {
+        let mut req = self
+            .client
+            .post(self.url(&format!("/api/{endpoint}")))
+            .header(header::ORIGIN, self.origin())
+            .header(header::ACCEPT, "application/json")
+            .form(form);
+        if let Some(cookie) = cookie {
+            req = req.header(header::COOKIE, format!("{SESSION_COOKIE}={cookie}"));
+        }
+        req.send().await.expect("request sent")
+    }
+
+    /// Posts a form the way a browser without JavaScript does (Accept: text/html, Referer, redirect answer).
+    pub async fn post_plain_form(&self, endpoint: &str, referer: &str, form: &[(&str, &str)]) -> Response {
+        self.client
+            .post(self.url(&format!("/api/{endpoint}")))
+            .header(header::ORIGIN, self.origin())
+            .header(header::REFERER, self.url(referer))
+            .header(header::ACCEPT, "text/html,application/xhtml+xml")
+            .form(form)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// Loads a page the way a browser does (it asks for HTML).
+    pub async fn get(&self, path: &str, cookie: Option<&str>) -> Response {
+        let mut req = self
+            .client
+            .get(self.url(path))
+            .header(header::ACCEPT, "text/html,application/xhtml+xml");
+        if let Some(cookie) = cookie {
+            req = req.header(header::COOKIE, format!("{SESSION_COOKIE}={cookie}"));
+        }
+        req.send().await.expect("request sent")
+    }
+
+    /// Signs up `email` with [`PASSWORD`] and returns the session cookie value.
+    pub async fn sign_up(&self, email: &str) -> String {
+        let res = self
+            .call(
+                "sign_up",
+                &[
+                    ("email", email),
+                    ("display_name", ""),
+                    ("password", PASSWORD),
+                    ("password_confirm", PASSWORD),
+                ],
+                None,
+            )
+            .await;
+        assert_eq!(
+            res.status(),
+            StatusCode::OK,
+            "sign-up of {email} failed: {}",
+            res.text().await.unwrap_or_default()
+        );
+        session_cookie(&res).expect("sign-up sets the session cookie").value
+    }
+
+    pub async fn sign_in(&self, email: &str, password: &str) -> Response {
+        self.call("sign_in", &[("email", email), ("password", password)], None)
+            .await
+    }
+
+    /// The email of the signed-in user of `cookie`, or None.
+    pub async fn whoami(&self, cookie: &str) -> Option<String> {
+        let res = self.call("get_current_user", &[], Some(cookie)).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let body: serde_json::Value = res.json().await.unwrap();
+        body.get("email").and_then(|e| e.as_str()).map(str::to_owned)
+    }
+}
+
+/// The session cookie a response sets: its value and its attributes, lower-cased.
+#[derive(Debug)]
+pub struct SetCookie {
+    pub name: String,
+    pub value: String,
+    pub attributes: Vec<String>,
+}
+
+impl SetCookie {
+    pub fn has(&self, attribute: &str) -> bool {
+        self.attributes.iter().any(|a| a == &attribute.to_lowercase())
+    }
+}
+
+pub fn session_cookie(res: &Response) -> Option<SetCookie> {
+    res.headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|raw| {
+            let mut parts = raw.split(';').map(str::trim);
+            let (name, value) = parts.next()?.split_once('=')?;
+            name.ends_with(SESSION_COOKIE).then(|| SetCookie {
+                name: name.to_owned(),
+                value: value.to_owned(),
+                attributes: parts.map(str::to_lowercase).collect(),
+            })
+        })
+}
+
+/// An error response: its status, the `kind` of its `AppError`, and the message the page shows for it.
+pub async fn error_kind(res: Response) -> (StatusCode, String, String) {
+    let status = res.status();
+    let text = res.text().await.expect("error body");
+    let body: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("error body is JSON: {text}"));
+    let kind = body["kind"].as_str().unwrap_or_default().to_owned();
+    let error: AppError = serde_json::from_value(body).expect("error body is an AppError");
+    (status, kind, error.to_string())
+}
+
+pub fn unique_email(tag: &str) -> String {
+    format!("{tag}-{}@example.org", &uuid::Uuid::new_v4().simple().to_string()[..8])
+}
