@@ -13,9 +13,9 @@ mode=${1:-all}
 fail=0
 
 pkg=target/site/pkg
-[ -f "$pkg/onbehalf_bg.wasm" ] || { echo "error: no release build in $pkg; run: cargo leptos build --release" >&2; exit 1; }
+[ -f "$pkg/onbehalf.wasm" ] || { echo "error: no release build in $pkg; run: cargo leptos build --release" >&2; exit 1; }
 gz() { gzip -9 -c "$1" | wc -c; }
-wasm=$(gz "$pkg/onbehalf_bg.wasm"); js=$(gz "$pkg/onbehalf.js"); css=$(gz "$pkg/onbehalf.css")
+wasm=$(gz "$pkg/onbehalf.wasm"); js=$(gz "$pkg/onbehalf.js"); css=$(gz "$pkg/onbehalf.css")
 total_kb=$(( (wasm + js + css + 1023) / 1024 ))
 printf 'bundle (gzip -9): wasm %d B, js %d B, css %d B, total %d KB (budget %d KB)\n' "$wasm" "$js" "$css" "$total_kb" "$WASM_JS_BUDGET_KB"
 [ "$total_kb" -le "$WASM_JS_BUDGET_KB" ] || { echo "FAIL: bundle over budget"; fail=1; }
