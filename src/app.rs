@@ -58,11 +58,13 @@ pub fn App() -> impl IntoView {
         <Router>
             <SiteHeader />
             <main id="main" class="main" tabindex="-1">
+                // Async everywhere: a page is sent once its data is there. Out-of-order streaming would need
+                // JavaScript to put late parts in place, and every page must work without it; a redirect or a
+                // status code must also be decided before the first byte.
                 <Routes fallback=NotFoundPage>
-                    <Route path=path!("/") view=HomePage />
-                    <Route path=path!("/sign-in") view=SignInPage />
-                    <Route path=path!("/sign-up") view=SignUpPage />
-                    // Async: the redirect of a signed-out visitor must be decided before any byte is sent.
+                    <Route path=path!("/") view=HomePage ssr=SsrMode::Async />
+                    <Route path=path!("/sign-in") view=SignInPage ssr=SsrMode::Async />
+                    <Route path=path!("/sign-up") view=SignUpPage ssr=SsrMode::Async />
                     <Route path=path!("/account") view=AccountPage ssr=SsrMode::Async />
                 </Routes>
             </main>

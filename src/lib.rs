@@ -22,12 +22,13 @@ pub mod startup;
 #[cfg(feature = "ssr")]
 pub mod state;
 
-/// Entry point of the WASM bundle: attaches the client-side app to the server-rendered HTML.
+/// Entry point of the WASM bundle: makes the islands (`#[island]` components: the forms and buttons) of the
+/// server-rendered page interactive. Everything else is HTML from the server and never ships as WASM.
 #[cfg(feature = "hydrate")]
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();
-    leptos::mount::hydrate_body(app::App);
+    leptos::mount::hydrate_islands();
     // Marks the document as interactive: end-to-end tests wait for it before they click, so that a page which
     // failed to hydrate cannot pass by falling back to plain form posts.
     if let Some(root) = leptos::prelude::document().document_element() {

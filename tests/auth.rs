@@ -604,4 +604,15 @@ async fn account_page_sends_visitors_to_sign_in(backend: Backend) {
     assert_eq!(res.status(), StatusCode::OK);
     let html = res.text().await.unwrap();
     assert!(html.contains(&email) && html.contains("Change password"));
+
+    // Every page arrives complete, signed-in header included: nothing is left for JavaScript to stream into place.
+    for path in ["/", "/sign-in", "/sign-up", "/account"] {
+        let html = app.get(path, Some(&cookie)).await.text().await.unwrap();
+        let nav = &html[html.find("<nav").unwrap()..html.find("</nav>").unwrap()];
+        assert!(
+            nav.contains("Sign out") && nav.contains("/account"),
+            "{path}: header without the user: {nav}"
+        );
+        assert!(!html.contains("<template"), "{path} streams parts that need JavaScript");
+    }
 }

@@ -55,5 +55,5 @@ export async function signOut(page: Page, testInfo: TestInfo): Promise<void> {
   await submit(page, testInfo, 'Sign out', 'sign_out');
   await expect(page).toHaveURL(/\/$/);
   await settled(page, testInfo);
-  await expect(page.getByRole('link', { name: 'Sign in' })).toBeVisible();
+  await expect(page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Sign in' })).toBeVisible();
 }

@@ -1,5 +1,6 @@
 //! Form building blocks with accessible markup: every input has a label, errors are announced (`role="alert"`)
-//! and tied to their field (`aria-invalid`, `aria-describedby`), and submit buttons show that work is under way.
+//! and tied to their field (`aria-invalid`), and submit buttons show that work is under way. They are used
+//! inside islands (see `app.rs`), so they run in the browser too.
 
 use leptos::prelude::*;
 
@@ -71,19 +72,38 @@ pub fn FormSuccess(#[prop(into)] show: Signal<bool>, message: &'static str) -> i
 #[component]
 pub fn Submit(label: &'static str, pending_label: &'static str, #[prop(into)] pending: Signal<bool>) -> impl IntoView {
     view! {
-        <button type="submit" class="button button-primary" disabled=move || pending.get() aria-busy=move || pending.get().to_string()>
+        <button
+            type="submit"
+            class="button button-primary"
+            disabled=move || pending.get()
+            aria-busy=move || pending.get().to_string()
+        >
             {move || if pending.get() { pending_label } else { label }}
         </button>
     }
 }
 
-/// The error of a server action's last result, as a signal for the components above.
-pub fn action_error<I, O>(action: ServerAction<I>) -> Signal<Option<AppError>>
+/// The error to show for a form: the result of the last submission in this page, or else `initial`, the error a
+/// plain (JavaScript-off) submission brought back in the URL. Pages decode `initial` on the server and hand it to
+/// their island, because the browser side of an island has no router to read it from.
+pub fn form_error<I, O>(action: ServerAction<I>, initial: Option<AppError>) -> Signal<Option<AppError>>
 where
     I: leptos::server_fn::ServerFn<Output = O, Error = AppError> + Clone + Send + Sync + 'static,
     O: Clone + Send + Sync + 'static,
 {
-    Signal::derive(move || action.value().get().and_then(Result::err))
+    Signal::derive(move || match action.value().get() {
+        Some(result) => result.err(),
+        None => initial.clone(),
+    })
+}
+
+/// The error a plain form post of server function `I` brought back to this page (`?__err=…`), on the server.
+pub fn returned_error<I, O>() -> Option<AppError>
+where
+    I: leptos::server_fn::ServerFn<Output = O, Error = AppError> + Clone + Send + Sync + 'static,
+    O: Clone + Send + Sync + 'static,
+{
+    ServerAction::<I>::new().value().get_untracked().and_then(Result::err)
 }
 
 /// After a change of identity the whole page is loaded again (see `app::App`), from the server's answer.

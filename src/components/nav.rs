@@ -7,8 +7,6 @@ use crate::{app::use_current_user, auth::api::SignOut, components::form::reload_
 #[component]
 pub fn SiteHeader() -> impl IntoView {
     let user = use_current_user().0;
-    let sign_out = ServerAction::<SignOut>::new();
-    reload_on_success(sign_out);
 
     view! {
         <header class="site-header">
@@ -28,11 +26,7 @@ pub fn SiteHeader() -> impl IntoView {
                                         <span>{me.display_name.clone()}</span>
                                         <span class="visually-hidden">" (your account)"</span>
                                     </a></li>
-                                    <li>
-                                        <ActionForm action=sign_out>
-                                            <button type="submit" class="button button-ghost">"Sign out"</button>
-                                        </ActionForm>
-                                    </li>
+                                    <li><SignOutButton /></li>
                                 </ul>
                             }
                             .into_any(),
@@ -48,6 +42,17 @@ pub fn SiteHeader() -> impl IntoView {
                 </Transition>
             </nav>
         </header>
+    }
+}
+
+#[island]
+fn SignOutButton() -> impl IntoView {
+    let sign_out = ServerAction::<SignOut>::new();
+    reload_on_success(sign_out);
+    view! {
+        <ActionForm action=sign_out>
+            <button type="submit" class="button button-ghost">"Sign out"</button>
+        </ActionForm>
     }
 }
 

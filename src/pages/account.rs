@@ -5,7 +5,8 @@ use leptos_router::{components::Redirect, hooks::use_query_map};
 use crate::{
     app::use_current_user,
     auth::{PASSWORD_MAX_LEN, PASSWORD_MIN_LEN, Role, UserDto, api::ChangePassword},
-    components::form::{Field, FormError, FormSuccess, Submit, action_error},
+    components::form::{Field, FormError, FormSuccess, Submit, form_error, returned_error},
+    error::AppError,
 };
 
 /// "Your account": who you are, and changing your password. Visitors are sent to sign in first.
@@ -28,17 +29,12 @@ pub fn AccountPage() -> impl IntoView {
 
 #[component]
 fn AccountDetails(me: UserDto) -> impl IntoView {
-    let action = ServerAction::<ChangePassword>::new();
-    let error = action_error(action);
-    let changed_by_redirect = move || use_query_map().read().get("password_changed").is_some();
-    let changed = Signal::derive(move || {
-        matches!(action.value().get(), Some(Ok(()))) || (action.value().get().is_none() && changed_by_redirect())
-    });
     let role = match me.role {
         Role::Admin => "Administrator",
         Role::User => "User",
     };
-
+    let changed = use_query_map().read_untracked().get("password_changed").is_some();
+    let initial_error = returned_error::<ChangePassword, _>();
     view! {
         <section class="panel">
             <h1>"Your account"</h1>
@@ -52,17 +48,52 @@ fn AccountDetails(me: UserDto) -> impl IntoView {
         <section class="panel">
             <h2>"Change password"</h2>
             <p class="muted">"Changing your password signs you out everywhere else."</p>
-            <FormSuccess show=changed message="Your password was changed. Other sessions were signed out." />
-            <FormError error=error />
-            <ActionForm action=action>
-                <Field label="Current password" name="current_password" kind="password" autocomplete="current-password"
-                    maxlength=PASSWORD_MAX_LEN error=error />
-                <Field label="New password" name="new_password" kind="password" autocomplete="new-password"
-                    minlength=PASSWORD_MIN_LEN maxlength=PASSWORD_MAX_LEN hint="At least 8 characters." error=error />
-                <Field label="Confirm new password" name="new_password_confirm" kind="password" autocomplete="new-password"
-                    minlength=PASSWORD_MIN_LEN maxlength=PASSWORD_MAX_LEN error=error />
-                <Submit label="Change password" pending_label="Changing password…" pending=action.pending() />
-            </ActionForm>
+            <ChangePasswordForm changed=changed initial_error=initial_error />
         </section>
+    }
+}
+
+/// `changed`: a plain form post just succeeded (the server redirected here with `?password_changed=1`).
+#[island]
+fn ChangePasswordForm(changed: bool, initial_error: Option<AppError>) -> impl IntoView {
+    let action = ServerAction::<ChangePassword>::new();
+    let error = form_error(action, initial_error);
+    let changed = Signal::derive(move || match action.value().get() {
+        Some(result) => result.is_ok(),
+        None => changed,
+    });
+    view! {
+        <FormSuccess show=changed message="Your password was changed. Other sessions were signed out." />
+        <FormError error=error />
+        <ActionForm action=action>
+            <Field
+                label="Current password"
+                name="current_password"
+                kind="password"
+                autocomplete="current-password"
+                maxlength=PASSWORD_MAX_LEN
+                error=error
+            />
+            <Field
+                label="New password"
+                name="new_password"
+                kind="password"
+                autocomplete="new-password"
+                minlength=PASSWORD_MIN_LEN
+                maxlength=PASSWORD_MAX_LEN
+                hint="At least 8 characters."
+                error=error
+            />
+            <Field
+                label="Confirm new password"
+                name="new_password_confirm"
+                kind="password"
+                autocomplete="new-password"
+                minlength=PASSWORD_MIN_LEN
+                maxlength=PASSWORD_MAX_LEN
+                error=error
+            />
+            <Submit label="Change password" pending_label="Changing password…" pending=action.pending() />
+        </ActionForm>
     }
 }
