@@ -9,6 +9,7 @@ use axum::{
     http::{HeaderName, Request},
     middleware::{from_fn, from_fn_with_state},
     routing::get,
+    serve::ListenerExt,
 };
 use leptos::prelude::*;
 use leptos_axum::{LeptosRoutes, generate_route_list};
@@ -92,7 +93,14 @@ impl Application {
     pub async fn run(self) -> std::io::Result<()> {
         tokio::spawn(housekeeping(self.state.clone()));
         let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(self.listener, service)
+        // Responses written in several pieces (static files, streamed bodies) otherwise wait ~40 ms for the
+        // client's delayed ACK (Nagle's algorithm); measured in BENCHMARKS.md.
+        let listener = self.listener.tap_io(|tcp| {
+            if let Err(err) = tcp.set_nodelay(true) {
+                tracing::debug!("TCP_NODELAY not set: {err}");
+            }
+        });
+        axum::serve(listener, service)
             .with_graceful_shutdown(shutdown_signal())
             .await
     }
