@@ -1,4 +1,8 @@
 //! The HTML shell, the router, and the signed-in user shared by every page.
+//!
+//! Rendering is "islands": pages are rendered on the server only, and just the interactive parts (`#[island]`
+//! components: forms, the sign-out button) are compiled to WASM and hydrated. This keeps the WASM small however many
+//! pages we add (BENCHMARKS.md), and navigation between pages is an ordinary page load.
 
 use leptos::prelude::*;
 use leptos_meta::{Link, MetaTags, Stylesheet, provide_meta_context};
@@ -24,7 +28,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta charset="utf-8" />
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
                 <meta name="color-scheme" content="light dark" />
-                <HydrationScripts options />
+                <HydrationScripts options islands=true />
                 <MetaTags />
             </head>
             <body>
@@ -45,8 +49,8 @@ pub fn use_current_user() -> CurrentUser {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
-    // Fetched once: a change of identity (sign-in, sign-up, sign-out) reloads the whole page, so nothing of the
-    // previous user's state can survive in the browser.
+    // Server-side only (pages are not hydrated). A change of identity (sign-in, sign-up, sign-out) loads the next
+    // page in full, so nothing of the previous user's state can survive in the browser.
     provide_context(CurrentUser(Resource::new(
         || (),
         |_| crate::auth::api::get_current_user(),

@@ -30,8 +30,15 @@ pub fn hydrate() {
     console_error_panic_hook::set_once();
     leptos::mount::hydrate_islands();
     // Marks the document as interactive: end-to-end tests wait for it before they click, so that a page which
-    // failed to hydrate cannot pass by falling back to plain form posts.
-    if let Some(root) = leptos::prelude::document().document_element() {
-        let _ = root.set_attribute("data-hydrated", "");
-    }
+    // failed to hydrate cannot pass by falling back to plain form posts. Leptos' loader hydrates the islands right
+    // after this function returns, in one chain of microtasks (island_script.js); a zero timeout runs after that
+    // chain, when every island is live.
+    leptos::prelude::set_timeout(
+        || {
+            if let Some(root) = leptos::prelude::document().document_element() {
+                let _ = root.set_attribute("data-hydrated", "");
+            }
+        },
+        std::time::Duration::ZERO,
+    );
 }
