@@ -119,16 +119,16 @@ pub struct ThrottleSettings {
     /// Failures older than this are forgotten.
     #[serde(with = "humantime_serde")]
     pub window: Duration,
-    /// Failures on one account (from anywhere) before each further attempt must wait.
+    /// Attempts on one account (from anywhere) that go through at once; the last starts the first wait.
     pub account_free_failures: u32,
-    /// The first wait; it doubles with every further failure up to `account_max_delay`.
+    /// The first wait; it doubles with every further attempt up to `account_max_delay`.
     #[serde(with = "humantime_serde")]
     pub account_base_delay: Duration,
     #[serde(with = "humantime_serde")]
     pub account_max_delay: Duration,
-    /// Failures on one account from one client before that client is refused for `lockout`.
+    /// Attempts on one account from one client before that client is refused for `lockout`.
     pub client_account_lockout_failures: u32,
-    /// Failures from one client, on any accounts, before it is refused for `lockout`.
+    /// Attempts from one client, on any accounts, before it is refused for `lockout`.
     pub client_lockout_failures: u32,
     #[serde(with = "humantime_serde")]
     pub lockout: Duration,
@@ -202,13 +202,13 @@ impl Settings {
                 ));
             }
         }
-        if let Some(header) = &self.server.client_ip_header {
-            if axum::http::HeaderName::try_from(header.as_str()).is_err() {
-                return Err(invalid(
-                    "server.client_ip_header",
-                    format!("`{header}` is not a valid header name"),
-                ));
-            }
+        if let Some(header) = &self.server.client_ip_header
+            && axum::http::HeaderName::try_from(header.as_str()).is_err()
+        {
+            return Err(invalid(
+                "server.client_ip_header",
+                format!("`{header}` is not a valid header name"),
+            ));
         }
         let db = self.database.url.expose_secret();
         if !(db.starts_with("sqlite:") || db.starts_with("postgres://") || db.starts_with("postgresql://")) {
@@ -221,8 +221,8 @@ impl Settings {
             return Err(invalid("database.max_connections", "must be at least 1"));
         }
         let auth = &self.auth;
-        if auth.session_idle_timeout < Duration::from_secs(60) {
-            return Err(invalid("auth.session_idle_timeout", "must be at least 1 minute"));
+        if auth.session_idle_timeout < Duration::from_secs(1) {
+            return Err(invalid("auth.session_idle_timeout", "must be at least 1 second"));
         }
         if auth.session_absolute_timeout < auth.session_idle_timeout {
             return Err(invalid(

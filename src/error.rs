@@ -35,6 +35,9 @@ pub enum AppError {
     NotSignedIn,
     #[error("You are not allowed to do this.")]
     Forbidden,
+    /// A state-changing request that did not come from our own origin (CSRF defence, `http::origin`).
+    #[error("This form was sent from another site or address and was refused. Open {expected} and try again.")]
+    CrossOrigin { expected: String },
     /// The browser could not reach the server, or the server's answer could not be read.
     #[error("The server could not be reached ({message}). Check your connection and try again.")]
     Unavailable { message: String },
@@ -83,7 +86,10 @@ impl AppError {
         match self {
             AppError::Invalid { .. } | AppError::BadRequest { .. } => 400,
             AppError::InvalidCredentials | AppError::NotSignedIn => 401,
-            AppError::AccountDisabled | AppError::Forbidden | AppError::SignUpDisabled => 403,
+            AppError::AccountDisabled
+            | AppError::Forbidden
+            | AppError::SignUpDisabled
+            | AppError::CrossOrigin { .. } => 403,
             AppError::EmailTaken => 409,
             AppError::Throttled { .. } => 429,
             AppError::Unavailable { .. } => 503,

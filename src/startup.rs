@@ -19,7 +19,7 @@ use tower_http::{
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
     trace::TraceLayer,
 };
-use tower_sessions::{SessionManagerLayer, cookie::SameSite};
+use tower_sessions::{Expiry, SessionManagerLayer, cookie::SameSite};
 
 use crate::{
     app::{App, shell},
@@ -28,7 +28,7 @@ use crate::{
     db::{Db, DbError},
     http::{
         form_encoding::require_utf8_forms,
-        headers::{HeaderPolicy, provide_csp_nonce, security_headers},
+        headers::{HeaderPolicy, provide_csp_nonce, sanitize_request_id, security_headers},
         health::{healthz, readyz},
         origin::{AllowedOrigin, require_same_origin},
         server_fn_status::server_fn_error_status,
@@ -131,7 +131,11 @@ fn router(state: AppState) -> Router {
         .with_http_only(true)
         .with_same_site(SameSite::Lax)
         .with_secure(settings.server.is_https())
-        .with_path("/");
+        .with_path("/")
+        // auth::session sets each signed-in session's exact end; this covers any other session record.
+        .with_expiry(Expiry::OnInactivity(
+            time::Duration::try_from(settings.auth.session_idle_timeout).unwrap_or(time::Duration::DAY),
+        ));
     let policy = HeaderPolicy {
         https: settings.server.is_https(),
         extra_connect_src: None,
@@ -165,6 +169,7 @@ fn router(state: AppState) -> Router {
         .layer(from_fn_with_state(policy, security_headers))
         .layer(
             ServiceBuilder::new()
+                .layer(from_fn(sanitize_request_id))
                 .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
                 .layer(trace)
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID)),

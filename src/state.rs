@@ -1,7 +1,10 @@
 //! `AppState`, shared by axum routes and (through Leptos context) by server functions, and the per-request
 //! helpers every server function starts with: who is calling, from where, under which session.
 
-use std::{net::SocketAddr, sync::Arc};
+use std::{
+    net::{IpAddr, SocketAddr},
+    sync::Arc,
+};
 
 use axum::extract::{ConnectInfo, FromRef};
 use leptos::prelude::*;
@@ -41,22 +44,24 @@ pub async fn require_user(state: &AppState, session: &Session) -> Result<User, A
     current_user(state, session).await?.ok_or(AppError::NotSignedIn)
 }
 
-/// The client's address: the configured proxy header when there is one, else the TCP peer.
+/// The client's throttle key (see `auth::throttle::client_key`): from the configured proxy header when there is
+/// one, else from the TCP peer. The header's last entry is used, the one the trusted proxy added (a client can put
+/// anything before it); a value that is not an IP address falls back to the peer.
 pub async fn client_ip(state: &AppState) -> String {
-    if let Some(header) = &state.settings.server.client_ip_header {
-        let parts = use_context::<axum::http::request::Parts>();
-        if let Some(value) = parts
-            .as_ref()
-            .and_then(|p| p.headers.get(header.as_str()))
-            .and_then(|v| v.to_str().ok())
-        {
-            return value.trim().to_owned();
-        }
-    }
-    match leptos_axum::extract::<ConnectInfo<SocketAddr>>().await {
-        Ok(ConnectInfo(addr)) => addr.ip().to_string(),
-        Err(_) => "unknown".to_owned(),
-    }
+    let from_header = state.settings.server.client_ip_header.as_ref().and_then(|header| {
+        let parts = use_context::<axum::http::request::Parts>()?;
+        let value = parts.headers.get(header.as_str())?.to_str().ok()?;
+        value.rsplit(',').next()?.trim().parse::<IpAddr>().ok()
+    });
+    let ip = match from_header {
+        Some(ip) => Some(ip),
+        None => leptos_axum::extract::<ConnectInfo<SocketAddr>>()
+            .await
+            .ok()
+            .map(|ConnectInfo(addr)| addr.ip()),
+    };
+    ip.map(crate::auth::throttle::client_key)
+        .unwrap_or_else(|| "unknown".to_owned())
 }
 
 /// Ends a plain (JavaScript-off) form post with a redirect to `path`. Hydrated forms get no redirect: their page

@@ -23,6 +23,10 @@ on_both_backends!(
     forms_work_without_javascript_and_errors_come_back_to_the_page,
     sign_in_never_redirects_off_site,
     account_page_sends_visitors_to_sign_in,
+    parallel_guesses_get_no_more_tries_than_sequential_ones,
+    guessing_the_current_password_is_throttled,
+    idle_sessions_slide_with_use_and_end_without_it,
+    sessions_end_at_the_absolute_timeout_however_active,
 );
 
 async fn sign_up_then_sign_in_then_sign_out_invalidates_the_old_cookie(backend: Backend) {
@@ -152,6 +156,10 @@ async fn wrong_password_and_unknown_email_get_the_same_answer(backend: Backend) 
     assert_eq!(wrong["kind"], "invalid_credentials");
 }
 
+/// Two clients, told apart by the proxy header the test app trusts (`server.client_ip_header`).
+const ATTACKER: &str = "203.0.113.66";
+const USER: &str = "198.51.100.7";
+
 async fn repeated_failures_are_slowed_then_refused_without_locking_out_the_real_user(backend: Backend) {
     let app = TestApp::spawn_with(backend, |s| {
         s.server.client_ip_header = Some("x-test-client".into());
@@ -180,28 +188,28 @@ async fn repeated_failures_are_slowed_then_refused_without_locking_out_the_real_
         }
     };
 
-    for _ in 0..4 {
-        assert_eq!(attempt("attacker", "guess").await.status(), StatusCode::UNAUTHORIZED);
+    for _ in 0..3 {
+        assert_eq!(attempt(ATTACKER, "guess").await.status(), StatusCode::UNAUTHORIZED);
     }
-    // Slowed: the 4th failure made every attempt on the account wait, even with the right password.
-    let refused = attempt("attacker", "guess").await;
+    // Slowed: the 3rd (last free) attempt made every attempt on the account wait, even with the right password.
+    let refused = attempt(ATTACKER, "guess").await;
     assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(refused.headers()[header::RETRY_AFTER], "2");
     let (_, kind, body) = error_kind(refused).await;
     assert_eq!(kind, "throttled", "{body}");
-    assert_eq!(attempt("user", PASSWORD).await.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(attempt(USER, PASSWORD).await.status(), StatusCode::TOO_MANY_REQUESTS);
 
     // ... but only for a while: the real user gets in once the delay has passed.
     tokio::time::sleep(Duration::from_millis(1600)).await;
-    assert_eq!(attempt("user", PASSWORD).await.status(), StatusCode::OK);
+    assert_eq!(attempt(USER, PASSWORD).await.status(), StatusCode::OK);
 
     // The attacker's 5th failure on this account locks out the attacker's client, not the real user.
-    assert_eq!(attempt("attacker", "guess").await.status(), StatusCode::UNAUTHORIZED);
-    let locked = attempt("attacker", PASSWORD).await;
+    assert_eq!(attempt(ATTACKER, "guess").await.status(), StatusCode::UNAUTHORIZED);
+    let locked = attempt(ATTACKER, PASSWORD).await;
     assert_eq!(locked.status(), StatusCode::TOO_MANY_REQUESTS);
     let wait: u64 = locked.headers()[header::RETRY_AFTER].to_str().unwrap().parse().unwrap();
     assert!(wait > 500, "refused for the lockout period, got {wait}s");
-    assert_eq!(attempt("user", PASSWORD).await.status(), StatusCode::OK);
+    assert_eq!(attempt(USER, PASSWORD).await.status(), StatusCode::OK);
 }
 
 async fn duplicate_email_is_refused_whatever_its_case(backend: Backend) {
@@ -230,7 +238,9 @@ async fn bad_input_gets_a_clear_error_and_never_a_500(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let big = "x".repeat(10 * 1024);
     let big_email = format!("{big}@example.org");
-    let cases: Vec<(&str, Vec<(&str, &str)>, &str)> = vec![
+    /// (server function, form fields, words the message must contain)
+    type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, &'a str);
+    let cases: Vec<Case> = vec![
         (
             "sign_up",
             vec![
@@ -400,8 +410,12 @@ async fn cross_origin_posts_are_refused(backend: Backend) {
         .send()
         .await
         .unwrap();
-    assert_eq!(evil.status(), StatusCode::FORBIDDEN);
-    assert!(evil.text().await.unwrap().contains("Cross-origin request refused"));
+    let (status, kind, message) = error_kind(evil).await;
+    assert_eq!((status, kind.as_str()), (StatusCode::FORBIDDEN, "cross_origin"));
+    assert!(
+        message.contains(&app.origin()),
+        "the message names where to go: {message}"
+    );
     let evil_referer = app
         .client
         .post(app.url("/api/sign_up"))
@@ -615,4 +629,116 @@ async fn account_page_sends_visitors_to_sign_in(backend: Backend) {
         );
         assert!(!html.contains("<template"), "{path} streams parts that need JavaScript");
     }
+}
+
+async fn parallel_guesses_get_no_more_tries_than_sequential_ones(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |s| {
+        let t = &mut s.auth.throttle;
+        t.account_free_failures = 3;
+        t.account_base_delay = Duration::from_secs(60);
+        t.account_max_delay = Duration::from_secs(60);
+        t.client_account_lockout_failures = 1000;
+        t.client_lockout_failures = 1000;
+    })
+    .await;
+    let email = unique_email("burst");
+    app.sign_up(&email).await;
+    // 30 guesses at once, as a script fires them: only the 3 free ones may reach the password check.
+    let guesses: Vec<_> = (0..30)
+        .map(|_| {
+            let (client, url, origin, email) =
+                (app.client.clone(), app.url("/api/sign_in"), app.origin(), email.clone());
+            tokio::spawn(async move {
+                let form = [("email", email.as_str()), ("password", "a wrong guess")];
+                client
+                    .post(url)
+                    .header(header::ORIGIN, origin)
+                    .form(&form)
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for guess in guesses {
+        statuses.push(guess.await.unwrap());
+    }
+    let checked = statuses.iter().filter(|s| **s == StatusCode::UNAUTHORIZED).count();
+    let refused = statuses.iter().filter(|s| **s == StatusCode::TOO_MANY_REQUESTS).count();
+    assert_eq!((checked, refused), (3, 27), "{statuses:?}");
+}
+
+async fn guessing_the_current_password_is_throttled(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |s| {
+        s.auth.throttle.account_free_failures = 2;
+        s.auth.throttle.account_base_delay = Duration::from_secs(60);
+    })
+    .await;
+    let cookie = app.sign_up(&unique_email("borrowed")).await;
+    let guess = |current: &'static str| {
+        let app = &app;
+        let cookie = cookie.clone();
+        async move {
+            let form = [
+                ("current_password", current),
+                ("new_password", "new passphrase"),
+                ("new_password_confirm", "new passphrase"),
+            ];
+            app.call("change_password", &form, Some(&cookie)).await.status()
+        }
+    };
+    assert_eq!(guess("guess one").await, StatusCode::BAD_REQUEST);
+    assert_eq!(guess("guess two").await, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        guess(PASSWORD).await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "even the right one waits now"
+    );
+}
+
+async fn idle_sessions_slide_with_use_and_end_without_it(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |s| {
+        s.auth.session_idle_timeout = Duration::from_secs(2);
+        s.auth.session_absolute_timeout = Duration::from_secs(60);
+    })
+    .await;
+    let cookie = app.sign_up(&unique_email("idle")).await;
+    for _ in 0..3 {
+        // Used every 0.8 s: alive after 2.4 s, longer than the idle timeout, as each use moves the end forward.
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        let res = app.call("get_current_user", &[], Some(&cookie)).await;
+        let renewed = session_cookie(&res).expect("the cookie's lifetime is renewed");
+        assert_eq!(renewed.value, cookie);
+        assert!(renewed.has("max-age=2") || renewed.has("max-age=1"), "{renewed:?}");
+        assert!(res.text().await.unwrap().contains("@example.org"), "still signed in");
+    }
+    tokio::time::sleep(Duration::from_millis(2300)).await;
+    assert_eq!(
+        app.whoami(&cookie).await,
+        None,
+        "unused for longer than the idle timeout"
+    );
+}
+
+async fn sessions_end_at_the_absolute_timeout_however_active(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |s| {
+        s.auth.session_idle_timeout = Duration::from_secs(2);
+        s.auth.session_absolute_timeout = Duration::from_secs(3);
+    })
+    .await;
+    let cookie = app.sign_up(&unique_email("absolute")).await;
+    let mut alive = 0;
+    for _ in 0..8 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        if app.whoami(&cookie).await.is_some() {
+            alive += 1;
+        }
+    }
+    assert!(
+        (4..=6).contains(&alive),
+        "alive for about 3 s of 4 s of constant use, got {alive} half-seconds"
+    );
+    assert_eq!(app.whoami(&cookie).await, None);
 }

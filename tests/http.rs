@@ -43,6 +43,15 @@ async fn pages_render_on_the_server(backend: Backend) {
         sign_in.contains(r#"action="/api/sign_in""#),
         "the form must post without JavaScript"
     );
+    // The islands loader, and the form as an island: with the whole-page loader the forms never become live.
+    assert!(
+        sign_in.contains("hydrateIslands"),
+        "the page must load the islands loader"
+    );
+    assert!(
+        sign_in.contains(r#"<leptos-island data-component="SignInForm_"#),
+        "the form must be an island"
+    );
 }
 
 async fn unknown_paths_are_404_pages(backend: Backend) {
@@ -82,6 +91,27 @@ async fn every_response_has_security_headers_and_a_request_id(backend: Backend) 
         res.headers()["x-request-id"],
         "trace-me-123",
         "an incoming request id is kept"
+    );
+    let res = app
+        .client
+        .get(app.url("/healthz"))
+        .header("x-request-id", "a user_id=1 forged")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.headers()["x-request-id"].len(),
+        36,
+        "an id unsafe to log is replaced by a fresh one"
+    );
+
+    // Pages are per user and must not be kept by browsers or proxies; static files may be.
+    let page = app.get("/sign-in", None).await;
+    assert_eq!(page.headers()[header::CACHE_CONTROL], "no-store");
+    let asset = app.get("/favicon.svg", None).await;
+    assert_ne!(
+        asset.headers().get(header::CACHE_CONTROL).map(|v| v.to_str().unwrap()),
+        Some("no-store")
     );
 }
 

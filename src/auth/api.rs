@@ -75,19 +75,23 @@ pub async fn change_password(
 ) -> Result<(), AppError> {
     use crate::{
         auth::service,
-        state::{app_state, redirect_plain_form, require_user, session},
+        state::{app_state, client_ip, redirect_plain_form, require_user, session},
     };
     let state = app_state()?;
     let session = session().await?;
     let user = require_user(&state, &session).await?;
+    let client = client_ip(&state).await;
     service::change_password(
         &state.db,
         &state.settings.auth,
         &session,
         &user,
-        &current_password,
-        &new_password,
-        &new_password_confirm,
+        &client,
+        service::PasswordChange {
+            current: &current_password,
+            new: &new_password,
+            new_confirm: &new_password_confirm,
+        },
     )
     .await?;
     redirect_plain_form("/account?password_changed=1");

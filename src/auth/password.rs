@@ -10,6 +10,7 @@ use argon2::{
     password_hash::{SaltString, rand_core::OsRng},
 };
 use rand::{Rng, distributions::Alphanumeric};
+use tokio::sync::Semaphore;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PasswordError {
@@ -38,14 +39,28 @@ fn hash_blocking(password: &str) -> Result<String, PasswordError> {
         .map_err(|e| PasswordError::Hash(e.to_string()))
 }
 
+/// At most one hash per core at a time. Each takes 19 MiB and a core for tens of milliseconds; unbounded, a burst
+/// of sign-up or sign-in requests would fill tokio's 512 blocking threads and gigabytes of memory. Requests beyond
+/// this wait their turn instead.
+static HASHING: LazyLock<Semaphore> =
+    LazyLock::new(|| Semaphore::new(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)));
+
+async fn on_blocking_pool<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, PasswordError> {
+    let _permit = HASHING
+        .acquire()
+        .await
+        .map_err(|e| PasswordError::Hash(e.to_string()))?;
+    Ok(tokio::task::spawn_blocking(work).await?)
+}
+
 /// Hashes `password` into a PHC string (`$argon2id$v=19$m=19456,t=2,p=1$…`).
 pub async fn hash(password: String) -> Result<String, PasswordError> {
-    tokio::task::spawn_blocking(move || hash_blocking(&password)).await?
+    on_blocking_pool(move || hash_blocking(&password)).await?
 }
 
 /// Checks `password` against `stored`; with no stored hash (unknown account) it burns the same time and says no.
 pub async fn verify(password: String, stored: Option<String>) -> Result<bool, PasswordError> {
-    tokio::task::spawn_blocking(move || {
+    on_blocking_pool(move || {
         let known = stored.is_some();
         let stored = stored.unwrap_or_else(|| DUMMY_HASH.clone());
         let parsed = PasswordHash::new(&stored).map_err(|e| PasswordError::Hash(e.to_string()))?;

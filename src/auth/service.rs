@@ -142,7 +142,6 @@ pub async fn sign_up(db: &Db, settings: &AuthSettings, session: &Session, form: 
     if !settings.allow_sign_up {
         return Err(AuthError::SignUpDisabled);
     }
-    normalize_email(form.email)?;
     validate_new_password("password", form.password, form.password_confirm)?;
     let user = create_user(db, form.email, form.display_name, form.password, Role::User).await?;
     session::begin(session, user.id, settings).await?;
@@ -171,14 +170,10 @@ pub async fn sign_in(
         )
         .into());
     }
-    if let Some(wait) = throttle::blocked_for(&db.pool, &email, client).await? {
-        tracing::warn!(client, "sign-in refused: throttled");
-        return Err(AuthError::Throttled(wait));
-    }
+    charge_attempt(db, settings, &email, client).await?;
     let row = repo::find_by_email(&db.pool, &email).await?;
     let matches = password::verify(password_given.to_owned(), row.as_ref().map(|r| r.password_hash.clone())).await?;
     let Some(row) = row.filter(|_| matches) else {
-        throttle::record_failure(&db.pool, &settings.throttle, &email, client).await?;
         tracing::info!(client, "sign-in failed: bad credentials");
         return Err(AuthError::InvalidCredentials);
     };
@@ -190,6 +185,17 @@ pub async fn sign_in(
     session::begin(session, row.id, settings).await?;
     tracing::info!(user_id = row.id, "user signed in");
     Ok(row.into())
+}
+
+/// Charges a password attempt to the throttle (see `throttle`), or refuses it.
+async fn charge_attempt(db: &Db, settings: &AuthSettings, email: &str, client: &str) -> Result<(), AuthError> {
+    match throttle::attempt(&db.pool, &settings.throttle, email, client).await? {
+        throttle::Attempt::Allowed => Ok(()),
+        throttle::Attempt::Refused(wait) => {
+            tracing::warn!(client, "password attempt refused: throttled");
+            Err(AuthError::Throttled(wait))
+        }
+    }
 }
 
 /// The signed-in, enabled user of `session`. A session whose user was disabled or deleted is ended.
@@ -206,6 +212,12 @@ pub async fn current_user(db: &Db, settings: &AuthSettings, session: &Session) -
     }
 }
 
+pub struct PasswordChange<'a> {
+    pub current: &'a str,
+    pub new: &'a str,
+    pub new_confirm: &'a str,
+}
+
 /// Changes the password after checking the current one, then ends every other session of the user and gives
 /// this one a new id.
 pub async fn change_password(
@@ -213,20 +225,27 @@ pub async fn change_password(
     settings: &AuthSettings,
     session: &Session,
     user: &User,
-    current: &str,
-    new: &str,
-    new_confirm: &str,
+    client: &str,
+    change: PasswordChange<'_>,
 ) -> Result<(), AuthError> {
+    let PasswordChange {
+        current,
+        new,
+        new_confirm,
+    } = change;
     if current.is_empty() {
         return Err(FieldError::new("current_password", "Enter your current password.").into());
     }
     validate_new_password("new_password", new, new_confirm)?;
+    // A borrowed signed-in session must not become a way to guess the password at full speed.
+    charge_attempt(db, settings, &user.email, client).await?;
     let row = repo::find_by_id(&db.pool, user.id)
         .await?
         .ok_or(AuthError::InvalidCredentials)?;
     if !password::verify(current.to_owned(), Some(row.password_hash)).await? {
         return Err(FieldError::new("current_password", "Your current password is not correct.").into());
     }
+    throttle::record_success(&db.pool, &user.email, client).await?;
     let hash = password::hash(new.to_owned()).await?;
     repo::update_password(&db.pool, user.id, &hash, now_ms()).await?;
     repo::delete_sessions_of(&db.pool, user.id).await?;
@@ -242,10 +261,8 @@ pub async fn set_disabled(db: &Db, email: &str, disabled: bool) -> Result<(), Au
     if !repo::set_disabled(&db.pool, &email, disabled.then_some(now), now).await? {
         return Err(AuthError::UnknownUser(email));
     }
-    if disabled {
-        if let Some(row) = repo::find_by_email(&db.pool, &email).await? {
-            repo::delete_sessions_of(&db.pool, row.id).await?;
-        }
+    if disabled && let Some(row) = repo::find_by_email(&db.pool, &email).await? {
+        repo::delete_sessions_of(&db.pool, row.id).await?;
     }
     Ok(())
 }

@@ -5,8 +5,6 @@
 //! `session_idle_timeout` without use and `session_absolute_timeout` after sign-in, whichever comes first; the
 //! stored expiry is exactly that, so the database and the cookie agree.
 
-use std::time::Duration;
-
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use tower_sessions::{Expiry, Session};
@@ -16,52 +14,71 @@ use crate::{config::AuthSettings, db::now_ms};
 /// Session key of [`SessionAuth`]; the store reads `user_id` from it.
 pub const AUTH_KEY: &str = "auth";
 
-/// The sliding idle expiry is written back at most this often, not on every request.
-const IDLE_REFRESH_GRANULARITY: Duration = Duration::from_secs(60);
-
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct SessionAuth {
     pub user_id: i64,
     /// Unix ms of sign-in, for the absolute timeout.
     pub signed_in_at: i64,
+    /// Unix ms at which the stored session ends, as last written. Kept here because tower-sessions does not give
+    /// a loaded session's stored expiry back.
+    pub expires_at: i64,
 }
 
 pub type SessionError = tower_sessions::session::Error;
 
-fn expiry(auth: &SessionAuth, settings: &AuthSettings, now: i64) -> OffsetDateTime {
+/// The sliding idle expiry is written back at most this often (a tenth of the idle timeout, at most a minute),
+/// not on every request.
+fn refresh_granularity(settings: &AuthSettings) -> i64 {
+    (settings.session_idle_timeout.as_millis() as i64 / 10).min(60_000)
+}
+
+/// When a session signed in at `signed_in_at` and used at `now` ends (Unix ms).
+fn expiry(signed_in_at: i64, settings: &AuthSettings, now: i64) -> i64 {
     let idle_end = now + settings.session_idle_timeout.as_millis() as i64;
-    let absolute_end = auth.signed_in_at + settings.session_absolute_timeout.as_millis() as i64;
-    let end_ms = idle_end.min(absolute_end);
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(end_ms) * 1_000_000).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+    let absolute_end = signed_in_at + settings.session_absolute_timeout.as_millis() as i64;
+    idle_end.min(absolute_end)
+}
+
+/// Stores `auth` and makes the session (record and cookie) end at `auth.expires_at`.
+async fn write(session: &Session, auth: SessionAuth) -> Result<(), SessionError> {
+    session.insert(AUTH_KEY, auth).await?;
+    let end = OffsetDateTime::from_unix_timestamp_nanos(i128::from(auth.expires_at) * 1_000_000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    session.set_expiry(Some(Expiry::AtDateTime(end)));
+    Ok(())
 }
 
 /// Signs `user_id` in on this session under a new session id.
 pub async fn begin(session: &Session, user_id: i64, settings: &AuthSettings) -> Result<(), SessionError> {
     let now = now_ms();
-    let auth = SessionAuth {
-        user_id,
-        signed_in_at: now,
-    };
     session.cycle_id().await?;
-    session.insert(AUTH_KEY, auth).await?;
-    session.set_expiry(Some(Expiry::AtDateTime(expiry(&auth, settings, now))));
-    Ok(())
+    write(
+        session,
+        SessionAuth {
+            user_id,
+            signed_in_at: now,
+            expires_at: expiry(now, settings, now),
+        },
+    )
+    .await
 }
 
-/// The signed-in user of this session, if any; ends the session when its absolute lifetime is over, and slides
-/// its idle expiry forward.
+/// The signed-in user of this session, if any; ends the session when its lifetime is over, and slides its idle
+/// expiry forward.
 pub async fn current(session: &Session, settings: &AuthSettings) -> Result<Option<SessionAuth>, SessionError> {
-    let Some(auth) = session.get::<SessionAuth>(AUTH_KEY).await? else {
+    let Some(mut auth) = session.get::<SessionAuth>(AUTH_KEY).await? else {
         return Ok(None);
     };
     let now = now_ms();
-    if now >= auth.signed_in_at + settings.session_absolute_timeout.as_millis() as i64 {
+    let absolute_end = auth.signed_in_at + settings.session_absolute_timeout.as_millis() as i64;
+    if now >= auth.expires_at.min(absolute_end) {
         session.flush().await?;
         return Ok(None);
     }
-    let wanted = expiry(&auth, settings, now);
-    if wanted - session.expiry_date() > IDLE_REFRESH_GRANULARITY {
-        session.set_expiry(Some(Expiry::AtDateTime(wanted)));
+    let wanted = expiry(auth.signed_in_at, settings, now);
+    if wanted - auth.expires_at >= refresh_granularity(settings) {
+        auth.expires_at = wanted;
+        write(session, auth).await?;
     }
     Ok(Some(auth))
 }
@@ -69,4 +86,33 @@ pub async fn current(session: &Session, settings: &AuthSettings) -> Result<Optio
 /// Signs out: deletes the session record and expires the cookie.
 pub async fn end(session: &Session) -> Result<(), SessionError> {
     session.flush().await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn expiry_slides_with_use_but_never_past_the_absolute_end() {
+        let s = AuthSettings {
+            session_idle_timeout: Duration::from_secs(3600),
+            session_absolute_timeout: Duration::from_secs(4 * 3600),
+            ..AuthSettings::default()
+        };
+        let t0 = 1_000_000;
+        assert_eq!(expiry(t0, &s, t0), t0 + 3_600_000, "fresh: one idle period ahead");
+        assert_eq!(
+            expiry(t0, &s, t0 + 7_200_000),
+            t0 + 10_800_000,
+            "used two hours in: slides"
+        );
+        assert_eq!(
+            expiry(t0, &s, t0 + 12_600_000),
+            t0 + 14_400_000,
+            "3.5 hours in: capped at the absolute end"
+        );
+        assert_eq!(refresh_granularity(&s), 60_000);
+    }
 }

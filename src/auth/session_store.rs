@@ -75,20 +75,19 @@ impl SessionStore for DbSessionStore {
         }
     }
 
+    /// Updates an existing record only. tower-sessions creates new records through `create`; a record that is gone
+    /// was deleted on purpose (sign-out elsewhere, password change, account disabled) while this request ran, and
+    /// must stay gone: an upsert here would bring it back to life.
     async fn save(&self, record: &Record) -> Result<()> {
         let (id, data, user_id, expires_at) = columns(record)?;
-        sqlx::query(
-            "INSERT INTO sessions (id, user_id, data, expires_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (id) DO UPDATE SET user_id = excluded.user_id, data = excluded.data, \
-             expires_at = excluded.expires_at",
-        )
-        .bind(id)
-        .bind(user_id)
-        .bind(data)
-        .bind(expires_at)
-        .execute(&self.pool)
-        .await
-        .map_err(backend)?;
+        sqlx::query("UPDATE sessions SET user_id = $2, data = $3, expires_at = $4 WHERE id = $1")
+            .bind(id)
+            .bind(user_id)
+            .bind(data)
+            .bind(expires_at)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
         Ok(())
     }
 

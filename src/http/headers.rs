@@ -51,6 +51,15 @@ pub async fn security_headers(State(policy): State<HeaderPolicy>, mut req: Reque
         "permissions-policy",
         HeaderValue::from_static("camera=(), microphone=(), geolocation=()"),
     );
+    // Pages and API answers are per user: no browser (back button after sign-out) or proxy may keep them.
+    // Static assets (their own content types) stay cacheable.
+    let per_user = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("text/html") || t.starts_with("application/json"));
+    if per_user {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
     if policy.https {
         headers.insert(
             header::STRICT_TRANSPORT_SECURITY,
@@ -60,12 +69,25 @@ pub async fn security_headers(State(policy): State<HeaderPolicy>, mut req: Reque
     res
 }
 
+/// An incoming `X-Request-Id` is kept (to follow a request across services) only when it is safe to log: up to
+/// 64 characters of `[A-Za-z0-9._-]`. Anything else is dropped, and a fresh id is made for the request.
+pub async fn sanitize_request_id(mut req: Request, next: Next) -> Response {
+    let safe = |v: &HeaderValue| {
+        let b = v.as_bytes();
+        !b.is_empty() && b.len() <= 64 && b.iter().all(|c| c.is_ascii_alphanumeric() || b"._-".contains(c))
+    };
+    if req.headers().get("x-request-id").is_some_and(|v| !safe(v)) {
+        req.headers_mut().remove("x-request-id");
+    }
+    next.run(req).await
+}
+
 /// Leptos context hook: uses the nonce minted by [`security_headers`] for this request's inline scripts.
 pub fn provide_csp_nonce() {
     use leptos::prelude::*;
-    if let Some(parts) = use_context::<axum::http::request::Parts>() {
-        if let Some(CspNonce(nonce)) = parts.extensions.get::<CspNonce>() {
-            provide_context(leptos::nonce::Nonce::from_value(nonce.as_str()));
-        }
+    if let Some(parts) = use_context::<axum::http::request::Parts>()
+        && let Some(CspNonce(nonce)) = parts.extensions.get::<CspNonce>()
+    {
+        provide_context(leptos::nonce::Nonce::from_value(nonce.as_str()));
     }
 }

@@ -13,6 +13,8 @@ use axum::{
 };
 use url::Url;
 
+use crate::error::AppError;
+
 /// The origin every state-changing request must come from (`scheme://host[:port]`).
 #[derive(Debug, Clone)]
 pub struct AllowedOrigin(pub Arc<str>);
@@ -33,13 +35,15 @@ pub async fn require_same_origin(State(allowed): State<AllowedOrigin>, req: Requ
         Some(origin) if origin == *allowed.0 => next.run(req).await,
         seen => {
             tracing::warn!(origin = ?seen, path = %req.uri().path(), "cross-origin request refused");
+            // An AppError body, so a hydrated form shows the reason like any other error.
+            let body = serde_json::to_string(&AppError::CrossOrigin {
+                expected: allowed.0.to_string(),
+            })
+            .unwrap_or_default();
             (
                 StatusCode::FORBIDDEN,
-                format!(
-                    "Cross-origin request refused: this form must be sent from {} (it came from {}).",
-                    allowed.0,
-                    seen.as_deref().unwrap_or("an unknown origin")
-                ),
+                [(header::CONTENT_TYPE, "application/json")],
+                body,
             )
                 .into_response()
         }

@@ -1,6 +1,7 @@
 //! Test harness: the real application on 127.0.0.1:0 with a fresh database, SQLite or PostgreSQL.
 //!
-//! PostgreSQL is expected at `ONBEHALF_TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`);
+//! PostgreSQL is expected at `TEST_POSTGRES_URL` (deliberately outside the `ONBEHALF_` namespace, which is the
+//! app's configuration and refuses unknown keys) (default `postgres://postgres@127.0.0.1:5432/postgres`);
 //! each test creates its own database there, named `onbehalf_test_<uuid>`.
 
 #![allow(dead_code)]
@@ -43,8 +44,7 @@ pub struct TestApp {
 }
 
 pub fn postgres_admin_url() -> String {
-    std::env::var("ONBEHALF_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+    std::env::var("TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
 }
 
 async fn fresh_postgres_database() -> String {
@@ -52,7 +52,7 @@ async fn fresh_postgres_database() -> String {
     let mut conn = PgConnection::connect(&admin).await.unwrap_or_else(|e| {
         panic!(
             "PostgreSQL is unreachable at {admin} ({e}). The suite runs on SQLite and PostgreSQL: start PostgreSQL \
-             or point ONBEHALF_TEST_POSTGRES_URL at one."
+             or point TEST_POSTGRES_URL at one."
         )
     });
     let name = format!("onbehalf_test_{}", uuid::Uuid::new_v4().simple());
