@@ -53,18 +53,7 @@ async fn sign_up_then_sign_in_then_sign_out_invalidates_the_old_cookie(backend: 
 
 async fn session_cookie_is_http_only_lax_and_secure_only_over_https(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let res = app
-        .call(
-            "sign_up",
-            &[
-                ("email", "c@example.org"),
-                ("display_name", ""),
-                ("password", PASSWORD),
-                ("password_confirm", PASSWORD),
-            ],
-            None,
-        )
-        .await;
+    let res = app.sign_up_response("c@example.org").await;
     let cookie = session_cookie(&res).unwrap();
     assert_eq!(cookie.name, "onbehalf_session");
     assert!(cookie.has("HttpOnly"), "{cookie:?}");
@@ -79,22 +68,12 @@ async fn session_cookie_is_http_only_lax_and_secure_only_over_https(backend: Bac
         "bounded lifetime: {cookie:?}"
     );
 
+    drop(app); // one app at a time (tests/common)
     let app = TestApp::spawn_with(backend, |s| {
         s.server.public_url = Some("https://onbehalf.example.org".parse().unwrap());
     })
     .await;
-    let res = app
-        .call(
-            "sign_up",
-            &[
-                ("email", "c@example.org"),
-                ("display_name", ""),
-                ("password", PASSWORD),
-                ("password_confirm", PASSWORD),
-            ],
-            None,
-        )
-        .await;
+    let res = app.sign_up_response("c@example.org").await;
     assert_eq!(res.status(), StatusCode::OK);
     let cookie = session_cookie(&res).unwrap();
     assert_eq!(cookie.name, "__Host-onbehalf_session");

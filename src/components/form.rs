@@ -45,6 +45,41 @@ pub fn Field(
     }
 }
 
+/// A new password and its confirmation, named `{name}` and `{name}_confirm` (the server checks them with
+/// `auth::validate_new_password`, which reports a mismatch on the confirmation field).
+#[component]
+pub fn NewPasswordFields(
+    name: &'static str,
+    label: &'static str,
+    confirm_name: &'static str,
+    confirm_label: &'static str,
+    hint: &'static str,
+    #[prop(into)] error: Signal<Option<AppError>>,
+) -> impl IntoView {
+    use crate::auth::{PASSWORD_MAX_LEN, PASSWORD_MIN_LEN};
+    view! {
+        <Field
+            label=label
+            name=name
+            kind="password"
+            autocomplete="new-password"
+            minlength=PASSWORD_MIN_LEN
+            maxlength=PASSWORD_MAX_LEN
+            hint=hint
+            error=error
+        />
+        <Field
+            label=confirm_label
+            name=confirm_name
+            kind="password"
+            autocomplete="new-password"
+            minlength=PASSWORD_MIN_LEN
+            maxlength=PASSWORD_MAX_LEN
+            error=error
+        />
+    }
+}
+
 /// The error of the last submission, announced to screen readers.
 #[component]
 pub fn FormError(#[prop(into)] error: Signal<Option<AppError>>) -> impl IntoView {

@@ -4,8 +4,8 @@ use leptos_router::{components::Redirect, hooks::use_query_map};
 
 use crate::{
     app::use_current_user,
-    auth::{PASSWORD_MAX_LEN, PASSWORD_MIN_LEN, Role, UserDto, api::ChangePassword},
-    components::form::{Field, FormError, FormSuccess, Submit, form_error, returned_error},
+    auth::{PASSWORD_MAX_LEN, Role, UserDto, api::ChangePassword},
+    components::form::{Field, FormError, FormSuccess, NewPasswordFields, Submit, form_error, returned_error},
     error::AppError,
 };
 
@@ -74,23 +74,12 @@ fn ChangePasswordForm(changed: bool, initial_error: Option<AppError>) -> impl In
                 maxlength=PASSWORD_MAX_LEN
                 error=error
             />
-            <Field
-                label="New password"
+            <NewPasswordFields
                 name="new_password"
-                kind="password"
-                autocomplete="new-password"
-                minlength=PASSWORD_MIN_LEN
-                maxlength=PASSWORD_MAX_LEN
+                label="New password"
+                confirm_name="new_password_confirm"
+                confirm_label="Confirm new password"
                 hint="At least 8 characters."
-                error=error
-            />
-            <Field
-                label="Confirm new password"
-                name="new_password_confirm"
-                kind="password"
-                autocomplete="new-password"
-                minlength=PASSWORD_MIN_LEN
-                maxlength=PASSWORD_MAX_LEN
                 error=error
             />
             <Submit label="Change password" pending_label="Changing password…" pending=action.pending() />

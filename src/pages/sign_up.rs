@@ -2,8 +2,8 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::{
-    auth::{DISPLAY_NAME_MAX_LEN, EMAIL_MAX_LEN, PASSWORD_MAX_LEN, PASSWORD_MIN_LEN, api::SignUp},
-    components::form::{Field, FormError, Submit, form_error, reload_on_success, returned_error},
+    auth::{DISPLAY_NAME_MAX_LEN, EMAIL_MAX_LEN, api::SignUp},
+    components::form::{Field, FormError, NewPasswordFields, Submit, form_error, reload_on_success, returned_error},
     error::AppError,
 };
 
@@ -39,23 +39,12 @@ fn SignUpForm(initial_error: Option<AppError>) -> impl IntoView {
                 hint="Optional. Shown in the header; defaults to the start of your email."
                 error=error
             />
-            <Field
-                label="Password"
+            <NewPasswordFields
                 name="password"
-                kind="password"
-                autocomplete="new-password"
-                minlength=PASSWORD_MIN_LEN
-                maxlength=PASSWORD_MAX_LEN
+                label="Password"
+                confirm_name="password_confirm"
+                confirm_label="Confirm password"
                 hint="At least 8 characters. A few words you will remember make a strong password."
-                error=error
-            />
-            <Field
-                label="Confirm password"
-                name="password_confirm"
-                kind="password"
-                autocomplete="new-password"
-                minlength=PASSWORD_MIN_LEN
-                maxlength=PASSWORD_MAX_LEN
                 error=error
             />
             <Submit label="Create account" pending_label="Creating account…" pending=action.pending() />
