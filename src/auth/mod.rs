@@ -151,7 +151,6 @@ pub fn local_path_or<'a>(next: Option<&'a str>, fallback: &'a str) -> &'a str {
         Some(p)
             if p.starts_with('/')
                 && !p.starts_with("//")
-                && !p.starts_with("/\\")
                 && !p.chars().any(|c| c.is_control() || c == '\\')
                 && p.len() <= 2048 =>
         {

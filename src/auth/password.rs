@@ -22,14 +22,8 @@ pub enum PasswordError {
 
 /// A hash of a random password that nobody knows. Verifying against it when the email is unknown makes a wrong
 /// email cost as much time as a wrong password, so response times do not reveal which accounts exist.
-static DUMMY_HASH: LazyLock<String> = LazyLock::new(|| {
-    let password: String = rand::thread_rng()
-        .sample_iter(&Alphanumeric)
-        .take(32)
-        .map(char::from)
-        .collect();
-    hash_blocking(&password).expect("hashing a random password cannot fail")
-});
+static DUMMY_HASH: LazyLock<String> =
+    LazyLock::new(|| hash_blocking(&generate()).expect("hashing a random password cannot fail"));
 
 fn hash_blocking(password: &str) -> Result<String, PasswordError> {
     let salt = SaltString::generate(&mut OsRng);

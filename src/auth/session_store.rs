@@ -51,16 +51,12 @@ fn columns(record: &Record) -> Result<(String, String, Option<i64>, i64)> {
     Ok((record.id.to_string(), data, user_id, expires_at))
 }
 
-#[async_trait]
-impl SessionStore for DbSessionStore {
-    async fn create(&self, record: &mut Record) -> Result<()> {
-        // A fresh id that collides with a stored one (2^-128 per pair, but cheap to rule out) is drawn again.
-        loop {
-            let (id, data, user_id, expires_at) = columns(record)?;
-            let done = sqlx::query(
-                "INSERT INTO sessions (id, user_id, data, expires_at) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (id) DO NOTHING",
-            )
+impl DbSessionStore {
+    /// Runs `sql` with the record's columns as `$1` id, `$2` user_id, `$3` data, `$4` expires_at; returns the
+    /// number of rows it touched.
+    async fn write(&self, sql: &str, record: &Record) -> Result<u64> {
+        let (id, data, user_id, expires_at) = columns(record)?;
+        let done = sqlx::query(sql)
             .bind(id)
             .bind(user_id)
             .bind(data)
@@ -68,26 +64,31 @@ impl SessionStore for DbSessionStore {
             .execute(&self.pool)
             .await
             .map_err(backend)?;
-            if done.rows_affected() == 1 {
-                return Ok(());
-            }
+        Ok(done.rows_affected())
+    }
+}
+
+#[async_trait]
+impl SessionStore for DbSessionStore {
+    async fn create(&self, record: &mut Record) -> Result<()> {
+        // A fresh id that collides with a stored one (2^-128 per pair, but cheap to rule out) is drawn again.
+        const INSERT: &str = "INSERT INTO sessions (id, user_id, data, expires_at) VALUES ($1, $2, $3, $4) \
+                              ON CONFLICT (id) DO NOTHING";
+        while self.write(INSERT, record).await? == 0 {
             record.id = Id::default();
         }
+        Ok(())
     }
 
     /// Updates an existing record only. tower-sessions creates new records through `create`; a record that is gone
     /// was deleted on purpose (sign-out elsewhere, password change, account disabled) while this request ran, and
     /// must stay gone: an upsert here would bring it back to life.
     async fn save(&self, record: &Record) -> Result<()> {
-        let (id, data, user_id, expires_at) = columns(record)?;
-        sqlx::query("UPDATE sessions SET user_id = $2, data = $3, expires_at = $4 WHERE id = $1")
-            .bind(id)
-            .bind(user_id)
-            .bind(data)
-            .bind(expires_at)
-            .execute(&self.pool)
-            .await
-            .map_err(backend)?;
+        self.write(
+            "UPDATE sessions SET user_id = $2, data = $3, expires_at = $4 WHERE id = $1",
+            record,
+        )
+        .await?;
         Ok(())
     }
 
