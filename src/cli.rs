@@ -42,6 +42,31 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Token encryption keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// The provider catalog.
+    Providers {
+        #[command(subcommand)]
+        command: ProvidersCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Print a new random key for vault.keys.
+    Generate,
+    /// Re-encrypt every stored access and refresh token with vault.current_key. Safe while the app runs (the app
+    /// must know both the old and the new key meanwhile).
+    Rotate,
+}
+
+#[derive(Debug, Subcommand)]
+enum ProvidersCommand {
+    /// Fetch each provider's discovery document and signing keys and report what is wrong.
+    Check,
 }
 
 #[derive(Debug, Subcommand)]
@@ -94,6 +119,60 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// `providers check`: discovery (when the kind uses it) and JWKS for every provider; fails if any is broken.
+async fn check_providers(settings: &Settings) -> Result<(), String> {
+    let catalog = crate::providers::Catalog::from_settings(settings);
+    let http = crate::providers::http_client(&settings.outbound);
+    if catalog.all().is_empty() {
+        println!("no providers are configured ([providers.<id>] in the configuration)");
+        return Ok(());
+    }
+    let mut broken = 0;
+    for provider in catalog.all() {
+        println!(
+            "{} ({}):",
+            provider.id,
+            crate::providers::settings::kind_name(provider.kind)
+        );
+        let endpoints = match provider.endpoints(&http).await {
+            Ok(endpoints) => endpoints,
+            Err(err) => {
+                println!("  FAIL endpoints: {err}");
+                broken += 1;
+                continue;
+            }
+        };
+        println!("  ok   authorization {}", endpoints.authorization);
+        println!("  ok   token         {}", endpoints.token);
+        match (&endpoints.jwks_uri, provider.uses_id_token()) {
+            (Some(uri), _) => match crate::providers::id_token::fetch_jwks(&http, uri).await {
+                Ok(keys) if keys.keys().is_empty() => {
+                    println!("  FAIL jwks         {uri}: the key set is empty");
+                    broken += 1;
+                }
+                Ok(keys) => println!("  ok   jwks          {uri} ({} keys)", keys.keys().len()),
+                Err(err) => {
+                    println!("  FAIL jwks         {err}");
+                    broken += 1;
+                }
+            },
+            (None, true) => {
+                println!("  FAIL jwks         none configured or discovered, but ID tokens must be verified");
+                broken += 1;
+            }
+            (None, false) => println!("  ok   jwks          not needed (identity from the provider's API)"),
+        }
+        if provider.client_secret.is_none() {
+            println!("  note client_secret is not set: the client authenticates with PKCE only (public client)");
+        }
+    }
+    if broken == 0 {
+        Ok(())
+    } else {
+        Err(format!("{broken} provider check(s) failed"))
+    }
+}
+
 async fn run(cli: Cli) -> Result<(), String> {
     let settings = Settings::load(cli.config.as_deref()).map_err(|e| e.to_string())?;
     match cli.command.unwrap_or(Command::Serve) {
@@ -104,6 +183,39 @@ async fn run(cli: Cli) -> Result<(), String> {
             println!("migrations applied");
             Ok(())
         }
+        Command::Keys {
+            command: KeysCommand::Generate,
+        } => {
+            println!("{}", crate::tokens::vault::generate_key());
+            Ok(())
+        }
+        Command::Keys {
+            command: KeysCommand::Rotate,
+        } => {
+            let vault = crate::tokens::vault_from_settings(&settings)?;
+            let db = Db::connect(&settings.database).await.map_err(|e| e.to_string())?;
+            db.migrate().await.map_err(|e| e.to_string())?;
+            let report = crate::tokens::rotation::rotate(&db, &vault)
+                .await
+                .map_err(|e| format!("key rotation stopped: {e}"))?;
+            println!(
+                "key rotation to `{}`: {} token sets, {} re-encrypted, {} already current, {} changed concurrently \
+                 (already current), {} undecryptable",
+                vault.current_key_id(),
+                report.rows,
+                report.resealed,
+                report.current,
+                report.raced,
+                report.undecryptable.len()
+            );
+            for account in &report.undecryptable {
+                println!("  account {account}: a token does not decrypt; the account is marked error");
+            }
+            Ok(())
+        }
+        Command::Providers {
+            command: ProvidersCommand::Check,
+        } => check_providers(&settings).await,
         Command::User { command } => {
             let db = Db::connect(&settings.database).await.map_err(|e| e.to_string())?;
             db.migrate().await.map_err(|e| e.to_string())?;

@@ -4,7 +4,7 @@
 //! (`ONBEHALF_DATABASE__URL` is `database.url`). A value that does not parse, or parses but makes no sense, stops
 //! start-up with a message naming the key. `onbehalf.example.toml` documents every key; keep the two in step.
 
-use std::{net::SocketAddr, path::Path, time::Duration};
+use std::{collections::BTreeMap, net::SocketAddr, path::Path, time::Duration};
 
 use figment::{
     Figment,
@@ -13,6 +13,11 @@ use figment::{
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use url::Url;
+
+use crate::providers::settings::{self as provider_settings, ProviderSettings};
+
+/// Catalog id of the built-in demo provider.
+pub const DEMO_PROVIDER_ID: &str = "demo";
 
 /// Where the configuration file is looked for when neither `--config` nor `ONBEHALF_CONFIG` names one.
 pub const DEFAULT_CONFIG_FILE: &str = "onbehalf.toml";
@@ -23,6 +28,11 @@ pub struct Settings {
     pub server: ServerSettings,
     pub database: DatabaseSettings,
     pub auth: AuthSettings,
+    /// `[providers.<id>]`: where users link accounts (see `providers::settings`).
+    pub providers: BTreeMap<String, ProviderSettings>,
+    pub vault: VaultSettings,
+    pub demo: DemoSettings,
+    pub outbound: OutboundSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -148,6 +158,56 @@ impl Default for ThrottleSettings {
     }
 }
 
+/// Token encryption keys (see `tokens::vault`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct VaultSettings {
+    /// Key id → base64 of 32 random bytes (`onbehalf keys generate`). Ids are lower case (environment variable
+    /// names are folded): `ONBEHALF_VAULT__KEYS__K2026=...`. Empty with SQLite: a development key is generated
+    /// next to the database file, with a warning. Empty with PostgreSQL: start-up refuses.
+    pub keys: BTreeMap<String, SecretString>,
+    /// The key new values are sealed with; may be left out when there is exactly one key.
+    pub current_key: Option<String>,
+}
+
+/// The built-in demo provider (a Globus-compatible server on loopback) and its `demo` catalog entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DemoSettings {
+    /// On by default so a fresh checkout links an account with no credentials; turn off in production.
+    pub enabled: bool,
+    pub bind: SocketAddr,
+}
+
+impl Default for DemoSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            bind: SocketAddr::from(([127, 0, 0, 1], 3100)),
+        }
+    }
+}
+
+/// Calls to providers (token endpoints, discovery, APIs): one shared client, no redirects followed.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OutboundSettings {
+    /// Whole-request limit for one call to a provider.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: Duration,
+}
+
+impl Default for OutboundSettings {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(15),
+            connect_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
 /// A configuration problem, phrased for the operator: which key, and what is wrong with it.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -156,7 +216,7 @@ pub enum ConfigError {
     #[error("configuration: {0}")]
     Parse(String),
     #[error("configuration key `{key}`: {message}")]
-    Invalid { key: &'static str, message: String },
+    Invalid { key: String, message: String },
 }
 
 impl Settings {
@@ -240,13 +300,51 @@ impl Settings {
         if t.client_account_lockout_failures == 0 || t.client_lockout_failures == 0 {
             return Err(invalid("auth.throttle", "lockout thresholds must be at least 1"));
         }
+        for (id, provider) in &self.providers {
+            provider_settings::validate(id, provider).map_err(|(key, message)| invalid(key, message))?;
+        }
+        if self.demo.enabled && self.providers.contains_key(DEMO_PROVIDER_ID) {
+            return Err(invalid(
+                format!("providers.{DEMO_PROVIDER_ID}"),
+                "the id `demo` belongs to the built-in demo provider; rename this entry or set demo.enabled = false",
+            ));
+        }
+        let vault = &self.vault;
+        for (id, key) in &vault.keys {
+            crate::tokens::vault::decode_key(key).map_err(|message| invalid(format!("vault.keys.{id}"), message))?;
+        }
+        match (&vault.current_key, vault.keys.len()) {
+            (Some(current), _) if !vault.keys.contains_key(current) => {
+                return Err(invalid(
+                    "vault.current_key",
+                    format!("`{current}` is not a key in vault.keys"),
+                ));
+            }
+            (None, n) if n > 1 => {
+                return Err(invalid(
+                    "vault.current_key",
+                    "must name the key new tokens are sealed with",
+                ));
+            }
+            _ => {}
+        }
+        if vault.keys.is_empty() && !db.starts_with("sqlite:") {
+            return Err(invalid(
+                "vault.keys",
+                "is required with PostgreSQL (the generated development key only exists for the embedded SQLite \
+                 default); generate one with `onbehalf keys generate`",
+            ));
+        }
+        if self.outbound.timeout.is_zero() || self.outbound.connect_timeout.is_zero() {
+            return Err(invalid("outbound", "timeouts must be longer than zero"));
+        }
         Ok(())
     }
 }
 
-fn invalid(key: &'static str, message: impl Into<String>) -> ConfigError {
+fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
-        key,
+        key: key.into(),
         message: message.into(),
     }
 }

@@ -3,7 +3,9 @@
 //! The crate builds twice: with `ssr` it is the server (axum, sqlx, sessions), with `hydrate` it is the WASM that
 //! makes the server-rendered pages interactive. Server-only modules are gated so they never reach the browser.
 
+pub mod accounts;
 pub mod app;
+pub mod audit;
 pub mod auth;
 pub mod components;
 pub mod error;
@@ -20,9 +22,13 @@ pub mod demo;
 #[cfg(feature = "ssr")]
 pub mod http;
 #[cfg(feature = "ssr")]
+pub mod providers;
+#[cfg(feature = "ssr")]
 pub mod startup;
 #[cfg(feature = "ssr")]
 pub mod state;
+#[cfg(feature = "ssr")]
+pub mod tokens;
 
 /// Entry point of the WASM bundle: makes the islands (`#[island]` components: the forms and buttons) of the
 /// server-rendered page interactive. Everything else is HTML from the server and never ships as WASM.

@@ -22,6 +22,7 @@ use tower_http::{
 use tower_sessions::{Expiry, SessionManagerLayer, cookie::SameSite};
 
 use crate::{
+    accounts,
     app::{App, shell},
     auth::{session_store::DbSessionStore, throttle},
     config::Settings,
@@ -33,6 +34,7 @@ use crate::{
         origin::{AllowedOrigin, require_same_origin},
         server_fn_status::server_fn_error_status,
     },
+    providers::Catalog,
     state::AppState,
 };
 
@@ -43,6 +45,8 @@ const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(300);
 pub enum StartupError {
     #[error(transparent)]
     Db(#[from] DbError),
+    #[error("vault: {0}")]
+    Vault(String),
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
 }
@@ -69,10 +73,15 @@ impl Application {
         if settings.server.public_url.is_none() {
             settings.server.public_url = Some(url::Url::parse(&format!("http://{local}")).expect("valid URL"));
         }
+        let vault = crate::tokens::vault_from_settings(&settings).map_err(StartupError::Vault)?;
+        let catalog = Catalog::from_settings(&settings);
         let state = AppState {
             leptos_options: leptos_options(&settings, local),
             db,
+            http: crate::providers::http_client(&settings.outbound),
             settings: Arc::new(settings),
+            catalog: Arc::new(catalog),
+            vault: Arc::new(vault),
         };
         Ok(Self {
             listener,
@@ -154,6 +163,7 @@ fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .merge(accounts::routes::routes())
         .leptos_routes_with_context(&state, routes, provide_csp_nonce, {
             let options = state.leptos_options.clone();
             move || shell(options.clone())
@@ -177,7 +187,7 @@ fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Periodic clean-up of expired sessions and stale throttle counters.
+/// Periodic clean-up of expired sessions, stale throttle counters and old OAuth flows.
 async fn housekeeping(state: AppState) {
     let store = DbSessionStore::new(state.db.pool.clone());
     let mut tick = tokio::time::interval(HOUSEKEEPING_INTERVAL);
@@ -188,6 +198,9 @@ async fn housekeeping(state: AppState) {
         }
         if let Err(err) = throttle::delete_stale(&state.db.pool, &state.settings.auth.throttle).await {
             tracing::warn!("deleting stale throttle counters failed: {err}");
+        }
+        if let Err(err) = accounts::repo::delete_stale_flows(&state.db.pool, crate::db::now_ms()).await {
+            tracing::warn!("deleting stale OAuth flows failed: {err}");
         }
     }
 }

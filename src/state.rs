@@ -15,6 +15,8 @@ use crate::{
     config::Settings,
     db::Db,
     error::AppError,
+    providers::Catalog,
+    tokens::vault::Vault,
 };
 
 #[derive(Clone, FromRef)]
@@ -22,6 +24,11 @@ pub struct AppState {
     pub leptos_options: LeptosOptions,
     pub db: Db,
     pub settings: Arc<Settings>,
+    /// The configured providers (plus the demo provider when it runs).
+    pub catalog: Arc<Catalog>,
+    pub vault: Arc<Vault>,
+    /// The one outbound client for provider calls (`providers::http_client`).
+    pub http: reqwest::Client,
 }
 
 /// The state, inside a server function or a component rendering on the server.

@@ -2,12 +2,14 @@
 
 mod account;
 mod home;
+mod linked_accounts;
 mod not_found;
 mod sign_in;
 mod sign_up;
 
 pub use account::AccountPage;
 pub use home::HomePage;
+pub use linked_accounts::LinkedAccountsPage;
 pub use not_found::NotFoundPage;
 pub use sign_in::SignInPage;
 pub use sign_up::SignUpPage;

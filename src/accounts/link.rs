@@ -1,0 +1,452 @@
+//! The OAuth legs of linking (DESIGN §3 "Link", "Reconnect / grant more access"; RFC 9700 for clients).
+//!
+//! `start`: a signed-in user's POST creates a flow — state (CSPRNG, stored hashed, single use, bound to the
+//! session, 10-minute TTL), PKCE S256 verifier, OIDC nonce — and returns the provider's authorization URL.
+//! `complete`: the callback consumes the flow, checks it belongs to this session and is fresh, handles `error=`,
+//! checks `iss` (RFC 9207), exchanges the code with client authentication, verifies the ID token, resolves the
+//! identity, then writes account, token sets and audit event in one transaction.
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use openidconnect::{Nonce, PkceCodeChallenge};
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use url::Url;
+
+use super::{
+    FLOW_TTL_MS, LinkError, LinkIntent,
+    repo::{self, Consumed, FlowRow},
+};
+use crate::{
+    audit::{
+        AuditAction, Outcome,
+        repo::{self as audit, NewEvent},
+    },
+    db::{is_unique_violation, now_ms},
+    providers::{
+        Provider, id_token,
+        identity::{self, ExternalIdentity},
+        token_endpoint::{self, TokenEndpointError, TokenResponse},
+    },
+    state::AppState,
+    tokens::repo as tokens,
+};
+
+/// Where the user lands after linking unless the form names another local path.
+pub const DEFAULT_RETURN: &str = "/linked-accounts";
+
+pub fn sha256_hex(value: &str) -> String {
+    Sha256::digest(value.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// `{public_url}/oauth/{provider}/callback`, exactly (registered at the provider).
+pub fn redirect_uri(state: &AppState, provider_id: &str) -> String {
+    format!("{}/oauth/{provider_id}/callback", state.settings.server.public_origin())
+}
+
+/// A local path, or the default: never another origin (`//host`, `/\host`, `https:`), never a control character.
+pub fn local_return_path(candidate: Option<&str>) -> String {
+    match candidate {
+        Some(p)
+            if p.starts_with('/')
+                && !p.starts_with("//")
+                && !p.contains('\\')
+                && !p.chars().any(char::is_control)
+                && p.len() <= 512 =>
+        {
+            p.to_owned()
+        }
+        _ => DEFAULT_RETURN.to_owned(),
+    }
+}
+
+/// What the user asked for at start.
+#[derive(Debug, Clone)]
+pub struct StartRequest {
+    pub intent: LinkIntent,
+    pub account_id: Option<String>,
+    /// Scopes wanted beyond those required and already granted ("grant more access").
+    pub extra_scopes: Vec<String>,
+    pub return_to: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("reconnect and grant need an account of yours")]
+    NoSuchAccount,
+    #[error("the provider's endpoints are not available: {0}")]
+    Provider(String),
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
+
+/// Creates the flow and returns the URL to send the browser to.
+pub async fn start(
+    state: &AppState,
+    provider: &Provider,
+    user_id: i64,
+    session_id: &str,
+    request: StartRequest,
+) -> Result<Url, StartError> {
+    let endpoints = provider
+        .endpoints(&state.http)
+        .await
+        .map_err(|e| StartError::Provider(e.to_string()))?;
+    let mut scopes = provider.scopes.clone();
+    if request.intent != LinkIntent::Link {
+        // DESIGN §3: required ∪ already granted ∪ newly required, so a reconnect never narrows the grant.
+        let account_id = request.account_id.as_deref().ok_or(StartError::NoSuchAccount)?;
+        let mut conn = state.db.pool.acquire().await?;
+        let account = repo::find_for_user(&mut conn, account_id, user_id)
+            .await?
+            .filter(|a| a.provider == provider.id)
+            .ok_or(StartError::NoSuchAccount)?;
+        drop(conn);
+        for meta in tokens::metadata_for_user(&state.db.pool, user_id).await? {
+            if meta.account_id == account.id {
+                scopes.extend(meta.scopes.split_whitespace().map(str::to_owned));
+            }
+        }
+    }
+    scopes.extend(request.extra_scopes.iter().cloned());
+    let mut seen = std::collections::HashSet::new();
+    scopes.retain(|s| seen.insert(s.clone()));
+
+    let state_token = random_token();
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let nonce = provider.uses_id_token().then(|| Nonce::new_random().secret().clone());
+    let now = now_ms();
+    let flow = FlowRow {
+        state_hash: sha256_hex(&state_token),
+        session_hash: sha256_hex(session_id),
+        user_id,
+        provider: provider.id.clone(),
+        intent: request.intent,
+        account_id: request.account_id.filter(|_| request.intent != LinkIntent::Link),
+        pkce_verifier: verifier.secret().clone(),
+        nonce: nonce.clone(),
+        requested_scopes: scopes.clone(),
+        return_to: request.return_to,
+        created_at: now,
+        expires_at: now + FLOW_TTL_MS,
+    };
+    repo::insert_flow(&state.db.pool, &flow).await?;
+
+    let mut url = endpoints.authorization.clone();
+    {
+        let mut query = url.query_pairs_mut();
+        for (key, value) in &provider.authorize_params {
+            query.append_pair(key, value);
+        }
+        query
+            .append_pair("response_type", "code")
+            .append_pair("client_id", &provider.client_id)
+            .append_pair("redirect_uri", &redirect_uri(state, &provider.id))
+            .append_pair("scope", &scopes.join(" "))
+            .append_pair("state", &state_token)
+            .append_pair("code_challenge", challenge.as_str())
+            .append_pair("code_challenge_method", "S256");
+        if let Some(nonce) = &nonce {
+            query.append_pair("nonce", nonce);
+        }
+    }
+    Ok(url)
+}
+
+/// 256 bits from the OS CSPRNG, base64url (oauth2's `CsrfToken::new_random` gives 128).
+fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// The callback's query parameters.
+#[derive(Debug, Default, Clone, serde::Deserialize)]
+pub struct CallbackParams {
+    pub code: Option<String>,
+    pub state: Option<String>,
+    pub iss: Option<String>,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Linked {
+    New { account_id: String },
+    Again { account_id: String },
+}
+
+/// A refused callback: what to tell the user, plus the facts for the audit event.
+#[derive(Debug)]
+pub struct Refused {
+    pub error: LinkError,
+    /// Machine-readable detail for the audit trail and log (e.g. `id_token_wrong_nonce`).
+    pub reason: String,
+    pub account_id: Option<String>,
+}
+
+impl Refused {
+    fn new(error: LinkError, reason: impl Into<String>) -> Self {
+        Self {
+            error,
+            reason: reason.into(),
+            account_id: None,
+        }
+    }
+}
+
+impl From<sqlx::Error> for Refused {
+    fn from(err: sqlx::Error) -> Self {
+        let reference = crate::error::AppError::internal(err);
+        Refused::new(LinkError::Internal, format!("internal: {reference}"))
+    }
+}
+
+/// The caller's identity as the callback sees it.
+pub struct Caller<'a> {
+    pub user_id: Option<i64>,
+    pub session_id: Option<&'a str>,
+    pub request_id: Option<&'a str>,
+}
+
+/// Runs the callback. On refusal, writes the `link_rejected` audit event (when a user is known) and returns why.
+pub async fn complete(
+    state: &AppState,
+    provider: &Provider,
+    caller: Caller<'_>,
+    params: CallbackParams,
+) -> Result<(Linked, String), Refused> {
+    let result = complete_inner(state, provider, &caller, params).await;
+    if let (Err(refused), Some(user_id)) = (&result, caller.user_id) {
+        let mut event = NewEvent::by_user(AuditAction::LinkRejected, Outcome::Rejected, user_id);
+        event.provider = Some(&provider.id);
+        event.account_id = refused.account_id.as_deref();
+        event.request_id = caller.request_id;
+        event.details = serde_json::json!({ "error": refused.error.code(), "reason": refused.reason });
+        tracing::info!(provider = %provider.id, error = refused.error.code(), reason = %refused.reason, "link refused");
+        if let Ok(mut conn) = state.db.pool.acquire().await
+            && let Err(err) = audit::record(&mut conn, &event, now_ms()).await
+        {
+            tracing::error!("recording link_rejected failed: {err}");
+        }
+    }
+    result
+}
+
+async fn complete_inner(
+    state: &AppState,
+    provider: &Provider,
+    caller: &Caller<'_>,
+    params: CallbackParams,
+) -> Result<(Linked, String), Refused> {
+    let state_token = params
+        .state
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| Refused::new(LinkError::StateMissing, "state_missing"))?;
+    let now = now_ms();
+    let flow = match repo::consume_flow(&state.db.pool, &sha256_hex(state_token), now).await? {
+        Consumed::Fresh(flow) => flow,
+        Consumed::Replayed => return Err(Refused::new(LinkError::StateReplayed, "state_replayed")),
+        Consumed::Unknown => return Err(Refused::new(LinkError::StateUnknown, "state_unknown")),
+    };
+    // Bound to the session and user that started it: a callback URL planted in another browser goes nowhere.
+    let same_session = caller.session_id.map(sha256_hex).as_deref() == Some(flow.session_hash.as_str());
+    if !same_session || caller.user_id != Some(flow.user_id) || flow.provider != provider.id {
+        return Err(Refused::new(LinkError::StateOtherSession, "state_other_session"));
+    }
+    let refuse = |error: LinkError, reason: &str| Refused {
+        error,
+        reason: reason.to_owned(),
+        account_id: flow.account_id.clone(),
+    };
+    if now > flow.expires_at {
+        return Err(refuse(LinkError::StateExpired, "state_expired"));
+    }
+    if let Some(error) = params.error.as_deref() {
+        return Err(match error {
+            "access_denied" => refuse(LinkError::AccessDenied, "access_denied"),
+            other => refuse(
+                LinkError::ProviderError,
+                &format!("provider_error:{}", printable(other)),
+            ),
+        });
+    }
+    let endpoints = provider
+        .endpoints(&state.http)
+        .await
+        .map_err(|e| refuse(LinkError::ProviderUnavailable, &format!("discovery: {e}")))?;
+    // RFC 9207 §2.4: compare `iss` when present; require it when the provider advertises it (mix-up defence).
+    match (params.iss.as_deref(), provider.issuer.as_deref()) {
+        (Some(iss), Some(expected)) if iss != expected => {
+            return Err(refuse(LinkError::IssuerMismatch, "iss_mismatch"));
+        }
+        (None, Some(_)) if endpoints.iss_parameter_supported => {
+            return Err(refuse(LinkError::IssuerMismatch, "iss_missing"));
+        }
+        _ => {}
+    }
+    let code = params
+        .code
+        .as_deref()
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| refuse(LinkError::CodeMissing, "code_missing"))?;
+    let response = token_endpoint::exchange_code(
+        &state.http,
+        provider,
+        &endpoints.token,
+        code,
+        &redirect_uri(state, &provider.id),
+        &flow.pkce_verifier,
+        &flow.requested_scopes,
+    )
+    .await
+    .map_err(|e| refuse(token_error(&e), &format!("token_endpoint: {e}")))?;
+    let identity = if provider.uses_id_token() {
+        let raw = response
+            .id_token
+            .as_deref()
+            .ok_or_else(|| refuse(LinkError::IdTokenInvalid, id_token::IdTokenError::Missing.code()))?;
+        let claims = id_token::verify(
+            provider,
+            &endpoints,
+            &state.http,
+            raw,
+            flow.nonce.as_deref().unwrap_or(""),
+        )
+        .await
+        .map_err(|e| match e {
+            id_token::IdTokenError::Jwks(_) => refuse(LinkError::ProviderUnavailable, e.code()),
+            e => refuse(LinkError::IdTokenInvalid, e.code()),
+        })?;
+        identity::from_id_token(&claims)
+    } else {
+        identity::resolve_without_id_token(&state.http, provider, &endpoints, &response)
+            .await
+            .map_err(|e| refuse(LinkError::IdentityUnavailable, &format!("identity: {e}")))?
+    };
+    let linked = store(state, provider, &flow, &identity, &response, caller.request_id).await?;
+    Ok((linked, flow.return_to))
+}
+
+fn token_error(err: &TokenEndpointError) -> LinkError {
+    match err {
+        e if e.is_invalid_grant() => LinkError::CodeRejected,
+        e if e.is_client_error() => LinkError::ClientRejected,
+        e if e.is_transient() => LinkError::ProviderUnavailable,
+        TokenEndpointError::Rejected { .. } => LinkError::ProviderError,
+        _ => LinkError::ProviderBadResponse,
+    }
+}
+
+/// Provider-chosen text goes to the audit trail only as a short printable token.
+fn printable(s: &str) -> String {
+    s.chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .take(64)
+        .collect()
+}
+
+/// Account, token sets and audit event in one transaction.
+async fn store(
+    state: &AppState,
+    provider: &Provider,
+    flow: &FlowRow,
+    identity: &ExternalIdentity,
+    response: &TokenResponse,
+    request_id: Option<&str>,
+) -> Result<Linked, Refused> {
+    let now = now_ms();
+    let mut tx = state.db.pool.begin().await?;
+    let existing = repo::find_by_subject(&mut tx, &provider.id, &identity.subject).await?;
+    let linked = match (flow.intent, flow.account_id.as_deref()) {
+        (LinkIntent::Link, _) => match existing {
+            Some(account) if account.user_id != flow.user_id => {
+                return Err(Refused::new(LinkError::IdentityTaken, "identity_owned_by_another_user"));
+            }
+            Some(account) => Linked::Again { account_id: account.id },
+            None => {
+                let id = uuid::Uuid::new_v4().to_string();
+                match repo::insert_account(&mut tx, &id, flow.user_id, &provider.id, identity, now).await {
+                    Ok(()) => Linked::New { account_id: id },
+                    // Another user linked this identity a moment ago.
+                    Err(e)
+                        if is_unique_violation(
+                            &e,
+                            "linked_accounts_provider_subject_key",
+                            "linked_accounts.provider, linked_accounts.subject",
+                        ) =>
+                    {
+                        return Err(Refused::new(LinkError::IdentityTaken, "identity_owned_by_another_user"));
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        },
+        (_, Some(account_id)) => {
+            let account = repo::find_for_user(&mut tx, account_id, flow.user_id)
+                .await?
+                .ok_or_else(|| Refused::new(LinkError::AccountGone, "account_gone"))?;
+            if account.subject != identity.subject {
+                return Err(Refused {
+                    error: LinkError::SubjectMismatch,
+                    reason: "different_subject".into(),
+                    account_id: Some(account.id),
+                });
+            }
+            Linked::Again { account_id: account.id }
+        }
+        (_, None) => return Err(Refused::new(LinkError::AccountGone, "account_gone")),
+    };
+    let (account_id, action) = match &linked {
+        Linked::New { account_id } => (account_id.as_str(), AuditAction::AccountLinked),
+        Linked::Again { account_id } => {
+            repo::mark_relinked(&mut tx, account_id, identity, now).await?;
+            (account_id.as_str(), AuditAction::AccountRelinked)
+        }
+    };
+    tokens::store_issued(&mut tx, &state.vault, account_id, &response.sets, now).await?;
+    let mut event = NewEvent::by_user(action, Outcome::Success, flow.user_id);
+    event.provider = Some(&provider.id);
+    event.account_id = Some(account_id);
+    event.request_id = request_id;
+    event.details = serde_json::json!({
+        "intent": flow.intent.as_str(),
+        "resource_servers": response.sets.iter().map(|s| serde_json::json!({
+            "resource_server": s.resource_server, "scopes": s.scopes,
+        })).collect::<Vec<_>>(),
+    });
+    audit::record(&mut tx, &event, now).await?;
+    tx.commit().await?;
+    Ok(linked)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn return_paths_stay_local() {
+        assert_eq!(local_return_path(Some("/actions?x=1")), "/actions?x=1");
+        for bad in [
+            "//evil.example",
+            "https://evil.example",
+            "/\\evil.example",
+            "evil",
+            "/a\nb",
+            "",
+        ] {
+            assert_eq!(local_return_path(Some(bad)), DEFAULT_RETURN, "{bad:?}");
+        }
+        assert_eq!(local_return_path(None), DEFAULT_RETURN);
+    }
+
+    #[test]
+    fn state_tokens_are_long_and_unique() {
+        let a = random_token();
+        assert_eq!(a.len(), 43);
+        assert_ne!(a, random_token());
+        assert_eq!(sha256_hex("abc").len(), 64);
+    }
+}

@@ -1,0 +1,301 @@
+//! Linked accounts: a local user's accounts at external providers, linked through OAuth 2.0 / OpenID Connect
+//! (DESIGN §3 "Link", "Reconnect / grant more access"). This file holds the wire types (both targets): what the
+//! linked-accounts page shows — never a token — and the closed set of reasons a link can fail, each with its message.
+
+#[cfg(feature = "ssr")]
+pub mod link;
+#[cfg(feature = "ssr")]
+pub mod repo;
+#[cfg(feature = "ssr")]
+pub mod routes;
+#[cfg(feature = "ssr")]
+pub mod service;
+
+pub mod api;
+
+use serde::{Deserialize, Serialize};
+
+/// How long a started link may take before its state expires (DESIGN §3).
+pub const FLOW_TTL_MS: i64 = 10 * 60 * 1000;
+
+/// What a flow is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkIntent {
+    /// Link a new account (or refresh an already linked one with the same identity).
+    Link,
+    /// Sign in again on an existing account (tokens dead or revoked); must come back as the same subject.
+    Reconnect,
+    /// Ask for more scopes on an existing account; must come back as the same subject.
+    Grant,
+}
+
+impl LinkIntent {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LinkIntent::Link => "link",
+            LinkIntent::Reconnect => "reconnect",
+            LinkIntent::Grant => "grant",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "link" => Some(LinkIntent::Link),
+            "reconnect" => Some(LinkIntent::Reconnect),
+            "grant" => Some(LinkIntent::Grant),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountStatus {
+    Active,
+    NeedsReconnect,
+    NeedsConsent,
+    Revoked,
+    Error,
+}
+
+impl AccountStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccountStatus::Active => "active",
+            AccountStatus::NeedsReconnect => "needs_reconnect",
+            AccountStatus::NeedsConsent => "needs_consent",
+            AccountStatus::Revoked => "revoked",
+            AccountStatus::Error => "error",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            AccountStatus::Active,
+            AccountStatus::NeedsReconnect,
+            AccountStatus::NeedsConsent,
+            AccountStatus::Revoked,
+            AccountStatus::Error,
+        ]
+        .into_iter()
+        .find(|status| status.as_str() == s)
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            AccountStatus::Active => "Active",
+            AccountStatus::NeedsReconnect => "Needs reconnect",
+            AccountStatus::NeedsConsent => "Needs consent",
+            AccountStatus::Revoked => "Revoked",
+            AccountStatus::Error => "Error",
+        }
+    }
+}
+
+/// A provider users can connect.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProviderView {
+    pub id: String,
+    pub display_name: String,
+}
+
+/// Granted scopes and expiry of one token set (one resource server).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenSetView {
+    pub resource_server: String,
+    pub scopes: Vec<String>,
+    /// Unix ms; `None` when the provider gave no lifetime.
+    pub expires_at: Option<i64>,
+    pub issued_at: i64,
+    pub has_refresh_token: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkedAccountView {
+    pub id: String,
+    pub provider_id: String,
+    pub provider_name: String,
+    pub subject: String,
+    pub username: Option<String>,
+    pub display_name: Option<String>,
+    pub email: Option<String>,
+    pub status: AccountStatus,
+    pub status_reason: Option<String>,
+    pub token_sets: Vec<TokenSetView>,
+    pub created_at: i64,
+    pub last_refreshed_at: Option<i64>,
+    pub last_used_at: Option<i64>,
+}
+
+impl LinkedAccountView {
+    /// The best human name for the account: username, else email, else name, else the subject.
+    pub fn label(&self) -> &str {
+        self.username
+            .as_deref()
+            .or(self.email.as_deref())
+            .or(self.display_name.as_deref())
+            .unwrap_or(&self.subject)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkedAccounts {
+    pub providers: Vec<ProviderView>,
+    pub accounts: Vec<LinkedAccountView>,
+}
+
+/// Why a link, reconnect or grant did not happen. The code travels in the redirect to the linked-accounts page
+/// (`?error=<code>`); only these codes are ever shown, so nothing a provider or attacker puts in a URL reaches the
+/// page as text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkError {
+    AccessDenied,
+    ProviderError,
+    StateMissing,
+    StateUnknown,
+    StateReplayed,
+    StateExpired,
+    StateOtherSession,
+    IssuerMismatch,
+    CodeMissing,
+    CodeRejected,
+    ClientRejected,
+    ProviderUnavailable,
+    ProviderBadResponse,
+    IdTokenInvalid,
+    IdentityUnavailable,
+    IdentityTaken,
+    SubjectMismatch,
+    AccountGone,
+    Internal,
+}
+
+impl LinkError {
+    pub const ALL: [LinkError; 19] = [
+        LinkError::AccessDenied,
+        LinkError::ProviderError,
+        LinkError::StateMissing,
+        LinkError::StateUnknown,
+        LinkError::StateReplayed,
+        LinkError::StateExpired,
+        LinkError::StateOtherSession,
+        LinkError::IssuerMismatch,
+        LinkError::CodeMissing,
+        LinkError::CodeRejected,
+        LinkError::ClientRejected,
+        LinkError::ProviderUnavailable,
+        LinkError::ProviderBadResponse,
+        LinkError::IdTokenInvalid,
+        LinkError::IdentityUnavailable,
+        LinkError::IdentityTaken,
+        LinkError::SubjectMismatch,
+        LinkError::AccountGone,
+        LinkError::Internal,
+    ];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            LinkError::AccessDenied => "access_denied",
+            LinkError::ProviderError => "provider_error",
+            LinkError::StateMissing => "state_missing",
+            LinkError::StateUnknown => "state_unknown",
+            LinkError::StateReplayed => "state_replayed",
+            LinkError::StateExpired => "state_expired",
+            LinkError::StateOtherSession => "state_other_session",
+            LinkError::IssuerMismatch => "issuer_mismatch",
+            LinkError::CodeMissing => "code_missing",
+            LinkError::CodeRejected => "code_rejected",
+            LinkError::ClientRejected => "client_rejected",
+            LinkError::ProviderUnavailable => "provider_unavailable",
+            LinkError::ProviderBadResponse => "provider_bad_response",
+            LinkError::IdTokenInvalid => "id_token_invalid",
+            LinkError::IdentityUnavailable => "identity_unavailable",
+            LinkError::IdentityTaken => "identity_taken",
+            LinkError::SubjectMismatch => "subject_mismatch",
+            LinkError::AccountGone => "account_gone",
+            LinkError::Internal => "internal",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|e| e.code() == code)
+    }
+
+    /// The sentence shown to the user; `provider` is the provider's display name.
+    pub fn message(self, provider: &str) -> String {
+        match self {
+            LinkError::AccessDenied => format!("You declined access at {provider}, so nothing was linked."),
+            LinkError::ProviderError => {
+                format!("{provider} could not complete the request, so nothing was linked. Try again.")
+            }
+            LinkError::StateMissing => {
+                "The answer from the provider was incomplete (no state). Start again with Connect.".to_owned()
+            }
+            LinkError::StateUnknown => {
+                "This connection attempt is not known here. Start again with Connect.".to_owned()
+            }
+            LinkError::StateReplayed => {
+                "This connection attempt was already used. Start again with Connect if you still need to.".to_owned()
+            }
+            LinkError::StateExpired => {
+                "This connection attempt took longer than 10 minutes and expired. Start again with Connect.".to_owned()
+            }
+            LinkError::StateOtherSession => {
+                "This connection attempt was started in another browser session. Start again with Connect here."
+                    .to_owned()
+            }
+            LinkError::IssuerMismatch => format!(
+                "The answer did not come from {provider} (its issuer did not match) and was refused. Nothing was \
+                 linked."
+            ),
+            LinkError::CodeMissing => format!("{provider} sent no authorization code. Start again with Connect."),
+            LinkError::CodeRejected => format!(
+                "{provider} refused the authorization code (it may have expired or been used). Start again with \
+                 Connect."
+            ),
+            LinkError::ClientRejected => format!(
+                "{provider} refused this server's client credentials. An administrator must check the provider's \
+                 configuration."
+            ),
+            LinkError::ProviderUnavailable => {
+                format!("{provider} is not answering right now, so nothing was linked. Try again in a few minutes.")
+            }
+            LinkError::ProviderBadResponse => {
+                format!("{provider} sent an answer that could not be read, so nothing was linked. Try again later.")
+            }
+            LinkError::IdTokenInvalid => {
+                format!("{provider}'s identity token failed verification, so nothing was linked.")
+            }
+            LinkError::IdentityUnavailable => {
+                format!("{provider} did not say which account you signed in with, so nothing was linked.")
+            }
+            LinkError::IdentityTaken => {
+                format!("This {provider} account is already linked to another user of this site. Nothing changed.")
+            }
+            LinkError::SubjectMismatch => format!(
+                "You signed in to {provider} as a different account than the one you were reconnecting. Nothing \
+                 changed: the existing link keeps its access. Sign in as the same account and try again."
+            ),
+            LinkError::AccountGone => "The linked account you were updating no longer exists.".to_owned(),
+            LinkError::Internal => {
+                "Something went wrong on our side, so nothing was linked. Please try again.".to_owned()
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_link_error_code_round_trips_and_has_a_message() {
+        for e in LinkError::ALL {
+            assert_eq!(LinkError::from_code(e.code()), Some(e));
+            assert!(e.message("Globus").ends_with('.'), "{e:?}");
+        }
+        assert_eq!(LinkError::from_code("<script>"), None);
+    }
+}

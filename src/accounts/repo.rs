@@ -1,0 +1,264 @@
+//! SQL for `oauth_flows` and `linked_accounts`.
+
+use sqlx::{AnyConnection, AnyPool, Row, any::AnyRow};
+
+use super::{AccountStatus, LinkIntent};
+use crate::providers::identity::ExternalIdentity;
+
+/// A pending authorization, as stored (the state itself is only kept hashed).
+#[derive(Clone)]
+pub struct FlowRow {
+    pub state_hash: String,
+    pub session_hash: String,
+    pub user_id: i64,
+    pub provider: String,
+    pub intent: LinkIntent,
+    pub account_id: Option<String>,
+    pub pkce_verifier: String,
+    pub nonce: Option<String>,
+    pub requested_scopes: Vec<String>,
+    pub return_to: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+impl std::fmt::Debug for FlowRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FlowRow")
+            .field("user_id", &self.user_id)
+            .field("provider", &self.provider)
+            .field("intent", &self.intent)
+            .field("account_id", &self.account_id)
+            .finish_non_exhaustive()
+    }
+}
+
+const FLOW_COLUMNS: &str = "state_hash, session_hash, user_id, provider, intent, account_id, pkce_verifier, nonce, \
+                            requested_scopes, return_to, created_at, expires_at";
+
+pub async fn insert_flow(pool: &AnyPool, flow: &FlowRow) -> Result<(), sqlx::Error> {
+    sqlx::query(&format!(
+        "INSERT INTO oauth_flows ({FLOW_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+    ))
+    .bind(&flow.state_hash)
+    .bind(&flow.session_hash)
+    .bind(flow.user_id)
+    .bind(&flow.provider)
+    .bind(flow.intent.as_str())
+    .bind(&flow.account_id)
+    .bind(&flow.pkce_verifier)
+    .bind(&flow.nonce)
+    .bind(flow.requested_scopes.join(" "))
+    .bind(&flow.return_to)
+    .bind(flow.created_at)
+    .bind(flow.expires_at)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+pub enum Consumed {
+    Fresh(FlowRow),
+    /// The state was consumed before: a replay (or a double-submitted callback).
+    Replayed,
+    Unknown,
+}
+
+/// Marks the flow consumed and returns it, atomically: of two concurrent callbacks with one state, one wins.
+pub async fn consume_flow(pool: &AnyPool, state_hash: &str, now: i64) -> Result<Consumed, sqlx::Error> {
+    let row = sqlx::query(&format!(
+        "UPDATE oauth_flows SET consumed_at = $2 WHERE state_hash = $1 AND consumed_at IS NULL RETURNING {FLOW_COLUMNS}"
+    ))
+    .bind(state_hash)
+    .bind(now)
+    .fetch_optional(pool)
+    .await?;
+    if let Some(row) = row {
+        return Ok(Consumed::Fresh(flow_from_row(&row)?));
+    }
+    let seen: Option<i64> = sqlx::query_scalar("SELECT created_at FROM oauth_flows WHERE state_hash = $1")
+        .bind(state_hash)
+        .fetch_optional(pool)
+        .await?;
+    Ok(if seen.is_some() {
+        Consumed::Replayed
+    } else {
+        Consumed::Unknown
+    })
+}
+
+fn flow_from_row(row: &AnyRow) -> Result<FlowRow, sqlx::Error> {
+    let intent: String = row.try_get("intent")?;
+    let scopes: String = row.try_get("requested_scopes")?;
+    Ok(FlowRow {
+        state_hash: row.try_get("state_hash")?,
+        session_hash: row.try_get("session_hash")?,
+        user_id: row.try_get("user_id")?,
+        provider: row.try_get("provider")?,
+        intent: LinkIntent::parse(&intent).ok_or_else(|| sqlx::Error::Decode(format!("intent {intent}").into()))?,
+        account_id: row.try_get("account_id")?,
+        pkce_verifier: row.try_get("pkce_verifier")?,
+        nonce: row.try_get("nonce")?,
+        requested_scopes: scopes.split_whitespace().map(str::to_owned).collect(),
+        return_to: row.try_get("return_to")?,
+        created_at: row.try_get("created_at")?,
+        expires_at: row.try_get("expires_at")?,
+    })
+}
+
+/// Forgets flows that expired more than a day ago (kept that long so late replays are still told apart).
+pub async fn delete_stale_flows(pool: &AnyPool, now: i64) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query("DELETE FROM oauth_flows WHERE expires_at < $1")
+        .bind(now - 24 * 3600 * 1000)
+        .execute(pool)
+        .await?;
+    Ok(done.rows_affected())
+}
+
+#[derive(Debug, Clone)]
+pub struct AccountRow {
+    pub id: String,
+    pub user_id: i64,
+    pub provider: String,
+    pub subject: String,
+    pub username: Option<String>,
+    pub display_name: Option<String>,
+    pub email: Option<String>,
+    pub status: AccountStatus,
+    pub status_reason: Option<String>,
+    pub last_refreshed_at: Option<i64>,
+    pub last_used_at: Option<i64>,
+    pub created_at: i64,
+}
+
+const ACCOUNT_COLUMNS: &str = "id, user_id, provider, subject, username, display_name, email, status, status_reason, \
+                               last_refreshed_at, last_used_at, created_at";
+
+fn account_from_row(row: &AnyRow) -> Result<AccountRow, sqlx::Error> {
+    let status: String = row.try_get("status")?;
+    Ok(AccountRow {
+        id: row.try_get("id")?,
+        user_id: row.try_get("user_id")?,
+        provider: row.try_get("provider")?,
+        subject: row.try_get("subject")?,
+        username: row.try_get("username")?,
+        display_name: row.try_get("display_name")?,
+        email: row.try_get("email")?,
+        status: AccountStatus::parse(&status).ok_or_else(|| sqlx::Error::Decode(format!("status {status}").into()))?,
+        status_reason: row.try_get("status_reason")?,
+        last_refreshed_at: row.try_get("last_refreshed_at")?,
+        last_used_at: row.try_get("last_used_at")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+pub async fn find_by_subject(
+    conn: &mut AnyConnection,
+    provider: &str,
+    subject: &str,
+) -> Result<Option<AccountRow>, sqlx::Error> {
+    sqlx::query(&format!(
+        "SELECT {ACCOUNT_COLUMNS} FROM linked_accounts WHERE provider = $1 AND subject = $2"
+    ))
+    .bind(provider)
+    .bind(subject)
+    .fetch_optional(conn)
+    .await?
+    .as_ref()
+    .map(account_from_row)
+    .transpose()
+}
+
+/// One account of one user (never another user's: the user id is part of the lookup).
+pub async fn find_for_user(
+    conn: &mut AnyConnection,
+    account_id: &str,
+    user_id: i64,
+) -> Result<Option<AccountRow>, sqlx::Error> {
+    sqlx::query(&format!(
+        "SELECT {ACCOUNT_COLUMNS} FROM linked_accounts WHERE id = $1 AND user_id = $2"
+    ))
+    .bind(account_id)
+    .bind(user_id)
+    .fetch_optional(conn)
+    .await?
+    .as_ref()
+    .map(account_from_row)
+    .transpose()
+}
+
+pub async fn list_for_user(pool: &AnyPool, user_id: i64) -> Result<Vec<AccountRow>, sqlx::Error> {
+    sqlx::query(&format!(
+        "SELECT {ACCOUNT_COLUMNS} FROM linked_accounts WHERE user_id = $1 ORDER BY provider, created_at, id"
+    ))
+    .bind(user_id)
+    .fetch_all(pool)
+    .await?
+    .iter()
+    .map(account_from_row)
+    .collect()
+}
+
+pub async fn insert_account(
+    conn: &mut AnyConnection,
+    id: &str,
+    user_id: i64,
+    provider: &str,
+    identity: &ExternalIdentity,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO linked_accounts (id, user_id, provider, subject, username, display_name, email, status, \
+         last_refreshed_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 'active', $8, $8, $8)",
+    )
+    .bind(id)
+    .bind(user_id)
+    .bind(provider)
+    .bind(&identity.subject)
+    .bind(&identity.username)
+    .bind(&identity.name)
+    .bind(&identity.email)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// After a successful relink: fresh display facts, status back to active.
+pub async fn mark_relinked(
+    conn: &mut AnyConnection,
+    id: &str,
+    identity: &ExternalIdentity,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE linked_accounts SET username = $2, display_name = $3, email = $4, status = 'active', \
+         status_reason = NULL, last_refreshed_at = $5, updated_at = $5 WHERE id = $1",
+    )
+    .bind(id)
+    .bind(&identity.username)
+    .bind(&identity.name)
+    .bind(&identity.email)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn set_status(
+    conn: &mut AnyConnection,
+    id: &str,
+    status: AccountStatus,
+    reason: Option<&str>,
+    now: i64,
+) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar(
+        "UPDATE linked_accounts SET status = $2, status_reason = $3, updated_at = $4 WHERE id = $1 RETURNING user_id",
+    )
+    .bind(id)
+    .bind(status.as_str())
+    .bind(reason)
+    .bind(now)
+    .fetch_optional(conn)
+    .await
+}

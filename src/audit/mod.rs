@@ -1,0 +1,51 @@
+//! The audit trail: an append-only record of what happened to linked accounts and what was done with them.
+//! Events are written in the same transaction as the change they record (DESIGN §2), so the trail never claims a
+//! change that did not happen nor misses one that did. Details never hold token values.
+
+#[cfg(feature = "ssr")]
+pub mod repo;
+
+use serde::{Deserialize, Serialize};
+
+/// What happened: a closed set, named in the past tense.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditAction {
+    /// A new external account was linked.
+    AccountLinked,
+    /// An already linked account came back through link, reconnect or grant-more; its tokens were replaced.
+    AccountRelinked,
+    /// A link, reconnect or grant attempt was refused; `details.reason` says why.
+    LinkRejected,
+    /// A stored token could not be decrypted; the account was marked `error`.
+    TokenUndecryptable,
+}
+
+impl AuditAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditAction::AccountLinked => "account_linked",
+            AuditAction::AccountRelinked => "account_relinked",
+            AuditAction::LinkRejected => "link_rejected",
+            AuditAction::TokenUndecryptable => "token_undecryptable",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Success,
+    Failure,
+    Rejected,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::Failure => "failure",
+            Outcome::Rejected => "rejected",
+        }
+    }
+}

@@ -1,0 +1,168 @@
+//! The provider catalog at run time: each configured `[providers.<id>]` resolved against its preset into a
+//! [`Provider`] — endpoints, scopes, client authentication, where its tokens may go, and its quirks (how it
+//! shapes token responses, where the account's identity comes from).
+
+pub mod discovery;
+pub mod id_token;
+pub mod identity;
+pub mod presets;
+pub mod settings;
+pub mod token_endpoint;
+
+use std::{collections::BTreeMap, sync::Arc};
+
+use secrecy::SecretString;
+use url::Url;
+
+pub use settings::{ClientAuth, ProviderKind};
+
+use crate::config::Settings;
+use discovery::{DiscoveryCache, Endpoints};
+use id_token::JwksCache;
+
+/// Where a linked account's stable identity comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdentitySource {
+    /// The verified ID token's `sub` (OIDC providers, Globus).
+    IdToken,
+    /// GitHub's `GET /user` (`id`, `login`, `name`, `email`): GitHub OAuth apps are not OIDC.
+    GithubUser,
+    /// Fields of the token response itself (ORCID returns `orcid` and `name` there).
+    TokenResponse { subject: &'static str, name: &'static str },
+    /// A userinfo endpoint's member (`oauth2` kind).
+    Userinfo { subject_claim: String },
+}
+
+/// How the token endpoint groups tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenShape {
+    /// One token set per resource server: the top level plus `other_tokens`, each naming its `resource_server`.
+    Globus,
+    /// RFC 6749 §5.1: one token set, for the provider's default resource server.
+    Standard,
+}
+
+pub struct Provider {
+    pub id: String,
+    pub kind: ProviderKind,
+    pub display_name: String,
+    pub client_id: String,
+    pub client_secret: Option<SecretString>,
+    pub client_auth: ClientAuth,
+    /// What the platform requires at this provider.
+    pub scopes: Vec<String>,
+    pub authorize_params: BTreeMap<String, String>,
+    /// Tokens are only ever sent to URLs under these prefixes (DESIGN §4).
+    pub api_base_urls: Vec<Url>,
+    /// The issuer identifier exactly as the provider writes it in `iss` (no trailing slash added).
+    pub issuer: Option<String>,
+    pub identity: IdentitySource,
+    pub token_shape: TokenShape,
+    /// Name of the token set when the provider does not name the resource server.
+    pub default_resource_server: String,
+    pub(crate) endpoints: DiscoveryCache,
+    pub(crate) jwks: JwksCache,
+}
+
+impl std::fmt::Debug for Provider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Provider")
+            .field("id", &self.id)
+            .field("kind", &self.kind)
+            .field("client_id", &self.client_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Provider {
+    /// Whether ID tokens are expected (and so a nonce is sent).
+    pub fn uses_id_token(&self) -> bool {
+        self.identity == IdentitySource::IdToken
+    }
+
+    /// The provider's endpoints, from configuration and presets, completed by discovery where needed.
+    pub async fn endpoints(&self, http: &reqwest::Client) -> Result<Arc<Endpoints>, discovery::DiscoveryError> {
+        self.endpoints.get(http, self.issuer.as_deref()).await
+    }
+
+    /// True if `url` is under one of the provider's API base URLs (same origin, path prefix).
+    pub fn may_receive_token(&self, url: &Url) -> bool {
+        self.api_base_urls.iter().any(|base| {
+            base.origin() == url.origin()
+                && (url.path() == base.path().trim_end_matches('/')
+                    || url
+                        .path()
+                        .starts_with(&format!("{}/", base.path().trim_end_matches('/'))))
+        })
+    }
+}
+
+/// Every configured provider, in configuration order (ids sorted).
+#[derive(Debug, Default)]
+pub struct Catalog {
+    providers: Vec<Arc<Provider>>,
+}
+
+impl Catalog {
+    pub fn from_settings(settings: &Settings) -> Self {
+        Self {
+            providers: settings
+                .providers
+                .iter()
+                .map(|(id, p)| Arc::new(presets::resolve(id, p)))
+                .collect(),
+        }
+    }
+
+    pub fn push(&mut self, provider: Provider) {
+        self.providers.retain(|p| p.id != provider.id);
+        self.providers.push(Arc::new(provider));
+    }
+
+    pub fn get(&self, id: &str) -> Option<Arc<Provider>> {
+        self.providers.iter().find(|p| p.id == id).cloned()
+    }
+
+    pub fn all(&self) -> &[Arc<Provider>] {
+        &self.providers
+    }
+}
+
+/// The one outbound HTTP client: timeouts from `[outbound]`, no redirects (a token endpoint that redirects is
+/// misconfigured, and following redirects could carry credentials elsewhere).
+pub fn http_client(settings: &crate::config::OutboundSettings) -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(settings.timeout)
+        .connect_timeout(settings.connect_timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("onbehalf/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .expect("the HTTP client's TLS backend initialises")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_go_only_under_the_configured_api_bases() {
+        let settings: settings::ProviderSettings = serde_json::from_value(serde_json::json!({
+            "kind": "oauth2", "client_id": "c",
+            "authorization_endpoint": "https://p.example/authorize", "token_endpoint": "https://p.example/token",
+            "userinfo_endpoint": "https://api.p.example/me", "api_base_urls": ["https://api.p.example/v1/"]
+        }))
+        .unwrap();
+        let p = presets::resolve("p", &settings);
+        let ok = |u: &str| p.may_receive_token(&Url::parse(u).unwrap());
+        assert!(ok("https://api.p.example/v1/things"));
+        assert!(ok("https://api.p.example/v1"));
+        assert!(
+            !ok("https://api.p.example/v10/things"),
+            "a prefix must end at a path segment"
+        );
+        assert!(!ok("https://api.p.example/v2/things"));
+        assert!(!ok("http://api.p.example/v1/things"), "scheme is part of the origin");
+        assert!(!ok("https://api.p.example.evil.example/v1/things"));
+        assert!(!ok("https://api.p.example:8443/v1/things"));
+    }
+}

@@ -1,0 +1,187 @@
+//! What each `kind` brings: endpoints, default scopes, authorize parameters, API bases and quirks. Every value
+//! can be overridden by the provider's configuration entry.
+
+use std::collections::BTreeMap;
+
+use url::Url;
+
+use super::{
+    IdentitySource, Provider, ProviderKind, TokenShape,
+    discovery::{DiscoveryCache, KnownEndpoints},
+    id_token::JwksCache,
+    settings::ProviderSettings,
+};
+
+pub const GLOBUS_ISSUER: &str = "https://auth.globus.org";
+pub const GLOBUS_TRANSFER_API: &str = "https://transfer.api.globus.org/v0.10/";
+pub const GLOBUS_TRANSFER_SCOPE: &str = "urn:globus:auth:scope:transfer.api.globus.org:all";
+
+fn url(s: &str) -> Url {
+    Url::parse(s).expect("preset URLs are valid")
+}
+
+/// Resolves one validated configuration entry into a provider.
+pub fn resolve(id: &str, p: &ProviderSettings) -> Provider {
+    let issuer = p.issuer.as_ref().map(issuer_string);
+    let (default_name, issuer, known, discover, scopes, params, apis, identity, shape, resource_server) = match p.kind {
+        ProviderKind::Globus => {
+            // Globus' endpoints hang off its issuer; deriving them lets the demo provider (a `globus` kind with
+            // its own issuer) reuse the preset.
+            let issuer = issuer.unwrap_or_else(|| GLOBUS_ISSUER.to_owned());
+            let at = |path: &str| url(&format!("{issuer}{path}"));
+            (
+                "Globus",
+                Some(issuer.clone()),
+                KnownEndpoints {
+                    authorization: Some(at("/v2/oauth2/authorize")),
+                    token: Some(at("/v2/oauth2/token")),
+                    userinfo: Some(at("/v2/oauth2/userinfo")),
+                    jwks_uri: Some(at("/jwk.json")),
+                    revocation: Some(at("/v2/oauth2/token/revoke")),
+                    introspection: Some(at("/v2/oauth2/token/introspect")),
+                },
+                false,
+                vec!["openid", "profile", "email", GLOBUS_TRANSFER_SCOPE],
+                vec![("access_type", "offline")],
+                vec![url(GLOBUS_TRANSFER_API), at("/v2/")],
+                IdentitySource::IdToken,
+                TokenShape::Globus,
+                "auth.globus.org".to_owned(),
+            )
+        }
+        ProviderKind::Github => (
+            "GitHub",
+            None,
+            KnownEndpoints {
+                authorization: Some(url("https://github.com/login/oauth/authorize")),
+                token: Some(url("https://github.com/login/oauth/access_token")),
+                userinfo: Some(url("https://api.github.com/user")),
+                ..Default::default()
+            },
+            false,
+            vec!["read:user"],
+            vec![],
+            vec![url("https://api.github.com/")],
+            IdentitySource::GithubUser,
+            TokenShape::Standard,
+            "api.github.com".to_owned(),
+        ),
+        ProviderKind::Orcid => (
+            "ORCID",
+            None,
+            KnownEndpoints {
+                authorization: Some(url("https://orcid.org/oauth/authorize")),
+                token: Some(url("https://orcid.org/oauth/token")),
+                revocation: Some(url("https://orcid.org/oauth/revoke")),
+                ..Default::default()
+            },
+            false,
+            vec!["/authenticate"],
+            vec![],
+            vec![url("https://pub.orcid.org/v3.0/")],
+            IdentitySource::TokenResponse {
+                subject: "orcid",
+                name: "name",
+            },
+            TokenShape::Standard,
+            "orcid.org".to_owned(),
+        ),
+        ProviderKind::Google => (
+            "Google",
+            Some(issuer.unwrap_or_else(|| "https://accounts.google.com".to_owned())),
+            KnownEndpoints {
+                revocation: Some(url("https://oauth2.googleapis.com/revoke")),
+                ..Default::default()
+            },
+            true,
+            vec!["openid", "email", "profile"],
+            // Without prompt=consent Google returns a refresh token only on the first consent.
+            vec![("access_type", "offline"), ("prompt", "consent")],
+            vec![url("https://www.googleapis.com/")],
+            IdentitySource::IdToken,
+            TokenShape::Standard,
+            "www.googleapis.com".to_owned(),
+        ),
+        ProviderKind::Oidc => {
+            let host = p.issuer.as_ref().and_then(|u| u.host_str()).unwrap_or(id).to_owned();
+            (
+                id,
+                issuer,
+                KnownEndpoints::default(),
+                true,
+                vec!["openid"],
+                vec![],
+                vec![],
+                IdentitySource::IdToken,
+                TokenShape::Standard,
+                host,
+            )
+        }
+        ProviderKind::Oauth2 => {
+            let host = p
+                .api_base_urls
+                .iter()
+                .flatten()
+                .next()
+                .and_then(|u| u.host_str())
+                .unwrap_or(id)
+                .to_owned();
+            (
+                id,
+                issuer,
+                KnownEndpoints::default(),
+                false,
+                vec![],
+                vec![],
+                vec![],
+                IdentitySource::Userinfo {
+                    subject_claim: p.subject_claim.clone().unwrap_or_else(|| "sub".to_owned()),
+                },
+                TokenShape::Standard,
+                host,
+            )
+        }
+    };
+    let known = KnownEndpoints {
+        authorization: p.authorization_endpoint.clone().or(known.authorization),
+        token: p.token_endpoint.clone().or(known.token),
+        userinfo: p.userinfo_endpoint.clone().or(known.userinfo),
+        jwks_uri: p.jwks_uri.clone().or(known.jwks_uri),
+        revocation: p.revocation_endpoint.clone().or(known.revocation),
+        introspection: p.introspection_endpoint.clone().or(known.introspection),
+    };
+    let mut authorize_params: BTreeMap<String, String> =
+        params.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
+    authorize_params.extend(p.authorize_params.clone());
+    Provider {
+        id: id.to_owned(),
+        kind: p.kind,
+        display_name: p.display_name.clone().unwrap_or_else(|| default_name.to_owned()),
+        client_id: p.client_id.clone(),
+        client_secret: p.client_secret.clone(),
+        client_auth: p.client_auth,
+        scopes: p
+            .scopes
+            .clone()
+            .unwrap_or_else(|| scopes.into_iter().map(str::to_owned).collect()),
+        authorize_params,
+        api_base_urls: p.api_base_urls.clone().unwrap_or(apis),
+        issuer,
+        identity,
+        token_shape: shape,
+        default_resource_server: p.resource_server.clone().unwrap_or(resource_server),
+        endpoints: DiscoveryCache::new(known, discover),
+        jwks: JwksCache::default(),
+    }
+}
+
+/// `Url` always prints a bare origin with a trailing slash; issuers are compared as the provider writes them
+/// (`https://auth.globus.org`), so a path-less issuer loses the slash.
+fn issuer_string(url: &Url) -> String {
+    let s = url.as_str();
+    if url.path() == "/" {
+        s.trim_end_matches('/').to_owned()
+    } else {
+        s.to_owned()
+    }
+}

@@ -1,0 +1,162 @@
+//! `[providers.<id>]`: the provider catalog as the operator writes it. A preset (`kind`) fills in everything a
+//! well-known provider needs; every endpoint can still be overridden (tests and the demo point them at loopback).
+//! Validation here is static (no network): a bad entry stops start-up naming the provider and the key;
+//! `onbehalf providers check` does the network half (discovery, JWKS).
+
+use std::collections::BTreeMap;
+
+use secrecy::SecretString;
+use serde::Deserialize;
+use url::Url;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderKind {
+    /// Globus Auth: OIDC plus one token set per resource server (`other_tokens`).
+    Globus,
+    /// GitHub OAuth apps: not OIDC; identity from the REST API; comma-separated granted scopes.
+    Github,
+    /// ORCID: the iD and name come back in the token response.
+    Orcid,
+    /// Google: OIDC by discovery.
+    Google,
+    /// Any OpenID Connect provider: endpoints from `issuer` discovery.
+    Oidc,
+    /// Plain OAuth 2.0: explicit endpoints; identity from `userinfo_endpoint`'s `subject_claim`.
+    Oauth2,
+}
+
+/// How the client authenticates at the token endpoint (RFC 6749 §2.3.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientAuth {
+    #[default]
+    ClientSecretBasic,
+    ClientSecretPost,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderSettings {
+    pub kind: ProviderKind,
+    /// Shown to users ("Connect Globus"); defaults to the preset's name or the provider id.
+    pub display_name: Option<String>,
+    pub client_id: String,
+    pub client_secret: Option<SecretString>,
+    #[serde(default)]
+    pub client_auth: ClientAuth,
+    /// The scopes the platform requires; defaults to the preset's.
+    pub scopes: Option<Vec<String>>,
+    /// Extra authorization request parameters (Globus `access_type = "offline"` is preset).
+    #[serde(default)]
+    pub authorize_params: BTreeMap<String, String>,
+    /// The only URL prefixes this provider's tokens are ever sent to.
+    pub api_base_urls: Option<Vec<Url>>,
+    /// OIDC issuer; for `oidc` and `google` the other endpoints come from its discovery document.
+    pub issuer: Option<Url>,
+    pub authorization_endpoint: Option<Url>,
+    pub token_endpoint: Option<Url>,
+    pub userinfo_endpoint: Option<Url>,
+    pub jwks_uri: Option<Url>,
+    pub revocation_endpoint: Option<Url>,
+    pub introspection_endpoint: Option<Url>,
+    /// `oauth2` kind: the userinfo member holding the stable account id (default `sub`).
+    pub subject_claim: Option<String>,
+    /// Name of the token set for providers that do not say which resource server a token is for.
+    pub resource_server: Option<String>,
+}
+
+/// Checks one entry without the network. `Err((key, message))` names the key under `providers.<id>`.
+pub fn validate(id: &str, p: &ProviderSettings) -> Result<(), (String, String)> {
+    let key = |k: &str| format!("providers.{id}.{k}");
+    let id_ok = !id.is_empty()
+        && id.len() <= 32
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+    if !id_ok {
+        return Err((
+            format!("providers.{id}"),
+            "a provider id is 1-32 characters of a-z, 0-9, '-' and '_' (it appears in the callback URL)".into(),
+        ));
+    }
+    if p.client_id.trim().is_empty() {
+        return Err((key("client_id"), "must not be empty".into()));
+    }
+    let endpoints = [
+        ("issuer", &p.issuer),
+        ("authorization_endpoint", &p.authorization_endpoint),
+        ("token_endpoint", &p.token_endpoint),
+        ("userinfo_endpoint", &p.userinfo_endpoint),
+        ("jwks_uri", &p.jwks_uri),
+        ("revocation_endpoint", &p.revocation_endpoint),
+        ("introspection_endpoint", &p.introspection_endpoint),
+    ];
+    for (name, url) in endpoints {
+        if let Some(url) = url
+            && !is_web_url(url)
+        {
+            return Err((key(name), format!("`{url}` must be an http:// or https:// URL")));
+        }
+    }
+    for url in p.api_base_urls.iter().flatten() {
+        if !is_web_url(url) || url.query().is_some() {
+            return Err((
+                key("api_base_urls"),
+                format!("`{url}` must be an http(s) URL without a query"),
+            ));
+        }
+    }
+    if let Some(scopes) = &p.scopes
+        && let Some(bad) = scopes.iter().find(|s| s.is_empty() || s.contains(char::is_whitespace))
+    {
+        return Err((
+            key("scopes"),
+            format!("`{bad}` is not a scope (one scope per list entry, no spaces)"),
+        ));
+    }
+    for reserved in [
+        "state",
+        "nonce",
+        "code_challenge",
+        "code_challenge_method",
+        "redirect_uri",
+        "client_id",
+    ] {
+        if p.authorize_params.contains_key(reserved) {
+            return Err((
+                key("authorize_params"),
+                format!("`{reserved}` is set by onbehalf for every request"),
+            ));
+        }
+    }
+    let required: &[(&str, bool)] = match p.kind {
+        ProviderKind::Oidc => &[("issuer", p.issuer.is_some())],
+        ProviderKind::Oauth2 => &[
+            ("authorization_endpoint", p.authorization_endpoint.is_some()),
+            ("token_endpoint", p.token_endpoint.is_some()),
+            ("userinfo_endpoint", p.userinfo_endpoint.is_some()),
+            ("api_base_urls", p.api_base_urls.is_some()),
+        ],
+        _ => &[],
+    };
+    if let Some((name, _)) = required.iter().find(|(_, present)| !present) {
+        return Err((key(name), format!("is required for kind `{}`", kind_name(p.kind))));
+    }
+    Ok(())
+}
+
+pub fn kind_name(kind: ProviderKind) -> &'static str {
+    match kind {
+        ProviderKind::Globus => "globus",
+        ProviderKind::Github => "github",
+        ProviderKind::Orcid => "orcid",
+        ProviderKind::Google => "google",
+        ProviderKind::Oidc => "oidc",
+        ProviderKind::Oauth2 => "oauth2",
+    }
+}
+
+fn is_web_url(url: &Url) -> bool {
+    matches!(url.scheme(), "http" | "https") && url.host_str().is_some()
+}

@@ -1,0 +1,196 @@
+//! SQL for `token_sets`. Values are sealed here, on the way in, with the row id as associated data; nothing
+//! returned from this module holds plaintext except [`open_access_token`]'s `SecretString`.
+
+use sqlx::{AnyConnection, AnyPool, Row};
+
+use super::{
+    IssuedTokenSet,
+    vault::{Slot, Vault, VaultError},
+};
+
+pub const TABLE: &str = "token_sets";
+
+pub fn access_slot(row: &str) -> Slot<'_> {
+    Slot {
+        table: TABLE,
+        row,
+        column: "access_token",
+    }
+}
+
+pub fn refresh_slot(row: &str) -> Slot<'_> {
+    Slot {
+        table: TABLE,
+        row,
+        column: "refresh_token",
+    }
+}
+
+/// Token-set metadata for pages: never a token.
+#[derive(Debug, Clone)]
+pub struct TokenSetMeta {
+    pub account_id: String,
+    pub resource_server: String,
+    pub scopes: String,
+    pub expires_at: Option<i64>,
+    pub issued_at: i64,
+    pub has_refresh_token: bool,
+}
+
+/// Stores what a provider just issued, one row per resource server: an existing row for the same resource server is
+/// overwritten (its version bumped), others are left as they are. Runs inside the caller's transaction.
+pub async fn store_issued(
+    conn: &mut AnyConnection,
+    vault: &Vault,
+    account_id: &str,
+    sets: &[IssuedTokenSet],
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    for set in sets {
+        let existing: Option<String> =
+            sqlx::query_scalar("SELECT id FROM token_sets WHERE account_id = $1 AND resource_server = $2")
+                .bind(account_id)
+                .bind(&set.resource_server)
+                .fetch_optional(&mut *conn)
+                .await?;
+        let id = existing.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let access = vault.seal(set.access_token(), access_slot(&id));
+        let refresh = set
+            .refresh_token
+            .as_ref()
+            .map(|t| vault.seal(secrecy::ExposeSecret::expose_secret(t), refresh_slot(&id)));
+        let expires_at = set.expires_in.map(|s| now.saturating_add(s.saturating_mul(1000)));
+        let scopes = set.scopes.join(" ");
+        let query = if existing.is_some() {
+            "UPDATE token_sets SET scopes = $3, token_type = $4, access_token = $5, refresh_token = $6, \
+             expires_at = $7, issued_at = $8, version = version + 1, updated_at = $8 \
+             WHERE id = $1 AND account_id = $2"
+        } else {
+            "INSERT INTO token_sets (id, account_id, scopes, token_type, access_token, refresh_token, expires_at, \
+             issued_at, version, updated_at, resource_server) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $8, $9)"
+        };
+        sqlx::query(query)
+            .bind(&id)
+            .bind(account_id)
+            .bind(scopes)
+            .bind(&set.token_type)
+            .bind(access)
+            .bind(refresh)
+            .bind(expires_at)
+            .bind(now)
+            .bind(&set.resource_server)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Metadata of every token set of one local user's accounts.
+pub async fn metadata_for_user(pool: &AnyPool, user_id: i64) -> Result<Vec<TokenSetMeta>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT t.account_id, t.resource_server, t.scopes, t.expires_at, t.issued_at, \
+                CASE WHEN t.refresh_token IS NULL THEN 0 ELSE 1 END AS has_refresh \
+         FROM token_sets t JOIN linked_accounts a ON a.id = t.account_id \
+         WHERE a.user_id = $1 ORDER BY t.resource_server",
+    )
+    .bind(user_id)
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(TokenSetMeta {
+                account_id: r.try_get("account_id")?,
+                resource_server: r.try_get("resource_server")?,
+                scopes: r.try_get("scopes")?,
+                expires_at: r.try_get("expires_at")?,
+                issued_at: r.try_get("issued_at")?,
+                has_refresh_token: r.try_get::<i32, _>("has_refresh")? == 1,
+            })
+        })
+        .collect()
+}
+
+/// Sealed columns of one row, as stored.
+#[derive(Debug, Clone)]
+pub struct SealedRow {
+    pub id: String,
+    pub account_id: String,
+    pub access_token: String,
+    pub refresh_token: Option<String>,
+    pub version: i64,
+}
+
+/// A page of rows ordered by id, after `after` (keyset pagination: rotation walks the whole table).
+pub async fn sealed_page(pool: &AnyPool, after: &str, limit: i64) -> Result<Vec<SealedRow>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT id, account_id, access_token, refresh_token, version FROM token_sets \
+         WHERE id > $1 ORDER BY id LIMIT $2",
+    )
+    .bind(after)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(SealedRow {
+                id: r.try_get("id")?,
+                account_id: r.try_get("account_id")?,
+                access_token: r.try_get("access_token")?,
+                refresh_token: r.try_get("refresh_token")?,
+                version: r.try_get("version")?,
+            })
+        })
+        .collect()
+}
+
+/// Replaces the sealed values if the row is still at `version` (a concurrent writer wins; its values are fresh).
+pub async fn replace_sealed(
+    pool: &AnyPool,
+    row: &SealedRow,
+    access_token: &str,
+    refresh_token: Option<&str>,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE token_sets SET access_token = $1, refresh_token = $2, version = version + 1, updated_at = $3 \
+         WHERE id = $4 AND version = $5",
+    )
+    .bind(access_token)
+    .bind(refresh_token)
+    .bind(now)
+    .bind(&row.id)
+    .bind(row.version)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Why an access token could not be produced.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("no token set for this resource server")]
+    Missing,
+    #[error(transparent)]
+    Vault(#[from] VaultError),
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
+
+/// Opens the access token of (account, resource server). A value that does not open is an [`OpenError::Vault`];
+/// the caller marks the account `error` (see `accounts::service::open_access_token`).
+pub async fn open_access_token(
+    pool: &AnyPool,
+    vault: &Vault,
+    account_id: &str,
+    resource_server: &str,
+) -> Result<secrecy::SecretString, OpenError> {
+    let row = sqlx::query("SELECT id, access_token FROM token_sets WHERE account_id = $1 AND resource_server = $2")
+        .bind(account_id)
+        .bind(resource_server)
+        .fetch_optional(pool)
+        .await?
+        .ok_or(OpenError::Missing)?;
+    let id: String = row.try_get("id")?;
+    let sealed: String = row.try_get("access_token")?;
+    Ok(vault.open(&sealed, access_slot(&id))?)
+}

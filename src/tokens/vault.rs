@@ -1,0 +1,297 @@
+//! The token vault: tokens are sealed with XChaCha20-Poly1305 before they reach the database and opened only
+//! where a delegated call needs them (DESIGN §4).
+//!
+//! A sealed value is text: `v1.<key id>.<base64url(nonce ‖ ciphertext ‖ tag)>`. Each value carries its own key
+//! id, so keys can be rotated row by row while the app runs (`onbehalf keys rotate`). The associated data names the
+//! table, row and column (`token_sets/<id>/access_token`): a ciphertext copied to another row or column fails to
+//! open instead of handing one account's token to another.
+//!
+//! Why XChaCha20-Poly1305 rather than AES-256-GCM: nonces are random (no counter to keep across instances), and a
+//! 192-bit nonce makes random collisions negligible however many values are sealed; it is also constant-time
+//! without AES hardware.
+
+use std::{collections::BTreeMap, fmt, path::Path};
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use chacha20poly1305::{
+    XChaCha20Poly1305, XNonce,
+    aead::{Aead, AeadCore, KeyInit, OsRng, Payload},
+};
+use secrecy::{ExposeSecret, SecretString};
+
+const FORMAT: &str = "v1";
+const NONCE_LEN: usize = 24;
+pub const KEY_LEN: usize = 32;
+
+/// Where a sealed value lives; bound into its ciphertext as associated data.
+#[derive(Debug, Clone, Copy)]
+pub struct Slot<'a> {
+    pub table: &'static str,
+    pub row: &'a str,
+    pub column: &'static str,
+}
+
+impl Slot<'_> {
+    fn associated_data(&self) -> String {
+        format!("{}/{}/{}", self.table, self.row, self.column)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VaultError {
+    #[error("the value is not in the vault's format")]
+    Malformed,
+    #[error("the value was sealed with key `{0}`, which is not configured")]
+    UnknownKey(String),
+    /// Wrong key material, a value moved to another row or column, or tampered bytes: AEAD cannot tell which.
+    #[error("the value does not open with key `{0}` (wrong key, moved, or altered)")]
+    Undecryptable(String),
+}
+
+/// Named 256-bit keys; new values are sealed with `current`, any configured key opens.
+#[derive(Clone)]
+pub struct Vault {
+    current: String,
+    keys: BTreeMap<String, XChaCha20Poly1305>,
+}
+
+impl fmt::Debug for Vault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Vault")
+            .field("current", &self.current)
+            .field("keys", &self.keys.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl Vault {
+    /// `keys` maps key id to raw key bytes; `current` must be one of them.
+    pub fn new(current: &str, keys: BTreeMap<String, [u8; KEY_LEN]>) -> Result<Self, String> {
+        if !keys.contains_key(current) {
+            return Err(format!("the current key `{current}` is not among the configured keys"));
+        }
+        Ok(Self {
+            current: current.to_owned(),
+            keys: keys
+                .into_iter()
+                .map(|(id, key)| (id, XChaCha20Poly1305::new(&key.into())))
+                .collect(),
+        })
+    }
+
+    pub fn current_key_id(&self) -> &str {
+        &self.current
+    }
+
+    pub fn seal(&self, plaintext: &str, slot: Slot<'_>) -> String {
+        let cipher = &self.keys[&self.current];
+        let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
+        let aad = slot.associated_data();
+        let ciphertext = cipher
+            .encrypt(
+                &nonce,
+                Payload {
+                    msg: plaintext.as_bytes(),
+                    aad: aad.as_bytes(),
+                },
+            )
+            .expect("XChaCha20-Poly1305 encryption of an in-memory buffer cannot fail");
+        let mut bytes = nonce.to_vec();
+        bytes.extend_from_slice(&ciphertext);
+        format!("{FORMAT}.{}.{}", self.current, URL_SAFE_NO_PAD.encode(bytes))
+    }
+
+    pub fn open(&self, sealed: &str, slot: Slot<'_>) -> Result<SecretString, VaultError> {
+        let (key_id, bytes) = parse(sealed)?;
+        let cipher = self
+            .keys
+            .get(key_id)
+            .ok_or_else(|| VaultError::UnknownKey(key_id.to_owned()))?;
+        let (nonce, ciphertext) = bytes.split_at(NONCE_LEN);
+        let aad = slot.associated_data();
+        let plaintext = cipher
+            .decrypt(
+                XNonce::from_slice(nonce),
+                Payload {
+                    msg: ciphertext,
+                    aad: aad.as_bytes(),
+                },
+            )
+            .map_err(|_| VaultError::Undecryptable(key_id.to_owned()))?;
+        String::from_utf8(plaintext)
+            .map(SecretString::from)
+            .map_err(|_| VaultError::Undecryptable(key_id.to_owned()))
+    }
+
+    /// The key id a sealed value names, without opening it (key rotation skips values already on the current key).
+    pub fn key_id_of(sealed: &str) -> Result<&str, VaultError> {
+        parse(sealed).map(|(key_id, _)| key_id)
+    }
+
+    /// Re-seals under the current key; `Ok(None)` when the value already uses it.
+    pub fn reseal(&self, sealed: &str, slot: Slot<'_>) -> Result<Option<String>, VaultError> {
+        if Self::key_id_of(sealed)? == self.current {
+            return Ok(None);
+        }
+        let plaintext = self.open(sealed, slot)?;
+        Ok(Some(self.seal(plaintext.expose_secret(), slot)))
+    }
+}
+
+fn parse(sealed: &str) -> Result<(&str, Vec<u8>), VaultError> {
+    let mut parts = sealed.splitn(3, '.');
+    let (Some(FORMAT), Some(key_id), Some(body)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(VaultError::Malformed);
+    };
+    let bytes = URL_SAFE_NO_PAD.decode(body).map_err(|_| VaultError::Malformed)?;
+    // Nonce plus at least the 16-byte tag.
+    if bytes.len() < NONCE_LEN + 16 {
+        return Err(VaultError::Malformed);
+    }
+    Ok((key_id, bytes))
+}
+
+/// A new random key, as configuration takes it (base64url, no padding).
+pub fn generate_key() -> String {
+    URL_SAFE_NO_PAD.encode(XChaCha20Poly1305::generate_key(&mut OsRng))
+}
+
+/// Decodes a configured key: base64 (standard or URL-safe, padded or not) of exactly 32 bytes.
+pub fn decode_key(encoded: &SecretString) -> Result<[u8; KEY_LEN], String> {
+    let text = encoded.expose_secret().trim();
+    let bytes = URL_SAFE_NO_PAD
+        .decode(text.trim_end_matches('='))
+        .or_else(|_| base64::engine::general_purpose::STANDARD.decode(text))
+        .map_err(|_| "is not base64 (generate one with `onbehalf keys generate`)".to_owned())?;
+    bytes
+        .try_into()
+        .map_err(|b: Vec<u8>| format!("decodes to {} bytes; a key is exactly {KEY_LEN}", b.len()))
+}
+
+/// The development key for the embedded default: read from `path`, or created there (mode 0600) on first run.
+pub fn load_or_create_dev_key(path: &Path) -> std::io::Result<[u8; KEY_LEN]> {
+    if let Ok(text) = std::fs::read_to_string(path) {
+        return decode_key(&SecretString::from(text))
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{}: {e}", path.display())));
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let key = generate_key();
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    std::io::Write::write_all(&mut options.open(path)?, key.as_bytes())?;
+    decode_key(&SecretString::from(key)).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vault(current: &str, ids: &[&str]) -> Vault {
+        let keys = ids
+            .iter()
+            .map(|id| {
+                (
+                    (*id).to_owned(),
+                    decode_key(&SecretString::from(generate_key())).unwrap(),
+                )
+            })
+            .collect();
+        Vault::new(current, keys).unwrap()
+    }
+
+    const SLOT: Slot<'static> = Slot {
+        table: "token_sets",
+        row: "row-1",
+        column: "access_token",
+    };
+
+    #[test]
+    fn sealed_values_open_and_never_repeat() {
+        let v = vault("a", &["a"]);
+        let one = v.seal("secret-token", SLOT);
+        let two = v.seal("secret-token", SLOT);
+        assert!(!one.contains("secret-token"));
+        assert_ne!(one, two, "random nonces make two seals of one token differ");
+        assert_eq!(v.open(&one, SLOT).unwrap().expose_secret(), "secret-token");
+        assert_eq!(Vault::key_id_of(&one).unwrap(), "a");
+    }
+
+    #[test]
+    fn a_value_moved_to_another_row_or_column_does_not_open() {
+        let v = vault("a", &["a"]);
+        let sealed = v.seal("secret-token", SLOT);
+        let other_row = Slot { row: "row-2", ..SLOT };
+        let other_column = Slot {
+            column: "refresh_token",
+            ..SLOT
+        };
+        assert_eq!(v.open(&sealed, other_row), Err(VaultError::Undecryptable("a".into())));
+        assert_eq!(
+            v.open(&sealed, other_column),
+            Err(VaultError::Undecryptable("a".into()))
+        );
+    }
+
+    #[test]
+    fn tampered_unknown_key_and_garbage_are_errors_not_panics() {
+        let v = vault("a", &["a"]);
+        let sealed = v.seal("secret-token", SLOT);
+        let mut tampered = sealed.clone().into_bytes();
+        let last = tampered.len() - 3;
+        tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };
+        let tampered = String::from_utf8(tampered).unwrap();
+        assert!(matches!(v.open(&tampered, SLOT), Err(VaultError::Undecryptable(_))));
+        assert_eq!(
+            v.open(&sealed.replacen(".a.", ".zz.", 1), SLOT),
+            Err(VaultError::UnknownKey("zz".into()))
+        );
+        for garbage in ["", "v1", "v1.a", "v1.a.!!", "v2.a.AAAA", "v1.a.AAAA"] {
+            assert_eq!(v.open(garbage, SLOT), Err(VaultError::Malformed), "{garbage:?}");
+        }
+    }
+
+    #[test]
+    fn reseal_moves_old_values_to_the_current_key() {
+        let old = vault("old", &["old"]);
+        let sealed = old.seal("secret-token", SLOT);
+        let mut keys = old.keys.clone();
+        let new_key = decode_key(&SecretString::from(generate_key())).unwrap();
+        keys.insert("new".into(), XChaCha20Poly1305::new(&new_key.into()));
+        let both = Vault {
+            current: "new".into(),
+            keys,
+        };
+        let resealed = both.reseal(&sealed, SLOT).unwrap().expect("re-sealed");
+        assert_eq!(Vault::key_id_of(&resealed).unwrap(), "new");
+        assert_eq!(both.open(&resealed, SLOT).unwrap().expose_secret(), "secret-token");
+        assert_eq!(both.reseal(&resealed, SLOT).unwrap(), None);
+    }
+
+    #[test]
+    fn keys_decode_from_either_base64_alphabet_and_must_be_32_bytes() {
+        let key = [7u8; KEY_LEN];
+        let std = base64::engine::general_purpose::STANDARD.encode(key);
+        assert_eq!(decode_key(&SecretString::from(std)).unwrap(), key);
+        assert_eq!(
+            decode_key(&SecretString::from(URL_SAFE_NO_PAD.encode(key))).unwrap(),
+            key
+        );
+        assert!(
+            decode_key(&SecretString::from("c2hvcnQ"))
+                .unwrap_err()
+                .contains("5 bytes")
+        );
+        assert!(decode_key(&SecretString::from("not base64!")).is_err());
+    }
+
+    #[test]
+    fn debug_shows_key_ids_only() {
+        let v = vault("a", &["a", "b"]);
+        let shown = format!("{v:?}");
+        assert!(shown.contains("\"a\"") && shown.contains("\"b\"") && !shown.contains("cipher"));
+    }
+}
