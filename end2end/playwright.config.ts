@@ -47,6 +47,8 @@ export default defineConfig({
     env: {
       ONBEHALF_SERVER__BIND: `127.0.0.1:${port}`,
       ONBEHALF_DATABASE__URL: 'sqlite://target/e2e/onbehalf.db',
+      // The built-in demo provider, off the default port so a running development server does not collide.
+      ONBEHALF_DEMO__BIND: `127.0.0.1:${port + 1}`,
       RUST_LOG: 'warn',
     },
   },

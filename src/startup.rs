@@ -34,7 +34,8 @@ use crate::{
         origin::{AllowedOrigin, require_same_origin},
         server_fn_status::server_fn_error_status,
     },
-    providers::Catalog,
+    demo::{DemoConfig, DemoProvider},
+    providers::{Catalog, presets},
     state::AppState,
 };
 
@@ -74,7 +75,15 @@ impl Application {
             settings.server.public_url = Some(url::Url::parse(&format!("http://{local}")).expect("valid URL"));
         }
         let vault = crate::tokens::vault_from_settings(&settings).map_err(StartupError::Vault)?;
-        let catalog = Catalog::from_settings(&settings);
+        let mut catalog = Catalog::from_settings(&settings);
+        let demo = match settings.demo.enabled {
+            true => {
+                let demo = start_demo(&settings).await?;
+                catalog.push(presets::demo(&demo.issuer(), &demo_config().client_id, &demo_config().client_secret));
+                Some(demo)
+            }
+            false => None,
+        };
         let state = AppState {
             leptos_options: leptos_options(&settings, local),
             db,
@@ -82,6 +91,7 @@ impl Application {
             settings: Arc::new(settings),
             catalog: Arc::new(catalog),
             vault: Arc::new(vault),
+            demo,
         };
         Ok(Self {
             listener,
@@ -113,6 +123,28 @@ impl Application {
             .with_graceful_shutdown(shutdown_signal())
             .await
     }
+}
+
+fn demo_config() -> DemoConfig {
+    DemoConfig::default()
+}
+
+/// Starts the built-in demo provider next to the app (DESIGN §1): a newcomer links a demo Globus account with no
+/// credentials. It shares the app's runtime and stops with it.
+async fn start_demo(settings: &Settings) -> Result<DemoProvider, StartupError> {
+    let addr = settings.demo.bind;
+    let demo = DemoProvider::start(DemoConfig {
+        bind: addr,
+        ..demo_config()
+    })
+    .await
+    .map_err(|source| StartupError::Bind { addr, source })?;
+    tracing::warn!(
+        "the demo provider runs at {} and is offered as \"Demo Globus\"; set demo.enabled = false \
+         (ONBEHALF_DEMO__ENABLED=false) in production",
+        demo.issuer()
+    );
+    Ok(demo)
 }
 
 fn leptos_options(settings: &Settings, local: SocketAddr) -> LeptosOptions {
@@ -148,6 +180,7 @@ fn router(state: AppState) -> Router {
     let policy = HeaderPolicy {
         https: settings.server.is_https(),
         extra_connect_src: None,
+        form_action_origins: state.catalog.authorization_origins(),
     };
     let allowed = AllowedOrigin(settings.server.public_origin().into());
     let trace = TraceLayer::new_for_http().make_span_with(|req: &Request<Body>| {

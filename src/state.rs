@@ -14,6 +14,7 @@ use crate::{
     auth::service::{self, User},
     config::Settings,
     db::Db,
+    demo::DemoProvider,
     error::AppError,
     providers::Catalog,
     tokens::vault::Vault,
@@ -29,6 +30,8 @@ pub struct AppState {
     pub vault: Arc<Vault>,
     /// The one outbound client for provider calls (`providers::http_client`).
     pub http: reqwest::Client,
+    /// The built-in demo provider, when `demo.enabled`.
+    pub demo: Option<DemoProvider>,
 }
 
 /// The state, inside a server function or a component rendering on the server.

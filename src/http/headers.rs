@@ -20,6 +20,9 @@ pub struct HeaderPolicy {
     pub https: bool,
     /// Extra `connect-src` (cargo-leptos' live-reload websocket in development).
     pub extra_connect_src: Option<String>,
+    /// Origins forms may lead to besides our own: the providers' authorization endpoints, because the link form
+    /// posts to us and is redirected there (browsers apply `form-action` to redirects too).
+    pub form_action_origins: Vec<String>,
 }
 
 pub async fn security_headers(State(policy): State<HeaderPolicy>, mut req: Request, next: Next) -> Response {
@@ -31,10 +34,11 @@ pub async fn security_headers(State(policy): State<HeaderPolicy>, mut req: Reque
         .as_deref()
         .map(|s| format!(" {s}"))
         .unwrap_or_default();
+    let form_action: String = policy.form_action_origins.iter().map(|o| format!(" {o}")).collect();
     // 'wasm-unsafe-eval' allows compiling our WASM module and nothing else that eval would.
     let csp = format!(
         "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; style-src 'self'; \
-         img-src 'self' data:; connect-src 'self'{connect_extra}; base-uri 'none'; form-action 'self'; \
+         img-src 'self' data:; connect-src 'self'{connect_extra}; base-uri 'none'; form-action 'self'{form_action}; \
          frame-ancestors 'none'; object-src 'none'"
     );
     let headers = res.headers_mut();
@@ -45,7 +49,10 @@ pub async fn security_headers(State(policy): State<HeaderPolicy>, mut req: Reque
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     // same-origin, not no-referrer: a form posted without JavaScript is redirected back to its page through the
     // Referer, and other sites still learn nothing.
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    // A route may be stricter (the OAuth callback sends no-referrer).
+    headers
+        .entry(header::REFERRER_POLICY)
+        .or_insert(HeaderValue::from_static("same-origin"));
     headers.insert("cross-origin-opener-policy", HeaderValue::from_static("same-origin"));
     headers.insert(
         "permissions-policy",

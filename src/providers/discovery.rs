@@ -80,6 +80,10 @@ impl DiscoveryCache {
         }
     }
 
+    pub fn known(&self) -> &KnownEndpoints {
+        &self.known
+    }
+
     pub async fn get(&self, http: &reqwest::Client, issuer: Option<&str>) -> Result<Arc<Endpoints>, DiscoveryError> {
         if let Some((endpoints, at)) = self.cached.read().await.as_ref()
             && (!self.discover || at.elapsed() < TTL)

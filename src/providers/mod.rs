@@ -126,6 +126,27 @@ impl Catalog {
     pub fn all(&self) -> &[Arc<Provider>] {
         &self.providers
     }
+
+    /// Origins of the providers' authorization endpoints (or issuers, where discovery will name the endpoint), for
+    /// the CSP's `form-action`.
+    pub fn authorization_origins(&self) -> Vec<String> {
+        let mut origins: Vec<String> = self
+            .providers
+            .iter()
+            .filter_map(|p| {
+                let url = p
+                    .endpoints
+                    .known()
+                    .authorization
+                    .clone()
+                    .or_else(|| p.issuer.as_deref().and_then(|i| Url::parse(i).ok()))?;
+                Some(url.origin().ascii_serialization())
+            })
+            .collect();
+        origins.sort();
+        origins.dedup();
+        origins
+    }
 }
 
 /// The one outbound HTTP client: timeouts from `[outbound]`, no redirects (a token endpoint that redirects is

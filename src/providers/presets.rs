@@ -175,6 +175,32 @@ pub fn resolve(id: &str, p: &ProviderSettings) -> Provider {
     }
 }
 
+/// The catalog entry of the built-in demo provider: a `globus` kind at the demo's issuer, whose Transfer API
+/// lives on the same server.
+pub fn demo(issuer: &Url, client_id: &str, client_secret: &str) -> Provider {
+    let base = issuer.as_str().trim_end_matches('/');
+    let settings = ProviderSettings {
+        kind: ProviderKind::Globus,
+        display_name: Some("Demo Globus".to_owned()),
+        client_id: client_id.to_owned(),
+        client_secret: Some(client_secret.to_owned().into()),
+        client_auth: Default::default(),
+        scopes: None,
+        authorize_params: BTreeMap::new(),
+        api_base_urls: Some(vec![url(&format!("{base}/v0.10/")), url(&format!("{base}/v2/"))]),
+        issuer: Some(issuer.clone()),
+        authorization_endpoint: None,
+        token_endpoint: None,
+        userinfo_endpoint: None,
+        jwks_uri: None,
+        revocation_endpoint: None,
+        introspection_endpoint: None,
+        subject_claim: None,
+        resource_server: None,
+    };
+    resolve(crate::config::DEMO_PROVIDER_ID, &settings)
+}
+
 /// `Url` always prints a bare origin with a trailing slash; issuers are compared as the provider writes them
 /// (`https://auth.globus.org`), so a path-less issuer loses the slash.
 fn issuer_string(url: &Url) -> String {

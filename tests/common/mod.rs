@@ -50,6 +50,8 @@ static ONE_APP_AT_A_TIME: std::sync::LazyLock<std::sync::Arc<tokio::sync::Mutex<
     std::sync::LazyLock::new(Default::default);
 
 pub const SESSION_COOKIE: &str = "onbehalf_session";
+/// base64url of 32 bytes; only ever used by tests.
+pub const TEST_VAULT_KEY: &str = "dGVzdC1rZXktdGVzdC1rZXktdGVzdC1rZXktdGVzdC0";
 pub const PASSWORD: &str = "correct horse battery";
 
 pub struct TestApp {
@@ -97,6 +99,10 @@ impl TestApp {
             Backend::Postgres => fresh_postgres_database().await,
         });
         settings.database.max_connections = 4;
+        // One fixed test key on both backends (PostgreSQL refuses to run without one).
+        settings.vault.keys.insert("test".to_owned(), SecretString::from(TEST_VAULT_KEY));
+        settings.demo.bind = "127.0.0.1:0".parse().unwrap();
+        settings.outbound.timeout = std::time::Duration::from_secs(2);
         // Static files from the source tree, so these tests do not depend on a cargo-leptos build.
         settings.server.site_root = concat!(env!("CARGO_MANIFEST_DIR"), "/public").to_owned();
         tweak(&mut settings);
@@ -120,6 +126,11 @@ impl TestApp {
             _dir: dir,
             _turn: turn,
         }
+    }
+
+    /// The built-in demo provider this app started.
+    pub fn demo(&self) -> &onbehalf::demo::DemoProvider {
+        self.state.demo.as_ref().expect("the demo provider runs in tests")
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -240,6 +251,40 @@ pub async fn error_kind(res: Response) -> (StatusCode, String, String) {
     let kind = body["kind"].as_str().unwrap_or_default().to_owned();
     let error: AppError = serde_json::from_value(body).expect("error body is an AppError");
     (status, kind, error.to_string())
+}
+
+/// Every log line of this test process (all levels), captured so tests can prove no token is ever logged.
+static LOGS: std::sync::LazyLock<std::sync::Arc<std::sync::Mutex<Vec<u8>>>> = std::sync::LazyLock::new(|| {
+    let buffer: std::sync::Arc<std::sync::Mutex<Vec<u8>>> = Default::default();
+    let sink = buffer.clone();
+    let _ = tracing_subscriber::fmt()
+        .with_max_level(tracing_subscriber::filter::LevelFilter::TRACE)
+        .with_ansi(false)
+        .with_writer(move || LogSink(sink.clone()))
+        .try_init();
+    buffer
+});
+
+struct LogSink(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Starts capturing logs (idempotent); call before the app starts.
+pub fn capture_logs() {
+    std::sync::LazyLock::force(&LOGS);
+}
+
+/// Everything logged so far by this process.
+pub fn captured_logs() -> String {
+    String::from_utf8_lossy(&LOGS.lock().unwrap()).into_owned()
 }
 
 pub fn unique_email(tag: &str) -> String {

@@ -1,0 +1,538 @@
+//! Linking accounts end to end over real HTTP: the app and the built-in demo provider on loopback, on SQLite and
+//! PostgreSQL. Every error a user or provider can cause has a test here that checks the message code, that nothing
+//! was linked, and (where a user is known) the `link_rejected` audit event.
+
+mod common;
+
+use common::{Backend, TestApp, unique_email};
+use onbehalf::{
+    accounts::service::{TokenUnavailable, open_access_token},
+    demo::{DemoProvider, IdTokenFault, TokenFault},
+    tokens::{repo::access_slot, rotation, vault::Vault},
+};
+use reqwest::{StatusCode, header};
+use sqlx::Row;
+
+const DEMO: &str = "demo";
+
+fn identity(n: usize) -> &'static str {
+    DemoProvider::identities()[n].sub
+}
+
+fn location(res: &reqwest::Response) -> String {
+    res.headers()
+        .get(header::LOCATION)
+        .unwrap_or_else(|| panic!("a redirect, got {}", res.status()))
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// POST /oauth/{provider}/start as the signed-in browser does.
+async fn start(app: &TestApp, cookie: &str, provider: &str, form: &[(&str, &str)]) -> reqwest::Response {
+    app.client
+        .post(app.url(&format!("/oauth/{provider}/start")))
+        .header(header::ORIGIN, app.origin())
+        .header(header::COOKIE, format!("{}={cookie}", common::SESSION_COOKIE))
+        .form(form)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The consent page: open the authorize URL, choose `identity`, press Allow or Deny; returns the callback URL.
+async fn consent(app: &TestApp, authorize_url: &str, identity: &str, decision: &str) -> String {
+    let page = app.client.get(authorize_url).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK, "consent page for {authorize_url}");
+    let html = page.text().await.unwrap();
+    let marker = "name=\"request_id\" value=\"";
+    let at = html.find(marker).expect("the consent form carries request_id") + marker.len();
+    let request_id = &html[at..at + html[at..].find('"').unwrap()];
+    let decision_url = format!("{}/v2/oauth2/authorize/decision", app.demo().issuer_str());
+    let res = app
+        .client
+        .post(decision_url)
+        .form(&[("request_id", request_id), ("identity", identity), ("decision", decision)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    location(&res)
+}
+
+async fn callback(app: &TestApp, cookie: &str, url: &str) -> reqwest::Response {
+    app.client
+        .get(url)
+        .header(header::COOKIE, format!("{}={cookie}", common::SESSION_COOKIE))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Start → consent (Allow as `identity`) → callback; returns where the callback sent the browser.
+async fn link_with(app: &TestApp, cookie: &str, form: &[(&str, &str)], identity: &str) -> String {
+    let res = start(app, cookie, DEMO, form).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let back = consent(app, &location(&res), identity, "allow").await;
+    let res = callback(app, cookie, &back).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    location(&res)
+}
+
+async fn link(app: &TestApp, cookie: &str, identity: &str) -> String {
+    link_with(app, cookie, &[("intent", "link")], identity).await
+}
+
+/// The callback URL for a started flow, consented as `identity`, without following it.
+async fn callback_url(app: &TestApp, cookie: &str, identity: &str) -> String {
+    let res = start(app, cookie, DEMO, &[]).await;
+    consent(app, &location(&res), identity, "allow").await
+}
+
+fn query_value(location: &str, key: &str) -> Option<String> {
+    reqwest::Url::parse(&format!("http://x{location}"))
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.into_owned())
+}
+
+async fn count(app: &TestApp, sql: &str) -> i64 {
+    sqlx::query_scalar::<_, i64>(sql).fetch_one(&app.state.db.pool).await.unwrap()
+}
+
+async fn rejected_reasons(app: &TestApp) -> Vec<String> {
+    sqlx::query("SELECT details FROM audit_events WHERE action = 'link_rejected' ORDER BY id")
+        .fetch_all(&app.state.db.pool)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let details: String = r.get("details");
+            let v: serde_json::Value = serde_json::from_str(&details).unwrap();
+            format!("{}:{}", v["error"].as_str().unwrap(), v["reason"].as_str().unwrap())
+        })
+        .collect()
+}
+
+async fn full_link_stores_one_token_set_per_resource_server(backend: Backend) {
+    common::capture_logs();
+    let app = TestApp::spawn(backend).await;
+    let cookie = app.sign_up(&unique_email("link")).await;
+    let start_res = start(&app, &cookie, DEMO, &[]).await;
+    let authorize = reqwest::Url::parse(&location(&start_res)).unwrap();
+    let params: std::collections::HashMap<_, _> = authorize.query_pairs().into_owned().collect();
+    assert_eq!(params["code_challenge_method"], "S256");
+    assert_eq!(params["code_challenge"].len(), 43, "a SHA-256 PKCE challenge");
+    assert_eq!(params["redirect_uri"], app.url("/oauth/demo/callback"));
+    assert_eq!(params["access_type"], "offline");
+    assert!(params["nonce"].len() >= 22 && params["state"].len() == 43);
+    let back = consent(&app, authorize.as_str(), identity(0), "allow").await;
+    assert!(back.contains("iss="), "the demo sends RFC 9207 iss");
+    let res = callback(&app, &cookie, &back).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(res.headers()[header::REFERRER_POLICY], "no-referrer");
+    let landed = location(&res);
+    assert!(landed.starts_with("/linked-accounts?linked="), "{landed}");
+    assert!(!landed.contains("code="), "the code never reaches the address bar");
+
+    let rows = sqlx::query(
+        "SELECT t.id, t.resource_server, t.scopes, t.access_token, t.refresh_token, t.expires_at, a.subject, a.status \
+         FROM token_sets t JOIN linked_accounts a ON a.id = t.account_id ORDER BY t.resource_server",
+    )
+    .fetch_all(&app.state.db.pool)
+    .await
+    .unwrap();
+    let sets: Vec<(String, String)> =
+        rows.iter().map(|r| (r.get::<String, _>("resource_server"), r.get::<String, _>("scopes"))).collect();
+    assert_eq!(
+        sets,
+        vec![
+            ("auth.globus.org".to_owned(), "openid profile email".to_owned()),
+            (
+                "transfer.api.globus.org".to_owned(),
+                "urn:globus:auth:scope:transfer.api.globus.org:all".to_owned()
+            ),
+        ]
+    );
+    let issued = app.demo().issued_token_values();
+    for row in &rows {
+        assert_eq!(row.get::<String, _>("subject"), identity(0));
+        assert_eq!(row.get::<String, _>("status"), "active");
+        assert!(row.get::<Option<i64>, _>("expires_at").unwrap() > onbehalf::db::now_ms());
+        let sealed: String = row.get("access_token");
+        let refresh: Option<String> = row.get("refresh_token");
+        assert!(sealed.starts_with("v1.test.") && refresh.as_deref().unwrap().starts_with("v1.test."));
+        for token in &issued {
+            assert!(!sealed.contains(token.as_str()) && !refresh.as_deref().unwrap().contains(token.as_str()));
+        }
+        // It opens to a token the provider really issued.
+        let id: String = row.get("id");
+        let opened = app.state.vault.open(&sealed, access_slot(&id)).unwrap();
+        assert!(issued.contains(&secrecy::ExposeSecret::expose_secret(&opened).to_owned()));
+    }
+
+    let page = app.get("/linked-accounts", Some(&cookie)).await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    let who = DemoProvider::identities()[0].username;
+    assert!(html.contains(who) && html.contains("transfer.api.globus.org") && html.contains("Active"), "{html}");
+    assert!(html.contains("Linked Demo Globus account"), "the success notice");
+    let json = app.call("list_linked_accounts", &[], Some(&cookie)).await.text().await.unwrap();
+    assert!(json.contains(who));
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM audit_events WHERE action = 'account_linked'").await, 1);
+
+    // No token in any response or log line of this flow (the provider knows every value it issued).
+    let logs = common::captured_logs();
+    for token in &issued {
+        for (what, text) in [("page", &html), ("server function", &json), ("logs", &logs), ("redirect", &landed)] {
+            assert!(!text.contains(token.as_str()), "a token leaked into the {what}");
+        }
+    }
+}
+
+async fn two_accounts_at_one_provider_and_relinking_one_updates_it(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let cookie = app.sign_up(&unique_email("two")).await;
+    assert!(link(&app, &cookie, identity(0)).await.contains("?linked="));
+    assert!(link(&app, &cookie, identity(1)).await.contains("?linked="));
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM linked_accounts").await, 2);
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM token_sets").await, 4);
+    // The same identity again: still one account, its tokens replaced (version 2), audited as relinked.
+    let again = link(&app, &cookie, identity(0)).await;
+    assert!(again.contains("?relinked="), "{again}");
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM linked_accounts").await, 2);
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM token_sets WHERE version = 2").await, 2);
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM audit_events WHERE action = 'account_relinked'").await, 1);
+}
+
+async fn an_identity_linked_by_another_user_is_refused_and_audited(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let alice = app.sign_up(&unique_email("alice")).await;
+    let bob = app.sign_up(&unique_email("bob")).await;
+    link(&app, &alice, identity(0)).await;
+    let before: String = sqlx::query_scalar("SELECT access_token FROM token_sets ORDER BY id LIMIT 1")
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap();
+    let landed = link(&app, &bob, identity(0)).await;
+    assert_eq!(query_value(&landed, "error").as_deref(), Some("identity_taken"));
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM linked_accounts").await, 1);
+    let after: String = sqlx::query_scalar("SELECT access_token FROM token_sets ORDER BY id LIMIT 1")
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(before, after, "Alice's tokens are untouched");
+    assert_eq!(rejected_reasons(&app).await, vec!["identity_taken:identity_owned_by_another_user"]);
+    let html = app.get(&landed, Some(&bob)).await.text().await.unwrap();
+    assert!(html.contains("already linked to another user"), "{html}");
+}
+
+async fn reconnect_as_another_subject_is_refused_and_keeps_the_old_tokens(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let cookie = app.sign_up(&unique_email("recon")).await;
+    let linked = link(&app, &cookie, identity(0)).await;
+    let account = query_value(&linked, "linked").unwrap();
+    let tokens_before: Vec<String> = sqlx::query_scalar("SELECT access_token FROM token_sets ORDER BY id")
+        .fetch_all(&app.state.db.pool)
+        .await
+        .unwrap();
+    let form = [("intent", "reconnect"), ("account", account.as_str())];
+    let landed = link_with(&app, &cookie, &form, identity(1)).await;
+    assert_eq!(query_value(&landed, "error").as_deref(), Some("subject_mismatch"));
+    let tokens_after: Vec<String> = sqlx::query_scalar("SELECT access_token FROM token_sets ORDER BY id")
+        .fetch_all(&app.state.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(tokens_before, tokens_after);
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM linked_accounts").await, 1);
+    assert_eq!(rejected_reasons(&app).await, vec!["subject_mismatch:different_subject"]);
+    // Reconnecting as the same subject works and asks for required ∪ granted ∪ newly wanted scopes.
+    let extra = "urn:globus:auth:scope:transfer.api.globus.org:all[*https://auth.globus.org/scopes/c1/data_access]";
+    let res = start(&app, &cookie, DEMO, &[("intent", "grant"), ("account", &account), ("scopes", extra)]).await;
+    let authorize = reqwest::Url::parse(&location(&res)).unwrap();
+    let scope = authorize.query_pairs().find(|(k, _)| k == "scope").unwrap().1.into_owned();
+    assert!(scope.starts_with("openid profile email urn:globus:auth:scope:transfer.api.globus.org:all"), "{scope}");
+    assert!(scope.ends_with(extra), "{scope}");
+    let back = consent(&app, authorize.as_str(), identity(0), "allow").await;
+    let landed = location(&callback(&app, &cookie, &back).await);
+    assert_eq!(query_value(&landed, "relinked"), Some(account.clone()));
+    // Another user's account id cannot be reconnected.
+    let mallory = app.sign_up(&unique_email("mallory")).await;
+    let res = start(&app, &mallory, DEMO, &[("intent", "reconnect"), ("account", &account)]).await;
+    assert_eq!(query_value(&location(&res), "error").as_deref(), Some("account_gone"));
+}
+
+async fn declined_consent_and_provider_errors_link_nothing(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let cookie = app.sign_up(&unique_email("deny")).await;
+    let res = start(&app, &cookie, DEMO, &[]).await;
+    let back = consent(&app, &location(&res), identity(0), "deny").await;
+    let landed = location(&callback(&app, &cookie, &back).await);
+    assert_eq!(landed, "/linked-accounts?error=access_denied&provider=demo");
+    let html = app.get(&landed, Some(&cookie)).await.text().await.unwrap();
+    assert!(html.contains("You declined access at Demo Globus"), "{html}");
+    // Another provider error, with text an attacker chose: only the closed code and message reach the page.
+    let res = start(&app, &cookie, DEMO, &[]).await;
+    let authorize = reqwest::Url::parse(&location(&res)).unwrap();
+    let state = authorize.query_pairs().find(|(k, _)| k == "state").unwrap().1.into_owned();
+    let url = app.url(&format!(
+        "/oauth/demo/callback?state={state}&error=server_error&error_description=%3Cscript%3Ealert(1)%3C/script%3E"
+    ));
+    let landed = location(&callback(&app, &cookie, &url).await);
+    assert_eq!(query_value(&landed, "error").as_deref(), Some("provider_error"));
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM linked_accounts").await, 0);
+    assert_eq!(rejected_reasons(&app).await, vec!["access_denied:access_denied", "provider_error:provider_error:server_error"]);
+}
+
+async fn bad_states_are_refused_each_with_its_message(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let cookie = app.sign_up(&unique_email("state")).await;
+    let other = app.sign_up(&unique_email("other")).await;
+    let error_of = |res: reqwest::Response| query_value(&location(&res), "error").unwrap();
+
+    let missing = callback(&app, &cookie, &app.url("/oauth/demo/callback?code=abc")).await;
+    assert_eq!(error_of(missing), "state_missing");
+    let unknown = callback(&app, &cookie, &app.url("/oauth/demo/callback?code=abc&state=forged")).await;
+    assert_eq!(error_of(unknown), "state_unknown");
+
+    let back = callback_url(&app, &cookie, identity(0)).await;
+    assert!(location(&callback(&app, &cookie, &back).await).contains("linked="));
+    assert_eq!(error_of(callback(&app, &cookie, &back).await), "state_replayed");
+
+    // Started by one user, completed in another's session: refused, and the flow is spent.
+    let back = callback_url(&app, &cookie, identity(1)).await;
+    assert_eq!(error_of(callback(&app, &other, &back).await), "state_other_session");
+    assert_eq!(error_of(callback(&app, &cookie, &back).await), "state_replayed");
+
+    let back = callback_url(&app, &cookie, identity(1)).await;
+    sqlx::query("UPDATE oauth_flows SET expires_at = 0 WHERE consumed_at IS NULL")
+        .execute(&app.state.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(error_of(callback(&app, &cookie, &back).await), "state_expired");
+
+    let back = callback_url(&app, &cookie, identity(1)).await;
+    let without_code = back
+        .split(['?', '&'])
+        .filter(|p| !p.starts_with("code="))
+        .collect::<Vec<_>>();
+    let url = format!("{}?{}", without_code[0], without_code[1..].join("&"));
+    assert_eq!(error_of(callback(&app, &cookie, &url).await), "code_missing");
+
+    let html = app
+        .get("/linked-accounts?error=state_expired&provider=demo", Some(&cookie))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("took longer than 10 minutes"));
+    let html = app.get("/linked-accounts?error=%3Cb%3Ehi", Some(&cookie)).await.text().await.unwrap();
+    assert!(!html.contains("<b>hi"), "unknown codes are never echoed");
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM linked_accounts").await, 1);
+}
+
+async fn token_endpoint_failures_are_told_apart(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let cookie = app.sign_up(&unique_email("faults")).await;
+    let cases = [
+        (TokenFault::InvalidClient, "client_rejected"),
+        (TokenFault::ServerError, "provider_unavailable"),
+        (TokenFault::HtmlErrorPage, "provider_bad_response"),
+        (TokenFault::MalformedJson, "provider_bad_response"),
+        (TokenFault::Timeout, "provider_unavailable"),
+    ];
+    for (fault, expected) in cases {
+        let back = callback_url(&app, &cookie, identity(0)).await;
+        app.demo().set_token_fault(fault, Some(1));
+        let landed = location(&callback(&app, &cookie, &back).await);
+        assert_eq!(query_value(&landed, "error").as_deref(), Some(expected), "{fault:?}");
+    }
+    // A code the provider does not know (invalid_grant, which Globus sends as 401).
+    let back = callback_url(&app, &cookie, identity(0)).await;
+    let forged = back.replace("code=", "code=x");
+    let landed = location(&callback(&app, &cookie, &forged).await);
+    assert_eq!(query_value(&landed, "error").as_deref(), Some("code_rejected"));
+    // PKCE: the provider checks the verifier we send; a wrong one is refused.
+    let back = callback_url(&app, &cookie, identity(0)).await;
+    sqlx::query("UPDATE oauth_flows SET pkce_verifier = 'wrong-verifier-wrong-verifier-wrong-verifier' WHERE consumed_at IS NULL")
+        .execute(&app.state.db.pool)
+        .await
+        .unwrap();
+    let landed = location(&callback(&app, &cookie, &back).await);
+    assert_eq!(query_value(&landed, "error").as_deref(), Some("code_rejected"));
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM linked_accounts").await, 0);
+    let reasons = rejected_reasons(&app).await;
+    assert_eq!(reasons.len(), 7, "{reasons:?}");
+    assert!(reasons[4].contains("timed out"), "{reasons:?}");
+}
+
+async fn id_token_and_issuer_defects_are_refused(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let cookie = app.sign_up(&unique_email("idtoken")).await;
+    let cases = [
+        (IdTokenFault::BadSignature, "id_token_bad_signature"),
+        (IdTokenFault::WrongAudience, "id_token_wrong_audience"),
+        (IdTokenFault::WrongNonce, "id_token_wrong_nonce"),
+        (IdTokenFault::Expired, "id_token_expired"),
+        (IdTokenFault::WrongIssuer, "id_token_wrong_issuer"),
+    ];
+    for (fault, reason) in cases {
+        app.demo().set_id_token_fault(Some(fault));
+        let back = callback_url(&app, &cookie, identity(0)).await;
+        let landed = location(&callback(&app, &cookie, &back).await);
+        assert_eq!(query_value(&landed, "error").as_deref(), Some("id_token_invalid"), "{fault:?}");
+        assert!(rejected_reasons(&app).await.last().unwrap().ends_with(reason), "{fault:?}");
+    }
+    app.demo().set_id_token_fault(None);
+    app.demo().set_callback_iss_fault(true);
+    let back = callback_url(&app, &cookie, identity(0)).await;
+    let landed = location(&callback(&app, &cookie, &back).await);
+    assert_eq!(query_value(&landed, "error").as_deref(), Some("issuer_mismatch"));
+    app.demo().set_callback_iss_fault(false);
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM linked_accounts").await, 0);
+    // The provider rotates its signing key: the cached JWKS misses the new key id, is fetched again, and linking works.
+    assert!(link(&app, &cookie, identity(0)).await.contains("linked="));
+    app.demo().rotate_signing_key();
+    assert!(link(&app, &cookie, identity(1)).await.contains("linked="));
+}
+
+async fn unknown_providers_are_404_and_start_needs_a_post_from_a_signed_in_user(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let cookie = app.sign_up(&unique_email("unknown")).await;
+    assert_eq!(start(&app, &cookie, "nope", &[]).await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(callback(&app, &cookie, &app.url("/oauth/nope/callback?state=x")).await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(app.get("/oauth/demo/start", Some(&cookie)).await.status(), StatusCode::METHOD_NOT_ALLOWED);
+    let signed_out = app
+        .client
+        .post(app.url("/oauth/demo/start"))
+        .header(header::ORIGIN, app.origin())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&signed_out), "/sign-in?next=/linked-accounts");
+    let cross_site = app
+        .client
+        .post(app.url("/oauth/demo/start"))
+        .header(header::ORIGIN, "https://evil.example")
+        .header(header::COOKIE, format!("{}={cookie}", common::SESSION_COOKIE))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cross_site.status(), StatusCode::FORBIDDEN);
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM oauth_flows").await, 0);
+}
+
+async fn undecryptable_tokens_mark_the_account_error_and_keys_rotate(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let cookie = app.sign_up(&unique_email("vault")).await;
+    let first = query_value(&link(&app, &cookie, identity(0)).await, "linked").unwrap();
+    let second = query_value(&link(&app, &cookie, identity(1)).await, "linked").unwrap();
+
+    // Rotation: a vault with the old key and a new current one re-seals every access and refresh token.
+    let mut keys = std::collections::BTreeMap::new();
+    keys.insert("test".to_owned(), onbehalf::tokens::vault::decode_key(&common::TEST_VAULT_KEY.to_owned().into()).unwrap());
+    keys.insert("next".to_owned(), [9u8; 32]);
+    let rotated = Vault::new("next", keys).unwrap();
+    let report = rotation::rotate(&app.state.db, &rotated).await.unwrap();
+    assert_eq!((report.rows, report.resealed, report.current), (4, 4, 0));
+    let rows = sqlx::query("SELECT id, access_token, refresh_token FROM token_sets").fetch_all(&app.state.db.pool).await.unwrap();
+    for row in &rows {
+        let access: String = row.get("access_token");
+        let refresh: String = row.get::<Option<String>, _>("refresh_token").unwrap();
+        assert!(access.starts_with("v1.next.") && refresh.starts_with("v1.next."), "{access} {refresh}");
+        let id: String = row.get("id");
+        assert!(rotated.open(&access, access_slot(&id)).is_ok());
+        assert!(app.state.vault.open(&access, access_slot(&id)).is_err(), "the old-key-only vault cannot open it");
+    }
+    assert_eq!(rotation::rotate(&app.state.db, &rotated).await.unwrap().current, 4, "a second run has nothing to do");
+
+    // A ciphertext moved to another account's row does not open; that account is marked error, not a panic.
+    let moved: String = sqlx::query_scalar("SELECT access_token FROM token_sets WHERE account_id = $1 LIMIT 1")
+        .bind(&first)
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE token_sets SET access_token = $1 WHERE account_id = $2 AND resource_server = 'transfer.api.globus.org'")
+        .bind(&moved)
+        .bind(&second)
+        .execute(&app.state.db.pool)
+        .await
+        .unwrap();
+    let mut state = app.state.clone();
+    state.vault = std::sync::Arc::new(rotated);
+    let err = open_access_token(&state, &second, "transfer.api.globus.org").await.unwrap_err();
+    assert!(matches!(err, TokenUnavailable::Undecryptable), "{err:?}");
+    let (status, reason): (String, String) =
+        sqlx::query_as("SELECT status, status_reason FROM linked_accounts WHERE id = $1")
+            .bind(&second)
+            .fetch_one(&app.state.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(status, "error");
+    assert!(reason.contains("cannot be decrypted"), "{reason}");
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM audit_events WHERE action = 'token_undecryptable'").await, 1);
+    assert!(open_access_token(&state, &first, "transfer.api.globus.org").await.is_ok());
+    let html = app.get("/linked-accounts", Some(&cookie)).await.text().await.unwrap();
+    assert!(html.contains("Error") && html.contains("cannot be decrypted"));
+}
+
+async fn the_generic_oidc_kind_links_through_discovery(backend: Backend) {
+    use onbehalf::demo::{DemoConfig, Flavor};
+    // A second demo server, as a plain OpenID Connect provider, configured only by its issuer.
+    let oidc = DemoProvider::start(DemoConfig {
+        bind: "127.0.0.1:0".parse().unwrap(),
+        flavor: Flavor::PlainOidc,
+        client_id: "plain".into(),
+        client_secret: "plain-secret".into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let issuer = oidc.issuer_str().to_owned();
+    let app = TestApp::spawn_with(backend, move |s| {
+        let entry = serde_json::json!({
+            "kind": "oidc", "issuer": issuer, "client_id": "plain", "client_secret": "plain-secret",
+            "client_auth": "client_secret_post", "scopes": ["openid", "profile", "email"],
+        });
+        s.providers.insert("plain".into(), serde_json::from_value(entry).unwrap());
+    })
+    .await;
+    let cookie = app.sign_up(&unique_email("oidc")).await;
+    let res = start(&app, &cookie, "plain", &[]).await;
+    let authorize = location(&res);
+    assert!(authorize.starts_with(&format!("{}/v2/oauth2/authorize?", oidc.issuer_str())), "{authorize}");
+    let page = app.client.get(&authorize).send().await.unwrap().text().await.unwrap();
+    let marker = "name=\"request_id\" value=\"";
+    let at = page.find(marker).unwrap() + marker.len();
+    let request_id = &page[at..at + page[at..].find('"').unwrap()];
+    let res = app
+        .client
+        .post(format!("{}/v2/oauth2/authorize/decision", oidc.issuer_str()))
+        .form(&[("request_id", request_id), ("identity", identity(2)), ("decision", "allow")])
+        .send()
+        .await
+        .unwrap();
+    let landed = location(&callback(&app, &cookie, &location(&res)).await);
+    assert!(landed.contains("linked="), "{landed}");
+    let (provider, subject): (String, String) = sqlx::query_as("SELECT provider, subject FROM linked_accounts")
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap();
+    assert_eq!((provider.as_str(), subject.as_str()), ("plain", identity(2)));
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM token_sets WHERE resource_server = '127.0.0.1'").await, 1);
+}
+
+on_both_backends!(
+    full_link_stores_one_token_set_per_resource_server,
+    two_accounts_at_one_provider_and_relinking_one_updates_it,
+    an_identity_linked_by_another_user_is_refused_and_audited,
+    reconnect_as_another_subject_is_refused_and_keeps_the_old_tokens,
+    declined_consent_and_provider_errors_link_nothing,
+    bad_states_are_refused_each_with_its_message,
+    token_endpoint_failures_are_told_apart,
+    id_token_and_issuer_defects_are_refused,
+    unknown_providers_are_404_and_start_needs_a_post_from_a_signed_in_user,
+    undecryptable_tokens_mark_the_account_error_and_keys_rotate,
+    the_generic_oidc_kind_links_through_discovery,
+);
