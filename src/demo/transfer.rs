@@ -1,0 +1,666 @@
+//! A subset of the Globus Transfer API v0.10: endpoint search and documents, submission ids, transfer submission
+//! (with the `ConsentRequired` dance for GCSv5 collections) and the caller's tasks.
+//!
+//! Every call needs an active access token for `transfer.api.globus.org`. Tasks are ACTIVE for their first
+//! [`ACTIVE_FOR`] and SUCCEEDED after, so a client can watch one finish without a clock of its own.
+
+use std::{
+    sync::Arc,
+    time::{Duration, SystemTime},
+};
+
+use axum::{
+    Router,
+    body::Bytes,
+    extract::{Path, RawQuery, State},
+    http::{HeaderMap, StatusCode},
+    response::Response,
+    routing::{get, post},
+};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use time::{OffsetDateTime, macros::format_description};
+
+use super::{
+    Shared,
+    data::{self, Endpoint},
+    scope::{self, TRANSFER_ALL, TRANSFER_RS},
+    store::{Subject, random_string},
+    wire::{Params, bearer, json},
+};
+
+/// How long a task stays ACTIVE before it SUCCEEDS.
+pub(crate) const ACTIVE_FOR: Duration = Duration::from_secs(3);
+/// The service returns at most this many results of one search, over all pages.
+const SEARCH_CAP: u64 = 1000;
+const SEARCH_DEFAULT_LIMIT: u64 = 25;
+const SEARCH_MAX_LIMIT: u64 = 100;
+const TASK_LIST_DEFAULT_LIMIT: u64 = 10;
+const TASK_LIST_MAX_LIMIT: u64 = 1000;
+
+pub(crate) fn routes() -> Router<Arc<Shared>> {
+    Router::new()
+        .route("/v0.10/endpoint_search", get(endpoint_search))
+        .route("/v0.10/endpoint/{endpoint_id}", get(get_endpoint))
+        .route("/v0.10/submission_id", get(submission_id))
+        .route("/v0.10/transfer", post(submit_transfer))
+        .route("/v0.10/task_list", get(task_list))
+        .route("/v0.10/task/{task_id}", get(get_task))
+}
+
+/// A submitted transfer.
+#[derive(Debug)]
+pub(crate) struct Task {
+    pub task_id: String,
+    pub submission_id: String,
+    /// The `sub` of the identity (or client) that submitted it.
+    pub owner: String,
+    pub username: String,
+    pub label: Option<String>,
+    pub source: &'static Endpoint,
+    pub destination: &'static Endpoint,
+    pub files: u64,
+    pub directories: u64,
+    pub requested_at: SystemTime,
+    pub deadline: Option<String>,
+    pub sync_level: Option<Value>,
+    pub options: TransferOptions,
+    pub filter_rules: Option<Value>,
+}
+
+/// Who is calling, from their Transfer token.
+struct Caller {
+    sub: String,
+    username: String,
+    /// Collections whose `data_access` scope the token's grant includes.
+    data_access: Vec<String>,
+}
+
+/// A Transfer API error body: `code`, `message`, `request_id`, `resource`.
+fn error(status: StatusCode, code: &str, message: &str, resource: &str) -> Response {
+    tracing::info!(status = status.as_u16(), code, "demo: transfer request refused");
+    json(
+        status,
+        &json!({"code": code, "message": message, "request_id": random_string(9), "resource": resource}),
+    )
+}
+
+fn bad_request(message: &str, resource: &str) -> Response {
+    error(StatusCode::BAD_REQUEST, "ClientError.BadRequest", message, resource)
+}
+
+/// Counts the request and identifies the caller by a Transfer bearer token.
+fn caller(shared: &Shared, headers: &HeaderMap, resource: &str) -> Result<Caller, Response> {
+    let mut store = shared.store();
+    store.counters.transfer_requests += 1;
+    let found = bearer(headers).and_then(|value| store.access_token(value, TRANSFER_RS, SystemTime::now()));
+    let Some((token, grant)) = found else {
+        drop(store);
+        return Err(error(
+            StatusCode::UNAUTHORIZED,
+            "AuthenticationFailed",
+            "Token is not active",
+            resource,
+        ));
+    };
+    let username = match &grant.subject {
+        Subject::User(identity) => identity.username.to_owned(),
+        Subject::Client(client_id) => format!("{client_id}@clients.auth.globus.org"),
+    };
+    let data_access = token
+        .scopes
+        .iter()
+        .filter(|scope| scope.base == TRANSFER_ALL)
+        .flat_map(|scope| scope.data_access.iter().cloned())
+        .collect();
+    Ok(Caller {
+        sub: grant.subject.sub().to_owned(),
+        username,
+        data_access,
+    })
+}
+
+/// A non-negative integer query parameter.
+fn number(params: &Params, name: &str, default: u64, resource: &str) -> Result<u64, Response> {
+    match params.get(name) {
+        Ok(None) => Ok(default),
+        Ok(Some(text)) => text
+            .parse()
+            .map_err(|_| bad_request(&format!("{name} must be a non-negative integer"), resource)),
+        Err(_) => Err(bad_request(&format!("{name} was given more than once"), resource)),
+    }
+}
+
+async fn endpoint_search(State(shared): State<Arc<Shared>>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
+    const RESOURCE: &str = "/v0.10/endpoint_search";
+    let caller = match caller(&shared, &headers, RESOURCE) {
+        Ok(caller) => caller,
+        Err(response) => return response,
+    };
+    let params = Params::parse(query.unwrap_or_default().as_bytes());
+    if let Some(name) = params.first_duplicate() {
+        return bad_request(&format!("{name} was given more than once"), RESOURCE);
+    }
+    let get = |name: &str| params.get(name).ok().flatten();
+    let (limit, offset) = match (
+        number(&params, "limit", SEARCH_DEFAULT_LIMIT, RESOURCE),
+        number(&params, "offset", 0, RESOURCE),
+    ) {
+        (Ok(limit), Ok(offset)) => (limit, offset),
+        (Err(response), _) | (_, Err(response)) => return response,
+    };
+    if !(1..=SEARCH_MAX_LIMIT).contains(&limit) {
+        return bad_request(&format!("limit must be between 1 and {SEARCH_MAX_LIMIT}"), RESOURCE);
+    }
+    if offset + limit > SEARCH_CAP {
+        return bad_request(&format!("offset + limit must be <= {SEARCH_CAP}"), RESOURCE);
+    }
+    let scope = get("filter_scope").unwrap_or("all");
+    let fulltext = get("filter_fulltext");
+    let owner = get("filter_owner_id");
+    if scope == "all" && fulltext.is_none() {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "ClientError.BadRequest.MissingFilterFulltext",
+            "filter_fulltext is required when filter_scope is all",
+            RESOURCE,
+        );
+    }
+    if owner.is_some() && matches!(scope, "my-endpoints" | "my-gcp-endpoints" | "shared-by-me") {
+        return bad_request(
+            &format!("filter_owner_id cannot be combined with filter_scope={scope}"),
+            RESOURCE,
+        );
+    }
+    let who = caller.sub.as_str();
+    let in_scope: fn(&Endpoint, &str) -> bool = match scope {
+        "all" => Endpoint::visible_to,
+        "my-endpoints" => Endpoint::owned_by,
+        "my-gcp-endpoints" => |e, who| e.owned_by(who) && e.entity_type == "GCP_mapped_collection",
+        "administered-by-me" => Endpoint::administered_by,
+        "shared-with-me" => Endpoint::shared_with,
+        "shared-by-me" => |e, who| e.owned_by(who) && !e.shared_with.is_empty(),
+        "recently-used" => Endpoint::recently_used_by,
+        _ => return bad_request(&format!("Unknown filter_scope {scope:?}"), RESOURCE),
+    };
+    // Every word of the search text must appear in the name, description or owner, ignoring case.
+    let words: Vec<String> = fulltext
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(str::to_lowercase)
+        .collect();
+    let matches: Vec<&Endpoint> = data::endpoints()
+        .iter()
+        .filter(|e| in_scope(e, who))
+        .filter(|e| owner.is_none_or(|owner| owner.eq_ignore_ascii_case(e.owner.sub)))
+        .filter(|e| {
+            let haystack = format!("{}\n{}\n{}", e.display_name, e.description, e.owner.username).to_lowercase();
+            words.iter().all(|word| haystack.contains(word.as_str()))
+        })
+        .collect();
+    let total = (matches.len() as u64).min(SEARCH_CAP);
+    let page: Vec<Value> = matches
+        .iter()
+        .skip(offset as usize)
+        .take(limit as usize)
+        .map(|e| e.document())
+        .collect();
+    json(
+        StatusCode::OK,
+        &json!({
+            "DATA_TYPE": "endpoint_list",
+            "offset": offset,
+            "limit": limit,
+            "has_next_page": offset + limit < total,
+            "DATA": page,
+        }),
+    )
+}
+
+async fn get_endpoint(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Path(endpoint_id): Path<String>,
+) -> Response {
+    let resource = format!("/v0.10/endpoint/{endpoint_id}");
+    if let Err(response) = caller(&shared, &headers, &resource) {
+        return response;
+    }
+    match data::endpoint(&endpoint_id) {
+        Some(endpoint) => json(StatusCode::OK, &endpoint.document()),
+        None => endpoint_not_found(&endpoint_id, &resource),
+    }
+}
+
+fn endpoint_not_found(endpoint_id: &str, resource: &str) -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        "EndpointNotFound",
+        &format!("No such endpoint with id '{endpoint_id}'"),
+        resource,
+    )
+}
+
+async fn submission_id(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    if let Err(response) = caller(&shared, &headers, "/v0.10/submission_id") {
+        return response;
+    }
+    json(
+        StatusCode::OK,
+        &json!({"DATA_TYPE": "submission_id", "value": uuid::Uuid::new_v4().to_string()}),
+    )
+}
+
+/// The body of `POST /v0.10/transfer`, as globus-sdk's `TransferData` builds it.
+#[derive(Debug, Deserialize)]
+struct TransferDocument {
+    #[serde(rename = "DATA_TYPE")]
+    data_type: Option<String>,
+    source_endpoint: String,
+    destination_endpoint: String,
+    submission_id: Option<String>,
+    label: Option<String>,
+    #[serde(rename = "DATA", default)]
+    items: Vec<TransferItem>,
+    sync_level: Option<Value>,
+    deadline: Option<String>,
+    filter_rules: Option<Value>,
+    #[serde(flatten)]
+    options: TransferOptions,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct TransferOptions {
+    #[serde(default)]
+    verify_checksum: bool,
+    #[serde(default)]
+    preserve_timestamp: bool,
+    #[serde(default)]
+    encrypt_data: bool,
+    #[serde(default)]
+    skip_source_errors: bool,
+    #[serde(default)]
+    fail_on_quota_errors: bool,
+    #[serde(default)]
+    delete_destination_extra: bool,
+}
+
+#[derive(Debug, Deserialize)]
+struct TransferItem {
+    #[serde(rename = "DATA_TYPE")]
+    data_type: Option<String>,
+    source_path: String,
+    destination_path: String,
+    #[serde(default)]
+    recursive: bool,
+}
+
+async fn submit_transfer(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+    const RESOURCE: &str = "/v0.10/transfer";
+    let caller = match caller(&shared, &headers, RESOURCE) {
+        Ok(caller) => caller,
+        Err(response) => return response,
+    };
+    let document: TransferDocument = match serde_json::from_slice(&body) {
+        Ok(document) => document,
+        Err(err) => return bad_request(&format!("Invalid transfer document: {err}"), RESOURCE),
+    };
+    if document.data_type.as_deref().is_some_and(|t| t != "transfer") {
+        return bad_request("DATA_TYPE must be \"transfer\"", RESOURCE);
+    }
+    let submission_id = match document.submission_id.as_deref().map(uuid::Uuid::parse_str) {
+        Some(Ok(id)) => id.to_string(),
+        Some(Err(_)) => return bad_request("submission_id must be a UUID from GET /submission_id", RESOURCE),
+        None => uuid::Uuid::new_v4().to_string(),
+    };
+    // Globus recognises a resubmission by its submission id and answers with the task it already created.
+    let duplicate = shared
+        .store()
+        .tasks
+        .iter()
+        .find(|task| task.owner == caller.sub && task.submission_id == submission_id)
+        .map(|task| task.task_id.clone());
+    if let Some(task_id) = duplicate {
+        tracing::info!("demo: duplicate transfer submission");
+        let message = format!("A transfer with submission id '{submission_id}' was already accepted");
+        return transfer_result(StatusCode::OK, "Duplicate", &message, &submission_id, &task_id);
+    }
+    if document.items.is_empty() {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "ClientError.BadRequest.NoTransferItems",
+            "A transfer requires at least one item",
+            RESOURCE,
+        );
+    }
+    if document.items.iter().any(|item| {
+        item.data_type.as_deref().is_some_and(|t| t != "transfer_item")
+            || item.source_path.is_empty()
+            || item.destination_path.is_empty()
+    }) {
+        return bad_request(
+            "Each item needs DATA_TYPE \"transfer_item\", source_path and destination_path",
+            RESOURCE,
+        );
+    }
+    let Some(source) = data::endpoint(&document.source_endpoint) else {
+        return endpoint_not_found(&document.source_endpoint, RESOURCE);
+    };
+    let Some(destination) = data::endpoint(&document.destination_endpoint) else {
+        return endpoint_not_found(&document.destination_endpoint, RESOURCE);
+    };
+    let mut store = shared.store();
+    let mut missing: Vec<String> = Vec::new();
+    for collection in [&source.id, &destination.id] {
+        let required = store.switches.consent_required.contains(collection.as_str());
+        if required && !caller.data_access.contains(collection) && !missing.contains(collection) {
+            missing.push(collection.clone());
+        }
+    }
+    if !missing.is_empty() {
+        store.counters.consent_required += 1;
+        drop(store);
+        return consent_required(&missing);
+    }
+    let files = document.items.iter().filter(|item| !item.recursive).count() as u64;
+    let task = Task {
+        task_id: uuid::Uuid::new_v4().to_string(),
+        submission_id: submission_id.clone(),
+        owner: caller.sub,
+        username: caller.username,
+        label: document.label,
+        source,
+        destination,
+        files,
+        directories: document.items.len() as u64 - files,
+        requested_at: SystemTime::now(),
+        deadline: document.deadline,
+        sync_level: document.sync_level,
+        options: document.options,
+        filter_rules: document.filter_rules,
+    };
+    let task_id = task.task_id.clone();
+    store.tasks.push(task);
+    drop(store);
+    tracing::info!(source = %source.id, destination = %destination.id, "demo: transfer accepted");
+    transfer_result(
+        StatusCode::ACCEPTED,
+        "Accepted",
+        "The transfer has been accepted and a task has been created and queued for execution",
+        &submission_id,
+        &task_id,
+    )
+}
+
+/// The `transfer_result` of `transfer.submit_transfer.json`.
+fn transfer_result(status: StatusCode, code: &str, message: &str, submission_id: &str, task_id: &str) -> Response {
+    json(
+        status,
+        &json!({
+            "DATA_TYPE": "transfer_result",
+            "code": code,
+            "message": message,
+            "request_id": random_string(9),
+            "resource": "/v0.10/transfer",
+            "submission_id": submission_id,
+            "task_id": task_id,
+            "task_link": {
+                "DATA_TYPE": "link",
+                "href": format!("/v0.10/task/{task_id}?format=json"),
+                "rel": "related",
+                "resource": "task",
+                "title": "related task",
+            },
+        }),
+    )
+}
+
+/// 403 `ConsentRequired`: the client must send the user through authorize again with the scopes named here.
+fn consent_required(collections: &[String]) -> Response {
+    let required = vec![scope::transfer_scope_with(collections)];
+    tracing::info!(collections = collections.len(), "demo: data_access consent required");
+    json(
+        StatusCode::FORBIDDEN,
+        &json!({
+            "code": "ConsentRequired",
+            "message": "Missing required data_access consent",
+            "request_id": random_string(9),
+            "resource": "/v0.10/transfer",
+            "required_scopes": required,
+            "authorization_parameters": {
+                "session_message": "The collection you are trying to access requires consent to access its data.",
+                "session_required_identities": [],
+                "required_scopes": required,
+            },
+        }),
+    )
+}
+
+/// ISO 8601 in UTC, as Transfer writes times (`2021-09-02T18:04:47+00:00`).
+fn timestamp(time: SystemTime) -> String {
+    OffsetDateTime::from(time)
+        .format(format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second]+00:00"
+        ))
+        .unwrap_or_default()
+}
+
+impl Task {
+    fn status(&self, now: SystemTime) -> &'static str {
+        match now.duration_since(self.requested_at) {
+            Ok(elapsed) if elapsed >= ACTIVE_FOR => "SUCCEEDED",
+            _ => "ACTIVE",
+        }
+    }
+
+    /// The task document of `transfer.task_list.json`.
+    fn document(&self, now: SystemTime) -> Value {
+        let status = self.status(now);
+        let done = status == "SUCCEEDED";
+        let items = self.files + self.directories;
+        // Deterministic sizes: 4 MiB a file, 64 MiB a directory; half of it is moved while ACTIVE.
+        let total_bytes = self.files * 4 * 1024 * 1024 + self.directories * 64 * 1024 * 1024;
+        let bytes_transferred = if done { total_bytes } else { total_bytes / 2 };
+        // Two halves: one `json!` of this size exceeds the macro recursion limit.
+        let mut document = json!({
+            "DATA_TYPE": "task",
+            "bytes_checksummed": if self.options.verify_checksum { bytes_transferred } else { 0 },
+            "bytes_transferred": bytes_transferred,
+            "canceled_by_admin": null,
+            "canceled_by_admin_message": null,
+            "command": "API 0.10",
+            "completion_time": if done { json!(timestamp(self.requested_at + ACTIVE_FOR)) } else { Value::Null },
+            "deadline": self.deadline.clone().unwrap_or_else(|| timestamp(self.requested_at + Duration::from_secs(86_400))),
+            "delete_destination_extra": self.options.delete_destination_extra,
+            "destination_endpoint": self.destination.id,
+            "destination_endpoint_display_name": self.destination.display_name,
+            "destination_endpoint_id": self.destination.id,
+            "directories": self.directories,
+            "effective_bytes_per_second": total_bytes / ACTIVE_FOR.as_secs(),
+            "encrypt_data": self.options.encrypt_data,
+            "fail_on_quota_errors": self.options.fail_on_quota_errors,
+            "fatal_error": null,
+            "faults": 0,
+            "files": self.files,
+            "files_skipped": 0,
+            "files_transferred": if done { self.files } else { 0 },
+            "filter_rules": self.filter_rules,
+        });
+        let rest = json!({
+            "history_deleted": false,
+            "is_ok": if done { Value::Null } else { json!(true) },
+            "is_paused": false,
+            "label": self.label,
+            "nice_status": if done { Value::Null } else { json!("OK") },
+            "nice_status_details": null,
+            "nice_status_expires_in": null,
+            "nice_status_short_description": if done { Value::Null } else { json!("OK") },
+            "owner_id": self.owner,
+            "preserve_timestamp": self.options.preserve_timestamp,
+            "recursive_symlinks": "ignore",
+            "request_time": timestamp(self.requested_at),
+            "skip_source_errors": self.options.skip_source_errors,
+            "source_endpoint": self.source.id,
+            "source_endpoint_display_name": self.source.display_name,
+            "source_endpoint_id": self.source.id,
+            "status": status,
+            "subtasks_canceled": 0,
+            "subtasks_expired": 0,
+            "subtasks_failed": 0,
+            "subtasks_pending": if done { 0 } else { items },
+            "subtasks_retrying": 0,
+            "subtasks_skipped_errors": 0,
+            "subtasks_succeeded": if done { items } else { 0 },
+            "subtasks_total": items,
+            "symlinks": 0,
+            "sync_level": self.sync_level,
+            "task_id": self.task_id,
+            "type": "TRANSFER",
+            "username": self.username,
+            "verify_checksum": self.options.verify_checksum,
+        });
+        if let (Some(document), Value::Object(rest)) = (document.as_object_mut(), rest) {
+            document.extend(rest);
+        }
+        document
+    }
+}
+
+/// `status:ACTIVE,SUCCEEDED/type:TRANSFER/task_id:<a>,<b>` → (key, values) pairs.
+fn parse_task_filter(filter: &str) -> Result<Vec<(&str, Vec<&str>)>, String> {
+    filter
+        .split('/')
+        .filter(|part| !part.is_empty())
+        .map(|part| {
+            let (key, values) = part
+                .split_once(':')
+                .ok_or_else(|| format!("Malformed filter {part:?}: expected key:value"))?;
+            let values: Vec<&str> = values.split(',').filter(|v| !v.is_empty()).collect();
+            match key {
+                "status" => {
+                    if let Some(bad) = values
+                        .iter()
+                        .find(|v| !matches!(**v, "ACTIVE" | "INACTIVE" | "SUCCEEDED" | "FAILED"))
+                    {
+                        return Err(format!("Unknown task status {bad:?}"));
+                    }
+                }
+                "type" | "task_id" => {}
+                _ => return Err(format!("Unsupported filter key {key:?}")),
+            }
+            Ok((key, values))
+        })
+        .collect()
+}
+
+async fn task_list(State(shared): State<Arc<Shared>>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
+    const RESOURCE: &str = "/v0.10/task_list";
+    let caller = match caller(&shared, &headers, RESOURCE) {
+        Ok(caller) => caller,
+        Err(response) => return response,
+    };
+    let params = Params::parse(query.unwrap_or_default().as_bytes());
+    let (limit, offset) = match (
+        number(&params, "limit", TASK_LIST_DEFAULT_LIMIT, RESOURCE),
+        number(&params, "offset", 0, RESOURCE),
+    ) {
+        (Ok(limit), Ok(offset)) => (limit, offset),
+        (Err(response), _) | (_, Err(response)) => return response,
+    };
+    if !(1..=TASK_LIST_MAX_LIMIT).contains(&limit) {
+        return bad_request(&format!("limit must be between 1 and {TASK_LIST_MAX_LIMIT}"), RESOURCE);
+    }
+    let filters = match params.get("filter").map(|f| f.map(parse_task_filter).transpose()) {
+        Ok(Ok(filters)) => filters.unwrap_or_default(),
+        Ok(Err(message)) => return bad_request(&message, RESOURCE),
+        Err(_) => return bad_request("filter was given more than once", RESOURCE),
+    };
+    let newest_first = match params.get("orderby") {
+        Ok(None) => true,
+        Ok(Some(order)) => match order.to_ascii_lowercase().split_whitespace().collect::<Vec<_>>()[..] {
+            ["request_time"] | ["request_time", "desc"] => true,
+            ["request_time", "asc"] => false,
+            _ => return bad_request("orderby supports request_time ASC|DESC", RESOURCE),
+        },
+        Err(_) => return bad_request("Only one orderby is supported", RESOURCE),
+    };
+    let now = SystemTime::now();
+    let store = shared.store();
+    let mut tasks: Vec<&Task> = store
+        .tasks
+        .iter()
+        .filter(|task| task.owner == caller.sub)
+        .filter(|task| {
+            filters.iter().all(|(key, values)| match *key {
+                "status" => values.contains(&task.status(now)),
+                "type" => values.contains(&"TRANSFER"),
+                _ => values.iter().any(|id| id.eq_ignore_ascii_case(&task.task_id)),
+            })
+        })
+        .collect();
+    if newest_first {
+        tasks.reverse();
+    }
+    let total = tasks.len();
+    let page: Vec<Value> = tasks
+        .iter()
+        .skip(offset as usize)
+        .take(limit as usize)
+        .map(|task| task.document(now))
+        .collect();
+    drop(store);
+    json(
+        StatusCode::OK,
+        &json!({
+            "DATA": page,
+            "DATA_TYPE": "task_list",
+            "length": page.len(),
+            "limit": limit,
+            "offset": offset,
+            "total": total,
+        }),
+    )
+}
+
+async fn get_task(State(shared): State<Arc<Shared>>, headers: HeaderMap, Path(task_id): Path<String>) -> Response {
+    let resource = format!("/v0.10/task/{task_id}");
+    let caller = match caller(&shared, &headers, &resource) {
+        Ok(caller) => caller,
+        Err(response) => return response,
+    };
+    let document = shared
+        .store()
+        .tasks
+        .iter()
+        .find(|task| task.owner == caller.sub && task.task_id.eq_ignore_ascii_case(&task_id))
+        .map(|task| task.document(SystemTime::now()));
+    match document {
+        Some(document) => json(StatusCode::OK, &document),
+        None => error(
+            StatusCode::NOT_FOUND,
+            "TaskNotFound",
+            &format!("Task '{task_id}' not found"),
+            &resource,
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn task_filters_parse_and_reject_unknown_keys() {
+        let filters = parse_task_filter("status:ACTIVE,SUCCEEDED/type:TRANSFER").unwrap();
+        assert_eq!(filters[0], ("status", vec!["ACTIVE", "SUCCEEDED"]));
+        assert!(parse_task_filter("status:DONE").is_err());
+        assert!(parse_task_filter("owner:me").is_err());
+        assert!(parse_task_filter("status").is_err());
+    }
+
+    #[test]
+    fn timestamps_look_like_transfer_ones() {
+        let time = SystemTime::UNIX_EPOCH + Duration::from_secs(1_630_605_887);
+        assert_eq!(timestamp(time), "2021-09-02T18:04:47+00:00");
+    }
+}
