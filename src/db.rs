@@ -125,6 +125,19 @@ fn sqlite_url_creating_directory(url: &str) -> Result<String, DbError> {
     Ok(format!("sqlite://{path}?{query}"))
 }
 
+impl Db {
+    /// A transaction that will write. On SQLite it takes the write lock at `BEGIN IMMEDIATE`: a deferred
+    /// transaction that reads first and then writes cannot wait for the lock (SQLite answers `SQLITE_BUSY` at once
+    /// when another writer committed since its read), so concurrent read-then-write transactions would fail
+    /// instead of queueing behind `busy_timeout`.
+    pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
+        }
+    }
+}
+
 /// Milliseconds since the Unix epoch: the one time representation stored in every table.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()

@@ -358,7 +358,7 @@ async fn store(
     request_id: Option<&str>,
 ) -> Result<Linked, Refused> {
     let now = now_ms();
-    let mut tx = state.db.pool.begin().await?;
+    let mut tx = state.db.begin_write().await?;
     let existing = repo::find_by_subject(&mut tx, &provider.id, &identity.subject).await?;
     let linked = match (flow.intent, flow.account_id.as_deref()) {
         (LinkIntent::Link, _) => match existing {

@@ -74,7 +74,7 @@ pub async fn linked_accounts(state: &AppState, user_id: i64) -> Result<LinkedAcc
 pub async fn mark_undecryptable(db: &Db, account_id: &str, err: &VaultError) -> Result<(), sqlx::Error> {
     let now = now_ms();
     let reason = format!("A stored token cannot be decrypted: {err}. Reconnect the account to store new tokens.");
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     if let Some(user_id) = repo::set_status(&mut tx, account_id, AccountStatus::Error, Some(&reason), now).await? {
         let mut event = NewEvent::by_user(AuditAction::TokenUndecryptable, Outcome::Failure, user_id);
         event.actor_user_id = None;
