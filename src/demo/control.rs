@@ -11,7 +11,7 @@ use axum::{
     body::Bytes,
     extract::State,
     http::StatusCode,
-    response::Response,
+    response::{IntoResponse, Response},
     routing::{get, post},
 };
 use serde::{Deserialize, de::DeserializeOwned};
@@ -36,19 +36,26 @@ fn provider(shared: Arc<Shared>) -> DemoProvider {
     DemoProvider { shared }
 }
 
+/// A control request whose JSON body does not fit the switch.
+struct BadBody(serde_json::Error);
+
+impl IntoResponse for BadBody {
+    fn into_response(self) -> Response {
+        json(
+            StatusCode::BAD_REQUEST,
+            &json!({"error": "bad_request", "message": self.0.to_string()}),
+        )
+    }
+}
+
 /// Parses a JSON body; an empty body counts as `{}` so that `{identity?}` switches can be posted bare.
-fn body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Response> {
+fn body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, BadBody> {
     let bytes = if bytes.iter().all(u8::is_ascii_whitespace) {
         b"{}".as_slice()
     } else {
         bytes
     };
-    serde_json::from_slice(bytes).map_err(|err| {
-        json(
-            StatusCode::BAD_REQUEST,
-            &json!({"error": "bad_request", "message": err.to_string()}),
-        )
-    })
+    serde_json::from_slice(bytes).map_err(BadBody)
 }
 
 fn ok() -> Response {
@@ -61,24 +68,16 @@ struct IdentityBody {
     identity: Option<String>,
 }
 
-async fn expire_tokens(State(shared): State<Arc<Shared>>, bytes: Bytes) -> Response {
-    match body::<IdentityBody>(&bytes) {
-        Ok(request) => {
-            provider(shared).expire_access_tokens(request.identity.as_deref());
-            ok()
-        }
-        Err(response) => response,
-    }
+async fn expire_tokens(State(shared): State<Arc<Shared>>, bytes: Bytes) -> Result<Response, BadBody> {
+    let request: IdentityBody = body(&bytes)?;
+    provider(shared).expire_access_tokens(request.identity.as_deref());
+    Ok(ok())
 }
 
-async fn revoke_grants(State(shared): State<Arc<Shared>>, bytes: Bytes) -> Response {
-    match body::<IdentityBody>(&bytes) {
-        Ok(request) => {
-            provider(shared).revoke_grants(request.identity.as_deref());
-            ok()
-        }
-        Err(response) => response,
-    }
+async fn revoke_grants(State(shared): State<Arc<Shared>>, bytes: Bytes) -> Result<Response, BadBody> {
+    let request: IdentityBody = body(&bytes)?;
+    provider(shared).revoke_grants(request.identity.as_deref());
+    Ok(ok())
 }
 
 #[derive(Deserialize)]
@@ -88,14 +87,10 @@ struct TokenFaultBody {
     times: Option<u32>,
 }
 
-async fn set_token_fault(State(shared): State<Arc<Shared>>, bytes: Bytes) -> Response {
-    match body::<TokenFaultBody>(&bytes) {
-        Ok(request) => {
-            provider(shared).set_token_fault(request.fault, request.times);
-            ok()
-        }
-        Err(response) => response,
-    }
+async fn set_token_fault(State(shared): State<Arc<Shared>>, bytes: Bytes) -> Result<Response, BadBody> {
+    let request: TokenFaultBody = body(&bytes)?;
+    provider(shared).set_token_fault(request.fault, request.times);
+    Ok(ok())
 }
 
 async fn clear_token_fault(State(shared): State<Arc<Shared>>) -> Response {
@@ -109,14 +104,10 @@ struct DelayBody {
     millis: u64,
 }
 
-async fn set_token_delay(State(shared): State<Arc<Shared>>, bytes: Bytes) -> Response {
-    match body::<DelayBody>(&bytes) {
-        Ok(request) => {
-            provider(shared).set_token_delay(Duration::from_millis(request.millis));
-            ok()
-        }
-        Err(response) => response,
-    }
+async fn set_token_delay(State(shared): State<Arc<Shared>>, bytes: Bytes) -> Result<Response, BadBody> {
+    let request: DelayBody = body(&bytes)?;
+    provider(shared).set_token_delay(Duration::from_millis(request.millis));
+    Ok(ok())
 }
 
 #[derive(Deserialize)]
@@ -125,14 +116,10 @@ struct ConsentBody {
     collection_id: String,
 }
 
-async fn require_consent(State(shared): State<Arc<Shared>>, bytes: Bytes) -> Response {
-    match body::<ConsentBody>(&bytes) {
-        Ok(request) => {
-            provider(shared).require_consent(&request.collection_id);
-            ok()
-        }
-        Err(response) => response,
-    }
+async fn require_consent(State(shared): State<Arc<Shared>>, bytes: Bytes) -> Result<Response, BadBody> {
+    let request: ConsentBody = body(&bytes)?;
+    provider(shared).require_consent(&request.collection_id);
+    Ok(ok())
 }
 
 #[derive(Deserialize)]
@@ -142,14 +129,10 @@ struct IdTokenFaultBody {
     fault: Option<IdTokenFault>,
 }
 
-async fn set_id_token_fault(State(shared): State<Arc<Shared>>, bytes: Bytes) -> Response {
-    match body::<IdTokenFaultBody>(&bytes) {
-        Ok(request) => {
-            provider(shared).set_id_token_fault(request.fault);
-            ok()
-        }
-        Err(response) => response,
-    }
+async fn set_id_token_fault(State(shared): State<Arc<Shared>>, bytes: Bytes) -> Result<Response, BadBody> {
+    let request: IdTokenFaultBody = body(&bytes)?;
+    provider(shared).set_id_token_fault(request.fault);
+    Ok(ok())
 }
 
 #[derive(Deserialize)]
@@ -158,14 +141,10 @@ struct OnBody {
     on: bool,
 }
 
-async fn set_callback_iss_fault(State(shared): State<Arc<Shared>>, bytes: Bytes) -> Response {
-    match body::<OnBody>(&bytes) {
-        Ok(request) => {
-            provider(shared).set_callback_iss_fault(request.on);
-            ok()
-        }
-        Err(response) => response,
-    }
+async fn set_callback_iss_fault(State(shared): State<Arc<Shared>>, bytes: Bytes) -> Result<Response, BadBody> {
+    let request: OnBody = body(&bytes)?;
+    provider(shared).set_callback_iss_fault(request.on);
+    Ok(ok())
 }
 
 async fn rotate_signing_key(State(shared): State<Arc<Shared>>) -> Response {

@@ -237,20 +237,24 @@ fn build_endpoint(index: usize) -> Endpoint {
     };
     let is_personal = entity_type == "GCP_mapped_collection";
     let mut shared_with = Vec::new();
-    if index % 5 == 0 || display_name.contains("Shared Results") {
+    if index.is_multiple_of(5) || display_name.contains("Shared Results") {
         shared_with.push(other(1));
     }
-    if index % 11 == 0 {
+    if index.is_multiple_of(11) {
         shared_with.push(other(2));
     }
     let mut recently_used_by = Vec::new();
-    if index % 9 == 0 {
+    if index.is_multiple_of(9) {
         recently_used_by.push(owner);
     }
-    if index % 13 == 0 {
+    if index.is_multiple_of(13) {
         recently_used_by.push(other(3));
     }
-    let administrators = if index % 7 == 0 { vec![other(1)] } else { Vec::new() };
+    let administrators = if index.is_multiple_of(7) {
+        vec![other(1)]
+    } else {
+        Vec::new()
+    };
     let host = display_name
         .to_ascii_lowercase()
         .replace(['\'', ' '], "-")
@@ -263,7 +267,7 @@ fn build_endpoint(index: usize) -> Endpoint {
         organization,
         entity_type,
         hostname: format!("{host}.demo.globus.org"),
-        public: !is_personal && index % 3 != 0,
+        public: !is_personal && !index.is_multiple_of(3),
         administrators,
         shared_with,
         recently_used_by,

@@ -6,6 +6,9 @@
 //! and `invalid_grant` is a 401 as Globus sends it. Switches ([`DemoProvider::set_token_fault`] and friends, or the
 //! `/demo/control/` routes) make it misbehave on purpose.
 //!
+//! Tests drive the consent page over HTTP: the page's form carries the pending request in
+//! `<input type="hidden" name="request_id" value="...">`; see the `auth` module for the whole dance.
+//!
 //! Invariants: all state lives in one [`std::sync::Mutex`]-guarded store that is never held across an `.await`;
 //! no token, code, secret or PKCE verifier value is ever logged.
 
@@ -37,11 +40,12 @@ pub use id_token::{DemoIdToken, GlobusClaims, IdentitySetEntry};
 use store::Store;
 
 /// How the demo provider is reached and which client it knows.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct DemoConfig {
     /// Where to listen, e.g. `127.0.0.1:0` in tests.
     pub bind: SocketAddr,
-    /// Issuer and base URL as clients see it; `None` means `http://{bound address}`.
+    /// Issuer and base URL as clients see it; `None` means `http://{bound address}`. The routes are served at the
+    /// root, so a path here only works behind a proxy that strips it.
     pub public_url: Option<Url>,
     /// The one registered client.
     pub client_id: String,
@@ -49,6 +53,20 @@ pub struct DemoConfig {
     /// Lifetime of access tokens; Globus issues them for two days.
     pub access_token_lifetime: Duration,
     pub flavor: Flavor,
+}
+
+impl std::fmt::Debug for DemoConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Hand-written so that the client secret never reaches a log through `{:?}`.
+        f.debug_struct("DemoConfig")
+            .field("bind", &self.bind)
+            .field("public_url", &self.public_url)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"[redacted]")
+            .field("access_token_lifetime", &self.access_token_lifetime)
+            .field("flavor", &self.flavor)
+            .finish()
+    }
 }
 
 impl Default for DemoConfig {
@@ -132,6 +150,7 @@ pub(crate) struct Shared {
     config: DemoConfig,
     /// The issuer as it appears in `iss`: no trailing slash, like `https://auth.globus.org`.
     issuer: String,
+    issuer_url: Url,
     addr: SocketAddr,
     store: Mutex<Store>,
 }
@@ -169,14 +188,16 @@ impl DemoProvider {
     pub async fn start(config: DemoConfig) -> std::io::Result<DemoProvider> {
         let listener = TcpListener::bind(config.bind).await?;
         let addr = listener.local_addr()?;
-        let issuer = match &config.public_url {
-            Some(url) => url.as_str().trim_end_matches('/').to_owned(),
-            None => format!("http://{addr}"),
+        let issuer_url = match &config.public_url {
+            Some(url) => url.clone(),
+            None => Url::parse(&format!("http://{addr}")).map_err(std::io::Error::other)?,
         };
+        let issuer = issuer_url.as_str().trim_end_matches('/').to_owned();
         let store = Store::new().map_err(std::io::Error::other)?;
         let shared = Arc::new(Shared {
             config,
             issuer,
+            issuer_url,
             addr,
             store: Mutex::new(store),
         });
@@ -201,7 +222,7 @@ impl DemoProvider {
     /// The issuer and base URL. Its string form may end in `/` (as `Url` normalises); `iss` never does, see
     /// [`DemoProvider::issuer_str`].
     pub fn issuer(&self) -> Url {
-        Url::parse(&self.shared.issuer).expect("the issuer was built from a URL")
+        self.shared.issuer_url.clone()
     }
 
     /// The issuer exactly as it appears in `iss`, without a trailing slash.

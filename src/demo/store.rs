@@ -255,8 +255,9 @@ impl Store {
     /// The active access token `value` accepted by `resource_server`, with its grant.
     pub fn access_token(&self, value: &str, resource_server: &str, now: SystemTime) -> Option<(&Token, &Grant)> {
         let token = self.tokens.get(value)?;
-        let usable = token.kind == TokenKind::Access && token.is_active(now) && token.serves(resource_server);
-        usable.then_some(())?;
+        if token.kind != TokenKind::Access || !token.is_active(now) || !token.serves(resource_server) {
+            return None;
+        }
         Some((token, self.grants.get(&token.grant)?))
     }
 

@@ -256,7 +256,10 @@ fn issue_tokens(
             .into_iter()
             .map(|(rs, scopes)| (Audience::ResourceServer(rs), rs, scopes))
             .collect::<Vec<_>>(),
-        Flavor::PlainOidc => vec![(Audience::Any, scopes[0].resource_server, scopes.to_vec())],
+        Flavor::PlainOidc => {
+            let resource_server = scopes.first().map_or(AUTH_RS, |scope| scope.resource_server);
+            vec![(Audience::Any, resource_server, scopes.to_vec())]
+        }
     };
     groups.sort_by_key(|(_, rs, _)| *rs != AUTH_RS);
     groups

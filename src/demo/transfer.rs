@@ -14,7 +14,7 @@ use axum::{
     body::Bytes,
     extract::{Path, RawQuery, State},
     http::{HeaderMap, StatusCode},
-    response::Response,
+    response::{IntoResponse, Response},
     routing::{get, post},
 };
 use serde::Deserialize;
@@ -76,21 +76,49 @@ struct Caller {
     data_access: Vec<String>,
 }
 
-/// A Transfer API error body: `code`, `message`, `request_id`, `resource`.
-fn error(status: StatusCode, code: &str, message: &str, resource: &str) -> Response {
-    tracing::info!(status = status.as_u16(), code, "demo: transfer request refused");
-    json(
-        status,
-        &json!({"code": code, "message": message, "request_id": random_string(9), "resource": resource}),
-    )
+/// A refused Transfer API request; its body has `code`, `message`, `request_id` and `resource`.
+#[derive(Debug)]
+struct TransferError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    resource: String,
 }
 
-fn bad_request(message: &str, resource: &str) -> Response {
+impl IntoResponse for TransferError {
+    fn into_response(self) -> Response {
+        tracing::info!(
+            status = self.status.as_u16(),
+            code = self.code,
+            "demo: transfer request refused"
+        );
+        json(
+            self.status,
+            &json!({
+                "code": self.code,
+                "message": self.message,
+                "request_id": random_string(9),
+                "resource": self.resource,
+            }),
+        )
+    }
+}
+
+fn error(status: StatusCode, code: &'static str, message: &str, resource: &str) -> TransferError {
+    TransferError {
+        status,
+        code,
+        message: message.to_owned(),
+        resource: resource.to_owned(),
+    }
+}
+
+fn bad_request(message: &str, resource: &str) -> TransferError {
     error(StatusCode::BAD_REQUEST, "ClientError.BadRequest", message, resource)
 }
 
 /// Counts the request and identifies the caller by a Transfer bearer token.
-fn caller(shared: &Shared, headers: &HeaderMap, resource: &str) -> Result<Caller, Response> {
+fn caller(shared: &Shared, headers: &HeaderMap, resource: &str) -> Result<Caller, TransferError> {
     let mut store = shared.store();
     store.counters.transfer_requests += 1;
     let found = bearer(headers).and_then(|value| store.access_token(value, TRANSFER_RS, SystemTime::now()));
@@ -121,7 +149,7 @@ fn caller(shared: &Shared, headers: &HeaderMap, resource: &str) -> Result<Caller
 }
 
 /// A non-negative integer query parameter.
-fn number(params: &Params, name: &str, default: u64, resource: &str) -> Result<u64, Response> {
+fn number(params: &Params, name: &str, default: u64, resource: &str) -> Result<u64, TransferError> {
     match params.get(name) {
         Ok(None) => Ok(default),
         Ok(Some(text)) => text
@@ -131,15 +159,16 @@ fn number(params: &Params, name: &str, default: u64, resource: &str) -> Result<u
     }
 }
 
-async fn endpoint_search(State(shared): State<Arc<Shared>>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
+async fn endpoint_search(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Response, TransferError> {
     const RESOURCE: &str = "/v0.10/endpoint_search";
-    let caller = match caller(&shared, &headers, RESOURCE) {
-        Ok(caller) => caller,
-        Err(response) => return response,
-    };
+    let caller = caller(&shared, &headers, RESOURCE)?;
     let params = Params::parse(query.unwrap_or_default().as_bytes());
     if let Some(name) = params.first_duplicate() {
-        return bad_request(&format!("{name} was given more than once"), RESOURCE);
+        return Err(bad_request(&format!("{name} was given more than once"), RESOURCE));
     }
     let get = |name: &str| params.get(name).ok().flatten();
     let (limit, offset) = match (
@@ -147,30 +176,36 @@ async fn endpoint_search(State(shared): State<Arc<Shared>>, headers: HeaderMap, 
         number(&params, "offset", 0, RESOURCE),
     ) {
         (Ok(limit), Ok(offset)) => (limit, offset),
-        (Err(response), _) | (_, Err(response)) => return response,
+        (Err(err), _) | (_, Err(err)) => return Err(err),
     };
     if !(1..=SEARCH_MAX_LIMIT).contains(&limit) {
-        return bad_request(&format!("limit must be between 1 and {SEARCH_MAX_LIMIT}"), RESOURCE);
+        return Err(bad_request(
+            &format!("limit must be between 1 and {SEARCH_MAX_LIMIT}"),
+            RESOURCE,
+        ));
     }
     if offset + limit > SEARCH_CAP {
-        return bad_request(&format!("offset + limit must be <= {SEARCH_CAP}"), RESOURCE);
+        return Err(bad_request(
+            &format!("offset + limit must be <= {SEARCH_CAP}"),
+            RESOURCE,
+        ));
     }
     let scope = get("filter_scope").unwrap_or("all");
     let fulltext = get("filter_fulltext");
     let owner = get("filter_owner_id");
     if scope == "all" && fulltext.is_none() {
-        return error(
+        return Err(error(
             StatusCode::BAD_REQUEST,
             "ClientError.BadRequest.MissingFilterFulltext",
             "filter_fulltext is required when filter_scope is all",
             RESOURCE,
-        );
+        ));
     }
     if owner.is_some() && matches!(scope, "my-endpoints" | "my-gcp-endpoints" | "shared-by-me") {
-        return bad_request(
+        return Err(bad_request(
             &format!("filter_owner_id cannot be combined with filter_scope={scope}"),
             RESOURCE,
-        );
+        ));
     }
     let who = caller.sub.as_str();
     let in_scope: fn(&Endpoint, &str) -> bool = match scope {
@@ -181,7 +216,7 @@ async fn endpoint_search(State(shared): State<Arc<Shared>>, headers: HeaderMap, 
         "shared-with-me" => Endpoint::shared_with,
         "shared-by-me" => |e, who| e.owned_by(who) && !e.shared_with.is_empty(),
         "recently-used" => Endpoint::recently_used_by,
-        _ => return bad_request(&format!("Unknown filter_scope {scope:?}"), RESOURCE),
+        _ => return Err(bad_request(&format!("Unknown filter_scope {scope:?}"), RESOURCE)),
     };
     // Every word of the search text must appear in the name, description or owner, ignoring case.
     let words: Vec<String> = fulltext
@@ -205,7 +240,7 @@ async fn endpoint_search(State(shared): State<Arc<Shared>>, headers: HeaderMap, 
         .take(limit as usize)
         .map(|e| e.document())
         .collect();
-    json(
+    Ok(json(
         StatusCode::OK,
         &json!({
             "DATA_TYPE": "endpoint_list",
@@ -214,25 +249,23 @@ async fn endpoint_search(State(shared): State<Arc<Shared>>, headers: HeaderMap, 
             "has_next_page": offset + limit < total,
             "DATA": page,
         }),
-    )
+    ))
 }
 
 async fn get_endpoint(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
     Path(endpoint_id): Path<String>,
-) -> Response {
+) -> Result<Response, TransferError> {
     let resource = format!("/v0.10/endpoint/{endpoint_id}");
-    if let Err(response) = caller(&shared, &headers, &resource) {
-        return response;
-    }
+    caller(&shared, &headers, &resource)?;
     match data::endpoint(&endpoint_id) {
-        Some(endpoint) => json(StatusCode::OK, &endpoint.document()),
-        None => endpoint_not_found(&endpoint_id, &resource),
+        Some(endpoint) => Ok(json(StatusCode::OK, &endpoint.document())),
+        None => Err(endpoint_not_found(&endpoint_id, &resource)),
     }
 }
 
-fn endpoint_not_found(endpoint_id: &str, resource: &str) -> Response {
+fn endpoint_not_found(endpoint_id: &str, resource: &str) -> TransferError {
     error(
         StatusCode::NOT_FOUND,
         "EndpointNotFound",
@@ -241,14 +274,12 @@ fn endpoint_not_found(endpoint_id: &str, resource: &str) -> Response {
     )
 }
 
-async fn submission_id(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
-    if let Err(response) = caller(&shared, &headers, "/v0.10/submission_id") {
-        return response;
-    }
-    json(
+async fn submission_id(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Result<Response, TransferError> {
+    caller(&shared, &headers, "/v0.10/submission_id")?;
+    Ok(json(
         StatusCode::OK,
         &json!({"DATA_TYPE": "submission_id", "value": uuid::Uuid::new_v4().to_string()}),
-    )
+    ))
 }
 
 /// The body of `POST /v0.10/transfer`, as globus-sdk's `TransferData` builds it.
@@ -295,22 +326,28 @@ struct TransferItem {
     recursive: bool,
 }
 
-async fn submit_transfer(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+async fn submit_transfer(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, TransferError> {
     const RESOURCE: &str = "/v0.10/transfer";
-    let caller = match caller(&shared, &headers, RESOURCE) {
-        Ok(caller) => caller,
-        Err(response) => return response,
-    };
+    let caller = caller(&shared, &headers, RESOURCE)?;
     let document: TransferDocument = match serde_json::from_slice(&body) {
         Ok(document) => document,
-        Err(err) => return bad_request(&format!("Invalid transfer document: {err}"), RESOURCE),
+        Err(err) => return Err(bad_request(&format!("Invalid transfer document: {err}"), RESOURCE)),
     };
     if document.data_type.as_deref().is_some_and(|t| t != "transfer") {
-        return bad_request("DATA_TYPE must be \"transfer\"", RESOURCE);
+        return Err(bad_request("DATA_TYPE must be \"transfer\"", RESOURCE));
     }
     let submission_id = match document.submission_id.as_deref().map(uuid::Uuid::parse_str) {
         Some(Ok(id)) => id.to_string(),
-        Some(Err(_)) => return bad_request("submission_id must be a UUID from GET /submission_id", RESOURCE),
+        Some(Err(_)) => {
+            return Err(bad_request(
+                "submission_id must be a UUID from GET /submission_id",
+                RESOURCE,
+            ));
+        }
         None => uuid::Uuid::new_v4().to_string(),
     };
     // Globus recognises a resubmission by its submission id and answers with the task it already created.
@@ -323,31 +360,37 @@ async fn submit_transfer(State(shared): State<Arc<Shared>>, headers: HeaderMap, 
     if let Some(task_id) = duplicate {
         tracing::info!("demo: duplicate transfer submission");
         let message = format!("A transfer with submission id '{submission_id}' was already accepted");
-        return transfer_result(StatusCode::OK, "Duplicate", &message, &submission_id, &task_id);
+        return Ok(transfer_result(
+            StatusCode::OK,
+            "Duplicate",
+            &message,
+            &submission_id,
+            &task_id,
+        ));
     }
     if document.items.is_empty() {
-        return error(
+        return Err(error(
             StatusCode::BAD_REQUEST,
             "ClientError.BadRequest.NoTransferItems",
             "A transfer requires at least one item",
             RESOURCE,
-        );
+        ));
     }
     if document.items.iter().any(|item| {
         item.data_type.as_deref().is_some_and(|t| t != "transfer_item")
             || item.source_path.is_empty()
             || item.destination_path.is_empty()
     }) {
-        return bad_request(
+        return Err(bad_request(
             "Each item needs DATA_TYPE \"transfer_item\", source_path and destination_path",
             RESOURCE,
-        );
+        ));
     }
     let Some(source) = data::endpoint(&document.source_endpoint) else {
-        return endpoint_not_found(&document.source_endpoint, RESOURCE);
+        return Err(endpoint_not_found(&document.source_endpoint, RESOURCE));
     };
     let Some(destination) = data::endpoint(&document.destination_endpoint) else {
-        return endpoint_not_found(&document.destination_endpoint, RESOURCE);
+        return Err(endpoint_not_found(&document.destination_endpoint, RESOURCE));
     };
     let mut store = shared.store();
     let mut missing: Vec<String> = Vec::new();
@@ -360,7 +403,7 @@ async fn submit_transfer(State(shared): State<Arc<Shared>>, headers: HeaderMap, 
     if !missing.is_empty() {
         store.counters.consent_required += 1;
         drop(store);
-        return consent_required(&missing);
+        return Ok(consent_required(&missing));
     }
     let files = document.items.iter().filter(|item| !item.recursive).count() as u64;
     let task = Task {
@@ -383,13 +426,13 @@ async fn submit_transfer(State(shared): State<Arc<Shared>>, headers: HeaderMap, 
     store.tasks.push(task);
     drop(store);
     tracing::info!(source = %source.id, destination = %destination.id, "demo: transfer accepted");
-    transfer_result(
+    Ok(transfer_result(
         StatusCode::ACCEPTED,
         "Accepted",
         "The transfer has been accepted and a task has been created and queued for execution",
         &submission_id,
         &task_id,
-    )
+    ))
 }
 
 /// The `transfer_result` of `transfer.submit_transfer.json`.
@@ -553,36 +596,40 @@ fn parse_task_filter(filter: &str) -> Result<Vec<(&str, Vec<&str>)>, String> {
         .collect()
 }
 
-async fn task_list(State(shared): State<Arc<Shared>>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
+async fn task_list(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Response, TransferError> {
     const RESOURCE: &str = "/v0.10/task_list";
-    let caller = match caller(&shared, &headers, RESOURCE) {
-        Ok(caller) => caller,
-        Err(response) => return response,
-    };
+    let caller = caller(&shared, &headers, RESOURCE)?;
     let params = Params::parse(query.unwrap_or_default().as_bytes());
     let (limit, offset) = match (
         number(&params, "limit", TASK_LIST_DEFAULT_LIMIT, RESOURCE),
         number(&params, "offset", 0, RESOURCE),
     ) {
         (Ok(limit), Ok(offset)) => (limit, offset),
-        (Err(response), _) | (_, Err(response)) => return response,
+        (Err(err), _) | (_, Err(err)) => return Err(err),
     };
     if !(1..=TASK_LIST_MAX_LIMIT).contains(&limit) {
-        return bad_request(&format!("limit must be between 1 and {TASK_LIST_MAX_LIMIT}"), RESOURCE);
+        return Err(bad_request(
+            &format!("limit must be between 1 and {TASK_LIST_MAX_LIMIT}"),
+            RESOURCE,
+        ));
     }
     let filters = match params.get("filter").map(|f| f.map(parse_task_filter).transpose()) {
         Ok(Ok(filters)) => filters.unwrap_or_default(),
-        Ok(Err(message)) => return bad_request(&message, RESOURCE),
-        Err(_) => return bad_request("filter was given more than once", RESOURCE),
+        Ok(Err(message)) => return Err(bad_request(&message, RESOURCE)),
+        Err(_) => return Err(bad_request("filter was given more than once", RESOURCE)),
     };
     let newest_first = match params.get("orderby") {
         Ok(None) => true,
         Ok(Some(order)) => match order.to_ascii_lowercase().split_whitespace().collect::<Vec<_>>()[..] {
             ["request_time"] | ["request_time", "desc"] => true,
             ["request_time", "asc"] => false,
-            _ => return bad_request("orderby supports request_time ASC|DESC", RESOURCE),
+            _ => return Err(bad_request("orderby supports request_time ASC|DESC", RESOURCE)),
         },
-        Err(_) => return bad_request("Only one orderby is supported", RESOURCE),
+        Err(_) => return Err(bad_request("Only one orderby is supported", RESOURCE)),
     };
     let now = SystemTime::now();
     let store = shared.store();
@@ -609,7 +656,7 @@ async fn task_list(State(shared): State<Arc<Shared>>, headers: HeaderMap, RawQue
         .map(|task| task.document(now))
         .collect();
     drop(store);
-    json(
+    Ok(json(
         StatusCode::OK,
         &json!({
             "DATA": page,
@@ -619,15 +666,16 @@ async fn task_list(State(shared): State<Arc<Shared>>, headers: HeaderMap, RawQue
             "offset": offset,
             "total": total,
         }),
-    )
+    ))
 }
 
-async fn get_task(State(shared): State<Arc<Shared>>, headers: HeaderMap, Path(task_id): Path<String>) -> Response {
+async fn get_task(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Path(task_id): Path<String>,
+) -> Result<Response, TransferError> {
     let resource = format!("/v0.10/task/{task_id}");
-    let caller = match caller(&shared, &headers, &resource) {
-        Ok(caller) => caller,
-        Err(response) => return response,
-    };
+    let caller = caller(&shared, &headers, &resource)?;
     let document = shared
         .store()
         .tasks
@@ -635,13 +683,13 @@ async fn get_task(State(shared): State<Arc<Shared>>, headers: HeaderMap, Path(ta
         .find(|task| task.owner == caller.sub && task.task_id.eq_ignore_ascii_case(&task_id))
         .map(|task| task.document(SystemTime::now()));
     match document {
-        Some(document) => json(StatusCode::OK, &document),
-        None => error(
+        Some(document) => Ok(json(StatusCode::OK, &document)),
+        None => Err(error(
             StatusCode::NOT_FOUND,
             "TaskNotFound",
             &format!("Task '{task_id}' not found"),
             &resource,
-        ),
+        )),
     }
 }
 
