@@ -20,7 +20,11 @@ const PER_ROUND: usize = 500;
 const IN_FLIGHT: usize = 32;
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     let rate = runtime.block_on(run());
     println!("link callbacks: {rate:.0} links/s (budget {BUDGET_PER_SEC:.0})");
     if rate < BUDGET_PER_SEC {
@@ -38,7 +42,10 @@ async fn run() -> f64 {
     settings.database.url = SecretString::from(
         std::env::var("BENCH_DATABASE_URL").unwrap_or_else(|_| format!("sqlite://{}/bench.db", dir.path().display())),
     );
-    settings.vault.keys.insert("bench".into(), SecretString::from(onbehalf::tokens::vault::generate_key()));
+    settings.vault.keys.insert(
+        "bench".into(),
+        SecretString::from(onbehalf::tokens::vault::generate_key()),
+    );
     let app = Application::build(settings).await.expect("app builds");
     let base = format!("http://127.0.0.1:{}", app.port());
     let demo = app.state().demo.clone().expect("demo provider");
@@ -54,7 +61,12 @@ async fn run() -> f64 {
         .post(format!("{base}/api/sign_up"))
         .header(header::ORIGIN, &base)
         .header(header::ACCEPT, "application/json")
-        .form(&[("email", email.as_str()), ("display_name", "Bench"), ("password", "bench bench bench"), ("password_confirm", "bench bench bench")])
+        .form(&[
+            ("email", email.as_str()),
+            ("display_name", "Bench"),
+            ("password", "bench bench bench"),
+            ("password_confirm", "bench bench bench"),
+        ])
         .send()
         .await
         .unwrap();
@@ -74,7 +86,12 @@ async fn run() -> f64 {
         let results = futures_in_flight(&client, &cookie, urls).await;
         timed += started.elapsed();
         let linked = results.iter().filter(|l| l.contains("linked=")).count();
-        assert_eq!(linked, PER_ROUND, "every callback links: {:?}", results.iter().find(|l| !l.contains("linked=")));
+        assert_eq!(
+            linked,
+            PER_ROUND,
+            "every callback links: {:?}",
+            results.iter().find(|l| !l.contains("linked="))
+        );
         done += linked;
     }
     done as f64 / timed.as_secs_f64()
@@ -87,6 +104,7 @@ async fn prepare(client: &reqwest::Client, base: &str, cookie: &str, demo: &Demo
             .post(format!("{base}/oauth/demo/start"))
             .header(header::ORIGIN, base)
             .header(header::COOKIE, cookie)
+            .form(&[("intent", "link")])
             .send()
             .await
             .unwrap();
@@ -98,7 +116,11 @@ async fn prepare(client: &reqwest::Client, base: &str, cookie: &str, demo: &Demo
         let identity = DemoProvider::identities()[i % DemoProvider::identities().len()].sub;
         let decision = client
             .post(format!("{}/v2/oauth2/authorize/decision", demo.issuer_str()))
-            .form(&[("request_id", request_id.as_str()), ("identity", identity), ("decision", "allow")])
+            .form(&[
+                ("request_id", request_id.as_str()),
+                ("identity", identity),
+                ("decision", "allow"),
+            ])
             .send()
             .await
             .unwrap();

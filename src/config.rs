@@ -414,8 +414,70 @@ mod tests {
 
     #[test]
     fn database_url_never_shows_in_debug() {
-        let s = with(&[("database.url", "postgres://u:hunter2@db/x")]).unwrap();
-        assert!(!format!("{s:?}").contains("hunter2"));
+        let key = crate::tokens::vault::generate_key();
+        let s = with(&[("database.url", "postgres://u:hunter2@db/x"), ("vault.keys.k1", &key)]).unwrap();
+        let shown = format!("{s:?}");
+        assert!(!shown.contains("hunter2") && !shown.contains(&key));
+    }
+
+    #[test]
+    fn a_bad_provider_entry_names_the_provider_and_key() {
+        let err = with(&[("providers.gh.kind", "github")]).unwrap_err().to_string();
+        assert!(err.contains("providers.gh") && err.contains("client_id"), "{err}");
+        let err = with(&[("providers.gh.kind", "gitlab"), ("providers.gh.client_id", "x")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("providers.gh.kind") && err.contains("gitlab"), "{err}");
+        let err = with(&[("providers.sso.kind", "oidc"), ("providers.sso.client_id", "x")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("providers.sso.issuer") && err.contains("required for kind `oidc`"),
+            "{err}"
+        );
+        let err = with(&[
+            ("providers.sso.kind", "oidc"),
+            ("providers.sso.client_id", "x"),
+            ("providers.sso.issuer", "ftp://sso.example"),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("providers.sso.issuer") && err.contains("http"), "{err}");
+        let err = with(&[("providers.Bad Id.kind", "github"), ("providers.Bad Id.client_id", "x")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("a-z, 0-9"), "{err}");
+        let err = with(&[
+            ("providers.gh.kind", "github"),
+            ("providers.gh.client_id", "x"),
+            ("providers.gh.colour", "y"),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("colour"), "{err}");
+        let ok = with(&[("providers.gh.kind", "github"), ("providers.gh.client_id", "x")]).unwrap();
+        assert_eq!(ok.providers["gh"].client_id, "x");
+    }
+
+    #[test]
+    fn postgres_needs_a_vault_key_and_keys_must_be_32_bytes() {
+        let err = with(&[("database.url", "postgres://db/x")]).unwrap_err().to_string();
+        assert!(err.contains("vault.keys") && err.contains("keys generate"), "{err}");
+        let err = with(&[("vault.keys.k1", "c2hvcnQ")]).unwrap_err().to_string();
+        assert!(err.contains("vault.keys.k1") && err.contains("5 bytes"), "{err}");
+        let (a, b) = (
+            crate::tokens::vault::generate_key(),
+            crate::tokens::vault::generate_key(),
+        );
+        let err = with(&[("vault.keys.a", &a), ("vault.keys.b", &b)])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("vault.current_key"), "{err}");
+        assert!(with(&[("vault.keys.a", &a), ("vault.keys.b", &b), ("vault.current_key", "b")]).is_ok());
+        let err = with(&[("vault.keys.a", &a), ("vault.current_key", "z")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`z` is not a key"), "{err}");
     }
 
     #[test]

@@ -27,6 +27,7 @@ use crate::{
     auth::{session_store::DbSessionStore, throttle},
     config::Settings,
     db::{Db, DbError},
+    demo::{DemoConfig, DemoProvider},
     http::{
         form_encoding::require_utf8_forms,
         headers::{HeaderPolicy, provide_csp_nonce, sanitize_request_id, security_headers},
@@ -34,7 +35,6 @@ use crate::{
         origin::{AllowedOrigin, require_same_origin},
         server_fn_status::server_fn_error_status,
     },
-    demo::{DemoConfig, DemoProvider},
     providers::{Catalog, presets},
     state::AppState,
 };
@@ -79,7 +79,11 @@ impl Application {
         let demo = match settings.demo.enabled {
             true => {
                 let demo = start_demo(&settings).await?;
-                catalog.push(presets::demo(&demo.issuer(), &demo_config().client_id, &demo_config().client_secret));
+                catalog.push(presets::demo(
+                    &demo.issuer(),
+                    &demo_config().client_id,
+                    &demo_config().client_secret,
+                ));
                 Some(demo)
             }
             false => None,

@@ -52,7 +52,11 @@ async fn consent(app: &TestApp, authorize_url: &str, identity: &str, decision: &
     let res = app
         .client
         .post(decision_url)
-        .form(&[("request_id", request_id), ("identity", identity), ("decision", decision)])
+        .form(&[
+            ("request_id", request_id),
+            ("identity", identity),
+            ("decision", decision),
+        ])
         .send()
         .await
         .unwrap();
@@ -98,7 +102,10 @@ fn query_value(location: &str, key: &str) -> Option<String> {
 }
 
 async fn count(app: &TestApp, sql: &str) -> i64 {
-    sqlx::query_scalar::<_, i64>(sql).fetch_one(&app.state.db.pool).await.unwrap()
+    sqlx::query_scalar::<_, i64>(sql)
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap()
 }
 
 async fn rejected_reasons(app: &TestApp) -> Vec<String> {
@@ -143,8 +150,10 @@ async fn full_link_stores_one_token_set_per_resource_server(backend: Backend) {
     .fetch_all(&app.state.db.pool)
     .await
     .unwrap();
-    let sets: Vec<(String, String)> =
-        rows.iter().map(|r| (r.get::<String, _>("resource_server"), r.get::<String, _>("scopes"))).collect();
+    let sets: Vec<(String, String)> = rows
+        .iter()
+        .map(|r| (r.get::<String, _>("resource_server"), r.get::<String, _>("scopes")))
+        .collect();
     assert_eq!(
         sets,
         vec![
@@ -172,20 +181,40 @@ async fn full_link_stores_one_token_set_per_resource_server(backend: Backend) {
         assert!(issued.contains(&secrecy::ExposeSecret::expose_secret(&opened).to_owned()));
     }
 
-    let page = app.get("/linked-accounts", Some(&cookie)).await;
+    let page = app.get(&landed, Some(&cookie)).await;
     assert_eq!(page.status(), StatusCode::OK);
     let html = page.text().await.unwrap();
     let who = DemoProvider::identities()[0].username;
-    assert!(html.contains(who) && html.contains("transfer.api.globus.org") && html.contains("Active"), "{html}");
+    assert!(
+        html.contains(who) && html.contains("transfer.api.globus.org") && html.contains("Active"),
+        "{html}"
+    );
     assert!(html.contains("Linked Demo Globus account"), "the success notice");
-    let json = app.call("list_linked_accounts", &[], Some(&cookie)).await.text().await.unwrap();
+    let json = app
+        .call("list_linked_accounts", &[], Some(&cookie))
+        .await
+        .text()
+        .await
+        .unwrap();
     assert!(json.contains(who));
-    assert_eq!(count(&app, "SELECT COUNT(*) FROM audit_events WHERE action = 'account_linked'").await, 1);
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) FROM audit_events WHERE action = 'account_linked'"
+        )
+        .await,
+        1
+    );
 
     // No token in any response or log line of this flow (the provider knows every value it issued).
     let logs = common::captured_logs();
     for token in &issued {
-        for (what, text) in [("page", &html), ("server function", &json), ("logs", &logs), ("redirect", &landed)] {
+        for (what, text) in [
+            ("page", &html),
+            ("server function", &json),
+            ("logs", &logs),
+            ("redirect", &landed),
+        ] {
             assert!(!text.contains(token.as_str()), "a token leaked into the {what}");
         }
     }
@@ -202,8 +231,18 @@ async fn two_accounts_at_one_provider_and_relinking_one_updates_it(backend: Back
     let again = link(&app, &cookie, identity(0)).await;
     assert!(again.contains("?relinked="), "{again}");
     assert_eq!(count(&app, "SELECT COUNT(*) FROM linked_accounts").await, 2);
-    assert_eq!(count(&app, "SELECT COUNT(*) FROM token_sets WHERE version = 2").await, 2);
-    assert_eq!(count(&app, "SELECT COUNT(*) FROM audit_events WHERE action = 'account_relinked'").await, 1);
+    assert_eq!(
+        count(&app, "SELECT COUNT(*) FROM token_sets WHERE version = 2").await,
+        2
+    );
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) FROM audit_events WHERE action = 'account_relinked'"
+        )
+        .await,
+        1
+    );
 }
 
 async fn an_identity_linked_by_another_user_is_refused_and_audited(backend: Backend) {
@@ -223,7 +262,10 @@ async fn an_identity_linked_by_another_user_is_refused_and_audited(backend: Back
         .await
         .unwrap();
     assert_eq!(before, after, "Alice's tokens are untouched");
-    assert_eq!(rejected_reasons(&app).await, vec!["identity_taken:identity_owned_by_another_user"]);
+    assert_eq!(
+        rejected_reasons(&app).await,
+        vec!["identity_taken:identity_owned_by_another_user"]
+    );
     let html = app.get(&landed, Some(&bob)).await.text().await.unwrap();
     assert!(html.contains("already linked to another user"), "{html}");
 }
@@ -248,11 +290,25 @@ async fn reconnect_as_another_subject_is_refused_and_keeps_the_old_tokens(backen
     assert_eq!(count(&app, "SELECT COUNT(*) FROM linked_accounts").await, 1);
     assert_eq!(rejected_reasons(&app).await, vec!["subject_mismatch:different_subject"]);
     // Reconnecting as the same subject works and asks for required ∪ granted ∪ newly wanted scopes.
-    let extra = "urn:globus:auth:scope:transfer.api.globus.org:all[*https://auth.globus.org/scopes/c1/data_access]";
-    let res = start(&app, &cookie, DEMO, &[("intent", "grant"), ("account", &account), ("scopes", extra)]).await;
+    let extra = "urn:globus:auth:scope:auth.globus.org:view_identity_set";
+    let res = start(
+        &app,
+        &cookie,
+        DEMO,
+        &[("intent", "grant"), ("account", &account), ("scopes", extra)],
+    )
+    .await;
     let authorize = reqwest::Url::parse(&location(&res)).unwrap();
-    let scope = authorize.query_pairs().find(|(k, _)| k == "scope").unwrap().1.into_owned();
-    assert!(scope.starts_with("openid profile email urn:globus:auth:scope:transfer.api.globus.org:all"), "{scope}");
+    let scope = authorize
+        .query_pairs()
+        .find(|(k, _)| k == "scope")
+        .unwrap()
+        .1
+        .into_owned();
+    assert!(
+        scope.starts_with("openid profile email urn:globus:auth:scope:transfer.api.globus.org:all"),
+        "{scope}"
+    );
     assert!(scope.ends_with(extra), "{scope}");
     let back = consent(&app, authorize.as_str(), identity(0), "allow").await;
     let landed = location(&callback(&app, &cookie, &back).await);
@@ -275,14 +331,25 @@ async fn declined_consent_and_provider_errors_link_nothing(backend: Backend) {
     // Another provider error, with text an attacker chose: only the closed code and message reach the page.
     let res = start(&app, &cookie, DEMO, &[]).await;
     let authorize = reqwest::Url::parse(&location(&res)).unwrap();
-    let state = authorize.query_pairs().find(|(k, _)| k == "state").unwrap().1.into_owned();
+    let state = authorize
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .unwrap()
+        .1
+        .into_owned();
     let url = app.url(&format!(
         "/oauth/demo/callback?state={state}&error=server_error&error_description=%3Cscript%3Ealert(1)%3C/script%3E"
     ));
     let landed = location(&callback(&app, &cookie, &url).await);
     assert_eq!(query_value(&landed, "error").as_deref(), Some("provider_error"));
     assert_eq!(count(&app, "SELECT COUNT(*) FROM linked_accounts").await, 0);
-    assert_eq!(rejected_reasons(&app).await, vec!["access_denied:access_denied", "provider_error:provider_error:server_error"]);
+    assert_eq!(
+        rejected_reasons(&app).await,
+        vec![
+            "access_denied:access_denied",
+            "provider_error:provider_error:server_error"
+        ]
+    );
 }
 
 async fn bad_states_are_refused_each_with_its_message(backend: Backend) {
@@ -327,7 +394,12 @@ async fn bad_states_are_refused_each_with_its_message(backend: Backend) {
         .await
         .unwrap();
     assert!(html.contains("took longer than 10 minutes"));
-    let html = app.get("/linked-accounts?error=%3Cb%3Ehi", Some(&cookie)).await.text().await.unwrap();
+    let html = app
+        .get("/linked-accounts?error=%3Cb%3Ehi", Some(&cookie))
+        .await
+        .text()
+        .await
+        .unwrap();
     assert!(!html.contains("<b>hi"), "unknown codes are never echoed");
     assert_eq!(count(&app, "SELECT COUNT(*) FROM linked_accounts").await, 1);
 }
@@ -338,7 +410,8 @@ async fn token_endpoint_failures_are_told_apart(backend: Backend) {
     let cases = [
         (TokenFault::InvalidClient, "client_rejected"),
         (TokenFault::ServerError, "provider_unavailable"),
-        (TokenFault::HtmlErrorPage, "provider_bad_response"),
+        // A proxy's 502 page: the provider is down, not confused.
+        (TokenFault::HtmlErrorPage, "provider_unavailable"),
         (TokenFault::MalformedJson, "provider_bad_response"),
         (TokenFault::Timeout, "provider_unavailable"),
     ];
@@ -364,6 +437,8 @@ async fn token_endpoint_failures_are_told_apart(backend: Backend) {
     assert_eq!(count(&app, "SELECT COUNT(*) FROM linked_accounts").await, 0);
     let reasons = rejected_reasons(&app).await;
     assert_eq!(reasons.len(), 7, "{reasons:?}");
+    assert!(reasons[2].contains("HTTP 502 (an HTML error page)"), "{reasons:?}");
+    assert!(reasons[3].contains("not JSON"), "{reasons:?}");
     assert!(reasons[4].contains("timed out"), "{reasons:?}");
 }
 
@@ -381,8 +456,15 @@ async fn id_token_and_issuer_defects_are_refused(backend: Backend) {
         app.demo().set_id_token_fault(Some(fault));
         let back = callback_url(&app, &cookie, identity(0)).await;
         let landed = location(&callback(&app, &cookie, &back).await);
-        assert_eq!(query_value(&landed, "error").as_deref(), Some("id_token_invalid"), "{fault:?}");
-        assert!(rejected_reasons(&app).await.last().unwrap().ends_with(reason), "{fault:?}");
+        assert_eq!(
+            query_value(&landed, "error").as_deref(),
+            Some("id_token_invalid"),
+            "{fault:?}"
+        );
+        assert!(
+            rejected_reasons(&app).await.last().unwrap().ends_with(reason),
+            "{fault:?}"
+        );
     }
     app.demo().set_id_token_fault(None);
     app.demo().set_callback_iss_fault(true);
@@ -401,12 +483,21 @@ async fn unknown_providers_are_404_and_start_needs_a_post_from_a_signed_in_user(
     let app = TestApp::spawn(backend).await;
     let cookie = app.sign_up(&unique_email("unknown")).await;
     assert_eq!(start(&app, &cookie, "nope", &[]).await.status(), StatusCode::NOT_FOUND);
-    assert_eq!(callback(&app, &cookie, &app.url("/oauth/nope/callback?state=x")).await.status(), StatusCode::NOT_FOUND);
-    assert_eq!(app.get("/oauth/demo/start", Some(&cookie)).await.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(
+        callback(&app, &cookie, &app.url("/oauth/nope/callback?state=x"))
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        app.get("/oauth/demo/start", Some(&cookie)).await.status(),
+        StatusCode::METHOD_NOT_ALLOWED
+    );
     let signed_out = app
         .client
         .post(app.url("/oauth/demo/start"))
         .header(header::ORIGIN, app.origin())
+        .form(&[("intent", "link")])
         .send()
         .await
         .unwrap();
@@ -431,21 +522,37 @@ async fn undecryptable_tokens_mark_the_account_error_and_keys_rotate(backend: Ba
 
     // Rotation: a vault with the old key and a new current one re-seals every access and refresh token.
     let mut keys = std::collections::BTreeMap::new();
-    keys.insert("test".to_owned(), onbehalf::tokens::vault::decode_key(&common::TEST_VAULT_KEY.to_owned().into()).unwrap());
+    keys.insert(
+        "test".to_owned(),
+        onbehalf::tokens::vault::decode_key(&common::TEST_VAULT_KEY.to_owned().into()).unwrap(),
+    );
     keys.insert("next".to_owned(), [9u8; 32]);
     let rotated = Vault::new("next", keys).unwrap();
     let report = rotation::rotate(&app.state.db, &rotated).await.unwrap();
     assert_eq!((report.rows, report.resealed, report.current), (4, 4, 0));
-    let rows = sqlx::query("SELECT id, access_token, refresh_token FROM token_sets").fetch_all(&app.state.db.pool).await.unwrap();
+    let rows = sqlx::query("SELECT id, access_token, refresh_token FROM token_sets")
+        .fetch_all(&app.state.db.pool)
+        .await
+        .unwrap();
     for row in &rows {
         let access: String = row.get("access_token");
         let refresh: String = row.get::<Option<String>, _>("refresh_token").unwrap();
-        assert!(access.starts_with("v1.next.") && refresh.starts_with("v1.next."), "{access} {refresh}");
+        assert!(
+            access.starts_with("v1.next.") && refresh.starts_with("v1.next."),
+            "{access} {refresh}"
+        );
         let id: String = row.get("id");
         assert!(rotated.open(&access, access_slot(&id)).is_ok());
-        assert!(app.state.vault.open(&access, access_slot(&id)).is_err(), "the old-key-only vault cannot open it");
+        assert!(
+            app.state.vault.open(&access, access_slot(&id)).is_err(),
+            "the old-key-only vault cannot open it"
+        );
     }
-    assert_eq!(rotation::rotate(&app.state.db, &rotated).await.unwrap().current, 4, "a second run has nothing to do");
+    assert_eq!(
+        rotation::rotate(&app.state.db, &rotated).await.unwrap().current,
+        4,
+        "a second run has nothing to do"
+    );
 
     // A ciphertext moved to another account's row does not open; that account is marked error, not a panic.
     let moved: String = sqlx::query_scalar("SELECT access_token FROM token_sets WHERE account_id = $1 LIMIT 1")
@@ -453,15 +560,19 @@ async fn undecryptable_tokens_mark_the_account_error_and_keys_rotate(backend: Ba
         .fetch_one(&app.state.db.pool)
         .await
         .unwrap();
-    sqlx::query("UPDATE token_sets SET access_token = $1 WHERE account_id = $2 AND resource_server = 'transfer.api.globus.org'")
-        .bind(&moved)
-        .bind(&second)
-        .execute(&app.state.db.pool)
-        .await
-        .unwrap();
+    sqlx::query(
+        "UPDATE token_sets SET access_token = $1 WHERE account_id = $2 AND resource_server = 'transfer.api.globus.org'",
+    )
+    .bind(&moved)
+    .bind(&second)
+    .execute(&app.state.db.pool)
+    .await
+    .unwrap();
     let mut state = app.state.clone();
     state.vault = std::sync::Arc::new(rotated);
-    let err = open_access_token(&state, &second, "transfer.api.globus.org").await.unwrap_err();
+    let err = open_access_token(&state, &second, "transfer.api.globus.org")
+        .await
+        .unwrap_err();
     assert!(matches!(err, TokenUnavailable::Undecryptable), "{err:?}");
     let (status, reason): (String, String) =
         sqlx::query_as("SELECT status, status_reason FROM linked_accounts WHERE id = $1")
@@ -471,8 +582,19 @@ async fn undecryptable_tokens_mark_the_account_error_and_keys_rotate(backend: Ba
             .unwrap();
     assert_eq!(status, "error");
     assert!(reason.contains("cannot be decrypted"), "{reason}");
-    assert_eq!(count(&app, "SELECT COUNT(*) FROM audit_events WHERE action = 'token_undecryptable'").await, 1);
-    assert!(open_access_token(&state, &first, "transfer.api.globus.org").await.is_ok());
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) FROM audit_events WHERE action = 'token_undecryptable'"
+        )
+        .await,
+        1
+    );
+    assert!(
+        open_access_token(&state, &first, "transfer.api.globus.org")
+            .await
+            .is_ok()
+    );
     let html = app.get("/linked-accounts", Some(&cookie)).await.text().await.unwrap();
     assert!(html.contains("Error") && html.contains("cannot be decrypted"));
 }
@@ -495,13 +617,17 @@ async fn the_generic_oidc_kind_links_through_discovery(backend: Backend) {
             "kind": "oidc", "issuer": issuer, "client_id": "plain", "client_secret": "plain-secret",
             "client_auth": "client_secret_post", "scopes": ["openid", "profile", "email"],
         });
-        s.providers.insert("plain".into(), serde_json::from_value(entry).unwrap());
+        s.providers
+            .insert("plain".into(), serde_json::from_value(entry).unwrap());
     })
     .await;
     let cookie = app.sign_up(&unique_email("oidc")).await;
     let res = start(&app, &cookie, "plain", &[]).await;
     let authorize = location(&res);
-    assert!(authorize.starts_with(&format!("{}/v2/oauth2/authorize?", oidc.issuer_str())), "{authorize}");
+    assert!(
+        authorize.starts_with(&format!("{}/v2/oauth2/authorize?", oidc.issuer_str())),
+        "{authorize}"
+    );
     let page = app.client.get(&authorize).send().await.unwrap().text().await.unwrap();
     let marker = "name=\"request_id\" value=\"";
     let at = page.find(marker).unwrap() + marker.len();
@@ -509,7 +635,11 @@ async fn the_generic_oidc_kind_links_through_discovery(backend: Backend) {
     let res = app
         .client
         .post(format!("{}/v2/oauth2/authorize/decision", oidc.issuer_str()))
-        .form(&[("request_id", request_id), ("identity", identity(2)), ("decision", "allow")])
+        .form(&[
+            ("request_id", request_id),
+            ("identity", identity(2)),
+            ("decision", "allow"),
+        ])
         .send()
         .await
         .unwrap();
@@ -520,7 +650,14 @@ async fn the_generic_oidc_kind_links_through_discovery(backend: Backend) {
         .await
         .unwrap();
     assert_eq!((provider.as_str(), subject.as_str()), ("plain", identity(2)));
-    assert_eq!(count(&app, "SELECT COUNT(*) FROM token_sets WHERE resource_server = '127.0.0.1'").await, 1);
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) FROM token_sets WHERE resource_server = '127.0.0.1'"
+        )
+        .await,
+        1
+    );
 }
 
 on_both_backends!(

@@ -247,7 +247,7 @@ async fn complete_inner(
         .ok_or_else(|| Refused::new(LinkError::StateMissing, "state_missing"))?;
     let now = now_ms();
     let flow = match repo::consume_flow(&state.db.pool, &sha256_hex(state_token), now).await? {
-        Consumed::Fresh(flow) => flow,
+        Consumed::Fresh(flow) => *flow,
         Consumed::Replayed => return Err(Refused::new(LinkError::StateReplayed, "state_replayed")),
         Consumed::Unknown => return Err(Refused::new(LinkError::StateUnknown, "state_unknown")),
     };

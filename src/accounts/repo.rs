@@ -58,7 +58,7 @@ pub async fn insert_flow(pool: &AnyPool, flow: &FlowRow) -> Result<(), sqlx::Err
 }
 
 pub enum Consumed {
-    Fresh(FlowRow),
+    Fresh(Box<FlowRow>),
     /// The state was consumed before: a replay (or a double-submitted callback).
     Replayed,
     Unknown,
@@ -74,7 +74,7 @@ pub async fn consume_flow(pool: &AnyPool, state_hash: &str, now: i64) -> Result<
     .fetch_optional(pool)
     .await?;
     if let Some(row) = row {
-        return Ok(Consumed::Fresh(flow_from_row(&row)?));
+        return Ok(Consumed::Fresh(Box::new(flow_from_row(&row)?)));
     }
     let seen: Option<i64> = sqlx::query_scalar("SELECT created_at FROM oauth_flows WHERE state_hash = $1")
         .bind(state_hash)

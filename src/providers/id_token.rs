@@ -77,7 +77,7 @@ fn allowed_algs(endpoints: &Endpoints) -> Vec<CoreJwsSigningAlgorithm> {
         .into_iter()
         .filter(|alg| {
             serde_plain_name(alg)
-                .map(|name| endpoints.id_token_algs.iter().any(|a| *a == name))
+                .map(|name| endpoints.id_token_algs.contains(&name))
                 .unwrap_or(false)
         })
         .collect();

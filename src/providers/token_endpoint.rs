@@ -27,8 +27,9 @@ pub enum TokenEndpointError {
         error: String,
         description: Option<String>,
     },
-    #[error("the token endpoint failed with HTTP {status}")]
-    ServerError { status: u16 },
+    /// A 5xx that is not an OAuth error; `html` when it was a (proxy's) HTML error page.
+    #[error("the token endpoint failed with HTTP {status}{}", if *html { " (an HTML error page)" } else { "" })]
+    ServerError { status: u16, html: bool },
     #[error("the token endpoint answered HTTP {status} with {what}")]
     BadResponse { status: u16, what: String },
 }
@@ -148,8 +149,10 @@ async fn post(
             description: map.get("error_description").and_then(Value::as_str).map(str::to_owned),
         }),
         Some(map) if (200..300).contains(&status) => Ok(map),
-        _ if status >= 500 && !is_json => Err(TokenEndpointError::ServerError { status }),
-        _ if status >= 500 => Err(TokenEndpointError::ServerError { status }),
+        _ if status >= 500 => Err(TokenEndpointError::ServerError {
+            status,
+            html: !is_json && looks_like_html(&bytes),
+        }),
         Some(_) => Err(TokenEndpointError::BadResponse {
             status,
             what: "an unexpected JSON body".into(),

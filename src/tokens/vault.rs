@@ -229,8 +229,14 @@ mod tests {
             column: "refresh_token",
             ..SLOT
         };
-        assert_eq!(v.open(&sealed, other_row).err(), Some(VaultError::Undecryptable("a".into())));
-        assert_eq!(v.open(&sealed, other_column).err(), Some(VaultError::Undecryptable("a".into())));
+        assert_eq!(
+            v.open(&sealed, other_row).err(),
+            Some(VaultError::Undecryptable("a".into()))
+        );
+        assert_eq!(
+            v.open(&sealed, other_column).err(),
+            Some(VaultError::Undecryptable("a".into()))
+        );
     }
 
     #[test]
@@ -242,7 +248,10 @@ mod tests {
         tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };
         let tampered = String::from_utf8(tampered).unwrap();
         assert!(matches!(v.open(&tampered, SLOT), Err(VaultError::Undecryptable(_))));
-        assert_eq!(v.open(&sealed.replacen(".a.", ".zz.", 1), SLOT).err(), Some(VaultError::UnknownKey("zz".into())));
+        assert_eq!(
+            v.open(&sealed.replacen(".a.", ".zz.", 1), SLOT).err(),
+            Some(VaultError::UnknownKey("zz".into()))
+        );
         for garbage in ["", "v1", "v1.a", "v1.a.!!", "v2.a.AAAA", "v1.a.AAAA"] {
             assert_eq!(v.open(garbage, SLOT).err(), Some(VaultError::Malformed), "{garbage:?}");
         }

@@ -100,7 +100,10 @@ impl TestApp {
         });
         settings.database.max_connections = 4;
         // One fixed test key on both backends (PostgreSQL refuses to run without one).
-        settings.vault.keys.insert("test".to_owned(), SecretString::from(TEST_VAULT_KEY));
+        settings
+            .vault
+            .keys
+            .insert("test".to_owned(), SecretString::from(TEST_VAULT_KEY));
         settings.demo.bind = "127.0.0.1:0".parse().unwrap();
         settings.outbound.timeout = std::time::Duration::from_secs(2);
         // Static files from the source tree, so these tests do not depend on a cargo-leptos build.
