@@ -2,6 +2,7 @@
 # Measures the numbers BENCHMARKS.md reports, on the release build (`cargo leptos build --release` first).
 #   bash benches/run.sh           bundle size, idle RSS, and SSR throughput with wrk (apt package `wrk`)
 #   bash benches/run.sh --check   bundle size and idle RSS only, failing when over budget (run by .ci/test)
+# Link-callback throughput (issue 3) is a Rust bench: cargo bench --features ssr --bench link_callbacks
 # Budgets (issue 2): WASM+JS+CSS gzipped <= 250 KB; idle RSS <= 40 MB.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,7 +22,8 @@ printf 'bundle (gzip -9): wasm %d B, js %d B, css %d B, total %d KB (budget %d K
 [ "$total_kb" -le "$WASM_JS_BUDGET_KB" ] || { echo "FAIL: bundle over budget"; fail=1; }
 
 work=$(mktemp -d)
-ONBEHALF_SERVER__BIND=127.0.0.1:$PORT ONBEHALF_DATABASE__URL="sqlite://$work/bench.db" RUST_LOG=warn \
+ONBEHALF_SERVER__BIND=127.0.0.1:$PORT ONBEHALF_DEMO__BIND=127.0.0.1:$((PORT + 1)) \
+  ONBEHALF_DATABASE__URL="sqlite://$work/bench.db" RUST_LOG=warn \
   ./target/release/onbehalf serve &
 pid=$!
 trap 'kill $pid 2>/dev/null; rm -rf "$work"' EXIT

@@ -199,17 +199,24 @@ async fn run(cli: Cli) -> Result<(), String> {
                 .await
                 .map_err(|e| format!("key rotation stopped: {e}"))?;
             println!(
-                "key rotation to `{}`: {} token sets, {} re-encrypted, {} already current, {} changed concurrently \
-                 (already current), {} undecryptable",
+                "key rotation to `{}`: {} token sets, {} re-encrypted, {} already current, {} undecryptable, {} left \
+                 on other keys",
                 vault.current_key_id(),
                 report.rows,
                 report.resealed,
                 report.current,
-                report.raced,
-                report.undecryptable.len()
+                report.undecryptable.len(),
+                report.left_on_old_keys
             );
             for account in &report.undecryptable {
                 println!("  account {account}: a token does not decrypt; the account is marked error");
+            }
+            if report.left_on_old_keys > 0 {
+                return Err(format!(
+                    "{} token sets still use another key (an instance still seals with it?); keep the old keys and \
+                     run again",
+                    report.left_on_old_keys
+                ));
             }
             Ok(())
         }

@@ -311,6 +311,17 @@ impl Settings {
         }
         let vault = &self.vault;
         for (id, key) in &vault.keys {
+            let id_ok = !id.is_empty()
+                && id.len() <= 32
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+            if !id_ok {
+                return Err(invalid(
+                    format!("vault.keys.{id}"),
+                    "a key id is 1-32 characters of a-z, 0-9, '-' and '_' (it is written into every sealed value)",
+                ));
+            }
             crate::tokens::vault::decode_key(key).map_err(|message| invalid(format!("vault.keys.{id}"), message))?;
         }
         match (&vault.current_key, vault.keys.len()) {

@@ -367,9 +367,10 @@ async fn bad_states_are_refused_each_with_its_message(backend: Backend) {
     assert!(location(&callback(&app, &cookie, &back).await).contains("linked="));
     assert_eq!(error_of(callback(&app, &cookie, &back).await), "state_replayed");
 
-    // Started by one user, completed in another's session: refused, and the flow is spent.
+    // Started by one user, completed in another's session: refused, and the owner's flow is left intact.
     let back = callback_url(&app, &cookie, identity(1)).await;
     assert_eq!(error_of(callback(&app, &other, &back).await), "state_other_session");
+    assert!(location(&callback(&app, &cookie, &back).await).contains("linked="));
     assert_eq!(error_of(callback(&app, &cookie, &back).await), "state_replayed");
 
     let back = callback_url(&app, &cookie, identity(1)).await;
@@ -401,7 +402,7 @@ async fn bad_states_are_refused_each_with_its_message(backend: Backend) {
         .await
         .unwrap();
     assert!(!html.contains("<b>hi"), "unknown codes are never echoed");
-    assert_eq!(count(&app, "SELECT COUNT(*) FROM linked_accounts").await, 1);
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM linked_accounts").await, 2);
 }
 
 async fn token_endpoint_failures_are_told_apart(backend: Backend) {
@@ -520,6 +521,23 @@ async fn undecryptable_tokens_mark_the_account_error_and_keys_rotate(backend: Ba
     let first = query_value(&link(&app, &cookie, identity(0)).await, "linked").unwrap();
     let second = query_value(&link(&app, &cookie, identity(1)).await, "linked").unwrap();
 
+    // A rotation that does not know a key in use refuses before writing anything.
+    let only_next = Vault::new(
+        "next",
+        std::collections::BTreeMap::from([("next".to_owned(), [9u8; 32])]),
+    )
+    .unwrap();
+    let err = rotation::rotate(&app.state.db, &only_next).await.unwrap_err();
+    assert!(err.to_string().contains("`test`, which is not in vault.keys"), "{err}");
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) FROM token_sets WHERE access_token LIKE 'v1.next.%'"
+        )
+        .await,
+        0
+    );
+
     // Rotation: a vault with the old key and a new current one re-seals every access and refresh token.
     let mut keys = std::collections::BTreeMap::new();
     keys.insert(
@@ -552,6 +570,18 @@ async fn undecryptable_tokens_mark_the_account_error_and_keys_rotate(backend: Ba
         rotation::rotate(&app.state.db, &rotated).await.unwrap().current,
         4,
         "a second run has nothing to do"
+    );
+    // An instance that was not given the new key yet: an error for the caller, but the account is not marked.
+    let err = open_access_token(&app.state, &first, "transfer.api.globus.org")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, TokenUnavailable::KeyNotConfigured(ref k) if k == "next"),
+        "{err:?}"
+    );
+    assert_eq!(
+        count(&app, "SELECT COUNT(*) FROM linked_accounts WHERE status = 'error'").await,
+        0
     );
 
     // A ciphertext moved to another account's row does not open; that account is marked error, not a panic.

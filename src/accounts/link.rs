@@ -162,13 +162,24 @@ fn random_token() -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
-/// The callback's query parameters.
-#[derive(Debug, Default, Clone, serde::Deserialize)]
+/// The callback's query parameters. `Debug` hides the code and state: they are credentials until consumed.
+#[derive(Default, Clone, serde::Deserialize)]
 pub struct CallbackParams {
     pub code: Option<String>,
     pub state: Option<String>,
     pub iss: Option<String>,
     pub error: Option<String>,
+}
+
+impl std::fmt::Debug for CallbackParams {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallbackParams")
+            .field("code", &self.code.as_ref().map(|_| "[redacted]"))
+            .field("state", &self.state.as_ref().map(|_| "[redacted]"))
+            .field("iss", &self.iss)
+            .field("error", &self.error)
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -246,16 +257,23 @@ async fn complete_inner(
         .filter(|s| !s.is_empty())
         .ok_or_else(|| Refused::new(LinkError::StateMissing, "state_missing"))?;
     let now = now_ms();
-    let flow = match repo::consume_flow(&state.db.pool, &sha256_hex(state_token), now).await? {
+    // Bound to the session and user that started it: a callback URL planted in another browser goes nowhere.
+    let other_session = || Refused::new(LinkError::StateOtherSession, "state_other_session");
+    let (Some(session_id), Some(user_id)) = (caller.session_id, caller.user_id) else {
+        return Err(other_session());
+    };
+    let session_hash = sha256_hex(session_id);
+    let owner = repo::FlowOwner {
+        session_hash: &session_hash,
+        user_id,
+        provider: &provider.id,
+    };
+    let flow = match repo::consume_flow(&state.db.pool, &sha256_hex(state_token), &owner, now).await? {
         Consumed::Fresh(flow) => *flow,
         Consumed::Replayed => return Err(Refused::new(LinkError::StateReplayed, "state_replayed")),
+        Consumed::NotYours => return Err(other_session()),
         Consumed::Unknown => return Err(Refused::new(LinkError::StateUnknown, "state_unknown")),
     };
-    // Bound to the session and user that started it: a callback URL planted in another browser goes nowhere.
-    let same_session = caller.session_id.map(sha256_hex).as_deref() == Some(flow.session_hash.as_str());
-    if !same_session || caller.user_id != Some(flow.user_id) || flow.provider != provider.id {
-        return Err(Refused::new(LinkError::StateOtherSession, "state_other_session"));
-    }
     let refuse = |error: LinkError, reason: &str| Refused {
         error,
         reason: reason.to_owned(),

@@ -61,29 +61,49 @@ pub enum Consumed {
     Fresh(Box<FlowRow>),
     /// The state was consumed before: a replay (or a double-submitted callback).
     Replayed,
+    /// A live flow, but of another session, user or provider: left untouched, so whoever holds a leaked state
+    /// cannot spend the owner's flow.
+    NotYours,
     Unknown,
 }
 
-/// Marks the flow consumed and returns it, atomically: of two concurrent callbacks with one state, one wins.
-pub async fn consume_flow(pool: &AnyPool, state_hash: &str, now: i64) -> Result<Consumed, sqlx::Error> {
+/// The caller a flow must belong to.
+pub struct FlowOwner<'a> {
+    pub session_hash: &'a str,
+    pub user_id: i64,
+    pub provider: &'a str,
+}
+
+/// Marks the flow consumed and returns it, atomically — only for its owner: of two concurrent callbacks with one
+/// state, one wins.
+pub async fn consume_flow(
+    pool: &AnyPool,
+    state_hash: &str,
+    owner: &FlowOwner<'_>,
+    now: i64,
+) -> Result<Consumed, sqlx::Error> {
     let row = sqlx::query(&format!(
-        "UPDATE oauth_flows SET consumed_at = $2 WHERE state_hash = $1 AND consumed_at IS NULL RETURNING {FLOW_COLUMNS}"
+        "UPDATE oauth_flows SET consumed_at = $2 WHERE state_hash = $1 AND consumed_at IS NULL \
+         AND session_hash = $3 AND user_id = $4 AND provider = $5 RETURNING {FLOW_COLUMNS}"
     ))
     .bind(state_hash)
     .bind(now)
+    .bind(owner.session_hash)
+    .bind(owner.user_id)
+    .bind(owner.provider)
     .fetch_optional(pool)
     .await?;
     if let Some(row) = row {
         return Ok(Consumed::Fresh(Box::new(flow_from_row(&row)?)));
     }
-    let seen: Option<i64> = sqlx::query_scalar("SELECT created_at FROM oauth_flows WHERE state_hash = $1")
+    let consumed: Option<Option<i64>> = sqlx::query_scalar("SELECT consumed_at FROM oauth_flows WHERE state_hash = $1")
         .bind(state_hash)
         .fetch_optional(pool)
         .await?;
-    Ok(if seen.is_some() {
-        Consumed::Replayed
-    } else {
-        Consumed::Unknown
+    Ok(match consumed {
+        Some(Some(_)) => Consumed::Replayed,
+        Some(None) => Consumed::NotYours,
+        None => Consumed::Unknown,
     })
 }
 

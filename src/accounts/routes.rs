@@ -121,7 +121,10 @@ async fn callback(
     let Some(provider) = state.catalog.get(&provider_id) else {
         return unknown_provider(&provider_id);
     };
-    let user = current_user(&state, &session).await.ok().flatten();
+    let user = match current_user(&state, &session).await {
+        Ok(user) => user,
+        Err(err) => return internal_error(err),
+    };
     let session_id = session.id().map(|id| id.to_string());
     let caller = Caller {
         user_id: user.as_ref().map(|u| u.id),

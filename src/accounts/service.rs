@@ -91,12 +91,16 @@ pub enum TokenUnavailable {
     Missing,
     #[error("the stored token cannot be decrypted; the account is marked error")]
     Undecryptable,
+    /// Sealed with a key this instance does not have (a key change still rolling out): nothing is marked.
+    #[error("the stored token was sealed with key `{0}`, which this instance does not have")]
+    KeyNotConfigured(String),
     #[error(transparent)]
     Db(#[from] sqlx::Error),
 }
 
 /// The plaintext access token of (account, resource server), for a delegated call. A token that does not decrypt
-/// marks the account `error` instead of failing the caller with a panic or a 500.
+/// marks the account `error` instead of failing the caller with a panic or a 500; one sealed with a key this
+/// instance lacks is a configuration gap and marks nothing.
 pub async fn open_access_token(
     state: &AppState,
     account_id: &str,
@@ -106,6 +110,10 @@ pub async fn open_access_token(
         Ok(token) => Ok(token),
         Err(OpenError::Missing) => Err(TokenUnavailable::Missing),
         Err(OpenError::Db(e)) => Err(TokenUnavailable::Db(e)),
+        Err(OpenError::Vault(VaultError::UnknownKey(key))) => {
+            tracing::error!(account_id, "token sealed with key `{key}`, which is not in vault.keys");
+            Err(TokenUnavailable::KeyNotConfigured(key))
+        }
         Err(OpenError::Vault(e)) => {
             mark_undecryptable(&state.db, account_id, &e).await?;
             Err(TokenUnavailable::Undecryptable)

@@ -6,7 +6,10 @@
 //! accepted (they would make the client secret a signing key); the allowed algorithms are the asymmetric ones the
 //! provider advertises, or all asymmetric ones when it does not say.
 
-use std::sync::Arc;
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use openidconnect::{
     ClaimsVerificationError, ClientId, IssuerUrl, Nonce, SignatureVerificationError,
@@ -16,9 +19,12 @@ use tokio::sync::RwLock;
 
 use super::{Provider, discovery::Endpoints};
 
-/// The per-provider JWKS cache.
+/// The per-provider JWKS cache; entries older than [`JWKS_TTL`] are fetched again, so a key the provider withdrew
+/// stops being trusted.
 #[derive(Default)]
-pub struct JwksCache(RwLock<Option<Arc<CoreJsonWebKeySet>>>);
+pub struct JwksCache(RwLock<Option<(Arc<CoreJsonWebKeySet>, Instant)>>);
+
+pub const JWKS_TTL: Duration = Duration::from_secs(3600);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IdTokenError {
@@ -119,8 +125,8 @@ pub async fn verify(
     };
     let cached = provider.jwks.0.read().await.clone();
     let keys = match cached {
-        Some(keys) => keys,
-        None => refresh_jwks(provider, endpoints, http).await?,
+        Some((keys, at)) if at.elapsed() < JWKS_TTL => keys,
+        _ => refresh_jwks(provider, endpoints, http).await?,
     };
     match check(keys) {
         Err(ClaimsVerificationError::SignatureVerification(SignatureVerificationError::NoMatchingKey)) => {
@@ -143,7 +149,7 @@ async fn refresh_jwks(
         .ok_or_else(|| IdTokenError::Jwks("no jwks_uri is configured or discovered".into()))?;
     let keys = fetch_jwks(http, uri).await.map_err(IdTokenError::Jwks)?;
     let keys = Arc::new(keys);
-    *provider.jwks.0.write().await = Some(keys.clone());
+    *provider.jwks.0.write().await = Some((keys.clone(), Instant::now()));
     Ok(keys)
 }
 

@@ -87,6 +87,12 @@ async fn fetch_userinfo(
         .userinfo
         .as_ref()
         .ok_or(IdentityError::Missing("userinfo_endpoint"))?;
+    // DESIGN §4: a token goes only under the provider's API base URLs.
+    if !provider.may_receive_token(url) {
+        return Err(IdentityError::Endpoint(format!(
+            "{url} is not under the provider's api_base_urls"
+        )));
+    }
     let token = response.sets.first().ok_or(IdentityError::Missing("access token"))?;
     let answer = http
         .get(url.clone())

@@ -122,6 +122,8 @@ pub fn validate(id: &str, p: &ProviderSettings) -> Result<(), (String, String)> 
         "code_challenge_method",
         "redirect_uri",
         "client_id",
+        "response_type",
+        "scope",
     ] {
         if p.authorize_params.contains_key(reserved) {
             return Err((

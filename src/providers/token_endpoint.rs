@@ -145,9 +145,10 @@ async fn post(
         // RFC 6749 §5.2 errors; GitHub sends them with 200, Globus `invalid_grant` with 401.
         Some(map) if map.get("error").and_then(Value::as_str).is_some() => Err(TokenEndpointError::Rejected {
             status,
-            error: map["error"].as_str().unwrap_or_default().to_owned(),
+            error: standard_error(map["error"].as_str().unwrap_or_default()),
             description: map.get("error_description").and_then(Value::as_str).map(str::to_owned),
         }),
+        _ if status == 429 || status == 408 => Err(TokenEndpointError::ServerError { status, html: false }),
         Some(map) if (200..300).contains(&status) => Ok(map),
         _ if status >= 500 => Err(TokenEndpointError::ServerError {
             status,
@@ -165,6 +166,21 @@ async fn post(
             status,
             what: "a body that is not JSON".into(),
         }),
+    }
+}
+
+/// The RFC 6749 §5.2 code for a provider's own: GitHub answers `bad_verification_code`, `bad_refresh_token` and
+/// `incorrect_client_credentials` where the standard says `invalid_grant` and `invalid_client`. Anything else is
+/// kept only if it is a plain token (it reaches logs and audit details).
+fn standard_error(error: &str) -> String {
+    match error {
+        "bad_verification_code" | "bad_refresh_token" => "invalid_grant".to_owned(),
+        "incorrect_client_credentials" => "invalid_client".to_owned(),
+        other => other
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .take(64)
+            .collect(),
     }
 }
 
@@ -365,6 +381,14 @@ mod tests {
         ] {
             assert!(!shown.contains(secret), "{secret} in {shown}");
         }
+    }
+
+    #[test]
+    fn github_error_codes_map_to_the_standard_ones_and_odd_text_is_cleaned() {
+        assert_eq!(standard_error("bad_verification_code"), "invalid_grant");
+        assert_eq!(standard_error("incorrect_client_credentials"), "invalid_client");
+        assert_eq!(standard_error("invalid_grant"), "invalid_grant");
+        assert_eq!(standard_error("x\n<script>"), "xscript");
     }
 
     #[test]

@@ -20,13 +20,82 @@ pub struct RotationReport {
     pub resealed: u64,
     /// Rows already entirely on the current key.
     pub current: u64,
-    /// Rows changed by someone else between read and write (their new values use the current key).
+    /// Rows changed by someone else between read and write in the last pass (walked again up to 5 times).
     pub raced: u64,
+    /// Rows still holding a value under another key when the run ended (0 means the old keys can be removed).
+    pub left_on_old_keys: u64,
     /// Account ids marked `error` because a value did not open.
     pub undecryptable: Vec<String>,
 }
 
-pub async fn rotate(db: &Db, vault: &Vault) -> Result<RotationReport, sqlx::Error> {
+#[derive(Debug, thiserror::Error)]
+pub enum RotationError {
+    /// Some value names a key that is not configured: rotating now would strand it. Nothing was written.
+    #[error("token set {row} was sealed with key `{key}`, which is not in vault.keys; add it and run again")]
+    UnknownKey { row: String, key: String },
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
+
+/// Walks are repeated while rows changed under them (a writer still sealing with an old key); bounded.
+const MAX_PASSES: usize = 5;
+
+pub async fn rotate(db: &Db, vault: &Vault) -> Result<RotationReport, RotationError> {
+    check_keys_known(db, vault).await?;
+    let mut report = walk(db, vault).await?;
+    for _ in 1..MAX_PASSES {
+        if report.raced == 0 {
+            break;
+        }
+        let again = walk(db, vault).await?;
+        report.resealed += again.resealed;
+        report.raced = again.raced;
+        report.undecryptable.extend(again.undecryptable);
+    }
+    report.left_on_old_keys = count_on_old_keys(db, vault).await?;
+    Ok(report)
+}
+
+async fn check_keys_known(db: &Db, vault: &Vault) -> Result<(), RotationError> {
+    let mut after = String::new();
+    loop {
+        let page = repo::sealed_page(&db.pool, &after, PAGE).await?;
+        let Some(last) = page.last() else { return Ok(()) };
+        after = last.id.clone();
+        for row in &page {
+            for sealed in std::iter::once(&row.access_token).chain(row.refresh_token.as_ref()) {
+                if let Ok(key) = Vault::key_id_of(sealed)
+                    && !vault.has_key(key)
+                {
+                    return Err(RotationError::UnknownKey {
+                        row: row.id.clone(),
+                        key: key.to_owned(),
+                    });
+                }
+            }
+        }
+    }
+}
+
+async fn count_on_old_keys(db: &Db, vault: &Vault) -> Result<u64, sqlx::Error> {
+    let mut after = String::new();
+    let mut old = 0;
+    loop {
+        let page = repo::sealed_page(&db.pool, &after, PAGE).await?;
+        let Some(last) = page.last() else { return Ok(old) };
+        after = last.id.clone();
+        old += page
+            .iter()
+            .filter(|row| {
+                std::iter::once(&row.access_token)
+                    .chain(row.refresh_token.as_ref())
+                    .any(|sealed| Vault::key_id_of(sealed).is_ok_and(|k| k != vault.current_key_id()))
+            })
+            .count() as u64;
+    }
+}
+
+async fn walk(db: &Db, vault: &Vault) -> Result<RotationReport, sqlx::Error> {
     let mut report = RotationReport::default();
     let mut after = String::new();
     loop {

@@ -83,6 +83,10 @@ impl Vault {
         &self.current
     }
 
+    pub fn has_key(&self, id: &str) -> bool {
+        self.keys.contains_key(id)
+    }
+
     pub fn seal(&self, plaintext: &str, slot: Slot<'_>) -> String {
         let cipher = &self.keys[&self.current];
         let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
