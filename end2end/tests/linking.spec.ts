@@ -4,6 +4,12 @@ import { open, signUp, uniqueEmail, jsEnabled } from './helpers';
 
 // The built-in demo provider runs next to the app (see playwright.config.ts); its consent page is plain HTML.
 test('connect a demo Globus account through the consent page and see it listed', async ({ page }, testInfo) => {
+  // One external identity belongs to one local user, and both projects share the app's database: each project
+  // signs in at the provider as its own demo identity.
+  const [who, username] = jsEnabled(testInfo)
+    ? ['Grace Hopper', 'grace@demo.globus.org']
+    : ['Alan Turing', 'alan@demo.globus.org'];
+  const escaped = username.replace(/\./g, '\\.');
   await signUp(page, testInfo, uniqueEmail('link'), 'Ada');
   await page.getByRole('link', { name: 'Linked accounts' }).click();
   await expect(page.getByRole('heading', { name: 'Linked accounts', level: 1 })).toBeVisible();
@@ -12,13 +18,13 @@ test('connect a demo Globus account through the consent page and see it listed',
 
   // At the provider: choose who to be, then Allow.
   await expect(page.getByRole('heading', { name: /Allow onbehalf to act for you/ })).toBeVisible();
-  await page.getByLabel(/Grace Hopper/).check();
+  await page.getByLabel(new RegExp(who)).check();
   await page.screenshot({ path: testInfo.outputPath('demo_consent.png'), fullPage: true });
   await page.getByRole('button', { name: 'Allow' }).click();
 
   await expect(page).toHaveURL(/\/linked-accounts\?linked=/);
-  await expect(page.getByRole('status')).toContainText('Linked Demo Globus account grace@demo.globus.org');
-  const card = page.getByRole('article', { name: /Demo Globus account grace@demo\.globus\.org/ });
+  await expect(page.getByRole('status')).toContainText(`Linked Demo Globus account ${username}`);
+  const card = page.getByRole('article', { name: new RegExp(`Demo Globus account ${escaped}`) });
   await expect(card.getByText('Active')).toBeVisible();
   await expect(card.getByRole('rowheader', { name: 'transfer.api.globus.org' })).toBeVisible();
   await expect(card.getByText('urn:globus:auth:scope:transfer.api.globus.org:all')).toBeVisible();

@@ -90,11 +90,13 @@ fn LinkedAccountsView(data: LinkedAccounts) -> impl IntoView {
         view! { <p class="muted">"No providers are configured on this server. An administrator adds them in the configuration."</p> }
     });
     view! {
-        <h1>"Linked accounts"</h1>
-        <p class="lead">"Accounts at other services that this site may use on your behalf."</p>
-        {notice}
-        {empty}
-        {sections}
+        <div class="page-wide">
+            <h1>"Linked accounts"</h1>
+            <p class="lead">"Accounts at other services that this site may use on your behalf."</p>
+            {notice}
+            {empty}
+            {sections}
+        </div>
     }
 }
 
@@ -183,6 +185,8 @@ fn AccountCard(account: LinkedAccountView) -> impl IntoView {
             </form>
         </article>
     }
+    // Type erasure at the card: the nested view type otherwise overflows the compiler's depth limit.
+    .into_any()
 }
 
 #[component]
