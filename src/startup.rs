@@ -146,7 +146,7 @@ async fn start_demo(settings: &Settings) -> Result<DemoProvider, StartupError> {
     tracing::warn!(
         "the demo provider runs at {} and is offered as \"Demo Globus\"; set demo.enabled = false \
          (ONBEHALF_DEMO__ENABLED=false) in production",
-        demo.issuer()
+        demo.issuer_str()
     );
     Ok(demo)
 }
