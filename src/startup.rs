@@ -80,7 +80,7 @@ impl Application {
             true => {
                 let demo = start_demo(&settings).await?;
                 catalog.push(presets::demo(
-                    &demo.issuer(),
+                    demo.issuer_str(),
                     &demo_config().client_id,
                     &demo_config().client_secret,
                 ));

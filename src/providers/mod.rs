@@ -166,6 +166,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn issuers_are_kept_exactly_as_written() {
+        let resolve = |json: serde_json::Value| presets::resolve("p", &serde_json::from_value(json).unwrap());
+        let auth0 = resolve(serde_json::json!({"kind": "oidc", "client_id": "c", "issuer": "https://t.auth0.com/"}));
+        assert_eq!(auth0.issuer.as_deref(), Some("https://t.auth0.com/"));
+        let globus = resolve(serde_json::json!({"kind": "globus", "client_id": "c"}));
+        assert_eq!(globus.issuer.as_deref(), Some("https://auth.globus.org"));
+        let own = resolve(serde_json::json!({"kind": "globus", "client_id": "c", "issuer": "http://127.0.0.1:3100"}));
+        assert_eq!(
+            own.endpoints.known().token.as_ref().map(Url::as_str),
+            Some("http://127.0.0.1:3100/v2/oauth2/token")
+        );
+    }
+
+    #[test]
     fn tokens_go_only_under_the_configured_api_bases() {
         let settings: settings::ProviderSettings = serde_json::from_value(serde_json::json!({
             "kind": "oauth2", "client_id": "c",

@@ -22,13 +22,14 @@ fn url(s: &str) -> Url {
 
 /// Resolves one validated configuration entry into a provider.
 pub fn resolve(id: &str, p: &ProviderSettings) -> Provider {
-    let issuer = p.issuer.as_ref().map(issuer_string);
+    let issuer = p.issuer.clone();
     let (default_name, issuer, known, discover, scopes, params, apis, identity, shape, resource_server) = match p.kind {
         ProviderKind::Globus => {
             // Globus' endpoints hang off its issuer; deriving them lets the demo provider (a `globus` kind with
             // its own issuer) reuse the preset.
             let issuer = issuer.unwrap_or_else(|| GLOBUS_ISSUER.to_owned());
-            let at = |path: &str| url(&format!("{issuer}{path}"));
+            let base = issuer.trim_end_matches('/').to_owned();
+            let at = |path: &str| url(&format!("{base}{path}"));
             (
                 "Globus",
                 Some(issuer.clone()),
@@ -103,7 +104,12 @@ pub fn resolve(id: &str, p: &ProviderSettings) -> Provider {
             "www.googleapis.com".to_owned(),
         ),
         ProviderKind::Oidc => {
-            let host = p.issuer.as_ref().and_then(|u| u.host_str()).unwrap_or(id).to_owned();
+            let host = p
+                .issuer
+                .as_deref()
+                .and_then(|i| Url::parse(i).ok())
+                .and_then(|u| u.host_str().map(str::to_owned))
+                .unwrap_or_else(|| id.to_owned());
             (
                 id,
                 issuer,
@@ -177,8 +183,8 @@ pub fn resolve(id: &str, p: &ProviderSettings) -> Provider {
 
 /// The catalog entry of the built-in demo provider: a `globus` kind at the demo's issuer, whose Transfer API
 /// lives on the same server.
-pub fn demo(issuer: &Url, client_id: &str, client_secret: &str) -> Provider {
-    let base = issuer.as_str().trim_end_matches('/');
+pub fn demo(issuer: &str, client_id: &str, client_secret: &str) -> Provider {
+    let base = issuer.trim_end_matches('/');
     let settings = ProviderSettings {
         kind: ProviderKind::Globus,
         display_name: Some("Demo Globus".to_owned()),
@@ -188,7 +194,7 @@ pub fn demo(issuer: &Url, client_id: &str, client_secret: &str) -> Provider {
         scopes: None,
         authorize_params: BTreeMap::new(),
         api_base_urls: Some(vec![url(&format!("{base}/v0.10/")), url(&format!("{base}/v2/"))]),
-        issuer: Some(issuer.clone()),
+        issuer: Some(issuer.to_owned()),
         authorization_endpoint: None,
         token_endpoint: None,
         userinfo_endpoint: None,
@@ -199,15 +205,4 @@ pub fn demo(issuer: &Url, client_id: &str, client_secret: &str) -> Provider {
         resource_server: None,
     };
     resolve(crate::config::DEMO_PROVIDER_ID, &settings)
-}
-
-/// `Url` always prints a bare origin with a trailing slash; issuers are compared as the provider writes them
-/// (`https://auth.globus.org`), so a path-less issuer loses the slash.
-fn issuer_string(url: &Url) -> String {
-    let s = url.as_str();
-    if url.path() == "/" {
-        s.trim_end_matches('/').to_owned()
-    } else {
-        s.to_owned()
-    }
 }

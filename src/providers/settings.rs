@@ -52,8 +52,9 @@ pub struct ProviderSettings {
     pub authorize_params: BTreeMap<String, String>,
     /// The only URL prefixes this provider's tokens are ever sent to.
     pub api_base_urls: Option<Vec<Url>>,
-    /// OIDC issuer; for `oidc` and `google` the other endpoints come from its discovery document.
-    pub issuer: Option<Url>,
+    /// OIDC issuer, exactly as the provider writes it in `iss` (kept as written: `https://x.example/` and
+    /// `https://x.example` are different issuers); for `oidc` and `google` the endpoints come from its discovery.
+    pub issuer: Option<String>,
     pub authorization_endpoint: Option<Url>,
     pub token_endpoint: Option<Url>,
     pub userinfo_endpoint: Option<Url>,
@@ -84,7 +85,6 @@ pub fn validate(id: &str, p: &ProviderSettings) -> Result<(), (String, String)> 
         return Err((key("client_id"), "must not be empty".into()));
     }
     let endpoints = [
-        ("issuer", &p.issuer),
         ("authorization_endpoint", &p.authorization_endpoint),
         ("token_endpoint", &p.token_endpoint),
         ("userinfo_endpoint", &p.userinfo_endpoint),
@@ -98,6 +98,14 @@ pub fn validate(id: &str, p: &ProviderSettings) -> Result<(), (String, String)> 
         {
             return Err((key(name), format!("`{url}` must be an http:// or https:// URL")));
         }
+    }
+    if let Some(issuer) = &p.issuer
+        && !Url::parse(issuer).is_ok_and(|u| is_web_url(&u) && u.query().is_none() && u.fragment().is_none())
+    {
+        return Err((
+            key("issuer"),
+            format!("`{issuer}` must be an http:// or https:// URL without query"),
+        ));
     }
     for url in p.api_base_urls.iter().flatten() {
         if !is_web_url(url) || url.query().is_some() {
