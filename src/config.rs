@@ -311,12 +311,7 @@ impl Settings {
         }
         let vault = &self.vault;
         for (id, key) in &vault.keys {
-            let id_ok = !id.is_empty()
-                && id.len() <= 32
-                && id
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
-            if !id_ok {
+            if !provider_settings::is_identifier(id) {
                 return Err(invalid(
                     format!("vault.keys.{id}"),
                     "a key id is 1-32 characters of a-z, 0-9, '-' and '_' (it is written into every sealed value)",
@@ -485,6 +480,8 @@ mod tests {
             .to_string();
         assert!(err.contains("vault.current_key"), "{err}");
         assert!(with(&[("vault.keys.a", &a), ("vault.keys.b", &b), ("vault.current_key", "b")]).is_ok());
+        let err = with(&[("vault.keys.K1", &a)]).unwrap_err().to_string();
+        assert!(err.contains("vault.keys.K1") && err.contains("a-z"), "{err}");
         let err = with(&[("vault.keys.a", &a), ("vault.current_key", "z")])
             .unwrap_err()
             .to_string();

@@ -70,12 +70,7 @@ pub struct ProviderSettings {
 /// Checks one entry without the network. `Err((key, message))` names the key under `providers.<id>`.
 pub fn validate(id: &str, p: &ProviderSettings) -> Result<(), (String, String)> {
     let key = |k: &str| format!("providers.{id}.{k}");
-    let id_ok = !id.is_empty()
-        && id.len() <= 32
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
-    if !id_ok {
+    if !is_identifier(id) {
         return Err((
             format!("providers.{id}"),
             "a provider id is 1-32 characters of a-z, 0-9, '-' and '_' (it appears in the callback URL)".into(),
@@ -165,6 +160,16 @@ pub fn kind_name(kind: ProviderKind) -> &'static str {
         ProviderKind::Oidc => "oidc",
         ProviderKind::Oauth2 => "oauth2",
     }
+}
+
+/// 1-32 characters of a-z, 0-9, '-' and '_': safe in URLs, sealed values and environment variable names (which
+/// figment folds to lower case). Provider ids and vault key ids follow it.
+pub fn is_identifier(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 32
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
 }
 
 fn is_web_url(url: &Url) -> bool {
