@@ -39,7 +39,7 @@ fn help_lists_every_command() {
     let out = onbehalf(&dir.path().join("x.db"), &["--help"], None);
     assert!(out.status.success());
     let help = text(&out);
-    for command in ["serve", "migrate", "user"] {
+    for command in ["serve", "migrate", "user", "keys", "providers"] {
         assert!(help.contains(command), "{help}");
     }
     let out = onbehalf(&dir.path().join("x.db"), &["user", "--help"], None);
@@ -152,4 +152,82 @@ fn invalid_configuration_stops_start_up_naming_the_key() {
         .output()
         .unwrap();
     assert!(text(&out).contains("database.url"), "{}", text(&out));
+}
+
+/// `providers check` against a live OIDC provider (the demo provider in plain OIDC mode, on loopback) and a dead one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn providers_check_reports_discovery_and_keys() {
+    use onbehalf::demo::{DemoConfig, DemoProvider, Flavor};
+    let live = DemoProvider::start(DemoConfig {
+        bind: "127.0.0.1:0".parse().unwrap(),
+        flavor: Flavor::PlainOidc,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    // A port that was just free: nothing answers there.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("onbehalf.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[providers.live]\nkind = \"oidc\"\nissuer = \"{}\"\nclient_id = \"onbehalf-demo\"\n\n\
+             [providers.dead]\nkind = \"oidc\"\nissuer = \"http://{dead}\"\nclient_id = \"x\"\n",
+            live.issuer_str()
+        ),
+    )
+    .unwrap();
+    let db = dir.path().join("x.db");
+    let config_arg = config.display().to_string();
+    let out =
+        tokio::task::spawn_blocking(move || onbehalf(&db, &["--config", &config_arg, "providers", "check"], None))
+            .await
+            .unwrap();
+    let report = text(&out);
+    assert!(!out.status.success(), "a broken provider fails the check: {report}");
+    assert!(
+        report.contains("live (oidc):") && report.contains("ok   jwks") && report.contains("(1 keys)"),
+        "{report}"
+    );
+    assert!(
+        report.contains("dead (oidc):") && report.contains("FAIL endpoints"),
+        "{report}"
+    );
+    assert!(report.contains("connection failed"), "{report}");
+    assert!(report.contains("1 provider check(s) failed"), "{report}");
+}
+
+#[test]
+fn keys_generate_prints_a_usable_key_and_a_bad_key_stops_start_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("x.db");
+    let out = onbehalf(&db, &["keys", "generate"], None);
+    assert!(out.status.success(), "{}", text(&out));
+    let key = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    assert_eq!(key.len(), 43, "base64url of 32 bytes: {key}");
+    assert!(onbehalf::tokens::vault::decode_key(&key.clone().into()).is_ok());
+    let out = Command::new(env!("CARGO_BIN_EXE_onbehalf"))
+        .args(["keys", "rotate"])
+        .env("ONBEHALF_DATABASE__URL", format!("sqlite://{}", db.display()))
+        .env("ONBEHALF_VAULT__KEYS__K1", "too-short")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(text(&out).contains("vault.keys.k1"), "{}", text(&out));
+    let out = Command::new(env!("CARGO_BIN_EXE_onbehalf"))
+        .args(["keys", "rotate"])
+        .env("ONBEHALF_DATABASE__URL", format!("sqlite://{}", db.display()))
+        .env("ONBEHALF_VAULT__KEYS__K1", &key)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("key rotation to `k1`: 0 token sets"),
+        "{}",
+        text(&out)
+    );
 }

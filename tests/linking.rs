@@ -262,10 +262,13 @@ async fn an_identity_linked_by_another_user_is_refused_and_audited(backend: Back
         .await
         .unwrap();
     assert_eq!(before, after, "Alice's tokens are untouched");
+    // The tokens issued for Bob's refused attempt were given back to the provider (2 refresh + 2 access).
     assert_eq!(
         rejected_reasons(&app).await,
-        vec!["identity_taken:identity_owned_by_another_user"]
+        vec!["identity_taken:identity_owned_by_another_user (tokens revoked: 4)"]
     );
+    // The provider counts what it actually ended: revoking each refresh token ended its resource server's tokens.
+    assert_eq!(app.demo().counters().revocations, 2);
     let html = app.get(&landed, Some(&bob)).await.text().await.unwrap();
     assert!(html.contains("already linked to another user"), "{html}");
 }
@@ -288,7 +291,10 @@ async fn reconnect_as_another_subject_is_refused_and_keeps_the_old_tokens(backen
         .unwrap();
     assert_eq!(tokens_before, tokens_after);
     assert_eq!(count(&app, "SELECT COUNT(*) FROM linked_accounts").await, 1);
-    assert_eq!(rejected_reasons(&app).await, vec!["subject_mismatch:different_subject"]);
+    assert_eq!(
+        rejected_reasons(&app).await,
+        vec!["subject_mismatch:different_subject (tokens revoked: 4)"]
+    );
     // Reconnecting as the same subject works and asks for required ∪ granted ∪ newly wanted scopes.
     let extra = "urn:globus:auth:scope:auth.globus.org:view_identity_set";
     let res = start(

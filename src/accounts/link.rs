@@ -344,8 +344,35 @@ async fn complete_inner(
             .await
             .map_err(|e| refuse(LinkError::IdentityUnavailable, &format!("identity: {e}")))?
     };
-    let linked = store(state, provider, &flow, &identity, &response, caller.request_id).await?;
-    Ok((linked, flow.return_to))
+    match store(state, provider, &flow, &identity, &response, caller.request_id).await {
+        Ok(linked) => Ok((linked, flow.return_to)),
+        Err(mut refused) => {
+            // Tokens we will not keep are given back: no live grant is left behind for an identity that was refused.
+            if let Some(url) = &endpoints.revocation {
+                let revoked = revoke_all(state, provider, url, &response).await;
+                refused.reason = format!("{} (tokens revoked: {revoked})", refused.reason);
+            }
+            Err(refused)
+        }
+    }
+}
+
+/// Revokes every token of a response (refresh tokens first: at most providers that ends the whole grant);
+/// returns how many the provider accepted.
+async fn revoke_all(state: &AppState, provider: &Provider, url: &Url, response: &TokenResponse) -> usize {
+    let refresh = response
+        .sets
+        .iter()
+        .filter_map(|s| s.refresh_token.as_ref().map(|t| (t, "refresh_token")));
+    let access = response.sets.iter().map(|s| (&s.access_token, "access_token"));
+    let mut revoked = 0;
+    for (token, hint) in refresh.chain(access) {
+        match token_endpoint::revoke(&state.http, provider, url, token, hint).await {
+            Ok(()) => revoked += 1,
+            Err(err) => tracing::warn!(provider = %provider.id, "revoking a refused link's token failed: {err}"),
+        }
+    }
+    revoked
 }
 
 fn token_error(err: &TokenEndpointError) -> LinkError {

@@ -95,12 +95,13 @@ pub async fn exchange_code(
 }
 
 /// Posts a form with client authentication; returns the JSON object of a 2xx answer, or the classified failure.
-async fn post(
+/// A form POST to one of the provider's OAuth endpoints, with the provider's client authentication.
+fn authenticated(
     http: &reqwest::Client,
     provider: &Provider,
     url: &url::Url,
     mut form: Vec<(&'static str, String)>,
-) -> Result<Map<String, Value>, TokenEndpointError> {
+) -> reqwest::RequestBuilder {
     let mut request = http
         .post(url.clone())
         .header(reqwest::header::ACCEPT, "application/json");
@@ -115,8 +116,44 @@ async fn post(
         // A public client identifies itself; PKCE is its proof (RFC 7636).
         (None, _) => form.push(("client_id", provider.client_id.clone())),
     }
-    let response = request
-        .form(&form)
+    request.form(&form)
+}
+
+/// Revokes one token (RFC 7009 §2.1; Globus `/v2/oauth2/token/revoke`). `Ok` on any 2xx: RFC 7009 answers 200
+/// for unknown tokens too.
+pub async fn revoke(
+    http: &reqwest::Client,
+    provider: &Provider,
+    url: &url::Url,
+    token: &SecretString,
+    hint: &'static str,
+) -> Result<(), TokenEndpointError> {
+    let form = vec![
+        ("token", token.expose_secret().to_owned()),
+        ("token_type_hint", hint.to_owned()),
+    ];
+    let response = authenticated(http, provider, url, form)
+        .send()
+        .await
+        .map_err(|e| TokenEndpointError::Unreachable(describe(&e)))?;
+    let status = response.status().as_u16();
+    match status {
+        200..=299 => Ok(()),
+        500.. => Err(TokenEndpointError::ServerError { status, html: false }),
+        _ => Err(TokenEndpointError::BadResponse {
+            status,
+            what: "a refusal to revoke".into(),
+        }),
+    }
+}
+
+async fn post(
+    http: &reqwest::Client,
+    provider: &Provider,
+    url: &url::Url,
+    form: Vec<(&'static str, String)>,
+) -> Result<Map<String, Value>, TokenEndpointError> {
+    let response = authenticated(http, provider, url, form)
         .send()
         .await
         .map_err(|e| TokenEndpointError::Unreachable(describe(&e)))?;
