@@ -1,0 +1,174 @@
+//! The GitHub and ORCID presets against stand-ins for their token and user endpoints on loopback: each
+//! provider's quirks (GitHub's `200 {"error"}` answers, comma-separated scopes and numeric ids from `GET /user`;
+//! ORCID's iD in the token response) through the real callback.
+
+mod common;
+
+use axum::{
+    Form, Json, Router,
+    http::{HeaderMap, StatusCode},
+    routing::{get, post},
+};
+use common::{Backend, TestApp, unique_email};
+use reqwest::header;
+use serde_json::{Value, json};
+
+/// A GitHub- and ORCID-like server: code `good` is accepted (once per request; these tests send each once).
+async fn fake_provider() -> String {
+    let app = Router::new()
+        .route(
+            "/github/token",
+            post(|Form(form): Form<Vec<(String, String)>>| async move {
+                let code = form.iter().find(|(k, _)| k == "code").map(|(_, v)| v.as_str());
+                let has_verifier = form.iter().any(|(k, v)| k == "code_verifier" && v.len() >= 43);
+                // GitHub answers a bad code with 200 and an error member.
+                Json(match (code, has_verifier) {
+                    (Some("good"), true) => json!({"access_token": "gho_secret", "token_type": "bearer",
+                                                   "scope": "read:user,repo"}),
+                    _ => json!({"error": "bad_verification_code", "error_description": "The code is wrong."}),
+                })
+            }),
+        )
+        .route(
+            "/github/user",
+            get(|headers: HeaderMap| async move {
+                match headers.get("authorization").and_then(|v| v.to_str().ok()) {
+                    Some("Bearer gho_secret") => (
+                        StatusCode::OK,
+                        Json(json!({"id": 583231, "login": "octocat", "name": "The Octocat", "email": null})),
+                    ),
+                    _ => (StatusCode::UNAUTHORIZED, Json(json!({"message": "Bad credentials"}))),
+                }
+            }),
+        )
+        .route(
+            "/orcid/token",
+            post(|| async {
+                Json(
+                    json!({"access_token": "orcid_secret", "token_type": "bearer", "refresh_token": "orcid_refresh",
+                            "expires_in": 631138518, "scope": "/authenticate", "name": "Josiah Carberry",
+                            "orcid": "0000-0002-1825-0097"}),
+                )
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    base
+}
+
+fn entry(value: Value) -> onbehalf::providers::settings::ProviderSettings {
+    serde_json::from_value(value).unwrap()
+}
+
+/// Starts a link at `provider` and returns the state the authorize URL carries.
+async fn start_state(app: &TestApp, cookie: &str, provider: &str) -> String {
+    let res = app
+        .client
+        .post(app.url(&format!("/oauth/{provider}/start")))
+        .header(header::ORIGIN, app.origin())
+        .header(header::COOKIE, format!("{}={cookie}", common::SESSION_COOKIE))
+        .form(&[("intent", "link")])
+        .send()
+        .await
+        .unwrap();
+    let authorize = reqwest::Url::parse(res.headers()[header::LOCATION].to_str().unwrap()).unwrap();
+    assert!(
+        authorize.query_pairs().all(|(k, _)| k != "nonce"),
+        "no nonce for a non-OIDC provider"
+    );
+    authorize
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .unwrap()
+        .1
+        .into_owned()
+}
+
+async fn callback(app: &TestApp, cookie: &str, provider: &str, query: &str) -> String {
+    let res = app
+        .client
+        .get(app.url(&format!("/oauth/{provider}/callback?{query}")))
+        .header(header::COOKIE, format!("{}={cookie}", common::SESSION_COOKIE))
+        .send()
+        .await
+        .unwrap();
+    res.headers()[header::LOCATION].to_str().unwrap().to_owned()
+}
+
+async fn github_and_orcid_quirks_are_handled(backend: Backend) {
+    let fake = fake_provider().await;
+    let base = fake.clone();
+    let app = TestApp::spawn_with(backend, move |s| {
+        s.providers.insert(
+            "github".into(),
+            entry(
+                json!({"kind": "github", "client_id": "gh", "client_secret": "gh-secret",
+                         "authorization_endpoint": format!("{base}/github/authorize"),
+                         "token_endpoint": format!("{base}/github/token"),
+                         "userinfo_endpoint": format!("{base}/github/user"),
+                         "api_base_urls": [format!("{base}/github/")]}),
+            ),
+        );
+        s.providers.insert(
+            "orcid".into(),
+            entry(
+                json!({"kind": "orcid", "client_id": "APP-1", "client_secret": "orcid-secret",
+                         "client_auth": "client_secret_post",
+                         "authorization_endpoint": format!("{base}/orcid/authorize"),
+                         "token_endpoint": format!("{base}/orcid/token"),
+                         "api_base_urls": [format!("{base}/orcid/")]}),
+            ),
+        );
+    })
+    .await;
+    let cookie = app.sign_up(&unique_email("presets")).await;
+
+    // GitHub: a wrong code comes back as 200 {"error": "bad_verification_code"}, which is invalid_grant.
+    let state = start_state(&app, &cookie, "github").await;
+    let landed = callback(&app, &cookie, "github", &format!("code=bad&state={state}")).await;
+    assert_eq!(landed, "/linked-accounts?error=code_rejected&provider=github");
+    let state = start_state(&app, &cookie, "github").await;
+    let landed = callback(&app, &cookie, "github", &format!("code=good&state={state}")).await;
+    assert!(landed.starts_with("/linked-accounts?linked="), "{landed}");
+
+    let state = start_state(&app, &cookie, "orcid").await;
+    let landed = callback(&app, &cookie, "orcid", &format!("code=any&state={state}")).await;
+    assert!(landed.starts_with("/linked-accounts?linked="), "{landed}");
+
+    let rows: Vec<(String, String, Option<String>, Option<String>, String, String)> = sqlx::query_as(
+        "SELECT a.provider, a.subject, a.username, a.display_name, t.resource_server, t.scopes \
+         FROM linked_accounts a JOIN token_sets t ON t.account_id = a.id ORDER BY a.provider",
+    )
+    .fetch_all(&app.state.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        rows,
+        vec![
+            (
+                "github".into(),
+                "583231".into(),
+                Some("octocat".into()),
+                Some("The Octocat".into()),
+                "api.github.com".into(),
+                "read:user repo".into()
+            ),
+            (
+                "orcid".into(),
+                "0000-0002-1825-0097".into(),
+                None,
+                Some("Josiah Carberry".into()),
+                "orcid.org".into(),
+                "/authenticate".into()
+            ),
+        ]
+    );
+    let html = app.get("/linked-accounts", Some(&cookie)).await.text().await.unwrap();
+    assert!(
+        html.contains("octocat") && html.contains("Josiah Carberry") && html.contains("Connect another GitHub account")
+    );
+    assert!(!html.contains("gho_secret") && !html.contains("orcid_secret"));
+}
+
+on_both_backends!(github_and_orcid_quirks_are_handled);
