@@ -57,6 +57,9 @@ async fn fake_provider() -> String {
     base
 }
 
+/// provider, subject, username, display name, resource server, scopes
+type LinkedRow = (String, String, Option<String>, Option<String>, String, String);
+
 fn entry(value: Value) -> onbehalf::providers::settings::ProviderSettings {
     serde_json::from_value(value).unwrap()
 }
@@ -136,7 +139,7 @@ async fn github_and_orcid_quirks_are_handled(backend: Backend) {
     let landed = callback(&app, &cookie, "orcid", &format!("code=any&state={state}")).await;
     assert!(landed.starts_with("/linked-accounts?linked="), "{landed}");
 
-    let rows: Vec<(String, String, Option<String>, Option<String>, String, String)> = sqlx::query_as(
+    let rows: Vec<LinkedRow> = sqlx::query_as(
         "SELECT a.provider, a.subject, a.username, a.display_name, t.resource_server, t.scopes \
          FROM linked_accounts a JOIN token_sets t ON t.account_id = a.id ORDER BY a.provider",
     )
