@@ -97,10 +97,15 @@ impl Db {
     }
 }
 
+/// The file path and query of a SQLite URL (`sqlite://data/x.db?mode=ro` → `data/x.db`, `mode=ro`).
+pub fn sqlite_path(url: &str) -> (&str, &str) {
+    let rest = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+    rest.split_once('?').unwrap_or((rest, ""))
+}
+
 /// Adds `mode=rwc` (create if missing) and creates the parent directory of a file-backed SQLite URL.
 fn sqlite_url_creating_directory(url: &str) -> Result<String, DbError> {
-    let rest = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
-    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let (path, query) = sqlite_path(url);
     if path.is_empty() || path == ":memory:" {
         return Err(DbError::Url(
             "an in-memory SQLite database would lose everything on restart; name a file".into(),

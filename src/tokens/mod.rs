@@ -75,13 +75,7 @@ pub fn vault_from_settings(settings: &Settings) -> Result<Vault, String> {
 
 /// `data/onbehalf.db` → `data/onbehalf.db.vault-dev-key`.
 fn dev_key_path(settings: &Settings) -> PathBuf {
-    let url = settings.database.url.expose_secret();
-    let file = url
-        .trim_start_matches("sqlite:")
-        .trim_start_matches("//")
-        .split('?')
-        .next()
-        .unwrap_or_default();
+    let (file, _) = crate::db::sqlite_path(settings.database.url.expose_secret());
     if file.is_empty() || file.contains(":memory:") {
         PathBuf::from("data/vault-dev-key")
     } else {

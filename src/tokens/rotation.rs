@@ -56,52 +56,67 @@ pub async fn rotate(db: &Db, vault: &Vault) -> Result<RotationReport, RotationEr
     Ok(report)
 }
 
-async fn check_keys_known(db: &Db, vault: &Vault) -> Result<(), RotationError> {
-    let mut after = String::new();
-    loop {
-        let page = repo::sealed_page(&db.pool, &after, PAGE).await?;
-        let Some(last) = page.last() else { return Ok(()) };
-        after = last.id.clone();
-        for row in &page {
-            for sealed in std::iter::once(&row.access_token).chain(row.refresh_token.as_ref()) {
-                if let Ok(key) = Vault::key_id_of(sealed)
-                    && !vault.has_key(key)
-                {
-                    return Err(RotationError::UnknownKey {
-                        row: row.id.clone(),
-                        key: key.to_owned(),
-                    });
-                }
-            }
+/// Keyset pagination over `token_sets` by id: the one walk every pass below uses.
+struct Pages<'a> {
+    db: &'a Db,
+    after: String,
+}
+
+impl<'a> Pages<'a> {
+    fn new(db: &'a Db) -> Self {
+        Self {
+            db,
+            after: String::new(),
         }
+    }
+
+    async fn next(&mut self) -> Result<Option<Vec<repo::SealedRow>>, sqlx::Error> {
+        let page = repo::sealed_page(&self.db.pool, &self.after, PAGE).await?;
+        Ok(page.last().map(|last| last.id.clone()).map(|last| {
+            self.after = last;
+            page
+        }))
     }
 }
 
+/// The key ids a row's values name (access, and refresh when there is one); malformed values name none.
+fn key_ids(row: &repo::SealedRow) -> impl Iterator<Item = &str> {
+    std::iter::once(&row.access_token)
+        .chain(row.refresh_token.as_ref())
+        .filter_map(|sealed| Vault::key_id_of(sealed).ok())
+}
+
+async fn check_keys_known(db: &Db, vault: &Vault) -> Result<(), RotationError> {
+    let mut pages = Pages::new(db);
+    while let Some(page) = pages.next().await? {
+        for row in &page {
+            if let Some(key) = key_ids(row).find(|key| !vault.has_key(key)) {
+                return Err(RotationError::UnknownKey {
+                    row: row.id.clone(),
+                    key: key.to_owned(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
 async fn count_on_old_keys(db: &Db, vault: &Vault) -> Result<u64, sqlx::Error> {
-    let mut after = String::new();
+    let mut pages = Pages::new(db);
     let mut old = 0;
-    loop {
-        let page = repo::sealed_page(&db.pool, &after, PAGE).await?;
-        let Some(last) = page.last() else { return Ok(old) };
-        after = last.id.clone();
+    while let Some(page) = pages.next().await? {
         old += page
             .iter()
-            .filter(|row| {
-                std::iter::once(&row.access_token)
-                    .chain(row.refresh_token.as_ref())
-                    .any(|sealed| Vault::key_id_of(sealed).is_ok_and(|k| k != vault.current_key_id()))
-            })
+            .filter(|row| key_ids(row).any(|k| k != vault.current_key_id()))
             .count() as u64;
     }
+    Ok(old)
 }
 
 async fn walk(db: &Db, vault: &Vault) -> Result<RotationReport, sqlx::Error> {
     let mut report = RotationReport::default();
-    let mut after = String::new();
-    loop {
-        let page = repo::sealed_page(&db.pool, &after, PAGE).await?;
-        let Some(last) = page.last() else { break };
-        after = last.id.clone();
+    let mut pages = Pages::new(db);
+    while let Some(page) = pages.next().await? {
         for row in page {
             report.rows += 1;
             let access = vault.reseal(&row.access_token, access_slot(&row.id));
