@@ -60,6 +60,10 @@ pub struct Provider {
     pub token_shape: TokenShape,
     /// Name of the token set when the provider does not name the resource server.
     pub default_resource_server: String,
+    /// Overrides `delegation.refresh_skew`.
+    pub refresh_skew: Option<std::time::Duration>,
+    /// Configured read actions (`[[providers.<id>.actions]]` or the preset's).
+    pub actions: Vec<settings::ActionSettings>,
     pub(crate) endpoints: DiscoveryCache,
     pub(crate) jwks: JwksCache,
 }

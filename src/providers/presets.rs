@@ -9,7 +9,7 @@ use super::{
     IdentitySource, Provider, ProviderKind, TokenShape,
     discovery::{DiscoveryCache, KnownEndpoints},
     id_token::JwksCache,
-    settings::ProviderSettings,
+    settings::{ActionParam, ActionSettings, ProviderSettings},
 };
 
 pub const GLOBUS_ISSUER: &str = "https://auth.globus.org";
@@ -156,6 +156,7 @@ pub fn resolve(id: &str, p: &ProviderSettings) -> Provider {
         revocation: p.revocation_endpoint.clone().or(known.revocation),
         introspection: p.introspection_endpoint.clone().or(known.introspection),
     };
+    let actions = p.actions.clone().unwrap_or_else(|| preset_actions(p.kind));
     let mut authorize_params: BTreeMap<String, String> =
         params.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
     authorize_params.extend(p.authorize_params.clone());
@@ -176,6 +177,8 @@ pub fn resolve(id: &str, p: &ProviderSettings) -> Provider {
         identity,
         token_shape: shape,
         default_resource_server: p.resource_server.clone().unwrap_or(resource_server),
+        refresh_skew: p.refresh_skew,
+        actions,
         endpoints: DiscoveryCache::new(known, discover),
         jwks: JwksCache::default(),
     }
@@ -203,6 +206,33 @@ pub fn demo(issuer: &str, client_id: &str, client_secret: &str) -> Provider {
         introspection_endpoint: None,
         subject_claim: None,
         resource_server: None,
+        refresh_skew: None,
+        actions: None,
     };
     resolve(crate::config::DEMO_PROVIDER_ID, &settings)
+}
+
+/// Read actions a preset ships: GitHub "my repositories", ORCID "my record". Globus has typed Transfer actions.
+fn preset_actions(kind: ProviderKind) -> Vec<ActionSettings> {
+    let param = |name: &str, title: &str, default: &str| ActionParam {
+        name: name.to_owned(),
+        title: title.to_owned(),
+        required: false,
+        default: Some(default.to_owned()),
+    };
+    match kind {
+        ProviderKind::Github => vec![ActionSettings {
+            name: "repositories".to_owned(),
+            title: "My repositories".to_owned(),
+            path: "user/repos".to_owned(),
+            params: vec![param("sort", "Sort by", "updated"), param("per_page", "Per page", "30")],
+        }],
+        ProviderKind::Orcid => vec![ActionSettings {
+            name: "record".to_owned(),
+            title: "My ORCID record".to_owned(),
+            path: "{subject}/record".to_owned(),
+            params: vec![],
+        }],
+        _ => vec![],
+    }
 }

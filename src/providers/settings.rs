@@ -65,6 +65,66 @@ pub struct ProviderSettings {
     pub subject_claim: Option<String>,
     /// Name of the token set for providers that do not say which resource server a token is for.
     pub resource_server: Option<String>,
+    /// Refresh this long before expiry; defaults to `delegation.refresh_skew`.
+    #[serde(default, with = "humantime_serde")]
+    pub refresh_skew: Option<std::time::Duration>,
+    /// `[[providers.<id>.actions]]`: read actions users can run; replace the preset's when given.
+    pub actions: Option<Vec<ActionSettings>>,
+}
+
+/// One configured read action: a GET under the provider's first API base URL.
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ActionSettings {
+    /// Identifier in URLs (`/actions/<provider>/<name>`).
+    pub name: String,
+    pub title: String,
+    /// Relative to the first API base URL, e.g. `user/repos`. `{subject}` is the linked account's id at the
+    /// provider; `{<param>}` is a parameter; parameters not in the path go to the query string.
+    pub path: String,
+    #[serde(default)]
+    pub params: Vec<ActionParam>,
+}
+
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ActionParam {
+    pub name: String,
+    pub title: String,
+    #[serde(default)]
+    pub required: bool,
+    pub default: Option<String>,
+}
+
+/// Checks a configured action: identifiers, and a path that stays under its API base.
+pub fn validate_action(action: &ActionSettings) -> Result<(), String> {
+    if !is_identifier(&action.name) {
+        return Err(format!(
+            "action name `{}` must be 1-32 characters of a-z, 0-9, '-' and '_'",
+            action.name
+        ));
+    }
+    let path = &action.path;
+    if path.starts_with('/')
+        || path.contains("..")
+        || path.contains("://")
+        || path.contains(['#', '\\'])
+        || path.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(format!(
+            "action `{}`: path `{path}` must be relative to the API base (no leading '/', '..', scheme or fragment)",
+            action.name
+        ));
+    }
+    for param in &action.params {
+        if !is_identifier(&param.name) || param.name == "subject" {
+            return Err(format!(
+                "action `{}`: parameter name `{}` must be an identifier other than `subject`",
+                action.name, param.name
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Checks one entry without the network. `Err((key, message))` names the key under `providers.<id>`.
@@ -134,6 +194,15 @@ pub fn validate(id: &str, p: &ProviderSettings) -> Result<(), (String, String)> 
                 format!("`{reserved}` is set by onbehalf for every request"),
             ));
         }
+    }
+    for action in p.actions.iter().flatten() {
+        validate_action(action).map_err(|message| (key("actions"), message))?;
+    }
+    if p.actions.as_ref().is_some_and(|a| !a.is_empty()) && p.api_base_urls.as_ref().is_some_and(|b| b.is_empty()) {
+        return Err((
+            key("actions"),
+            "actions need an api_base_urls entry to run under".into(),
+        ));
     }
     let required: &[(&str, bool)] = match p.kind {
         ProviderKind::Oidc => &[("issuer", p.issuer.is_some())],

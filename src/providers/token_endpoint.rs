@@ -26,10 +26,17 @@ pub enum TokenEndpointError {
         status: u16,
         error: String,
         description: Option<String>,
+        /// `Retry-After` in seconds (a 503 `temporarily_unavailable` may carry one).
+        retry_after: Option<u64>,
     },
-    /// A 5xx that is not an OAuth error; `html` when it was a (proxy's) HTML error page.
+    /// A 5xx (or 429/408) that is not an OAuth error; `html` when it was a (proxy's) HTML error page;
+    /// `retry_after` in seconds when the provider sent `Retry-After`.
     #[error("the token endpoint failed with HTTP {status}{}", if *html { " (an HTML error page)" } else { "" })]
-    ServerError { status: u16, html: bool },
+    ServerError {
+        status: u16,
+        html: bool,
+        retry_after: Option<u64>,
+    },
     #[error("the token endpoint answered HTTP {status} with {what}")]
     BadResponse { status: u16, what: String },
 }
@@ -43,6 +50,16 @@ impl TokenEndpointError {
 
     pub fn is_invalid_grant(&self) -> bool {
         matches!(self, TokenEndpointError::Rejected { error, .. } if error == "invalid_grant")
+    }
+
+    /// The provider's `Retry-After`, in seconds.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            TokenEndpointError::ServerError { retry_after, .. } | TokenEndpointError::Rejected { retry_after, .. } => {
+                *retry_after
+            }
+            _ => None,
+        }
     }
 
     /// Worth retrying later (network, 5xx, 429).
@@ -94,7 +111,37 @@ pub async fn exchange_code(
     parse(provider, body, requested_scopes)
 }
 
-/// Posts a form with client authentication; returns the JSON object of a 2xx answer, or the classified failure.
+/// Uses a refresh token (RFC 6749 §6). The response may rotate the refresh token or omit it (keep the old one).
+pub async fn refresh(
+    http: &reqwest::Client,
+    provider: &Provider,
+    token_url: &url::Url,
+    refresh_token: &SecretString,
+    granted_scopes: &[String],
+) -> Result<TokenResponse, TokenEndpointError> {
+    let form = vec![
+        ("grant_type", "refresh_token".to_owned()),
+        ("refresh_token", refresh_token.expose_secret().to_owned()),
+    ];
+    let body = post(http, provider, token_url, form).await?;
+    parse(provider, body, granted_scopes)
+}
+
+/// The platform's own token (RFC 6749 §4.4), for calls made as the application rather than for a user.
+pub async fn client_credentials(
+    http: &reqwest::Client,
+    provider: &Provider,
+    token_url: &url::Url,
+    scopes: &[String],
+) -> Result<TokenResponse, TokenEndpointError> {
+    let mut form = vec![("grant_type", "client_credentials".to_owned())];
+    if !scopes.is_empty() {
+        form.push(("scope", scopes.join(" ")));
+    }
+    let body = post(http, provider, token_url, form).await?;
+    parse(provider, body, scopes)
+}
+
 /// A form POST to one of the provider's OAuth endpoints, with the provider's client authentication.
 fn authenticated(
     http: &reqwest::Client,
@@ -139,7 +186,11 @@ pub async fn revoke(
     let status = response.status().as_u16();
     match status {
         200..=299 => Ok(()),
-        500.. => Err(TokenEndpointError::ServerError { status, html: false }),
+        500.. => Err(TokenEndpointError::ServerError {
+            status,
+            html: false,
+            retry_after: None,
+        }),
         _ => Err(TokenEndpointError::BadResponse {
             status,
             what: "a refusal to revoke".into(),
@@ -158,6 +209,11 @@ async fn post(
         .await
         .map_err(|e| TokenEndpointError::Unreachable(describe(&e)))?;
     let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
     let is_json = response
         .headers()
         .get(reqwest::header::CONTENT_TYPE)
@@ -179,17 +235,24 @@ async fn post(
         _ => None,
     });
     match object {
+        // Throttled: retry later, whatever the body says.
+        _ if status == 429 || status == 408 => Err(TokenEndpointError::ServerError {
+            status,
+            html: false,
+            retry_after,
+        }),
         // RFC 6749 §5.2 errors; GitHub sends them with 200, Globus `invalid_grant` with 401.
         Some(map) if map.get("error").and_then(Value::as_str).is_some() => Err(TokenEndpointError::Rejected {
             status,
             error: standard_error(map["error"].as_str().unwrap_or_default()),
             description: map.get("error_description").and_then(Value::as_str).map(str::to_owned),
+            retry_after,
         }),
-        _ if status == 429 || status == 408 => Err(TokenEndpointError::ServerError { status, html: false }),
         Some(map) if (200..300).contains(&status) => Ok(map),
         _ if status >= 500 => Err(TokenEndpointError::ServerError {
             status,
             html: !is_json && looks_like_html(&bytes),
+            retry_after,
         }),
         Some(_) => Err(TokenEndpointError::BadResponse {
             status,
