@@ -293,6 +293,27 @@ impl DemoProvider {
         self.shared.store().rotate_signing_key();
     }
 
+    /// With `true`, refresh tokens stop rotating: a refresh answers without `refresh_token` and the old one stays
+    /// valid (as GitHub, ORCID and Google do).
+    pub fn keep_refresh_tokens(&self, on: bool) {
+        self.shared.store().switches.keep_refresh_tokens = on;
+    }
+
+    /// With `true`, the Transfer API answers 401 to every token, fresh ones included.
+    pub fn reject_api_tokens(&self, on: bool) {
+        self.shared.store().switches.reject_api_tokens = on;
+    }
+
+    /// The `submission_id` of every transfer task created so far, in order.
+    pub fn submission_ids(&self) -> Vec<String> {
+        self.shared
+            .store()
+            .tasks
+            .iter()
+            .map(|t| t.submission_id.clone())
+            .collect()
+    }
+
     pub fn counters(&self) -> Counters {
         self.shared.store().counters.clone()
     }

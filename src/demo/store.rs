@@ -149,6 +149,10 @@ pub(crate) struct Switches {
     pub callback_iss_fault: bool,
     /// Collections (lower-case ids) whose data needs a `data_access` consent.
     pub consent_required: BTreeSet<String>,
+    /// Refresh without rotation: the refresh token stays valid and responses carry no new one.
+    pub keep_refresh_tokens: bool,
+    /// The Transfer API refuses every token with 401 (a provider that has stopped honouring the grant).
+    pub reject_api_tokens: bool,
 }
 
 pub(crate) struct Store {

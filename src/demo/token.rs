@@ -199,10 +199,16 @@ async fn token(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Byte
 
 async fn fault_response(fault: TokenFault) -> Response {
     match fault {
-        TokenFault::ServerError => json_no_store(
-            StatusCode::SERVICE_UNAVAILABLE,
-            &json!({"error": "temporarily_unavailable", "error_description": "Demo Globus is unavailable"}),
-        ),
+        TokenFault::ServerError => {
+            let mut response = json_no_store(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &json!({"error": "temporarily_unavailable", "error_description": "Demo Globus is unavailable"}),
+            );
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+            response
+        }
         TokenFault::HtmlErrorPage => (
             StatusCode::BAD_GATEWAY,
             [(header::CONTENT_TYPE, "text/html")],
@@ -483,17 +489,18 @@ fn refresh_token(shared: &Shared, store: &mut Store, params: &Params, now: Syste
         Some(requested) => requested,
         None => granted.clone(),
     };
-    if let Some(token) = store.tokens.get_mut(value) {
+    let rotate = !store.switches.keep_refresh_tokens;
+    if rotate && let Some(token) = store.tokens.get_mut(value) {
         token.consumed = true;
     }
     let lifetime = shared.config.access_token_lifetime;
     let access_token = store.issue(TokenKind::Access, grant, audience, scopes.clone(), lifetime, now);
-    let refresh_token = store.issue(TokenKind::Refresh, grant, audience, granted, lifetime, now);
+    let refresh_token = rotate.then(|| store.issue(TokenKind::Refresh, grant, audience, granted, lifetime, now));
     let issued = Issued {
         resource_server,
         scopes,
         access_token,
-        refresh_token: Some(refresh_token),
+        refresh_token,
     };
     // Shaped like `auth.refresh_token.derived.json`: no state, no ID token, `other_tokens: []`.
     Ok(token_response(shared, std::slice::from_ref(&issued), None, None))

@@ -121,7 +121,9 @@ fn bad_request(message: &str, resource: &str) -> TransferError {
 fn caller(shared: &Shared, headers: &HeaderMap, resource: &str) -> Result<Caller, TransferError> {
     let mut store = shared.store();
     store.counters.transfer_requests += 1;
-    let found = bearer(headers).and_then(|value| store.access_token(value, TRANSFER_RS, SystemTime::now()));
+    let found = bearer(headers)
+        .filter(|_| !store.switches.reject_api_tokens)
+        .and_then(|value| store.access_token(value, TRANSFER_RS, SystemTime::now()));
     let Some((token, grant)) = found else {
         drop(store);
         return Err(error(
