@@ -33,6 +33,7 @@ pub struct Settings {
     pub vault: VaultSettings,
     pub demo: DemoSettings,
     pub outbound: OutboundSettings,
+    pub delegation: DelegationSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -208,6 +209,66 @@ impl Default for OutboundSettings {
     }
 }
 
+/// Acting for users: when tokens are refreshed, how failures are retried and cooled down, and the background
+/// refresher (see `delegation`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DelegationSettings {
+    /// Refresh an access token this long before it expires (globus-sdk's default skew); a provider's
+    /// `refresh_skew` overrides it.
+    #[serde(with = "humantime_serde")]
+    pub refresh_skew: Duration,
+    /// Attempts at the token endpoint for one refresh when it fails transiently (network, 5xx, 429).
+    pub refresh_attempts: u32,
+    /// First backoff between those attempts; doubled each time, with full jitter; `Retry-After` wins when longer.
+    #[serde(with = "humantime_serde")]
+    pub retry_backoff: Duration,
+    /// After the attempts are spent, calls fail fast for this long ("provider unavailable, retry after …"); doubled
+    /// for each further failed refresh, up to `cooldown_max`.
+    #[serde(with = "humantime_serde")]
+    pub cooldown: Duration,
+    #[serde(with = "humantime_serde")]
+    pub cooldown_max: Duration,
+    pub background: BackgroundRefreshSettings,
+}
+
+impl Default for DelegationSettings {
+    fn default() -> Self {
+        Self {
+            refresh_skew: Duration::from_secs(60),
+            refresh_attempts: 3,
+            retry_backoff: Duration::from_millis(250),
+            cooldown: Duration::from_secs(30),
+            cooldown_max: Duration::from_secs(15 * 60),
+            background: BackgroundRefreshSettings::default(),
+        }
+    }
+}
+
+/// `[delegation.background]`: keeps idle links alive by refreshing tokens that expire within `window`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BackgroundRefreshSettings {
+    pub enabled: bool,
+    #[serde(with = "humantime_serde")]
+    pub interval: Duration,
+    #[serde(with = "humantime_serde")]
+    pub window: Duration,
+    /// Refreshes in flight at once per instance.
+    pub concurrency: usize,
+}
+
+impl Default for BackgroundRefreshSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            interval: Duration::from_secs(60),
+            window: Duration::from_secs(10 * 60),
+            concurrency: 4,
+        }
+    }
+}
+
 /// A configuration problem, phrased for the operator: which key, and what is wrong with it.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -268,6 +329,28 @@ impl Settings {
             return Err(invalid(
                 "server.client_ip_header",
                 format!("`{header}` is not a valid header name"),
+            ));
+        }
+        let d = &self.delegation;
+        if d.refresh_attempts == 0 || d.refresh_attempts > 10 {
+            return Err(invalid("delegation.refresh_attempts", "must be between 1 and 10"));
+        }
+        if d.retry_backoff > Duration::from_secs(10) {
+            return Err(invalid(
+                "delegation.retry_backoff",
+                "must be at most 10s (longer waits belong to the cooldown)",
+            ));
+        }
+        if d.cooldown.is_zero() || d.cooldown_max < d.cooldown {
+            return Err(invalid(
+                "delegation.cooldown",
+                "must be positive and not above delegation.cooldown_max",
+            ));
+        }
+        if d.background.concurrency == 0 || d.background.interval.is_zero() {
+            return Err(invalid(
+                "delegation.background",
+                "concurrency and interval must be positive",
             ));
         }
         let db = self.database.url.expose_secret();

@@ -1,6 +1,7 @@
 //! Builds the whole application from `Settings`: database, router, middleware, housekeeping. Tests build it the
 //! same way on port 0, so what they exercise is what runs in production.
 
+use crate::delegation::Delegator;
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::{
@@ -88,13 +89,24 @@ impl Application {
             }
             false => None,
         };
+        let http = crate::providers::http_client(&settings.outbound);
+        let catalog = Arc::new(catalog);
+        let vault = Arc::new(vault);
+        let delegation = Arc::new(Delegator::new(
+            &settings,
+            db.clone(),
+            vault.clone(),
+            catalog.clone(),
+            http.clone(),
+        ));
         let state = AppState {
             leptos_options: leptos_options(&settings, local),
             db,
-            http: crate::providers::http_client(&settings.outbound),
+            http,
             settings: Arc::new(settings),
-            catalog: Arc::new(catalog),
-            vault: Arc::new(vault),
+            catalog,
+            vault,
+            delegation,
             demo,
         };
         Ok(Self {
@@ -115,6 +127,9 @@ impl Application {
     /// Serves until Ctrl-C / SIGTERM, finishing requests in flight.
     pub async fn run(self) -> std::io::Result<()> {
         tokio::spawn(housekeeping(self.state.clone()));
+        if self.state.settings.delegation.background.enabled {
+            tokio::spawn(crate::delegation::background::run(self.state.delegation.clone()));
+        }
         let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
         // Responses written in several pieces (static files, streamed bodies) otherwise wait ~40 ms for the
         // client's delayed ACK (Nagle's algorithm); measured in BENCHMARKS.md.

@@ -14,6 +14,7 @@ use crate::{
     auth::service::{self, User},
     config::Settings,
     db::Db,
+    delegation::Delegator,
     demo::DemoProvider,
     error::AppError,
     providers::Catalog,
@@ -28,6 +29,8 @@ pub struct AppState {
     /// The configured providers (plus the demo provider when it runs).
     pub catalog: Arc<Catalog>,
     pub vault: Arc<Vault>,
+    /// Acting for users: bearers, exactly-once refresh, delegated calls and their audit.
+    pub delegation: Arc<Delegator>,
     /// The one outbound client for provider calls (`providers::http_client`).
     pub http: reqwest::Client,
     /// The built-in demo provider, when `demo.enabled`.

@@ -103,6 +103,9 @@ pub async fn start(
             .await?
             .filter(|a| a.provider == provider.id)
             .ok_or(StartError::NoSuchAccount)?;
+        // What the provider said is missing (needs_consent): "Grant access" asks for it without the browser
+        // having to carry the scopes.
+        scopes.extend(crate::delegation::repo::consent_scopes_in(&mut conn, &account.id).await?);
         drop(conn);
         for meta in tokens::metadata_for_user(&state.db.pool, user_id).await? {
             if meta.account_id == account.id {

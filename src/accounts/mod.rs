@@ -82,6 +82,15 @@ impl AccountStatus {
         .find(|status| status.as_str() == s)
     }
 
+    /// The badge's classes (style/main.css).
+    pub fn badge_class(self) -> &'static str {
+        match self {
+            AccountStatus::Active => "badge badge-ok",
+            AccountStatus::NeedsReconnect | AccountStatus::NeedsConsent => "badge badge-warn",
+            AccountStatus::Revoked | AccountStatus::Error => "badge badge-error",
+        }
+    }
+
     pub fn label(self) -> &'static str {
         match self {
             AccountStatus::Active => "Active",

@@ -253,7 +253,7 @@ pub async fn mark_relinked(
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE linked_accounts SET username = $2, display_name = $3, email = $4, status = 'active', \
-         status_reason = NULL, last_refreshed_at = $5, updated_at = $5 WHERE id = $1",
+         status_reason = NULL, consent_scopes = NULL, last_refreshed_at = $5, updated_at = $5 WHERE id = $1",
     )
     .bind(id)
     .bind(&identity.username)
@@ -273,7 +273,8 @@ pub async fn set_status(
     now: i64,
 ) -> Result<Option<i64>, sqlx::Error> {
     sqlx::query_scalar(
-        "UPDATE linked_accounts SET status = $2, status_reason = $3, updated_at = $4 WHERE id = $1 RETURNING user_id",
+        "UPDATE linked_accounts SET status = $2, status_reason = $3, updated_at = $4 WHERE id = $1 AND status <> $2 \
+         RETURNING user_id",
     )
     .bind(id)
     .bind(status.as_str())

@@ -1,9 +1,7 @@
 //! Linked-account operations other than the OAuth legs (those are in `link`): listing for the page, and the
-//! `error` state when a stored token cannot be decrypted.
+//! `error` state when a stored token cannot be decrypted. Tokens are handed out only by `delegation`.
 
 use std::collections::BTreeMap;
-
-use secrecy::SecretString;
 
 use super::{AccountStatus, LinkedAccountView, LinkedAccounts, ProviderView, TokenSetView, repo};
 use crate::{
@@ -13,10 +11,7 @@ use crate::{
     },
     db::{Db, now_ms},
     state::AppState,
-    tokens::{
-        repo::{self as tokens, OpenError},
-        vault::VaultError,
-    },
+    tokens::{repo as tokens, vault::VaultError},
 };
 
 /// Everything the linked-accounts page shows for one user.
@@ -83,40 +78,4 @@ pub async fn mark_undecryptable(db: &Db, account_id: &str, err: &VaultError) -> 
         audit::record(&mut tx, &event, now).await?;
     }
     tx.commit().await
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum TokenUnavailable {
-    #[error("the account has no token for this resource server")]
-    Missing,
-    #[error("the stored token cannot be decrypted; the account is marked error")]
-    Undecryptable,
-    /// Sealed with a key this instance does not have (a key change still rolling out): nothing is marked.
-    #[error("the stored token was sealed with key `{0}`, which this instance does not have")]
-    KeyNotConfigured(String),
-    #[error(transparent)]
-    Db(#[from] sqlx::Error),
-}
-
-/// The plaintext access token of (account, resource server), for a delegated call. A token that does not decrypt
-/// marks the account `error` instead of failing the caller with a panic or a 500; one sealed with a key this
-/// instance lacks is a configuration gap and marks nothing.
-pub async fn open_access_token(
-    state: &AppState,
-    account_id: &str,
-    resource_server: &str,
-) -> Result<SecretString, TokenUnavailable> {
-    match tokens::open_access_token(&state.db.pool, &state.vault, account_id, resource_server).await {
-        Ok(token) => Ok(token),
-        Err(OpenError::Missing) => Err(TokenUnavailable::Missing),
-        Err(OpenError::Db(e)) => Err(TokenUnavailable::Db(e)),
-        Err(OpenError::Vault(VaultError::UnknownKey(key))) => {
-            tracing::error!(account_id, "token sealed with key `{key}`, which is not in vault.keys");
-            Err(TokenUnavailable::KeyNotConfigured(key))
-        }
-        Err(OpenError::Vault(e)) => {
-            mark_undecryptable(&state.db, account_id, &e).await?;
-            Err(TokenUnavailable::Undecryptable)
-        }
-    }
 }

@@ -3,6 +3,8 @@
 //! change that did not happen nor misses one that did. Details never hold token values.
 
 #[cfg(feature = "ssr")]
+pub mod calls;
+#[cfg(feature = "ssr")]
 pub mod repo;
 
 use serde::{Deserialize, Serialize};
@@ -19,6 +21,17 @@ pub enum AuditAction {
     LinkRejected,
     /// A stored token could not be decrypted; the account was marked `error`.
     TokenUndecryptable,
+    /// A token set was refreshed (one event per refresh grant, however many callers were waiting for it).
+    TokenRefreshed,
+    /// The account's status changed because of what a provider answered (`details`: from, to, reason, scopes).
+    AccountStatusChanged,
+    /// Refreshing failed transiently until the retries were spent: calls fail fast until the cooldown ends.
+    /// Recorded when a token set enters that state, not for every failed attempt.
+    ProviderUnavailable,
+    /// A refresh succeeded after `ProviderUnavailable`.
+    ProviderRecovered,
+    /// An API call made with a user's token: provider, method, host, path template, status, latency.
+    DelegatedCall,
 }
 
 impl AuditAction {
@@ -28,6 +41,11 @@ impl AuditAction {
             AuditAction::AccountRelinked => "account_relinked",
             AuditAction::LinkRejected => "link_rejected",
             AuditAction::TokenUndecryptable => "token_undecryptable",
+            AuditAction::TokenRefreshed => "token_refreshed",
+            AuditAction::AccountStatusChanged => "account_status_changed",
+            AuditAction::ProviderUnavailable => "provider_unavailable",
+            AuditAction::ProviderRecovered => "provider_recovered",
+            AuditAction::DelegatedCall => "delegated_call",
         }
     }
 }

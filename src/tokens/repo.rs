@@ -1,11 +1,11 @@
 //! SQL for `token_sets`. Values are sealed here, on the way in, with the row id as associated data; nothing
-//! returned from this module holds plaintext except [`open_access_token`]'s `SecretString`.
+//! returned from this module holds plaintext (`delegation` opens tokens, for the calls it makes).
 
 use sqlx::{AnyConnection, AnyPool, Row};
 
 use super::{
     IssuedTokenSet,
-    vault::{Slot, Vault, VaultError},
+    vault::{Slot, Vault},
 };
 
 pub const TABLE: &str = "token_sets";
@@ -63,8 +63,8 @@ pub async fn store_issued(
         let scopes = set.scopes.join(" ");
         let query = if existing.is_some() {
             "UPDATE token_sets SET scopes = $3, token_type = $4, access_token = $5, refresh_token = $6, \
-             expires_at = $7, issued_at = $8, version = version + 1, updated_at = $8 \
-             WHERE id = $1 AND account_id = $2"
+             expires_at = $7, issued_at = $8, version = version + 1, updated_at = $8, failures = 0, \
+             cooldown_until = NULL, last_error = NULL, lease_owner = NULL, lease_until = NULL WHERE id = $1 AND account_id = $2"
         } else {
             "INSERT INTO token_sets (id, account_id, scopes, token_type, access_token, refresh_token, expires_at, \
              issued_at, version, updated_at, resource_server) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $8, $9)"
@@ -143,7 +143,9 @@ pub async fn sealed_page(pool: &AnyPool, after: &str, limit: i64) -> Result<Vec<
         .collect()
 }
 
-/// Replaces the sealed values if the row is still at `version` (a concurrent writer wins; its values are fresh).
+/// Replaces the sealed values if the row is still at `version` and no refresh holds its lease (a concurrent writer
+/// wins; its values are fresh; a leased row is retried by the caller's next walk, since re-sealing it would make
+/// the refresh's fenced commit fail and lose a rotated refresh token).
 pub async fn replace_sealed(
     pool: &AnyPool,
     row: &SealedRow,
@@ -153,7 +155,7 @@ pub async fn replace_sealed(
 ) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
         "UPDATE token_sets SET access_token = $1, refresh_token = $2, version = version + 1, updated_at = $3 \
-         WHERE id = $4 AND version = $5",
+         WHERE id = $4 AND version = $5 AND (lease_until IS NULL OR lease_until <= $3)",
     )
     .bind(access_token)
     .bind(refresh_token)
@@ -163,34 +165,4 @@ pub async fn replace_sealed(
     .execute(pool)
     .await?;
     Ok(done.rows_affected() == 1)
-}
-
-/// Why an access token could not be produced.
-#[derive(Debug, thiserror::Error)]
-pub enum OpenError {
-    #[error("no token set for this resource server")]
-    Missing,
-    #[error(transparent)]
-    Vault(#[from] VaultError),
-    #[error(transparent)]
-    Db(#[from] sqlx::Error),
-}
-
-/// Opens the access token of (account, resource server). A value that does not open is an [`OpenError::Vault`];
-/// the caller marks the account `error` (see `accounts::service::open_access_token`).
-pub async fn open_access_token(
-    pool: &AnyPool,
-    vault: &Vault,
-    account_id: &str,
-    resource_server: &str,
-) -> Result<secrecy::SecretString, OpenError> {
-    let row = sqlx::query("SELECT id, access_token FROM token_sets WHERE account_id = $1 AND resource_server = $2")
-        .bind(account_id)
-        .bind(resource_server)
-        .fetch_optional(pool)
-        .await?
-        .ok_or(OpenError::Missing)?;
-    let id: String = row.try_get("id")?;
-    let sealed: String = row.try_get("access_token")?;
-    Ok(vault.open(&sealed, access_slot(&id))?)
 }

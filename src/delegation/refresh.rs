@@ -1,0 +1,611 @@
+//! Exactly-once refresh (DESIGN §3).
+//!
+//! Two layers, so one refresh-grant request reaches the provider per expiry however many callers want it:
+//! - **in this process**, callers for one token set share one refresh ([`shared`]): the first starts it on its own
+//!   task (so a caller that goes away cannot strand the others) and everybody, the first included, waits for its
+//!   result on a watch channel;
+//! - **across instances**, the refresh runs only while holding the token set's lease in the database
+//!   (`repo::acquire_lease`: compare-and-swap on `version` and the failure count, and on the lease being free or
+//!   expired, under an owner string unique to this acquisition). An instance that finds the lease taken polls the
+//!   row (10 ms, backing off to 250 ms) until the holder's result is there — a new version, a status, a failure —
+//!   and uses that. The refreshed tokens are written only while the row still carries our lease, in the same
+//!   transaction that bumps the version and records the audit event; a rotated refresh token replaces the old one
+//!   there, a response without `refresh_token` keeps it. No attempt starts unless it can finish inside the lease.
+//!
+//! A refresh token the provider has consumed is not sent again: it is read under the lease at the version the lease
+//! was taken for, the commit moves the version on, and a failed refresh moves the failure count on, so a caller
+//! holding an older read cannot take the lease and resend it. Within one refresh, a transient failure (5xx, 429,
+//! no connection, timeout) is retried with the same token: for 5xx, 429 and refused connections the provider did
+//! not take it; for a timeout nobody can know.
+//!
+//! **The crash window**: if this process dies (or loses the database) after the provider answered and before the
+//! commit — or a timeout hides an answer the provider did give — the new tokens are lost and the old refresh token,
+//! consumed at a rotating provider, stays stored. When the lease expires, the next refresh sends it; a strict
+//! provider answers `invalid_grant` (and revokes the grant), and the account becomes `needs_reconnect`: one
+//! reconnect, never a loop. Shrinking the window further would need the provider's help (a reuse grace period, as
+//! some offer).
+//!
+//! Failures: `invalid_grant`, `invalid_client`, `unauthorized_client` and other OAuth refusals → `needs_reconnect`;
+//! network, 5xx, 429 → up to `refresh_attempts` tries with full-jitter exponential backoff (a `Retry-After` of up
+//! to [`MAX_RETRY_WAIT`] is honoured), then a cooldown (doubled per failure, capped; at least `Retry-After`) during
+//! which no refresh is attempted: calls use the current token while it is valid and fail fast after. One audit
+//! event per change of state, none per attempt.
+
+use std::{
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use rand::Rng;
+use tokio::sync::watch;
+
+use super::{Bearer, Delegator, InflightMap, Unavailable, repo, repo::TokenSetRow};
+use crate::{
+    accounts::AccountStatus,
+    audit::{
+        AuditAction, Outcome,
+        repo::{self as audit, NewEvent},
+    },
+    db::now_ms,
+    providers::{
+        Provider,
+        token_endpoint::{self, TokenEndpointError, TokenResponse},
+    },
+    tokens::{IssuedTokenSet, repo::refresh_slot, vault::VaultError},
+};
+
+/// The longest wait between two attempts, whatever `Retry-After` says; a longer one becomes the cooldown.
+pub const MAX_RETRY_WAIT: Duration = Duration::from_secs(10);
+
+/// How often a caller waiting on another instance's lease re-reads the row: first, and at most.
+const POLL: Duration = Duration::from_millis(10);
+const MAX_POLL: Duration = Duration::from_millis(250);
+
+pub type RefreshResult = Result<Bearer, Unavailable>;
+pub type Inflight = Mutex<InflightMap>;
+
+/// A refresh running in this process: whose account it is, the token-set version it replaces, and where its
+/// result will appear.
+#[derive(Clone)]
+pub struct Running {
+    user_id: i64,
+    pub(crate) from_version: i64,
+    /// The token being replaced, when it is still valid: callers arriving meanwhile use it instead of waiting.
+    current: Option<Bearer>,
+    result: watch::Receiver<Option<RefreshResult>>,
+}
+
+/// The in-process key of a token set: (account, resource server), so a caller can join a running refresh before
+/// reading the row (in a storm, 999 callers then make no database round trip at all). The background refresher
+/// keeps its own entries: a request must not inherit its "someone else has the lease, move on" answer. Both still
+/// meet at the database lease, so the provider sees one refresh.
+pub type Key = (String, String, Wait);
+
+fn key(account_id: &str, resource_server: &str, wait: Wait) -> Key {
+    (account_id.to_owned(), resource_server.to_owned(), wait)
+}
+
+/// The refresh of (account, resource server) running in this process for `user_id`'s account, if any.
+pub fn running(delegator: &Delegator, user_id: i64, account_id: &str, resource_server: &str) -> Option<Running> {
+    let map = delegator.inflight.lock().ok()?;
+    map.get(&key(account_id, resource_server, Wait::ForResult))
+        .filter(|running| running.user_id == user_id)
+        .cloned()
+}
+
+/// Waits for a running refresh's result, or hands out the token it replaces while that is still valid.
+pub async fn join(running: Running) -> RefreshResult {
+    if let Some(current) = running.current.filter(|b| b.expires_at.is_some_and(|at| at > now_ms())) {
+        return Ok(current);
+    }
+    wait_for(running.result).await
+}
+
+/// Waits for a running refresh's result (a caller whose token was refused cannot use the one being replaced).
+pub async fn outcome(running: Running) -> RefreshResult {
+    wait_for(running.result).await
+}
+
+async fn wait_for(mut result: watch::Receiver<Option<RefreshResult>>) -> RefreshResult {
+    loop {
+        if let Some(result) = result.borrow_and_update().clone() {
+            return result;
+        }
+        if result.changed().await.is_err() {
+            return Err(Unavailable::Internal("the refresh task ended without a result".into()));
+        }
+    }
+}
+
+/// Whether a caller waits for a refresh another instance is running (requests do; the background refresher
+/// moves on).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Wait {
+    ForResult,
+    No,
+}
+
+/// Removes the in-flight entry when the refresh task ends, however it ends.
+struct InflightGuard {
+    delegator: Arc<Delegator>,
+    id: Key,
+}
+
+impl Drop for InflightGuard {
+    fn drop(&mut self) {
+        if let Ok(mut map) = self.delegator.inflight.lock() {
+            map.remove(&self.id);
+        }
+    }
+}
+
+/// Refreshes `row` once for every caller in this process that asks while it runs.
+pub async fn shared(
+    delegator: &Arc<Delegator>,
+    row: TokenSetRow,
+    provider: Arc<Provider>,
+    wait: Wait,
+) -> RefreshResult {
+    wait_for(start(delegator, row, provider, wait, None)?.result).await
+}
+
+/// Starts refreshing `row` on its own task, or finds the refresh of it already running; [`join`] waits for it.
+pub fn start(
+    delegator: &Arc<Delegator>,
+    row: TokenSetRow,
+    provider: Arc<Provider>,
+    wait: Wait,
+    current: Option<Bearer>,
+) -> Result<Running, Unavailable> {
+    let key = key(&row.account_id, &row.resource_server, wait);
+    let running = {
+        let mut map = delegator
+            .inflight
+            .lock()
+            .map_err(|_| Unavailable::Internal("poisoned".into()))?;
+        match map.get(&key) {
+            Some(running) => running.clone(),
+            None => {
+                let (tx, rx) = watch::channel(None);
+                let running = Running {
+                    user_id: row.user_id,
+                    from_version: row.version,
+                    current,
+                    result: rx,
+                };
+                map.insert(key.clone(), running.clone());
+                let guard = InflightGuard {
+                    delegator: delegator.clone(),
+                    id: key,
+                };
+                let delegator = delegator.clone();
+                tokio::spawn(async move {
+                    let result = lead(&delegator, row, &provider, wait).await;
+                    // The entry goes before the result is published: a caller arriving after this reads the
+                    // committed row instead of joining a finished refresh.
+                    drop(guard);
+                    let _ = tx.send(Some(result));
+                });
+                running
+            }
+        }
+    };
+    Ok(running)
+}
+
+/// One holding of a token set's lease: the owner string written into the row (unique per acquisition, so a
+/// holder whose lease expired and was taken over — even by this instance — can write nothing) and its end.
+struct Lease {
+    owner: String,
+    until: i64,
+}
+
+/// Takes the lease (or waits for whoever has it) and refreshes.
+async fn lead(delegator: &Arc<Delegator>, mut row: TokenSetRow, provider: &Provider, wait: Wait) -> RefreshResult {
+    // The endpoints first (discovery may take a request of its own): the lease then only covers token requests.
+    let token_url = match provider.endpoints(&delegator.http).await {
+        Ok(endpoints) => endpoints.token.clone(),
+        Err(e) => {
+            tracing::warn!(provider = provider.id, "refresh impossible, discovery failed: {e}");
+            return Err(Unavailable::ProviderUnavailable {
+                retry_at: now_ms() + delegator.settings.cooldown.as_millis() as i64,
+            });
+        }
+    };
+    let length = delegator.lease_duration();
+    let deadline = Instant::now() + length + Duration::from_secs(1);
+    let mut poll = POLL;
+    loop {
+        let now = now_ms();
+        let lease = Lease {
+            owner: format!("{}/{}", delegator.instance, uuid::Uuid::new_v4()),
+            until: now + length.as_millis() as i64,
+        };
+        if repo::acquire_lease(&delegator.db.pool, &row, &lease.owner, now, lease.until).await? {
+            return refresh_under_lease(delegator, &row, provider, &token_url, &lease).await;
+        }
+        // The lease is someone else's, or the row moved on since it was read.
+        if wait == Wait::No {
+            return Err(Unavailable::Busy);
+        }
+        let current = repo::load_by_id(&delegator.db.pool, &row.id)
+            .await?
+            .ok_or(Unavailable::NotFound)?;
+        if current.version != row.version || current.failures != row.failures {
+            // The other refresh finished: its result is in the row.
+            return delegator.settle(&current, now_ms(), false).await;
+        }
+        // A status change alone (a consent demand meanwhile) is not the other refresh's result; a dead link is.
+        super::usable_status(&current)?;
+        if Instant::now() > deadline {
+            return Err(Unavailable::Busy);
+        }
+        row = current;
+        // 10 ms, doubling to 250 ms: quick when the other refresh is quick, a few reads a second when it is not.
+        let jitter = Duration::from_millis(rand::thread_rng().gen_range(0..5));
+        tokio::time::sleep(poll + jitter).await;
+        poll = (poll * 2).min(MAX_POLL);
+    }
+}
+
+/// How a refresh ended, for the row and the account.
+enum Failure {
+    /// The grant is gone or the client is refused: only the user (or an admin) can fix it.
+    Dead { reason: &'static str, code: String },
+    /// Worth trying again later: cooldown.
+    Transient(TokenEndpointError),
+}
+
+fn classify(e: TokenEndpointError) -> Failure {
+    if e.is_client_error() {
+        return Failure::Dead {
+            reason: "The provider refused this application's credentials while refreshing (an administrator must \
+                     check the client configuration); reconnect the account afterwards.",
+            code: error_code(&e).to_owned(),
+        };
+    }
+    if e.is_transient() {
+        return Failure::Transient(e);
+    }
+    match e {
+        // invalid_grant, and any other OAuth refusal (invalid_scope, invalid_request, …): retrying the same
+        // request cannot succeed.
+        TokenEndpointError::Rejected { .. } => Failure::Dead {
+            reason: "The provider no longer accepts this link (the grant was revoked or expired). Reconnect the \
+                     account.",
+            code: error_code(&e).to_owned(),
+        },
+        other => Failure::Transient(other),
+    }
+}
+
+async fn refresh_under_lease(
+    delegator: &Arc<Delegator>,
+    row: &TokenSetRow,
+    provider: &Provider,
+    token_url: &url::Url,
+    lease: &Lease,
+) -> RefreshResult {
+    let Some(sealed) = row.refresh_token.as_deref() else {
+        return Err(Unavailable::Internal("no refresh token".into()));
+    };
+    let refresh_token = match delegator.vault.open(sealed, refresh_slot(&row.id)) {
+        Ok(token) => token,
+        Err(VaultError::UnknownKey(key)) => {
+            // A key change still rolling out: an instance that has the key can do it, so no cooldown (it would
+            // hold them back too).
+            release(delegator, row, lease, "sealed with a key this instance lacks").await?;
+            return Err(Unavailable::KeyNotConfigured(key));
+        }
+        Err(e) => {
+            release(delegator, row, lease, "undecryptable refresh token").await?;
+            crate::accounts::service::mark_undecryptable(&delegator.db, &row.account_id, &e).await?;
+            return Err(Unavailable::NeedsReconnect {
+                reason: "A stored token cannot be decrypted. Reconnect the account.".into(),
+            });
+        }
+    };
+    let granted: Vec<String> = row.scopes.split_whitespace().map(str::to_owned).collect();
+    let settings = &delegator.settings;
+    // An attempt may take the whole outbound timeout; none starts unless it can finish inside the lease.
+    let attempt_budget = delegator.outbound_timeout.as_millis() as i64 + 2_000;
+    if now_ms() + attempt_budget > lease.until {
+        release(delegator, row, lease, "the lease was too short to try").await?;
+        return Err(Unavailable::Busy);
+    }
+    let mut attempt = 0;
+    let result = loop {
+        attempt += 1;
+        let result = token_endpoint::refresh(&delegator.http, provider, token_url, &refresh_token, &granted).await;
+        match result {
+            Err(e) if e.is_transient() && attempt < settings.refresh_attempts => {
+                let asked = Duration::from_secs(e.retry_after().unwrap_or(0));
+                if asked > MAX_RETRY_WAIT {
+                    break Err(e);
+                }
+                let backoff = settings.retry_backoff.saturating_mul(1 << (attempt - 1).min(16));
+                let jittered = Duration::from_millis(rand::thread_rng().gen_range(0..=backoff.as_millis() as u64));
+                let wait = jittered.max(asked).min(MAX_RETRY_WAIT);
+                if now_ms() + wait.as_millis() as i64 + attempt_budget > lease.until {
+                    break Err(e);
+                }
+                tracing::info!(
+                    account_id = row.account_id,
+                    attempt,
+                    "refresh failed transiently, retrying: {e}"
+                );
+                // The same refresh token again: the provider did not take it (5xx, 429, no connection) or we
+                // cannot know (a timeout); see the module documentation.
+                tokio::time::sleep(wait).await;
+            }
+            other => break other,
+        }
+    };
+    match result {
+        Ok(response) => stored(delegator, row, lease, response, attempt).await,
+        Err(e) => failed(delegator, row, lease, e, attempt).await,
+    }
+}
+
+/// Records a failed refresh: `needs_reconnect` for a dead grant, a cooldown for an outage. Only while the lease is
+/// still ours: a holder that was overtaken changes nothing (the row may already hold fresh tokens).
+async fn failed(
+    delegator: &Arc<Delegator>,
+    row: &TokenSetRow,
+    lease: &Lease,
+    e: TokenEndpointError,
+    attempts: u32,
+) -> RefreshResult {
+    let settings = &delegator.settings;
+    let now = now_ms();
+    let error = e.to_string();
+    match classify(e) {
+        Failure::Dead { reason, code } => dead_link(delegator, row, lease, reason, &code, &error).await,
+        Failure::Transient(e) => {
+            let mut tx = delegator.db.begin_write().await?;
+            let failures = row.failures + 1;
+            let cooldown = settings
+                .cooldown
+                .saturating_mul(1 << (failures - 1).clamp(0, 16) as u32)
+                .min(settings.cooldown_max)
+                .max(Duration::from_secs(e.retry_after().unwrap_or(0)));
+            let retry_at = now + cooldown.as_millis() as i64;
+            tracing::warn!(account_id = row.account_id, attempts, failures, "refresh failed: {e}");
+            let released =
+                repo::release_failed(&mut tx, row, &lease.owner, failures, Some(retry_at), &error, now).await?;
+            if released && row.failures == 0 {
+                let mut event = system_event(AuditAction::ProviderUnavailable, Outcome::Failure, row);
+                event.details = serde_json::json!({
+                    "error": error, "attempts": attempts, "retry_at": retry_at,
+                });
+                audit::record(&mut tx, &event, now).await?;
+            }
+            tx.commit().await?;
+            Err(Unavailable::ProviderUnavailable { retry_at })
+        }
+    }
+}
+
+/// Ends a refresh whose grant is unusable: the lease is given back with the failure counted and, if it was still
+/// ours, the account becomes `needs_reconnect` (with its audit event) in the same transaction.
+async fn dead_link(
+    delegator: &Delegator,
+    row: &TokenSetRow,
+    lease: &Lease,
+    reason: &'static str,
+    code: &str,
+    error: &str,
+) -> RefreshResult {
+    let now = now_ms();
+    let mut tx = delegator.db.begin_write().await?;
+    if !repo::release_failed(&mut tx, row, &lease.owner, row.failures + 1, None, error, now).await? {
+        // The row moved on without us (our lease lapsed, or the account was reconnected): what it holds now
+        // decides, not this stale refusal.
+        tx.rollback().await?;
+        let current = repo::load_by_id(&delegator.db.pool, &row.id)
+            .await?
+            .ok_or(Unavailable::NotFound)?;
+        return delegator.settle(&current, now_ms(), false).await;
+    }
+    status_change(&mut tx, row, AccountStatus::NeedsReconnect, reason, None, code, now).await?;
+    tx.commit().await?;
+    Err(Unavailable::NeedsReconnect { reason: reason.into() })
+}
+
+/// Stores a successful refresh (under the lease) and hands out the new token.
+async fn stored(
+    delegator: &Arc<Delegator>,
+    row: &TokenSetRow,
+    lease: &Lease,
+    response: TokenResponse,
+    attempts: u32,
+) -> RefreshResult {
+    let TokenResponse { mut sets, .. } = response;
+    // Globus names the resource server of every token; a standard answer has one token, for this row.
+    let position = sets
+        .iter()
+        .position(|s| s.resource_server == row.resource_server)
+        .or_else(|| (sets.len() == 1 && provider_names_no_resource_server(delegator, row)).then_some(0));
+    let Some(position) = position else {
+        // The provider consumed the refresh token but sent nothing for this row: sending it again would be
+        // reuse. Only a new authorization helps.
+        let reason = "The provider's refresh answer held no token for this service. Reconnect the account.";
+        return dead_link(delegator, row, lease, reason, "no_token_for_resource_server", reason).await;
+    };
+    let set: IssuedTokenSet = sets.swap_remove(position);
+    let now = now_ms();
+    let mut tx = delegator.db.begin_write().await?;
+    if !repo::store_refreshed(&mut tx, &delegator.vault, row, &lease.owner, &set, now).await? {
+        // The row moved on under us: our lease expired and was taken over, or the account was reconnected, or its
+        // tokens re-encrypted. The token we got is valid, so this caller still gets it; the row keeps the rest.
+        tx.rollback().await?;
+        tracing::error!(
+            account_id = row.account_id,
+            "refresh finished after its lease was lost; its result was not stored"
+        );
+    } else {
+        let mut event = system_event(AuditAction::TokenRefreshed, Outcome::Success, row);
+        event.details = serde_json::json!({
+            "rotated": set.refresh_token.is_some(), "attempts": attempts, "expires_in": set.expires_in,
+        });
+        audit::record(&mut tx, &event, now).await?;
+        if row.failures > 0 {
+            let mut event = system_event(AuditAction::ProviderRecovered, Outcome::Success, row);
+            event.details = serde_json::json!({ "failures": row.failures });
+            audit::record(&mut tx, &event, now).await?;
+        }
+        tx.commit().await?;
+    }
+    let expires_at = set.expires_in.map(|s| now.saturating_add(s.saturating_mul(1000)));
+    Ok(delegator.bearer_from(row, set.access_token, row.version + 1, expires_at, set.scopes.join(" ")))
+}
+
+/// Whether the row's provider leaves the resource server unnamed (standard token responses), so a single token
+/// in a refresh answer is this row's.
+fn provider_names_no_resource_server(delegator: &Delegator, row: &TokenSetRow) -> bool {
+    delegator
+        .catalog
+        .get(&row.provider)
+        .is_some_and(|p| p.token_shape == crate::providers::TokenShape::Standard)
+}
+
+/// Gives the lease back without counting a failure or starting a cooldown (nothing was sent to the provider).
+async fn release(delegator: &Delegator, row: &TokenSetRow, lease: &Lease, why: &str) -> Result<(), Unavailable> {
+    let mut tx = delegator.db.begin_write().await?;
+    repo::release_failed(&mut tx, row, &lease.owner, row.failures, None, why, now_ms()).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// An event no user caused: the platform acting for the account's owner.
+fn system_event(action: AuditAction, outcome: Outcome, row: &TokenSetRow) -> NewEvent<'_> {
+    let mut event = NewEvent::by_user(action, outcome, row.user_id);
+    event.actor_user_id = None;
+    event.provider = Some(&row.provider);
+    event.account_id = Some(&row.account_id);
+    event.resource_server = Some(&row.resource_server);
+    event
+}
+
+fn error_code(e: &TokenEndpointError) -> &str {
+    match e {
+        TokenEndpointError::Rejected { error, .. } => error,
+        _ => "refresh_failed",
+    }
+}
+
+/// Changes the account's status with its audit event, in the caller's transaction; nothing when the account
+/// already has that status (one event per change, however many callers saw the cause) or is in a state `to` must
+/// not replace (see `repo::change_status`).
+pub(crate) async fn status_change(
+    conn: &mut sqlx::AnyConnection,
+    row: &TokenSetRow,
+    to: AccountStatus,
+    reason: &str,
+    consent_scopes: Option<&[String]>,
+    cause: &str,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let from: &[AccountStatus] = match to {
+        AccountStatus::NeedsConsent => &[AccountStatus::Active],
+        _ => &[AccountStatus::Active, AccountStatus::NeedsConsent],
+    };
+    let scopes = consent_scopes.map(|s| s.join(" "));
+    let Some(before) =
+        repo::change_status(conn, &row.account_id, from, to, Some(reason), scopes.as_deref(), now).await?
+    else {
+        return Ok(false);
+    };
+    let mut event = system_event(AuditAction::AccountStatusChanged, Outcome::Failure, row);
+    event.details = serde_json::json!({
+        "from": before.as_str(), "to": to.as_str(), "reason": reason, "cause": cause, "scopes": consent_scopes,
+    });
+    audit::record(conn, &event, now).await?;
+    Ok(true)
+}
+
+/// `needs_reconnect` for an access token that cannot be used or renewed.
+pub(crate) async fn mark_needs_reconnect(
+    delegator: &Delegator,
+    row: &TokenSetRow,
+    reason: &str,
+    cause: &str,
+) -> Result<(), sqlx::Error> {
+    let mut tx = delegator.db.begin_write().await?;
+    status_change(
+        &mut tx,
+        row,
+        AccountStatus::NeedsReconnect,
+        reason,
+        None,
+        cause,
+        now_ms(),
+    )
+    .await?;
+    tx.commit().await
+}
+
+/// `needs_consent` with the scopes to request. Scopes asked for again while already `needs_consent` are added
+/// to the ones recorded, without another event.
+pub(crate) async fn mark_needs_consent(
+    delegator: &Delegator,
+    row: &TokenSetRow,
+    scopes: &[String],
+) -> Result<(), sqlx::Error> {
+    let reason = "The provider asks for more consent before this can be done. Grant access to continue.";
+    let mut tx = delegator.db.begin_write().await?;
+    let now = now_ms();
+    let changed = status_change(
+        &mut tx,
+        row,
+        AccountStatus::NeedsConsent,
+        reason,
+        Some(scopes),
+        "consent_required",
+        now,
+    )
+    .await?;
+    if !changed {
+        // Already waiting for consent: remember these scopes too, without another event. (Or the link is dead:
+        // then the scopes wait with it, for the reconnect to ask for them.)
+        repo::add_consent_scopes(&mut tx, &row.account_id, &scopes.join(" ")).await?;
+    }
+    tx.commit().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rejected(status: u16, error: &str) -> TokenEndpointError {
+        TokenEndpointError::Rejected {
+            status,
+            error: error.into(),
+            description: None,
+            retry_after: None,
+        }
+    }
+
+    #[test]
+    fn refusals_are_dead_links_and_outages_are_transient() {
+        let dead = |e| matches!(classify(e), Failure::Dead { .. });
+        assert!(dead(rejected(400, "invalid_grant")));
+        assert!(dead(rejected(401, "invalid_client")));
+        assert!(
+            dead(rejected(400, "invalid_scope")),
+            "retrying the same request cannot succeed"
+        );
+        assert!(!dead(rejected(503, "temporarily_unavailable")));
+        assert!(!dead(rejected(429, "slow_down")));
+        assert!(!dead(TokenEndpointError::ServerError {
+            status: 502,
+            html: true,
+            retry_after: None
+        }));
+        assert!(!dead(TokenEndpointError::Unreachable("connection refused".into())));
+        assert!(!dead(TokenEndpointError::BadResponse {
+            status: 200,
+            what: "a body that is not JSON".into()
+        }));
+    }
+}

@@ -1,0 +1,300 @@
+//! SQL of delegation: a token set with its account's facts, the refresh lease, and what a refresh leaves behind.
+//!
+//! The lease (`lease_owner`, `lease_until` on the token set) is what makes a refresh exactly-once across
+//! instances: it is taken with a compare-and-swap on `version` and on the lease being free or expired, and the
+//! refreshed tokens are stored only while the lease is still ours (fencing: a holder whose lease ran out and was
+//! taken over writes nothing).
+
+use sqlx::{AnyConnection, AnyPool, Row, any::AnyRow};
+
+use crate::{
+    accounts::AccountStatus,
+    tokens::{
+        IssuedTokenSet,
+        repo::{access_slot, refresh_slot},
+        vault::Vault,
+    },
+};
+
+/// A token set (sealed values only) with the facts of its account that decide whether it may be used.
+#[derive(Debug, Clone)]
+pub struct TokenSetRow {
+    pub id: String,
+    pub account_id: String,
+    pub user_id: i64,
+    pub provider: String,
+    pub subject: String,
+    pub status: AccountStatus,
+    pub status_reason: Option<String>,
+    pub resource_server: String,
+    pub scopes: String,
+    pub token_type: String,
+    pub access_token: String,
+    pub refresh_token: Option<String>,
+    pub expires_at: Option<i64>,
+    pub issued_at: i64,
+    pub version: i64,
+    pub lease_owner: Option<String>,
+    pub lease_until: Option<i64>,
+    pub failures: i64,
+    pub cooldown_until: Option<i64>,
+}
+
+const COLUMNS: &str = "t.id, t.account_id, a.user_id, a.provider, a.subject, a.status, a.status_reason, t.resource_server, t.scopes, \
+     t.token_type, t.issued_at, t.access_token, t.refresh_token, t.expires_at, t.version, t.lease_owner, t.lease_until, \
+     t.failures, t.cooldown_until";
+
+fn row(r: &AnyRow) -> Result<TokenSetRow, sqlx::Error> {
+    let status: String = r.try_get("status")?;
+    Ok(TokenSetRow {
+        id: r.try_get("id")?,
+        account_id: r.try_get("account_id")?,
+        user_id: r.try_get("user_id")?,
+        provider: r.try_get("provider")?,
+        subject: r.try_get("subject")?,
+        status: AccountStatus::parse(&status).unwrap_or(AccountStatus::Error),
+        status_reason: r.try_get("status_reason")?,
+        resource_server: r.try_get("resource_server")?,
+        scopes: r.try_get("scopes")?,
+        token_type: r.try_get("token_type")?,
+        access_token: r.try_get("access_token")?,
+        refresh_token: r.try_get("refresh_token")?,
+        expires_at: r.try_get("expires_at")?,
+        issued_at: r.try_get("issued_at")?,
+        version: r.try_get("version")?,
+        lease_owner: r.try_get("lease_owner")?,
+        lease_until: r.try_get("lease_until")?,
+        failures: r.try_get("failures")?,
+        cooldown_until: r.try_get("cooldown_until")?,
+    })
+}
+
+/// The token set of (account, resource server); with `user_id`, only if the account is that user's.
+pub async fn load(
+    pool: &AnyPool,
+    account_id: &str,
+    resource_server: &str,
+    user_id: Option<i64>,
+) -> Result<Option<TokenSetRow>, sqlx::Error> {
+    let found = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM token_sets t JOIN linked_accounts a ON a.id = t.account_id \
+         WHERE t.account_id = $1 AND t.resource_server = $2"
+    ))
+    .bind(account_id)
+    .bind(resource_server)
+    .fetch_optional(pool)
+    .await?;
+    let found = found.as_ref().map(row).transpose()?;
+    Ok(found.filter(|r| user_id.is_none_or(|u| u == r.user_id)))
+}
+
+pub async fn load_by_id(pool: &AnyPool, id: &str) -> Result<Option<TokenSetRow>, sqlx::Error> {
+    let found = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM token_sets t JOIN linked_accounts a ON a.id = t.account_id WHERE t.id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(pool)
+    .await?;
+    found.as_ref().map(row).transpose()
+}
+
+/// Token sets the background refresher should refresh now: of a configured provider, with a refresh token, a
+/// usable account, no cooldown running, no live lease, and less left than both `window` and half the token's
+/// lifetime (a token living less than the window is refreshed at half-life, not at every pass). Soonest first.
+pub async fn due(
+    pool: &AnyPool,
+    providers: &[String],
+    window: i64,
+    now: i64,
+    limit: i64,
+) -> Result<Vec<TokenSetRow>, sqlx::Error> {
+    if providers.is_empty() {
+        return Ok(Vec::new());
+    }
+    let placeholders: Vec<String> = (0..providers.len()).map(|i| format!("${}", i + 4)).collect();
+    let sql = format!(
+        "SELECT {COLUMNS} FROM token_sets t JOIN linked_accounts a ON a.id = t.account_id \
+         WHERE t.refresh_token IS NOT NULL AND t.expires_at IS NOT NULL \
+           AND t.expires_at < $1 + $2 AND 2 * (t.expires_at - $1) < t.expires_at - t.issued_at \
+           AND a.status IN ('active', 'needs_consent') AND a.provider IN ({}) \
+           AND (t.cooldown_until IS NULL OR t.cooldown_until <= $1) \
+           AND (t.lease_until IS NULL OR t.lease_until <= $1) \
+         ORDER BY t.expires_at LIMIT $3",
+        placeholders.join(", ")
+    );
+    let mut query = sqlx::query(&sql).bind(now).bind(window).bind(limit);
+    for provider in providers {
+        query = query.bind(provider);
+    }
+    let rows = query.fetch_all(pool).await?;
+    rows.iter().map(row).collect()
+}
+
+/// Takes the refresh lease if the row is still as `seen` (same version: no refresh since; same failure count: no
+/// failed refresh since), its account is usable (not marked dead meanwhile) and nobody holds a live lease. True when
+/// taken. Without the failure count, a caller that
+/// read the row before a refresh failed with `invalid_grant` would send the dead refresh token once more.
+pub async fn acquire_lease(
+    pool: &AnyPool,
+    seen: &TokenSetRow,
+    owner: &str,
+    now: i64,
+    until: i64,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE token_sets SET lease_owner = $1, lease_until = $2 \
+         WHERE id = $3 AND version = $4 AND failures = $6 AND (lease_until IS NULL OR lease_until <= $5) \
+           AND EXISTS (SELECT 1 FROM linked_accounts a WHERE a.id = token_sets.account_id \
+                       AND a.status IN ('active', 'needs_consent'))",
+    )
+    .bind(owner)
+    .bind(until)
+    .bind(&seen.id)
+    .bind(seen.version)
+    .bind(now)
+    .bind(seen.failures)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Stores a refresh result while the lease is ours: new access token, the rotated refresh token if the provider
+/// sent one (else the old one stays), scopes, expiry; version bumped, failures and lease cleared. Runs in the
+/// caller's transaction (which also writes the audit). False when the lease was lost: nothing was written.
+pub async fn store_refreshed(
+    conn: &mut AnyConnection,
+    vault: &Vault,
+    row: &TokenSetRow,
+    owner: &str,
+    set: &IssuedTokenSet,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let access = vault.seal(set.access_token(), access_slot(&row.id));
+    let refresh = set
+        .refresh_token
+        .as_ref()
+        .map(|t| vault.seal(secrecy::ExposeSecret::expose_secret(t), refresh_slot(&row.id)));
+    let expires_at = set.expires_in.map(|s| now.saturating_add(s.saturating_mul(1000)));
+    let done = sqlx::query(
+        "UPDATE token_sets SET access_token = $1, refresh_token = COALESCE($2, refresh_token), scopes = $3, \
+         token_type = $4, expires_at = $5, issued_at = $6, updated_at = $6, version = version + 1, \
+         lease_owner = NULL, lease_until = NULL, failures = 0, cooldown_until = NULL, last_error = NULL \
+         WHERE id = $7 AND version = $8 AND lease_owner = $9",
+    )
+    .bind(access)
+    .bind(refresh)
+    .bind(set.scopes.join(" "))
+    .bind(&set.token_type)
+    .bind(expires_at)
+    .bind(now)
+    .bind(&row.id)
+    .bind(row.version)
+    .bind(owner)
+    .execute(&mut *conn)
+    .await?;
+    if done.rows_affected() != 1 {
+        return Ok(false);
+    }
+    sqlx::query("UPDATE linked_accounts SET last_refreshed_at = $1 WHERE id = $2")
+        .bind(now)
+        .bind(&row.account_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(true)
+}
+
+/// Gives the lease back after a failed refresh, recording the failure count, the cooldown (if any) and why.
+pub async fn release_failed(
+    conn: &mut AnyConnection,
+    row: &TokenSetRow,
+    owner: &str,
+    failures: i64,
+    cooldown_until: Option<i64>,
+    error: &str,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE token_sets SET lease_owner = NULL, lease_until = NULL, failures = $1, cooldown_until = $2, \
+         last_error = $3, updated_at = $4 WHERE id = $5 AND version = $6 AND lease_owner = $7",
+    )
+    .bind(failures)
+    .bind(cooldown_until)
+    .bind(error)
+    .bind(now)
+    .bind(&row.id)
+    .bind(row.version)
+    .bind(owner)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Moves an account to `to` (with the scopes it lacks, for `needs_consent`) if its status is one of `from`;
+/// returns the previous status when it changed, so exactly one caller records the change. `from` gives the states
+/// their precedence: a consent demand never hides a dead link (`needs_reconnect` is not left for `needs_consent`).
+pub async fn change_status(
+    conn: &mut AnyConnection,
+    account_id: &str,
+    from: &[AccountStatus],
+    to: AccountStatus,
+    reason: Option<&str>,
+    consent_scopes: Option<&str>,
+    now: i64,
+) -> Result<Option<AccountStatus>, sqlx::Error> {
+    let before: Option<String> = sqlx::query_scalar("SELECT status FROM linked_accounts WHERE id = $1")
+        .bind(account_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    let Some(before) = before.as_deref().and_then(AccountStatus::parse) else {
+        return Ok(None);
+    };
+    if before == to || !from.contains(&before) {
+        return Ok(None);
+    }
+    // The compare-and-swap on the status read makes concurrent callers agree on who changed it.
+    let done = sqlx::query(
+        "UPDATE linked_accounts SET status = $1, status_reason = $2, consent_scopes = $3, updated_at = $4 \
+         WHERE id = $5 AND status = $6",
+    )
+    .bind(to.as_str())
+    .bind(reason)
+    .bind(consent_scopes)
+    .bind(now)
+    .bind(account_id)
+    .bind(before.as_str())
+    .execute(&mut *conn)
+    .await?;
+    Ok((done.rows_affected() == 1).then_some(before))
+}
+
+/// The scopes an account was told it lacks (`needs_consent`), for "Grant access".
+pub async fn consent_scopes_in(conn: &mut AnyConnection, account_id: &str) -> Result<Vec<String>, sqlx::Error> {
+    let scopes: Option<Option<String>> = sqlx::query_scalar("SELECT consent_scopes FROM linked_accounts WHERE id = $1")
+        .bind(account_id)
+        .fetch_optional(conn)
+        .await?;
+    let mut seen = std::collections::HashSet::new();
+    Ok(scopes
+        .flatten()
+        .map(|s| {
+            s.split_whitespace()
+                .filter(|scope| seen.insert(scope.to_string()))
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
+/// Adds scopes to those an account lacks, in one statement (concurrent consent errors both land; duplicates are
+/// dropped when read).
+pub async fn add_consent_scopes(conn: &mut AnyConnection, account_id: &str, scopes: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE linked_accounts SET consent_scopes = CASE WHEN consent_scopes IS NULL OR consent_scopes = '' \
+         THEN $1 ELSE consent_scopes || ' ' || $1 END WHERE id = $2",
+    )
+    .bind(scopes)
+    .bind(account_id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
