@@ -4,6 +4,7 @@
 //! makes the server-rendered pages interactive. Server-only modules are gated so they never reach the browser.
 
 pub mod accounts;
+pub mod actions;
 pub mod app;
 pub mod audit;
 pub mod auth;
@@ -17,6 +18,8 @@ pub mod cli;
 pub mod config;
 #[cfg(feature = "ssr")]
 pub mod db;
+#[cfg(feature = "ssr")]
+pub mod delegation;
 #[cfg(feature = "ssr")]
 pub mod demo;
 #[cfg(feature = "ssr")]

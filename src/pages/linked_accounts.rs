@@ -3,10 +3,8 @@ use leptos_meta::Title;
 use leptos_router::{components::Redirect, hooks::use_query_map};
 
 use crate::{
-    accounts::{
-        AccountStatus, LinkError, LinkedAccountView, LinkedAccounts, ProviderView, TokenSetView,
-        api::list_linked_accounts,
-    },
+    accounts::{LinkError, LinkedAccountView, LinkedAccounts, ProviderView, TokenSetView, api::list_linked_accounts},
+    components::{link_form::LinkForm, time::format_time},
     error::AppError,
 };
 
@@ -133,14 +131,6 @@ fn ProviderSection(provider: ProviderView, accounts: Vec<LinkedAccountView>) -> 
     }
 }
 
-fn status_class(status: AccountStatus) -> &'static str {
-    match status {
-        AccountStatus::Active => "badge badge-ok",
-        AccountStatus::NeedsReconnect | AccountStatus::NeedsConsent => "badge badge-warn",
-        AccountStatus::Revoked | AccountStatus::Error => "badge badge-error",
-    }
-}
-
 #[component]
 fn AccountCard(account: LinkedAccountView) -> impl IntoView {
     let title = account.label().to_owned();
@@ -150,7 +140,6 @@ fn AccountCard(account: LinkedAccountView) -> impl IntoView {
         .filter(|d| *d != title)
         .collect::<Vec<_>>()
         .join(" · ");
-    let action = format!("/oauth/{}/start", account.provider_id);
     let reason = account
         .status_reason
         .clone()
@@ -168,7 +157,7 @@ fn AccountCard(account: LinkedAccountView) -> impl IntoView {
                     <h3>{title.clone()}</h3>
                     <p class="muted">{details}</p>
                 </div>
-                <span class=status_class(account.status)>{account.status.label()}</span>
+                <span class=account.status.badge_class()>{account.status.label()}</span>
             </header>
             {reason}
             <table class="scopes">
@@ -178,11 +167,14 @@ fn AccountCard(account: LinkedAccountView) -> impl IntoView {
                 </thead>
                 <tbody>{sets}</tbody>
             </table>
-            <form method="post" action=action>
-                <input type="hidden" name="intent" value="reconnect" />
-                <input type="hidden" name="account" value=account.id.clone() />
-                <button type="submit" class="button button-ghost" aria-label=format!("Reconnect {title}")>"Reconnect"</button>
-            </form>
+            <LinkForm
+                provider=account.provider_id.clone()
+                account=account.id.clone()
+                intent="reconnect"
+                label="Reconnect"
+                aria_label=format!("Reconnect {title}")
+                class="button button-ghost"
+            />
         </article>
     }
     // Type erasure at the card: the nested view type otherwise overflows the compiler's depth limit.
@@ -205,35 +197,5 @@ fn TokenSetRow(set: TokenSetView) -> impl IntoView {
             </td>
             <td>{expires}</td>
         </tr>
-    }
-}
-
-/// Unix ms as `2026-11-22 14:05 UTC` (rendered on the server; the page is not hydrated).
-fn format_time(ms: i64) -> String {
-    let days = ms.div_euclid(86_400_000);
-    let rem = ms.rem_euclid(86_400_000) / 1000;
-    // Civil-from-days (H. Hinnant), proleptic Gregorian.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02} UTC",
-        rem / 3600,
-        rem % 3600 / 60
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn times_render_in_utc() {
-        assert_eq!(super::format_time(0), "1970-01-01 00:00 UTC");
-        assert_eq!(super::format_time(1_795_356_300_000), "2026-11-22 14:05 UTC");
     }
 }

@@ -1,6 +1,7 @@
 //! One file per route; each page is named `...Page`.
 
 mod account;
+mod actions;
 mod home;
 mod linked_accounts;
 mod not_found;
@@ -8,6 +9,7 @@ mod sign_in;
 mod sign_up;
 
 pub use account::AccountPage;
+pub use actions::ActionsPage;
 pub use home::HomePage;
 pub use linked_accounts::LinkedAccountsPage;
 pub use not_found::NotFoundPage;

@@ -1,0 +1,202 @@
+//! Configured read actions (`[[providers.<id>.actions]]`, presets: GitHub "my repositories", ORCID "my record"):
+//! a GET under the provider's first API base URL with the user's token, its JSON shown as text.
+
+use std::collections::BTreeMap;
+
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+
+use super::{ActionParamView, ActionProblem, ActionResult, ActionView, globus};
+use crate::{
+    accounts::repo as accounts,
+    delegation::ApiRequest,
+    providers::{Catalog, settings::ActionSettings},
+    state::AppState,
+};
+
+/// Pretty-printed results are cut here: the page is not a data export.
+const MAX_SHOWN: usize = 64 * 1024;
+
+/// Every configured action of every provider.
+pub fn views(catalog: &Catalog) -> Vec<ActionView> {
+    catalog
+        .all()
+        .iter()
+        .flat_map(|p| {
+            p.actions.iter().map(|a| ActionView {
+                provider: p.id.clone(),
+                name: a.name.clone(),
+                title: a.title.clone(),
+                params: a
+                    .params
+                    .iter()
+                    .map(|param| ActionParamView {
+                        name: param.name.clone(),
+                        title: param.title.clone(),
+                        required: param.required,
+                        default: param.default.clone(),
+                    })
+                    .collect(),
+            })
+        })
+        .collect()
+}
+
+/// The action's URL path and query for `subject` and `params`, relative to the API base.
+pub fn target(
+    action: &ActionSettings,
+    subject: &str,
+    params: &BTreeMap<String, String>,
+) -> Result<String, ActionProblem> {
+    let encode = |s: &str| utf8_percent_encode(s, NON_ALPHANUMERIC).to_string();
+    let mut path = action.path.replace("{subject}", &encode(subject));
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    for param in &action.params {
+        let value = params
+            .get(&param.name)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+            .or_else(|| param.default.clone());
+        let Some(value) = value else {
+            if param.required {
+                return Err(ActionProblem::invalid(
+                    &param.name,
+                    format!("{} is required.", param.title),
+                ));
+            }
+            continue;
+        };
+        if value.chars().count() > 200 {
+            return Err(ActionProblem::invalid(
+                &param.name,
+                format!("{} is limited to 200 characters.", param.title),
+            ));
+        }
+        let placeholder = format!("{{{}}}", param.name);
+        if path.contains(&placeholder) {
+            path = path.replace(&placeholder, &encode(&value));
+        } else {
+            query.append_pair(&param.name, &value);
+        }
+    }
+    let query = query.finish();
+    Ok(if query.is_empty() {
+        path
+    } else {
+        format!("{path}?{query}")
+    })
+}
+
+/// Runs `provider`'s action `name` as the user's account `account_id`.
+pub async fn run(
+    state: &AppState,
+    user_id: i64,
+    account_id: &str,
+    name: &str,
+    params: &BTreeMap<String, String>,
+) -> Result<ActionResult, ActionProblem> {
+    let not_found = |what: &str| ActionProblem::NotFound { what: what.into() };
+    let mut conn = state.db.pool.acquire().await.map_err(globus::internal)?;
+    let account = accounts::find_for_user(&mut conn, account_id, user_id)
+        .await
+        .map_err(globus::internal)?
+        .ok_or_else(|| not_found("linked account"))?;
+    drop(conn);
+    let provider = state
+        .catalog
+        .get(&account.provider)
+        .ok_or_else(|| not_found("provider"))?;
+    let action = provider
+        .actions
+        .iter()
+        .find(|a| a.name == name)
+        .ok_or_else(|| not_found("action"))?;
+    let base = provider
+        .api_base_urls
+        .first()
+        .ok_or_else(|| not_found("API base URL"))?;
+    let url = base
+        .join(&target(action, &account.subject, params)?)
+        .map_err(globus::internal)?;
+    let template = format!("/{}", action.path);
+    let response = state
+        .delegation
+        .call(ApiRequest {
+            user_id,
+            account_id: &account.id,
+            resource_server: &provider.default_resource_server,
+            method: reqwest::Method::GET,
+            url,
+            path_template: &template,
+            json: None,
+            request_id: None,
+        })
+        .await
+        .map_err(globus::problem)?;
+    if !response.is_success() {
+        return Err(globus::ok_json(&response)
+            .err()
+            .unwrap_or_else(|| ActionProblem::Failed {
+                message: format!("HTTP {}", response.status),
+            }));
+    }
+    let mut body = match serde_json::from_slice::<serde_json::Value>(&response.body) {
+        Ok(json) => serde_json::to_string_pretty(&json).unwrap_or_default(),
+        Err(_) => String::from_utf8_lossy(&response.body).into_owned(),
+    };
+    if body.len() > MAX_SHOWN {
+        let mut cut = MAX_SHOWN;
+        while !body.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        body.truncate(cut);
+        body.push_str("\n… (cut)");
+    }
+    Ok(ActionResult {
+        status: response.status,
+        body,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::providers::settings::ActionParam;
+
+    fn action(path: &str, params: Vec<ActionParam>) -> ActionSettings {
+        ActionSettings {
+            name: "a".into(),
+            title: "A".into(),
+            path: path.into(),
+            params,
+        }
+    }
+
+    fn param(name: &str, required: bool, default: Option<&str>) -> ActionParam {
+        ActionParam {
+            name: name.into(),
+            title: name.to_uppercase(),
+            required,
+            default: default.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn subject_and_params_are_encoded_into_path_and_query() {
+        let a = action(
+            "{subject}/works/{kind}",
+            vec![param("kind", true, None), param("sort", false, Some("new"))],
+        );
+        let params = BTreeMap::from([("kind".to_owned(), "a/b".to_owned())]);
+        assert_eq!(
+            target(&a, "0000-0002/../x", &params).unwrap(),
+            "0000%2D0002%2F%2E%2E%2Fx/works/a%2Fb?sort=new"
+        );
+    }
+
+    #[test]
+    fn a_missing_required_parameter_names_the_field() {
+        let a = action("x", vec![param("q", true, None)]);
+        let err = target(&a, "s", &BTreeMap::new()).unwrap_err();
+        assert_eq!(err, ActionProblem::invalid("q", "Q is required."));
+    }
+}

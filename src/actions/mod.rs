@@ -1,0 +1,236 @@
+//! Actions taken for users with their linked accounts: Globus Transfer (typed) and the configured read actions of
+//! any provider. This module holds the wire types (compiled for the browser too); the calls are in [`globus`] and
+//! [`configured`], the server functions in [`api`].
+//!
+//! Every call goes through `delegation` (one internal API: bearer, exactly-once refresh, failure states, audit).
+//! A failure the user can fix comes back as an [`ActionProblem`] the page turns into the action that fixes it.
+
+pub mod api;
+#[cfg(feature = "ssr")]
+pub mod configured;
+#[cfg(feature = "ssr")]
+pub mod globus;
+#[cfg(feature = "ssr")]
+pub mod repo;
+
+use serde::{Deserialize, Serialize};
+
+/// The resource server of Globus Transfer tokens.
+pub const TRANSFER_RESOURCE_SERVER: &str = "transfer.api.globus.org";
+/// Globus' `endpoint_search` never returns results past this offset + limit.
+pub const SEARCH_CAP: u32 = 1000;
+pub const SEARCH_PAGE: u32 = 25;
+
+/// Why an action could not be done, as something the user can act on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ActionProblem {
+    /// Reconnect the account.
+    NeedsReconnect { reason: String },
+    /// Grant access: the provider asked for these scopes. `transfer` is the pending submission to retry after.
+    NeedsConsent {
+        scopes: Vec<String>,
+        transfer: Option<String>,
+    },
+    /// Retry after `retry_at` (Unix ms).
+    ProviderUnavailable { retry_at: i64 },
+    /// Bad input: which field, and what is wrong.
+    Invalid { field: String, message: String },
+    /// No such account (of yours), endpoint, task or action.
+    NotFound { what: String },
+    /// The provider refused the request itself (its code and message).
+    Upstream { status: u16, code: String, message: String },
+    /// Anything else: the provider did not answer, or an internal error (logged).
+    Failed { message: String },
+}
+
+impl ActionProblem {
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        ActionProblem::Invalid {
+            field: field.to_owned(),
+            message: message.into(),
+        }
+    }
+
+    /// One sentence for the page.
+    pub fn message(&self) -> String {
+        match self {
+            ActionProblem::NeedsReconnect { reason } => reason.clone(),
+            ActionProblem::NeedsConsent { .. } => {
+                "The provider needs your consent for more access before this can be done.".to_owned()
+            }
+            ActionProblem::ProviderUnavailable { .. } => {
+                "The provider is not answering right now; onbehalf will not retry before the time shown.".to_owned()
+            }
+            ActionProblem::Invalid { message, .. } => message.clone(),
+            ActionProblem::NotFound { what } => format!("No such {what}."),
+            ActionProblem::Upstream { code, message, .. } => format!("The provider refused: {message} ({code})."),
+            ActionProblem::Failed { message } => message.clone(),
+        }
+    }
+}
+
+/// `endpoint_search`'s `filter_scope` values offered to users.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum EndpointScope {
+    #[default]
+    MyEndpoints,
+    AdministeredByMe,
+    SharedWithMe,
+    RecentlyUsed,
+    /// Every endpoint visible to the user; needs search text.
+    All,
+}
+
+impl EndpointScope {
+    pub const ALL: [EndpointScope; 5] = [
+        EndpointScope::MyEndpoints,
+        EndpointScope::AdministeredByMe,
+        EndpointScope::SharedWithMe,
+        EndpointScope::RecentlyUsed,
+        EndpointScope::All,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndpointScope::MyEndpoints => "my-endpoints",
+            EndpointScope::AdministeredByMe => "administered-by-me",
+            EndpointScope::SharedWithMe => "shared-with-me",
+            EndpointScope::RecentlyUsed => "recently-used",
+            EndpointScope::All => "all",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|scope| scope.as_str() == s)
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            EndpointScope::MyEndpoints => "My endpoints",
+            EndpointScope::AdministeredByMe => "Administered by me",
+            EndpointScope::SharedWithMe => "Shared with me",
+            EndpointScope::RecentlyUsed => "Recently used",
+            EndpointScope::All => "All (search)",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Endpoint {
+    pub id: String,
+    pub display_name: String,
+    pub owner: Option<String>,
+    pub description: Option<String>,
+    pub entity_type: Option<String>,
+    pub organization: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EndpointPage {
+    pub endpoints: Vec<Endpoint>,
+    pub offset: u32,
+    pub limit: u32,
+    pub has_next_page: bool,
+    /// The next page would pass Globus' 1,000-result cap: refine the search to see more.
+    pub at_cap: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Task {
+    pub task_id: String,
+    pub label: Option<String>,
+    pub status: String,
+    pub source: String,
+    pub destination: String,
+    pub request_time: String,
+    pub completion_time: Option<String>,
+    pub files: u64,
+    pub files_transferred: u64,
+    pub bytes_transferred: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SyncLevel {
+    Exists,
+    Size,
+    Mtime,
+    Checksum,
+}
+
+impl SyncLevel {
+    pub const ALL: [SyncLevel; 4] = [
+        SyncLevel::Exists,
+        SyncLevel::Size,
+        SyncLevel::Mtime,
+        SyncLevel::Checksum,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SyncLevel::Exists => "exists",
+            SyncLevel::Size => "size",
+            SyncLevel::Mtime => "mtime",
+            SyncLevel::Checksum => "checksum",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|level| level.as_str() == s)
+    }
+}
+
+/// A transfer as the user asked for it (validated by `globus::TransferSpec::validate`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct TransferForm {
+    pub account: String,
+    pub source_endpoint: String,
+    pub source_path: String,
+    pub destination_endpoint: String,
+    pub destination_path: String,
+    #[serde(default)]
+    pub label: String,
+    /// Empty, or a [`SyncLevel`].
+    #[serde(default)]
+    pub sync_level: String,
+    /// `"on"` when the checkbox is ticked (plain forms send nothing otherwise).
+    #[serde(default)]
+    pub recursive: Option<String>,
+}
+
+/// A transfer submission kept by onbehalf: its Globus `submission_id` is reused on every retry, so a retry after
+/// consent (or after a lost answer) can never start a second task.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Submission {
+    pub id: String,
+    pub account_id: String,
+    pub submission_id: String,
+    pub form: TransferForm,
+    pub status: String,
+    pub task_id: Option<String>,
+    pub last_error: Option<String>,
+    pub created_at: i64,
+}
+
+/// A configured read action as users see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActionView {
+    pub provider: String,
+    pub name: String,
+    pub title: String,
+    pub params: Vec<ActionParamView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActionParamView {
+    pub name: String,
+    pub title: String,
+    pub required: bool,
+    pub default: Option<String>,
+}
+
+/// A configured action's answer: the upstream status and its JSON, pretty-printed (shown as text).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActionResult {
+    pub status: u16,
+    pub body: String,
+}

@@ -1,0 +1,512 @@
+use std::collections::BTreeMap;
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::{components::Redirect, hooks::use_query_map};
+
+use crate::{
+    actions::{
+        ActionProblem, ActionResult, ActionView, EndpointPage, EndpointScope, SEARCH_CAP, Submission, SyncLevel, Task,
+        api::{ActionAccount, ActionsOverview, ActionsQuery, actions_page},
+    },
+    components::{link_form::LinkForm, time::format_time},
+    error::AppError,
+};
+
+/// "Actions" (first version): what onbehalf can do with the user's linked accounts — Globus endpoints (search,
+/// scope filter, paging in the URL), transfers and their tasks, and the providers' configured read actions. Every
+/// control is a plain form or link: it works without JavaScript.
+#[component]
+pub fn ActionsPage() -> impl IntoView {
+    let query = use_query_map();
+    let request = move || {
+        let q = query.read();
+        ActionsQuery {
+            account: q.get("account"),
+            scope: q.get("scope"),
+            q: q.get("q"),
+            offset: q.get("offset").and_then(|o| o.parse().ok()),
+            transfer: q.get("transfer"),
+            run: q.get("run"),
+            params: q
+                .clone()
+                .into_iter()
+                .filter_map(|(k, v)| Some((k.strip_prefix("p_")?.to_owned(), v)))
+                .collect::<BTreeMap<_, _>>(),
+        }
+    };
+    let data = Resource::new_blocking(request, actions_page);
+    view! {
+        <Title text="Actions · onbehalf" />
+        <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match data.await {
+                    Ok(page) => view! { <ActionsView page=page /> }.into_any(),
+                    Err(AppError::NotSignedIn) => view! { <Redirect path="/sign-in?next=/actions" /> }.into_any(),
+                    Err(err) => view! { <div class="alert alert-error" role="alert">{err.to_string()}</div> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn ActionsView(page: ActionsOverview) -> impl IntoView {
+    let ActionsOverview {
+        accounts,
+        account,
+        endpoints,
+        tasks,
+        submission,
+        actions,
+        result,
+    } = page;
+    let Some(account) = account else {
+        return view! {
+            <div class="page-wide">
+                <h1>"Actions"</h1>
+                <p class="lead">"Link a Globus, GitHub or ORCID account first: actions run with your linked accounts."</p>
+                <p><a class="button button-primary" href="/linked-accounts">"Go to linked accounts"</a></p>
+            </div>
+        }
+        .into_any();
+    };
+    let picker =
+        (accounts.len() > 1).then(|| view! { <AccountPicker accounts=accounts.clone() current=account.id.clone() /> });
+    let globus = account.is_globus.then(|| {
+        view! {
+            <EndpointsSection account=account.clone() endpoints=endpoints />
+            <TransferSection account=account.clone() submission=submission />
+            <TasksSection account=account.clone() tasks=tasks />
+        }
+    });
+    let configured = (!actions.is_empty())
+        .then(|| view! { <ConfiguredSection account=account.clone() actions=actions result=result /> });
+    view! {
+        <div class="page-wide">
+            <h1>"Actions"</h1>
+            <p class="lead">
+                "What this site does at your linked accounts, on your behalf. Every call is recorded with its result."
+            </p>
+            {picker}
+            <p>
+                "Acting as "<strong>{account.label.clone()}</strong>" at "{account.provider_name.clone()}" "
+                <span class=account.status.badge_class()>{account.status.label()}</span>
+            </p>
+            {globus}
+            {configured}
+        </div>
+    }
+    .into_any()
+}
+
+#[component]
+fn AccountPicker(accounts: Vec<ActionAccount>, current: String) -> impl IntoView {
+    view! {
+        <form method="get" action="/actions" class="inline-form">
+            <label for="account-picker">"Account"</label>
+            <select id="account-picker" name="account">
+                {accounts
+                    .into_iter()
+                    .map(|a| {
+                        let selected = a.id == current;
+                        view! { <option value=a.id selected=selected>{format!("{} · {}", a.provider_name, a.label)}</option> }
+                    })
+                    .collect_view()}
+            </select>
+            <button type="submit" class="button button-ghost">"Switch"</button>
+        </form>
+    }
+}
+
+/// A problem as the action that fixes it.
+#[component]
+fn Problem(
+    problem: ActionProblem,
+    account: ActionAccount,
+    #[prop(optional)] return_to: Option<String>,
+) -> impl IntoView {
+    let back = return_to.unwrap_or_else(|| format!("/actions?account={}", account.id));
+    let form = |intent: &'static str, label: &'static str| {
+        let (provider, id, back) = (account.provider.clone(), account.id.clone(), back.clone());
+        view! { <LinkForm provider=provider account=id intent=intent label=label return_to=back /> }.into_any()
+    };
+    let fix = match &problem {
+        ActionProblem::NeedsReconnect { .. } => Some(form("reconnect", "Reconnect")),
+        ActionProblem::NeedsConsent { .. } => Some(form("grant", "Grant access")),
+        ActionProblem::ProviderUnavailable { retry_at } => {
+            Some(view! { <p>{format!("Retry after {}.", format_time(*retry_at))}</p> }.into_any())
+        }
+        _ => None,
+    };
+    view! {
+        <div class="alert alert-error" role="alert">
+            <p>{problem.message()}</p>
+            {fix}
+        </div>
+    }
+    .into_any()
+}
+
+#[component]
+fn EndpointsSection(account: ActionAccount, endpoints: Option<Result<EndpointPage, ActionProblem>>) -> impl IntoView {
+    let query = use_query_map().read_untracked();
+    let scope = query
+        .get("scope")
+        .and_then(|s| EndpointScope::parse(&s))
+        .unwrap_or_default();
+    let text = query.get("q").unwrap_or_default();
+    let link = {
+        let (account, text) = (account.id.clone(), text.clone());
+        move |offset: u32| {
+            let encode = |s: &str| -> String { url_encode(s) };
+            format!(
+                "/actions?account={}&scope={}&q={}&offset={offset}",
+                encode(&account),
+                scope.as_str(),
+                encode(&text)
+            )
+        }
+    };
+    let body = match endpoints {
+        None => None,
+        Some(Err(problem)) => Some(view! { <Problem problem=problem account=account.clone() /> }.into_any()),
+        Some(Ok(page)) if page.endpoints.is_empty() => Some(
+            view! { <p class="muted">{if page.offset == 0 { "No endpoints match." } else { "No more endpoints." }}</p> }
+                .into_any(),
+        ),
+        Some(Ok(page)) => {
+            let previous = (page.offset > 0).then(|| {
+                let href = link(page.offset.saturating_sub(page.limit));
+                view! { <a href=href rel="prev">"Previous"</a> }
+            });
+            let next = page.has_next_page.then(|| {
+                let href = link(page.offset + page.limit);
+                view! { <a href=href rel="next">"Next"</a> }
+            });
+            let cap = page.at_cap.then(|| {
+                view! {
+                    <p class="muted">
+                        {format!("Globus shows at most {SEARCH_CAP} results for one search: refine the search text to see others.")}
+                    </p>
+                }
+            });
+            let first = page.offset + 1;
+            let last = page.offset + page.endpoints.len() as u32;
+            Some(
+                view! {
+                    <table class="data-table">
+                        <caption>{format!("Endpoints {first}–{last}")}</caption>
+                        <thead>
+                            <tr>
+                                <th scope="col">"Name"</th>
+                                <th scope="col">"Owner"</th>
+                                <th scope="col">"Type"</th>
+                                <th scope="col">"ID"</th>
+                            </tr>
+                        </thead>
+                        <tbody>
+                            {page
+                                .endpoints
+                                .into_iter()
+                                .map(|e| {
+                                    view! {
+                                        <tr>
+                                            <th scope="row">{e.display_name}</th>
+                                            <td>{e.owner.unwrap_or_default()}</td>
+                                            <td>{e.entity_type.unwrap_or_default()}</td>
+                                            <td><code>{e.id}</code></td>
+                                        </tr>
+                                    }
+                                })
+                                .collect_view()}
+                        </tbody>
+                    </table>
+                    <nav class="pager" aria-label="Endpoint pages">{previous}" "{next}</nav>
+                    {cap}
+                }
+                .into_any(),
+            )
+        }
+    };
+    view! {
+        <section class="panel" aria-labelledby="endpoints-heading">
+            <h2 id="endpoints-heading">"Endpoints"</h2>
+            <form method="get" action="/actions" class="inline-form" role="search">
+                <input type="hidden" name="account" value=account.id.clone() />
+                <label for="endpoint-scope">"Show"</label>
+                <select id="endpoint-scope" name="scope">
+                    {EndpointScope::ALL
+                        .into_iter()
+                        .map(|s| view! { <option value=s.as_str() selected=s == scope>{s.label()}</option> })
+                        .collect_view()}
+                </select>
+                <label for="endpoint-search">"Search"</label>
+                <input id="endpoint-search" name="q" type="search" value=text maxlength="200" />
+                <button type="submit" class="button button-primary">"Search endpoints"</button>
+            </form>
+            {body}
+        </section>
+    }
+    .into_any()
+}
+
+/// Field names the transfer form can report (`?invalid=<field>`): only these are shown, never URL text.
+fn invalid_message(field: &str) -> Option<&'static str> {
+    Some(match field {
+        "source_endpoint" | "destination_endpoint" => "An endpoint id is a UUID: copy it from the endpoints table.",
+        "source_path" | "destination_path" => "A path starts with / or ~/ and has no control characters.",
+        "label" => "A label has at most 128 letters, digits, spaces and - _ . , ( ).",
+        "sync_level" => "Choose a sync level from the list.",
+        _ => return None,
+    })
+}
+
+#[component]
+fn TransferSection(
+    account: ActionAccount,
+    submission: Option<(Submission, Option<Result<Task, ActionProblem>>)>,
+) -> impl IntoView {
+    let query = use_query_map().read_untracked();
+    let invalid = query
+        .get("invalid")
+        .and_then(|f| invalid_message(&f))
+        .map(|m| view! { <div class="alert alert-error" role="alert">{m}</div> });
+    let failed = query
+        .get("failed")
+        .map(|_| view! { <div class="alert alert-error" role="alert">"The transfer could not be submitted. Try again."</div> });
+    let status =
+        submission.map(|(s, task)| view! { <SubmissionStatus submission=s task=task account=account.clone() /> });
+    view! {
+        <section class="panel" aria-labelledby="transfer-heading" id="transfer">
+            <h2 id="transfer-heading">"Transfer"</h2>
+            {status}
+            {invalid}
+            {failed}
+            <form method="post" action="/api/globus_submit_transfer" class="stack-form">
+                <input type="hidden" name="account" value=account.id.clone() />
+                <div class="field-row">
+                    <TextField name="source_endpoint" label="Source endpoint ID" value="" />
+                    <TextField name="source_path" label="Source path" value="/~/" />
+                </div>
+                <div class="field-row">
+                    <TextField name="destination_endpoint" label="Destination endpoint ID" value="" />
+                    <TextField name="destination_path" label="Destination path" value="/~/" />
+                </div>
+                <div class="field-row">
+                    <div class="field">
+                        <label for="label">"Label"</label>
+                        <input id="label" name="label" maxlength="128" />
+                    </div>
+                    <div class="field">
+                        <label for="sync_level">"Sync level"</label>
+                        <select id="sync_level" name="sync_level">
+                            <option value="">"Copy everything"</option>
+                            {SyncLevel::ALL
+                                .into_iter()
+                                .map(|l| view! { <option value=l.as_str()>{format!("Skip files whose {} match", l.as_str())}</option> })
+                                .collect_view()}
+                        </select>
+                    </div>
+                </div>
+                <div class="field check">
+                    <input id="recursive" name="recursive" type="checkbox" />
+                    <label for="recursive">"The source is a folder (copy recursively)"</label>
+                </div>
+                <button type="submit" class="button button-primary">"Submit transfer"</button>
+            </form>
+        </section>
+    }
+    .into_any()
+}
+
+/// A required text input with its label; `name` is also its id.
+#[component]
+fn TextField(name: &'static str, label: &'static str, value: &'static str) -> impl IntoView {
+    view! {
+        <div class="field">
+            <label for=name>{label}</label>
+            <input id=name name=name value=value required />
+        </div>
+    }
+}
+
+#[component]
+fn SubmissionStatus(
+    submission: Submission,
+    task: Option<Result<Task, ActionProblem>>,
+    account: ActionAccount,
+) -> impl IntoView {
+    if let Some(task_id) = submission.task_id.clone() {
+        let state = match task {
+            Some(Ok(task)) => format!("status {}", task.status),
+            Some(Err(problem)) => format!("status unknown: {}", problem.message()),
+            None => "status unknown".to_owned(),
+        };
+        return view! {
+            <div class="alert alert-success" role="status">
+                <p>"Transfer submitted: task "<code>{task_id}</code>", "{state}"."</p>
+            </div>
+        }
+        .into_any();
+    }
+    // Pending: the last attempt failed. Fix it (reconnect / grant), then retry with the same submission id.
+    let back = format!("/actions?account={}&transfer={}#transfer", account.id, submission.id);
+    let fix = match account.status {
+        crate::accounts::AccountStatus::NeedsConsent => Some(
+            view! { <Problem problem=ActionProblem::NeedsConsent { scopes: vec![], transfer: Some(submission.id.clone()) } account=account.clone() return_to=back.clone() /> }
+                .into_any(),
+        ),
+        crate::accounts::AccountStatus::NeedsReconnect | crate::accounts::AccountStatus::Error => Some(
+            view! { <Problem problem=ActionProblem::NeedsReconnect { reason: "Reconnect the account, then retry.".into() } account=account.clone() return_to=back.clone() /> }
+                .into_any(),
+        ),
+        _ => None,
+    };
+    let error = submission
+        .last_error
+        .clone()
+        .map(|e| view! { <p class="muted">{format!("Last attempt: {e}")}</p> });
+    view! {
+        <div class="card">
+            <p>
+                {format!(
+                    "Transfer from {} to {} not submitted yet.",
+                    submission.form.source_path, submission.form.destination_path
+                )}
+            </p>
+            {error}
+            {fix}
+            <form method="post" action="/api/globus_submit_transfer">
+                <input type="hidden" name="account" value=account.id.clone() />
+                <input type="hidden" name="resume" value=submission.id.clone() />
+                <button type="submit" class="button button-ghost">"Retry submission"</button>
+            </form>
+        </div>
+    }
+    .into_any()
+}
+
+#[component]
+fn TasksSection(account: ActionAccount, tasks: Option<Result<Vec<Task>, ActionProblem>>) -> impl IntoView {
+    let body = match tasks {
+        None => None,
+        Some(Err(problem)) => Some(view! { <Problem problem=problem account=account.clone() /> }.into_any()),
+        Some(Ok(tasks)) if tasks.is_empty() => Some(view! { <p class="muted">"No transfers yet."</p> }.into_any()),
+        Some(Ok(tasks)) => Some(
+            view! {
+                <table class="data-table">
+                    <caption class="visually-hidden">"Recent transfers"</caption>
+                    <thead>
+                        <tr>
+                            <th scope="col">"Label"</th>
+                            <th scope="col">"Status"</th>
+                            <th scope="col">"From"</th>
+                            <th scope="col">"To"</th>
+                            <th scope="col">"Requested"</th>
+                            <th scope="col">"Files"</th>
+                        </tr>
+                    </thead>
+                    <tbody>
+                        {tasks
+                            .into_iter()
+                            .map(|t| {
+                                view! {
+                                    <tr>
+                                        <th scope="row">{t.label.unwrap_or_else(|| t.task_id.clone())}</th>
+                                        <td>{t.status}</td>
+                                        <td>{t.source}</td>
+                                        <td>{t.destination}</td>
+                                        <td>{t.request_time}</td>
+                                        <td>{format!("{}/{}", t.files_transferred, t.files)}</td>
+                                    </tr>
+                                }
+                            })
+                            .collect_view()}
+                    </tbody>
+                </table>
+            }
+            .into_any(),
+        ),
+    };
+    view! {
+        <section class="panel" aria-labelledby="tasks-heading">
+            <h2 id="tasks-heading">"Recent transfers"</h2>
+            {body}
+        </section>
+    }
+    .into_any()
+}
+
+#[component]
+fn ConfiguredSection(
+    account: ActionAccount,
+    actions: Vec<ActionView>,
+    result: Option<(String, Result<ActionResult, ActionProblem>)>,
+) -> impl IntoView {
+    // A run of an action this account does not have (an old link, a typo in the URL).
+    let unknown = result
+        .as_ref()
+        .filter(|(name, _)| !actions.iter().any(|a| &a.name == name))
+        .and_then(|(_, r)| r.clone().err())
+        .map(|problem| view! { <Problem problem=problem account=account.clone() /> });
+    let forms = actions
+        .into_iter()
+        .map(|action| {
+            let shown = result.as_ref().filter(|(name, _)| *name == action.name).map(|(_, r)| r.clone());
+            let output = match shown {
+                None => None,
+                Some(Ok(result)) => Some(
+                    view! {
+                        <p class="muted">{format!("HTTP {}", result.status)}</p>
+                        <pre class="result" tabindex="0" aria-label=format!("{} result", action.title)>{result.body}</pre>
+                    }
+                    .into_any(),
+                ),
+                Some(Err(problem)) => Some(view! { <Problem problem=problem account=account.clone() /> }.into_any()),
+            };
+            let params = action
+                .params
+                .iter()
+                .map(|p| {
+                    let id = format!("p-{}-{}", action.name, p.name);
+                    view! {
+                        <div class="field">
+                            <label for=id.clone()>{p.title.clone()}</label>
+                            <input id=id name=format!("p_{}", p.name) value=p.default.clone().unwrap_or_default() required=p.required />
+                        </div>
+                    }
+                })
+                .collect_view();
+            view! {
+                <article class="card">
+                    <h3>{action.title.clone()}</h3>
+                    <form method="get" action="/actions" class="inline-form">
+                        <input type="hidden" name="account" value=account.id.clone() />
+                        <input type="hidden" name="run" value=action.name.clone() />
+                        {params}
+                        <button type="submit" class="button button-primary">{format!("Run “{}”", action.title)}</button>
+                    </form>
+                    {output}
+                </article>
+            }
+        })
+        .collect_view();
+    view! {
+        <section class="panel" aria-labelledby="configured-heading">
+            <h2 id="configured-heading">"Provider actions"</h2>
+            {unknown}
+            {forms}
+        </section>
+    }
+    .into_any()
+}
+
+fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
