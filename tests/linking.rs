@@ -4,109 +4,18 @@
 
 mod common;
 
-use common::{Backend, TestApp, unique_email};
+use common::{
+    Backend, TestApp,
+    oauth::{DEMO, callback, callback_url, consent, count, identity, link, link_with, location, query_value, start},
+    unique_email,
+};
 use onbehalf::{
-    accounts::service::{TokenUnavailable, open_access_token},
+    delegation::{Delegator, Unavailable},
     demo::{DemoProvider, IdTokenFault, TokenFault},
     tokens::{repo::access_slot, rotation, vault::Vault},
 };
 use reqwest::{StatusCode, header};
 use sqlx::Row;
-
-const DEMO: &str = "demo";
-
-fn identity(n: usize) -> &'static str {
-    DemoProvider::identities()[n].sub
-}
-
-fn location(res: &reqwest::Response) -> String {
-    res.headers()
-        .get(header::LOCATION)
-        .unwrap_or_else(|| panic!("a redirect, got {}", res.status()))
-        .to_str()
-        .unwrap()
-        .to_owned()
-}
-
-/// POST /oauth/{provider}/start as the signed-in browser does.
-async fn start(app: &TestApp, cookie: &str, provider: &str, form: &[(&str, &str)]) -> reqwest::Response {
-    app.client
-        .post(app.url(&format!("/oauth/{provider}/start")))
-        .header(header::ORIGIN, app.origin())
-        .header(header::COOKIE, format!("{}={cookie}", common::SESSION_COOKIE))
-        .form(form)
-        .send()
-        .await
-        .unwrap()
-}
-
-/// The consent page: open the authorize URL, choose `identity`, press Allow or Deny; returns the callback URL.
-async fn consent(app: &TestApp, authorize_url: &str, identity: &str, decision: &str) -> String {
-    let page = app.client.get(authorize_url).send().await.unwrap();
-    assert_eq!(page.status(), StatusCode::OK, "consent page for {authorize_url}");
-    let html = page.text().await.unwrap();
-    let marker = "name=\"request_id\" value=\"";
-    let at = html.find(marker).expect("the consent form carries request_id") + marker.len();
-    let request_id = &html[at..at + html[at..].find('"').unwrap()];
-    let decision_url = format!("{}/v2/oauth2/authorize/decision", app.demo().issuer_str());
-    let res = app
-        .client
-        .post(decision_url)
-        .form(&[
-            ("request_id", request_id),
-            ("identity", identity),
-            ("decision", decision),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::SEE_OTHER);
-    location(&res)
-}
-
-async fn callback(app: &TestApp, cookie: &str, url: &str) -> reqwest::Response {
-    app.client
-        .get(url)
-        .header(header::COOKIE, format!("{}={cookie}", common::SESSION_COOKIE))
-        .send()
-        .await
-        .unwrap()
-}
-
-/// Start → consent (Allow as `identity`) → callback; returns where the callback sent the browser.
-async fn link_with(app: &TestApp, cookie: &str, form: &[(&str, &str)], identity: &str) -> String {
-    let res = start(app, cookie, DEMO, form).await;
-    assert_eq!(res.status(), StatusCode::SEE_OTHER);
-    let back = consent(app, &location(&res), identity, "allow").await;
-    let res = callback(app, cookie, &back).await;
-    assert_eq!(res.status(), StatusCode::SEE_OTHER);
-    location(&res)
-}
-
-async fn link(app: &TestApp, cookie: &str, identity: &str) -> String {
-    link_with(app, cookie, &[("intent", "link")], identity).await
-}
-
-/// The callback URL for a started flow, consented as `identity`, without following it.
-async fn callback_url(app: &TestApp, cookie: &str, identity: &str) -> String {
-    let res = start(app, cookie, DEMO, &[]).await;
-    consent(app, &location(&res), identity, "allow").await
-}
-
-fn query_value(location: &str, key: &str) -> Option<String> {
-    reqwest::Url::parse(&format!("http://x{location}"))
-        .unwrap()
-        .query_pairs()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.into_owned())
-}
-
-async fn count(app: &TestApp, sql: &str) -> i64 {
-    sqlx::query_scalar::<_, i64>(sql)
-        .fetch_one(&app.state.db.pool)
-        .await
-        .unwrap()
-}
 
 async fn rejected_reasons(app: &TestApp) -> Vec<String> {
     sqlx::query("SELECT details FROM audit_events WHERE action = 'link_rejected' ORDER BY id")
@@ -578,11 +487,25 @@ async fn undecryptable_tokens_mark_the_account_error_and_keys_rotate(backend: Ba
         "a second run has nothing to do"
     );
     // An instance that was not given the new key yet: an error for the caller, but the account is not marked.
-    let err = open_access_token(&app.state, &first, "transfer.api.globus.org")
+    let owner = |account: String| {
+        let pool = app.state.db.pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>("SELECT user_id FROM linked_accounts WHERE id = $1")
+                .bind(account)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    let (first_user, second_user) = (owner(first.clone()).await, owner(second.clone()).await);
+    let err = app
+        .state
+        .delegation
+        .bearer(first_user, &first, "transfer.api.globus.org")
         .await
         .unwrap_err();
     assert!(
-        matches!(err, TokenUnavailable::KeyNotConfigured(ref k) if k == "next"),
+        matches!(err, Unavailable::KeyNotConfigured(ref k) if k == "next"),
         "{err:?}"
     );
     assert_eq!(
@@ -604,12 +527,19 @@ async fn undecryptable_tokens_mark_the_account_error_and_keys_rotate(backend: Ba
     .execute(&app.state.db.pool)
     .await
     .unwrap();
-    let mut state = app.state.clone();
-    state.vault = std::sync::Arc::new(rotated);
-    let err = open_access_token(&state, &second, "transfer.api.globus.org")
+    // An instance that has the new key.
+    let updated = std::sync::Arc::new(Delegator::new(
+        &app.state.settings,
+        app.state.db.clone(),
+        std::sync::Arc::new(rotated),
+        app.state.catalog.clone(),
+        app.state.http.clone(),
+    ));
+    let err = updated
+        .bearer(second_user, &second, "transfer.api.globus.org")
         .await
         .unwrap_err();
-    assert!(matches!(err, TokenUnavailable::Undecryptable), "{err:?}");
+    assert!(matches!(err, Unavailable::NeedsReconnect { .. }), "{err:?}");
     let (status, reason): (String, String) =
         sqlx::query_as("SELECT status, status_reason FROM linked_accounts WHERE id = $1")
             .bind(&second)
@@ -627,7 +557,8 @@ async fn undecryptable_tokens_mark_the_account_error_and_keys_rotate(backend: Ba
         1
     );
     assert!(
-        open_access_token(&state, &first, "transfer.api.globus.org")
+        updated
+            .bearer(first_user, &first, "transfer.api.globus.org")
             .await
             .is_ok()
     );

@@ -42,6 +42,32 @@ async fn fake_provider() -> String {
             }),
         )
         .route(
+            "/github/user/repos",
+            get(|headers: HeaderMap, query: axum::extract::RawQuery| async move {
+                match headers.get("authorization").and_then(|v| v.to_str().ok()) {
+                    Some("Bearer gho_secret") => (
+                        StatusCode::OK,
+                        Json(json!([{"full_name": "octocat/hello-world", "query": query.0}])),
+                    ),
+                    _ => (StatusCode::UNAUTHORIZED, Json(json!({"message": "Bad credentials"}))),
+                }
+            }),
+        )
+        .route(
+            "/orcid/{orcid}/record",
+            get(
+                |headers: HeaderMap, axum::extract::Path(orcid): axum::extract::Path<String>| async move {
+                    match headers.get("authorization").and_then(|v| v.to_str().ok()) {
+                        Some("Bearer orcid_secret") => (
+                            StatusCode::OK,
+                            Json(json!({"orcid-identifier": {"path": orcid}, "person": {"name": "Josiah Carberry"}})),
+                        ),
+                        _ => (StatusCode::UNAUTHORIZED, Json(json!({"error": "invalid_token"}))),
+                    }
+                },
+            ),
+        )
+        .route(
             "/orcid/token",
             post(|| async {
                 Json(
@@ -172,6 +198,71 @@ async fn github_and_orcid_quirks_are_handled(backend: Backend) {
         html.contains("octocat") && html.contains("Josiah Carberry") && html.contains("Connect another GitHub account")
     );
     assert!(!html.contains("gho_secret") && !html.contains("orcid_secret"));
+
+    // The presets' read actions, run from the actions page with the user's tokens.
+    let account = |provider: &str| {
+        let provider = provider.to_owned();
+        let pool = app.state.db.pool.clone();
+        async move {
+            sqlx::query_scalar::<_, String>("SELECT id FROM linked_accounts WHERE provider = $1")
+                .bind(provider)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    let github = account("github").await;
+    let page = app
+        .get(
+            &format!("/actions?account={github}&run=repositories&p_sort=created"),
+            Some(&cookie),
+        )
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("My repositories") && page.contains("octocat/hello-world"),
+        "{page}"
+    );
+    assert!(
+        page.contains("sort=created&amp;per_page=30"),
+        "parameters and defaults reach the query: {page}"
+    );
+    let orcid = account("orcid").await;
+    let page = app
+        .get(&format!("/actions?account={orcid}&run=record"), Some(&cookie))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("My ORCID record") && page.contains("0000-0002-1825-0097"),
+        "{page}"
+    );
+    let page = app
+        .get(&format!("/actions?account={orcid}&run=nope"), Some(&cookie))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("No such action."), "{page}");
+    app.state.delegation.calls.flush().await;
+    let paths: Vec<String> =
+        sqlx::query_scalar("SELECT details FROM audit_events WHERE action = 'delegated_call' ORDER BY id")
+            .fetch_all(&app.state.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(paths.len(), 2, "{paths:?}");
+    assert!(
+        paths[0].contains("\"path\":\"/user/repos\"") && paths[1].contains("{subject}/record"),
+        "{paths:?}"
+    );
+    assert!(
+        paths
+            .iter()
+            .all(|p| !p.contains("gho_secret") && !p.contains("sort=created"))
+    );
 }
 
 on_both_backends!(github_and_orcid_quirks_are_handled);

@@ -6,6 +6,8 @@
 
 #![allow(dead_code)]
 
+pub mod oauth;
+
 use onbehalf::{config::Settings, error::AppError, startup::Application, state::AppState};
 use reqwest::{Response, StatusCode, header};
 use secrecy::SecretString;
@@ -161,15 +163,28 @@ impl TestApp {
 
     /// Posts a form the way a browser without JavaScript does (Accept: text/html, Referer, redirect answer).
     pub async fn post_plain_form(&self, endpoint: &str, referer: &str, form: &[(&str, &str)]) -> Response {
-        self.client
+        self.post_plain_form_as(endpoint, referer, form, None).await
+    }
+
+    /// [`Self::post_plain_form`] with a session.
+    pub async fn post_plain_form_as(
+        &self,
+        endpoint: &str,
+        referer: &str,
+        form: &[(&str, &str)],
+        cookie: Option<&str>,
+    ) -> Response {
+        let mut req = self
+            .client
             .post(self.url(&format!("/api/{endpoint}")))
             .header(header::ORIGIN, self.origin())
             .header(header::REFERER, self.url(referer))
             .header(header::ACCEPT, "text/html,application/xhtml+xml")
-            .form(form)
-            .send()
-            .await
-            .expect("request sent")
+            .form(form);
+        if let Some(cookie) = cookie {
+            req = req.header(header::COOKIE, format!("{SESSION_COOKIE}={cookie}"));
+        }
+        req.send().await.expect("request sent")
     }
 
     /// Loads a page the way a browser does (it asks for HTML).

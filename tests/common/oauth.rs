@@ -1,0 +1,127 @@
+//! The linking legs as a browser drives them (start, consent page, callback), for tests that need linked accounts.
+
+#![allow(dead_code)]
+
+use onbehalf::demo::DemoProvider;
+use reqwest::{StatusCode, header};
+
+use super::{TestApp, unique_email};
+
+pub const DEMO: &str = "demo";
+
+pub fn identity(n: usize) -> &'static str {
+    DemoProvider::identities()[n].sub
+}
+
+pub fn location(res: &reqwest::Response) -> String {
+    res.headers()
+        .get(header::LOCATION)
+        .unwrap_or_else(|| panic!("a redirect, got {}", res.status()))
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// POST /oauth/{provider}/start as the signed-in browser does.
+pub async fn start(app: &TestApp, cookie: &str, provider: &str, form: &[(&str, &str)]) -> reqwest::Response {
+    app.client
+        .post(app.url(&format!("/oauth/{provider}/start")))
+        .header(header::ORIGIN, app.origin())
+        .header(header::COOKIE, format!("{}={cookie}", super::SESSION_COOKIE))
+        .form(form)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The consent page: open the authorize URL, choose `identity`, press Allow or Deny; returns the callback URL.
+pub async fn consent(app: &TestApp, authorize_url: &str, identity: &str, decision: &str) -> String {
+    let page = app.client.get(authorize_url).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK, "consent page for {authorize_url}");
+    let html = page.text().await.unwrap();
+    let marker = "name=\"request_id\" value=\"";
+    let at = html.find(marker).expect("the consent form carries request_id") + marker.len();
+    let request_id = &html[at..at + html[at..].find('"').unwrap()];
+    let decision_url = format!("{}/v2/oauth2/authorize/decision", app.demo().issuer_str());
+    let res = app
+        .client
+        .post(decision_url)
+        .form(&[
+            ("request_id", request_id),
+            ("identity", identity),
+            ("decision", decision),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    location(&res)
+}
+
+pub async fn callback(app: &TestApp, cookie: &str, url: &str) -> reqwest::Response {
+    app.client
+        .get(url)
+        .header(header::COOKIE, format!("{}={cookie}", super::SESSION_COOKIE))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Start → consent (Allow as `identity`) → callback; returns where the callback sent the browser.
+pub async fn link_with(app: &TestApp, cookie: &str, form: &[(&str, &str)], identity: &str) -> String {
+    let res = start(app, cookie, DEMO, form).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let back = consent(app, &location(&res), identity, "allow").await;
+    let res = callback(app, cookie, &back).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    location(&res)
+}
+
+pub async fn link(app: &TestApp, cookie: &str, identity: &str) -> String {
+    link_with(app, cookie, &[("intent", "link")], identity).await
+}
+
+/// The callback URL for a started flow, consented as `identity`, without following it.
+pub async fn callback_url(app: &TestApp, cookie: &str, identity: &str) -> String {
+    let res = start(app, cookie, DEMO, &[]).await;
+    consent(app, &location(&res), identity, "allow").await
+}
+
+pub fn query_value(location: &str, key: &str) -> Option<String> {
+    reqwest::Url::parse(&format!("http://x{location}"))
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.into_owned())
+}
+
+pub async fn count(app: &TestApp, sql: &str) -> i64 {
+    sqlx::query_scalar::<_, i64>(sql)
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap()
+}
+
+/// A signed-up user with one linked demo account.
+pub struct Linked {
+    pub cookie: String,
+    pub user_id: i64,
+    pub account_id: String,
+}
+
+/// Signs a new user up and links demo identity `n`.
+pub async fn linked(app: &TestApp, n: usize) -> Linked {
+    let cookie = app.sign_up(&unique_email("linked")).await;
+    let back = link(app, &cookie, identity(n)).await;
+    let account_id = query_value(&back, "linked").unwrap_or_else(|| panic!("linked, got {back}"));
+    let user_id = sqlx::query_scalar("SELECT user_id FROM linked_accounts WHERE id = $1")
+        .bind(&account_id)
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap();
+    Linked {
+        cookie,
+        user_id,
+        account_id,
+    }
+}

@@ -1,0 +1,695 @@
+//! Acting for users over real HTTP: the app's delegation API against the built-in demo provider (strict refresh
+//! rotation: a reused refresh token revokes the grant), on SQLite and PostgreSQL. The demo's counters are the
+//! provider's own record of what reached it.
+
+mod common;
+
+use std::{sync::Arc, time::Duration};
+
+use common::{
+    Backend, TestApp,
+    oauth::{DEMO, Linked, callback, consent, identity, linked, location, start},
+};
+use onbehalf::{
+    actions::{ActionProblem, EndpointScope, TRANSFER_RESOURCE_SERVER, TransferForm, globus::Transfer},
+    db::{Db, now_ms},
+    delegation::{ApiRequest, CallError, Delegator, Unavailable},
+    demo::TokenFault,
+};
+use reqwest::StatusCode;
+
+/// Moves the stored expiry of the account's Transfer token into the past (the provider's copy is untouched).
+async fn expire_in_db(app: &TestApp, account_id: &str) {
+    sqlx::query("UPDATE token_sets SET expires_at = $1 WHERE account_id = $2 AND resource_server = $3")
+        .bind(now_ms() - 1_000)
+        .bind(account_id)
+        .bind(TRANSFER_RESOURCE_SERVER)
+        .execute(&app.state.db.pool)
+        .await
+        .unwrap();
+}
+
+fn search_url(app: &TestApp) -> reqwest::Url {
+    reqwest::Url::parse(&format!(
+        "{}/v0.10/endpoint_search?filter_scope=my-endpoints&limit=5",
+        app.demo().issuer_str()
+    ))
+    .unwrap()
+}
+
+fn search<'a>(app: &TestApp, who: &'a Linked) -> ApiRequest<'a> {
+    ApiRequest {
+        user_id: who.user_id,
+        account_id: &who.account_id,
+        resource_server: TRANSFER_RESOURCE_SERVER,
+        method: reqwest::Method::GET,
+        url: search_url(app),
+        path_template: "/endpoint_search",
+        json: None,
+        request_id: None,
+    }
+}
+
+fn refresh_grants(app: &TestApp) -> u64 {
+    app.demo().counters().grants.get("refresh_token").copied().unwrap_or(0)
+}
+
+async fn count(app: &TestApp, sql: &str, account_id: &str) -> i64 {
+    sqlx::query_scalar::<_, i64>(sql)
+        .bind(account_id)
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap()
+}
+
+async fn events(app: &TestApp, action: &str, account_id: &str) -> i64 {
+    app.state.delegation.calls.flush().await;
+    sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM audit_events WHERE action = $1 AND account_id = $2")
+        .bind(action)
+        .bind(account_id)
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap()
+}
+
+async fn status(app: &TestApp, account_id: &str) -> String {
+    sqlx::query_scalar("SELECT status FROM linked_accounts WHERE id = $1")
+        .bind(account_id)
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap()
+}
+
+/// Another instance of the app on the same database: its own connection pool, lease owner id and in-process
+/// state; nothing shared with the first but the database (and the provider).
+async fn second_instance(app: &TestApp) -> Arc<Delegator> {
+    let db = Db::connect(&app.state.settings.database).await.unwrap();
+    Arc::new(Delegator::new(
+        &app.state.settings,
+        db,
+        app.state.vault.clone(),
+        app.state.catalog.clone(),
+        onbehalf::providers::http_client(&app.state.settings.outbound),
+    ))
+}
+
+/// `n` concurrent calls, split between `instances`; every result.
+async fn storm(app: &TestApp, who: &Linked, instances: &[Arc<Delegator>], n: usize) -> Vec<Result<u16, CallError>> {
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..n {
+        let delegator = instances[i % instances.len()].clone();
+        let request = search(app, who);
+        let (user_id, account_id, url) = (request.user_id, request.account_id.to_owned(), request.url.clone());
+        tasks.spawn(async move {
+            delegator
+                .call(ApiRequest {
+                    user_id,
+                    account_id: &account_id,
+                    resource_server: TRANSFER_RESOURCE_SERVER,
+                    method: reqwest::Method::GET,
+                    url,
+                    path_template: "/endpoint_search",
+                    json: None,
+                    request_id: None,
+                })
+                .await
+                .map(|r| r.status)
+        });
+    }
+    let mut results = Vec::with_capacity(n);
+    while let Some(done) = tasks.join_next().await {
+        results.push(done.unwrap());
+    }
+    results
+}
+
+async fn a_thousand_concurrent_calls_with_an_expired_token_make_one_refresh_grant(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let ada = linked(&app, 0).await;
+    expire_in_db(&app, &ada.account_id).await;
+    let version_before = count(
+        &app,
+        "SELECT version FROM token_sets WHERE account_id = $1 AND resource_server = 'transfer.api.globus.org'",
+        &ada.account_id,
+    )
+    .await;
+    let results = storm(&app, &ada, std::slice::from_ref(&app.state.delegation), 1000).await;
+    let failures: Vec<_> = results.iter().filter(|r| r != &&Ok(200)).collect();
+    assert!(
+        failures.is_empty(),
+        "{} failed, e.g. {:?}",
+        failures.len(),
+        failures.first()
+    );
+    assert_eq!(refresh_grants(&app), 1, "one refresh grant reached the provider");
+    assert_eq!(app.demo().counters().refresh_token_reuse, 0);
+    assert_eq!(events(&app, "token_refreshed", &ada.account_id).await, 1);
+    assert_eq!(events(&app, "delegated_call", &ada.account_id).await, 1000);
+    let version_after = count(
+        &app,
+        "SELECT version FROM token_sets WHERE account_id = $1 AND resource_server = 'transfer.api.globus.org'",
+        &ada.account_id,
+    )
+    .await;
+    assert_eq!(version_after, version_before + 1);
+    let last_used = count(
+        &app,
+        "SELECT COALESCE(last_used_at, 0) FROM linked_accounts WHERE id = $1",
+        &ada.account_id,
+    )
+    .await;
+    assert!(last_used > now_ms() - 60_000, "last_used_at moved");
+}
+
+async fn two_instances_share_one_refresh(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let ada = linked(&app, 0).await;
+    let other = second_instance(&app).await;
+    assert_ne!(other.instance(), app.state.delegation.instance());
+    for round in 1..=3 {
+        expire_in_db(&app, &ada.account_id).await;
+        let results = storm(&app, &ada, &[app.state.delegation.clone(), other.clone()], 1000).await;
+        let failures: Vec<_> = results.iter().filter(|r| r != &&Ok(200)).collect();
+        assert!(
+            failures.is_empty(),
+            "round {round}: {} failed, e.g. {:?}",
+            failures.len(),
+            failures.first()
+        );
+        assert_eq!(
+            refresh_grants(&app),
+            round,
+            "one refresh grant per expiry across both instances"
+        );
+    }
+    assert_eq!(
+        app.demo().counters().refresh_token_reuse,
+        0,
+        "no consumed refresh token was sent again"
+    );
+}
+
+async fn a_rotated_refresh_token_replaces_the_old_one_and_a_missing_one_keeps_it(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let ada = linked(&app, 0).await;
+    let sealed = |app: &TestApp, id: String| {
+        let pool = app.state.db.pool.clone();
+        async move {
+            sqlx::query_scalar::<_, String>(
+                "SELECT refresh_token FROM token_sets WHERE account_id = $1 AND resource_server = 'transfer.api.globus.org'",
+            )
+            .bind(id)
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+        }
+    };
+    let first = sealed(&app, ada.account_id.clone()).await;
+    // Rotating provider: the new refresh token is stored, and the next refresh uses it (reuse would revoke).
+    expire_in_db(&app, &ada.account_id).await;
+    assert_eq!(app.state.delegation.call(search(&app, &ada)).await.unwrap().status, 200);
+    let second = sealed(&app, ada.account_id.clone()).await;
+    assert_ne!(first, second, "the rotated refresh token replaced the old one");
+    expire_in_db(&app, &ada.account_id).await;
+    assert_eq!(app.state.delegation.call(search(&app, &ada)).await.unwrap().status, 200);
+    assert_eq!(app.demo().counters().refresh_token_reuse, 0);
+    // Non-rotating provider: the answer has no refresh_token and the stored one stays (and keeps working).
+    app.demo().keep_refresh_tokens(true);
+    let kept = sealed(&app, ada.account_id.clone()).await;
+    for _ in 0..2 {
+        expire_in_db(&app, &ada.account_id).await;
+        assert_eq!(app.state.delegation.call(search(&app, &ada)).await.unwrap().status, 200);
+        assert_eq!(sealed(&app, ada.account_id.clone()).await, kept);
+    }
+    assert_eq!(refresh_grants(&app), 4);
+}
+
+async fn invalid_grant_under_concurrency_is_one_state_change(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let ada = linked(&app, 0).await;
+    app.demo().revoke_grants(Some(identity(0)));
+    expire_in_db(&app, &ada.account_id).await;
+    let before = app.demo().counters().token_requests;
+    let results = storm(&app, &ada, std::slice::from_ref(&app.state.delegation), 100).await;
+    for result in &results {
+        assert!(
+            matches!(result, Err(CallError::Unavailable(Unavailable::NeedsReconnect { .. }))),
+            "{result:?}"
+        );
+    }
+    assert_eq!(app.demo().counters().token_requests - before, 1, "one refresh attempt");
+    assert_eq!(status(&app, &ada.account_id).await, "needs_reconnect");
+    assert_eq!(events(&app, "account_status_changed", &ada.account_id).await, 1);
+    // Later calls fail fast without asking the provider again.
+    let err = app.state.delegation.call(search(&app, &ada)).await.unwrap_err();
+    assert_eq!(err.code(), "needs_reconnect");
+    assert_eq!(app.demo().counters().token_requests - before, 1);
+    assert_eq!(events(&app, "account_status_changed", &ada.account_id).await, 1);
+}
+
+async fn token_endpoint_outage_retries_a_bounded_number_of_times_then_cools_down(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |s| {
+        s.delegation.refresh_attempts = 3;
+        s.delegation.retry_backoff = Duration::from_millis(20);
+        s.delegation.cooldown = Duration::from_secs(3);
+    })
+    .await;
+    let ada = linked(&app, 0).await;
+    app.demo().set_token_fault(TokenFault::ServerError, None);
+    // Due (issued an hour ago, inside the 60 s skew) but still valid: the refresh fails, the calls go through
+    // with the current token.
+    sqlx::query(
+        "UPDATE token_sets SET expires_at = $1, issued_at = $1 - 3600000 WHERE account_id = $2 AND resource_server = $3",
+    )
+        .bind(now_ms() + 30_000)
+        .bind(&ada.account_id)
+        .bind(TRANSFER_RESOURCE_SERVER)
+        .execute(&app.state.db.pool)
+        .await
+        .unwrap();
+    let before = app.demo().counters().token_requests;
+    let started = std::time::Instant::now();
+    let results = storm(&app, &ada, std::slice::from_ref(&app.state.delegation), 50).await;
+    assert!(results.iter().all(|r| r == &Ok(200)), "{results:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "callers did not wait for the refresh of a token that still works"
+    );
+    // Meanwhile the one refresh tries three times, honouring the provider's Retry-After: 1 between attempts.
+    while app.demo().counters().token_requests - before < 3 && started.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    while sqlx::query_scalar::<_, i64>("SELECT failures FROM token_sets WHERE account_id = $1 AND resource_server = $2")
+        .bind(&ada.account_id)
+        .bind(TRANSFER_RESOURCE_SERVER)
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap()
+        == 0
+        && started.elapsed() < Duration::from_secs(10)
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "Retry-After honoured (backoff alone is 20-40 ms)"
+    );
+    assert_eq!(
+        app.demo().counters().token_requests - before,
+        3,
+        "three attempts, then stop"
+    );
+    for _ in 0..10 {
+        assert_eq!(app.state.delegation.call(search(&app, &ada)).await.unwrap().status, 200);
+    }
+    assert_eq!(
+        app.demo().counters().token_requests - before,
+        3,
+        "no new attempt during the cooldown"
+    );
+    // Once the token has expired, calls fail fast until the cooldown ends: the provider sees nothing.
+    expire_in_db(&app, &ada.account_id).await;
+    for _ in 0..20 {
+        let err = app.state.delegation.call(search(&app, &ada)).await.unwrap_err();
+        assert_eq!(err.code(), "provider_unavailable");
+    }
+    assert_eq!(
+        app.demo().counters().token_requests - before,
+        3,
+        "no hammering during the cooldown"
+    );
+    assert_eq!(events(&app, "provider_unavailable", &ada.account_id).await, 1);
+    assert_eq!(
+        status(&app, &ada.account_id).await,
+        "active",
+        "an outage is not the user's to fix"
+    );
+    // After the cooldown, with the provider back: success, the failure bookkeeping is cleared.
+    app.demo().clear_token_fault();
+    tokio::time::sleep(Duration::from_millis(3100)).await;
+    assert_eq!(app.state.delegation.call(search(&app, &ada)).await.unwrap().status, 200);
+    assert_eq!(events(&app, "provider_recovered", &ada.account_id).await, 1);
+    assert_eq!(
+        count(
+            &app,
+            "SELECT failures FROM token_sets WHERE account_id = $1 AND resource_server = 'transfer.api.globus.org'",
+            &ada.account_id
+        )
+        .await,
+        0
+    );
+}
+
+async fn an_api_401_refreshes_once_and_retries_once(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let ada = linked(&app, 0).await;
+    // The provider expired the token early: the stored expiry still says it is valid.
+    app.demo().expire_access_tokens(Some(identity(0)));
+    assert_eq!(app.state.delegation.call(search(&app, &ada)).await.unwrap().status, 200);
+    assert_eq!(refresh_grants(&app), 1);
+    // A provider that refuses even a fresh token: one refresh, one retry, then a typed error; no loop.
+    app.demo().reject_api_tokens(true);
+    let before = app.demo().counters().transfer_requests;
+    let err = app.state.delegation.call(search(&app, &ada)).await.unwrap_err();
+    assert_eq!(err, CallError::Unauthorized);
+    assert_eq!(refresh_grants(&app), 2, "exactly one forced refresh");
+    assert_eq!(
+        app.demo().counters().transfer_requests - before,
+        2,
+        "the call and one retry"
+    );
+    // The link is marked, so later calls neither refresh nor call again.
+    assert_eq!(status(&app, &ada.account_id).await, "needs_reconnect");
+    let err = app.state.delegation.call(search(&app, &ada)).await.unwrap_err();
+    assert_eq!(err.code(), "needs_reconnect");
+    assert_eq!(refresh_grants(&app), 2);
+    assert_eq!(app.demo().counters().transfer_requests - before, 2);
+}
+
+async fn a_token_without_refresh_token_is_used_as_is_until_it_expires(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let ada = linked(&app, 0).await;
+    sqlx::query("UPDATE token_sets SET refresh_token = NULL WHERE account_id = $1")
+        .bind(&ada.account_id)
+        .execute(&app.state.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(app.state.delegation.call(search(&app, &ada)).await.unwrap().status, 200);
+    expire_in_db(&app, &ada.account_id).await;
+    let err = app.state.delegation.call(search(&app, &ada)).await.unwrap_err();
+    assert_eq!(err.code(), "needs_reconnect");
+    assert_eq!(refresh_grants(&app), 0);
+    assert_eq!(status(&app, &ada.account_id).await, "needs_reconnect");
+}
+
+async fn tokens_go_only_to_the_providers_api_and_only_for_the_owner(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let ada = linked(&app, 0).await;
+    let grace = linked(&app, 1).await;
+    let before = app.demo().counters().transfer_requests;
+    let mut request = search(&app, &ada);
+    request.url = reqwest::Url::parse(&format!("{}/demo/control/counters", app.demo().issuer_str())).unwrap();
+    assert!(matches!(
+        app.state.delegation.call(request).await,
+        Err(CallError::NotAllowed(_))
+    ));
+    let mut request = search(&app, &ada);
+    request.url = reqwest::Url::parse(&format!("{}/v0.10/endpoint_search", app.url(""))).unwrap();
+    assert!(matches!(
+        app.state.delegation.call(request).await,
+        Err(CallError::NotAllowed(_))
+    ));
+    // Grace's user cannot use Ada's account, and learns nothing about it.
+    let mut request = search(&app, &ada);
+    request.user_id = grace.user_id;
+    assert_eq!(
+        app.state.delegation.call(request).await.unwrap_err(),
+        CallError::Unavailable(Unavailable::NotFound)
+    );
+    assert_eq!(
+        app.demo().counters().transfer_requests,
+        before,
+        "nothing reached the API"
+    );
+}
+
+async fn the_background_refresher_on_two_instances_refreshes_each_due_token_once(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |s| s.delegation.background.enabled = false).await;
+    let mut accounts = Vec::new();
+    for n in 0..4 {
+        accounts.push(linked(&app, n).await);
+    }
+    // Due: Transfer tokens of all four (auth.globus.org tokens too: every set expiring within the window).
+    for who in &accounts {
+        // Issued an hour ago, 60 s left: inside the window and past half-life.
+        sqlx::query("UPDATE token_sets SET expires_at = $1, issued_at = $1 - 3600000 WHERE account_id = $2")
+            .bind(now_ms() + 60_000)
+            .bind(&who.account_id)
+            .execute(&app.state.db.pool)
+            .await
+            .unwrap();
+    }
+    let due_sets = 8;
+    let other = second_instance(&app).await;
+    let (a, b) = tokio::join!(app.state.delegation.refresh_due(), other.refresh_due());
+    assert_eq!(a.refreshed + b.refreshed, due_sets, "{a:?} {b:?}");
+    assert_eq!(
+        refresh_grants(&app),
+        due_sets as u64,
+        "each due token refreshed exactly once"
+    );
+    // Nothing is due any more.
+    let (a, b) = tokio::join!(app.state.delegation.refresh_due(), other.refresh_due());
+    assert_eq!((a.due, b.due), (0, 0));
+    assert_eq!(refresh_grants(&app), due_sets as u64);
+    assert_eq!(app.demo().counters().refresh_token_reuse, 0);
+}
+
+async fn the_client_credentials_token_is_fetched_once_and_cached(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let scopes = vec![onbehalf::providers::presets::GLOBUS_TRANSFER_SCOPE.to_owned()];
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        let delegation = app.state.delegation.clone();
+        let scopes = scopes.clone();
+        tasks.spawn(async move { delegation.app_token(DEMO, &scopes).await.map(|_| ()) });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.unwrap().unwrap();
+    }
+    assert_eq!(app.demo().counters().grants.get("client_credentials").copied(), Some(1));
+}
+
+/// Any endpoint id of the user's, for transfers.
+async fn endpoint_ids(app: &TestApp, who: &Linked) -> Vec<String> {
+    let transfer = Transfer::for_account(&app.state, who.user_id, &who.account_id)
+        .await
+        .unwrap();
+    let page = transfer
+        .endpoint_search(EndpointScope::MyEndpoints, "", 0)
+        .await
+        .unwrap();
+    page.endpoints.into_iter().map(|e| e.id).collect()
+}
+
+async fn consent_required_on_submit_then_grant_then_the_retry_reuses_the_submission_id(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let ada = linked(&app, 0).await;
+    let ids = endpoint_ids(&app, &ada).await;
+    app.demo().require_consent(&ids[0]);
+    let form = TransferForm {
+        account: ada.account_id.clone(),
+        source_endpoint: ids[0].clone(),
+        source_path: "/~/data/".into(),
+        destination_endpoint: ids[1].clone(),
+        destination_path: "/~/copy/".into(),
+        label: "Consent test".into(),
+        sync_level: "checksum".into(),
+        recursive: Some("on".into()),
+    };
+    let transfer = Transfer::for_account(&app.state, ada.user_id, &ada.account_id)
+        .await
+        .unwrap();
+    let (problem, row) = transfer.submit(&form, None).await.unwrap_err();
+    let row = row.expect("the submission is kept for the retry");
+    let ActionProblem::NeedsConsent {
+        scopes,
+        transfer: resume,
+    } = problem
+    else {
+        panic!("needs consent, got {problem:?}");
+    };
+    assert_eq!(resume.as_deref(), Some(row.as_str()));
+    assert!(
+        scopes.iter().any(|s| s.contains(&ids[0]) && s.contains("data_access")),
+        "{scopes:?}"
+    );
+    assert_eq!(status(&app, &ada.account_id).await, "needs_consent");
+    assert_eq!(events(&app, "account_status_changed", &ada.account_id).await, 1);
+    // Grant access: the flow asks for the missing scopes by itself (the form names only the account).
+    let res = start(
+        &app,
+        &ada.cookie,
+        DEMO,
+        &[("intent", "grant"), ("account", &ada.account_id)],
+    )
+    .await;
+    let authorize = location(&res);
+    let asked = reqwest::Url::parse(&authorize)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "scope")
+        .map(|(_, v)| v.into_owned())
+        .unwrap();
+    assert!(asked.contains("data_access"), "{asked}");
+    let back = consent(&app, &authorize, identity(0), "allow").await;
+    let res = callback(&app, &ada.cookie, &back).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert!(location(&res).contains("relinked="), "{}", location(&res));
+    assert_eq!(status(&app, &ada.account_id).await, "active");
+    // The retry sends the same submission_id; the provider created one task with it.
+    let transfer = Transfer::for_account(&app.state, ada.user_id, &ada.account_id)
+        .await
+        .unwrap();
+    let submitted = transfer.submit(&form, Some(&row)).await.unwrap();
+    assert_eq!(submitted.status, "submitted");
+    assert_eq!(app.demo().submission_ids(), vec![submitted.submission_id.clone()]);
+    let task = transfer.task(submitted.task_id.as_deref().unwrap()).await.unwrap();
+    assert_eq!(task.label.as_deref(), Some("Consent test"));
+    // Retrying a submitted one changes nothing at the provider.
+    let again = transfer.submit(&form, Some(&row)).await.unwrap();
+    assert_eq!(again.task_id, submitted.task_id);
+    assert_eq!(app.demo().submission_ids().len(), 1);
+}
+
+on_both_backends!(
+    a_thousand_concurrent_calls_with_an_expired_token_make_one_refresh_grant,
+    two_instances_share_one_refresh,
+    a_rotated_refresh_token_replaces_the_old_one_and_a_missing_one_keeps_it,
+    invalid_grant_under_concurrency_is_one_state_change,
+    token_endpoint_outage_retries_a_bounded_number_of_times_then_cools_down,
+    an_api_401_refreshes_once_and_retries_once,
+    a_token_without_refresh_token_is_used_as_is_until_it_expires,
+    tokens_go_only_to_the_providers_api_and_only_for_the_owner,
+    the_background_refresher_on_two_instances_refreshes_each_due_token_once,
+    the_client_credentials_token_is_fetched_once_and_cached,
+    consent_required_on_submit_then_grant_then_the_retry_reuses_the_submission_id,
+);
+
+/// A second app instance as its own process (the `onbehalf` binary), on the first one's PostgreSQL database, with
+/// the demo provider (run by the first) configured as an ordinary `globus` provider. Killed on drop.
+struct SecondProcess {
+    child: std::process::Child,
+    base: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for SecondProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl SecondProcess {
+    async fn start(app: &TestApp) -> Self {
+        use secrecy::ExposeSecret;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let issuer = app.demo().issuer_str().trim_end_matches('/').to_owned();
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("onbehalf.toml");
+        std::fs::write(
+            &config,
+            format!(
+                r#"
+[server]
+bind = "127.0.0.1:{port}"
+site_root = "{root}/public"
+[database]
+url = "{db}"
+[vault.keys]
+test = "{key}"
+[demo]
+enabled = false
+[delegation.background]
+enabled = false
+[outbound]
+timeout = "30s"
+[providers.demo]
+kind = "globus"
+display_name = "Demo Globus"
+client_id = "onbehalf-demo"
+client_secret = "demo-secret"
+issuer = "{issuer}"
+api_base_urls = ["{issuer}/v0.10/", "{issuer}/v2/"]
+"#,
+                root = env!("CARGO_MANIFEST_DIR"),
+                db = app.state.settings.database.url.expose_secret(),
+                key = common::TEST_VAULT_KEY,
+            ),
+        )
+        .unwrap();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_onbehalf"))
+            .arg("serve")
+            .env("ONBEHALF_CONFIG", &config)
+            .env("RUST_LOG", "warn")
+            .current_dir(dir.path())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("the binary starts");
+        // Owned at once, so that a panic below still kills it.
+        let second = Self {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            _dir: dir,
+        };
+        for _ in 0..200 {
+            let ready = reqwest::get(format!("{}/readyz", second.base)).await;
+            if ready.is_ok_and(|r| r.status().is_success()) {
+                return second;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the second instance did not become ready");
+    }
+}
+
+/// Two app processes on one PostgreSQL database, 1,000 concurrent page-level calls (the endpoint search server
+/// function) split between them with one session: one refresh grant per expiry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_app_processes_on_one_postgresql_database_share_one_refresh() {
+    // 1,000 endpoint searches land on the debug-built demo at once: give them time (this test counts refreshes).
+    let app = TestApp::spawn_with(Backend::Postgres, |s| s.outbound.timeout = Duration::from_secs(30)).await;
+    let ada = linked(&app, 0).await;
+    let second = SecondProcess::start(&app).await;
+    let client = reqwest::Client::new();
+    for round in 1..=2 {
+        expire_in_db(&app, &ada.account_id).await;
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..1000 {
+            let base = if i % 2 == 0 {
+                app.base.clone()
+            } else {
+                second.base.clone()
+            };
+            let (client, cookie, account) = (client.clone(), ada.cookie.clone(), ada.account_id.clone());
+            tasks.spawn(async move {
+                let res = client
+                    .post(format!("{base}/api/globus_endpoints"))
+                    .header(reqwest::header::ORIGIN, &base)
+                    .header(reqwest::header::ACCEPT, "application/json")
+                    .header(reqwest::header::COOKIE, format!("{}={cookie}", common::SESSION_COOKIE))
+                    .form(&[
+                        ("account", account.as_str()),
+                        ("scope", "my-endpoints"),
+                        ("q", ""),
+                        ("offset", "0"),
+                    ])
+                    .send()
+                    .await
+                    .unwrap();
+                let status = res.status();
+                let body: serde_json::Value = res.json().await.unwrap();
+                (status, body["Ok"]["endpoints"].as_array().map(Vec::len).ok_or(body))
+            });
+        }
+        let mut served = 0;
+        while let Some(done) = tasks.join_next().await {
+            let (status, endpoints) = done.unwrap();
+            assert_eq!(status, StatusCode::OK);
+            assert_eq!(endpoints, Ok(25), "a full first page");
+            served += 1;
+        }
+        assert_eq!(served, 1000);
+        assert_eq!(
+            refresh_grants(&app),
+            round,
+            "one refresh grant per expiry across both processes"
+        );
+    }
+    assert_eq!(app.demo().counters().refresh_token_reuse, 0);
+}
