@@ -10,9 +10,9 @@
 
 use std::time::{Duration, Instant};
 
-use onbehalf::{config::Settings, demo::DemoProvider, startup::Application};
 use reqwest::header;
-use secrecy::SecretString;
+
+mod common;
 
 const BUDGET_PER_SEC: f64 = 500.0;
 const ROUNDS: usize = 4;
@@ -34,56 +34,18 @@ fn main() {
 }
 
 async fn run() -> f64 {
-    let dir = tempfile::tempdir().unwrap();
-    let mut settings = Settings::default();
-    settings.server.bind = "127.0.0.1:0".parse().unwrap();
-    settings.demo.bind = "127.0.0.1:0".parse().unwrap();
-    settings.server.site_root = concat!(env!("CARGO_MANIFEST_DIR"), "/public").to_owned();
-    settings.database.url = SecretString::from(
-        std::env::var("BENCH_DATABASE_URL").unwrap_or_else(|_| format!("sqlite://{}/bench.db", dir.path().display())),
-    );
-    settings.vault.keys.insert(
-        "bench".into(),
-        SecretString::from(onbehalf::tokens::vault::generate_key()),
-    );
-    let app = Application::build(settings).await.expect("app builds");
-    let base = format!("http://127.0.0.1:{}", app.port());
-    let demo = app.state().demo.clone().expect("demo provider");
-    tokio::spawn(app.run());
-
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .pool_max_idle_per_host(64)
-        .build()
-        .unwrap();
-    let email = format!("bench-{}@example.org", uuid::Uuid::new_v4().simple());
-    let res = client
-        .post(format!("{base}/api/sign_up"))
-        .header(header::ORIGIN, &base)
-        .header(header::ACCEPT, "application/json")
-        .form(&[
-            ("email", email.as_str()),
-            ("display_name", "Bench"),
-            ("password", "bench bench bench"),
-            ("password_confirm", "bench bench bench"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let cookie = res
-        .headers()
-        .get_all(header::SET_COOKIE)
-        .iter()
-        .find_map(|v| v.to_str().ok()?.split(';').next().map(str::to_owned))
-        .expect("session cookie");
-
+    let bench = common::start(|_| {}).await;
+    let cookie = bench.sign_up().await;
     let mut timed = Duration::ZERO;
     let mut done = 0usize;
     for _ in 0..ROUNDS {
         // Codes live 60 s at the provider: prepare one round at a time.
-        let urls = prepare(&client, &base, &cookie, &demo, PER_ROUND).await;
+        let mut urls = Vec::with_capacity(PER_ROUND);
+        for i in 0..PER_ROUND {
+            urls.push(bench.authorized(&cookie, i).await);
+        }
         let started = Instant::now();
-        let results = futures_in_flight(&client, &cookie, urls).await;
+        let results = futures_in_flight(&bench.client, &cookie, urls).await;
         timed += started.elapsed();
         let linked = results.iter().filter(|l| l.contains("linked=")).count();
         assert_eq!(
@@ -95,38 +57,6 @@ async fn run() -> f64 {
         done += linked;
     }
     done as f64 / timed.as_secs_f64()
-}
-
-async fn prepare(client: &reqwest::Client, base: &str, cookie: &str, demo: &DemoProvider, n: usize) -> Vec<String> {
-    let mut urls = Vec::with_capacity(n);
-    for i in 0..n {
-        let start = client
-            .post(format!("{base}/oauth/demo/start"))
-            .header(header::ORIGIN, base)
-            .header(header::COOKIE, cookie)
-            .form(&[("intent", "link")])
-            .send()
-            .await
-            .unwrap();
-        let authorize = start.headers()[header::LOCATION].to_str().unwrap().to_owned();
-        let html = client.get(&authorize).send().await.unwrap().text().await.unwrap();
-        let marker = "name=\"request_id\" value=\"";
-        let at = html.find(marker).unwrap() + marker.len();
-        let request_id = html[at..at + html[at..].find('"').unwrap()].to_owned();
-        let identity = DemoProvider::identities()[i % DemoProvider::identities().len()].sub;
-        let decision = client
-            .post(format!("{}/v2/oauth2/authorize/decision", demo.issuer_str()))
-            .form(&[
-                ("request_id", request_id.as_str()),
-                ("identity", identity),
-                ("decision", "allow"),
-            ])
-            .send()
-            .await
-            .unwrap();
-        urls.push(decision.headers()[header::LOCATION].to_str().unwrap().to_owned());
-    }
-    urls
 }
 
 /// Runs the callbacks with at most `IN_FLIGHT` at once; returns where each one redirected.

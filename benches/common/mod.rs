@@ -1,0 +1,116 @@
+//! What the benches share: the app with the demo provider on loopback, a signed-up user, and the link flow up to
+//! the callback URL (start → consent page → Allow), driven over HTTP as a browser would.
+
+#![allow(dead_code)]
+
+use onbehalf::{config::Settings, demo::DemoProvider, startup::Application, state::AppState};
+use reqwest::header;
+use secrecy::SecretString;
+
+/// A running app: its state, its base URL and a client that does not follow redirects.
+pub struct Bench {
+    pub state: AppState,
+    pub base: String,
+    pub client: reqwest::Client,
+}
+
+/// Starts the app on 127.0.0.1:0 with the demo provider, on SQLite in a temporary directory or on the database
+/// `BENCH_DATABASE_URL` names; `tweak` adjusts the settings first.
+pub async fn start(tweak: impl FnOnce(&mut Settings)) -> Bench {
+    let dir = Box::leak(Box::new(tempfile::tempdir().unwrap()));
+    let mut settings = Settings::default();
+    settings.server.bind = "127.0.0.1:0".parse().unwrap();
+    settings.demo.bind = "127.0.0.1:0".parse().unwrap();
+    settings.server.site_root = concat!(env!("CARGO_MANIFEST_DIR"), "/public").to_owned();
+    settings.database.url = SecretString::from(
+        std::env::var("BENCH_DATABASE_URL").unwrap_or_else(|_| format!("sqlite://{}/bench.db", dir.path().display())),
+    );
+    settings.vault.keys.insert(
+        "bench".into(),
+        SecretString::from(onbehalf::tokens::vault::generate_key()),
+    );
+    tweak(&mut settings);
+    let app = Application::build(settings).await.expect("app builds");
+    let base = format!("http://127.0.0.1:{}", app.port());
+    let state = app.state().clone();
+    tokio::spawn(app.run());
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_max_idle_per_host(64)
+        .build()
+        .unwrap();
+    Bench { state, base, client }
+}
+
+impl Bench {
+    pub fn demo(&self) -> &DemoProvider {
+        self.state.demo.as_ref().expect("demo provider")
+    }
+
+    /// Signs a new user up; returns the `name=value` session cookie.
+    pub async fn sign_up(&self) -> String {
+        let email = format!("bench-{}@example.org", uuid::Uuid::new_v4().simple());
+        let res = self
+            .client
+            .post(format!("{}/api/sign_up", self.base))
+            .header(header::ORIGIN, &self.base)
+            .header(header::ACCEPT, "application/json")
+            .form(&[
+                ("email", email.as_str()),
+                ("display_name", "Bench"),
+                ("password", "bench bench bench"),
+                ("password_confirm", "bench bench bench"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        res.headers()
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .find_map(|v| v.to_str().ok()?.split(';').next().map(str::to_owned))
+            .expect("session cookie")
+    }
+
+    /// Starts a link and allows it at the demo's consent page as demo identity `n`; returns the callback URL.
+    pub async fn authorized(&self, cookie: &str, n: usize) -> String {
+        let start = self
+            .client
+            .post(format!("{}/oauth/demo/start", self.base))
+            .header(header::ORIGIN, &self.base)
+            .header(header::COOKIE, cookie)
+            .form(&[("intent", "link")])
+            .send()
+            .await
+            .unwrap();
+        let authorize = start.headers()[header::LOCATION].to_str().unwrap().to_owned();
+        let html = self.client.get(&authorize).send().await.unwrap().text().await.unwrap();
+        let marker = "name=\"request_id\" value=\"";
+        let at = html.find(marker).unwrap() + marker.len();
+        let request_id = html[at..at + html[at..].find('"').unwrap()].to_owned();
+        let identity = DemoProvider::identities()[n % DemoProvider::identities().len()].sub;
+        let decision = self
+            .client
+            .post(format!("{}/v2/oauth2/authorize/decision", self.demo().issuer_str()))
+            .form(&[
+                ("request_id", request_id.as_str()),
+                ("identity", identity),
+                ("decision", "allow"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        decision.headers()[header::LOCATION].to_str().unwrap().to_owned()
+    }
+
+    /// Follows a callback URL; returns where the app sent the browser.
+    pub async fn callback(&self, cookie: &str, url: &str) -> String {
+        let res = self
+            .client
+            .get(url)
+            .header(header::COOKIE, cookie)
+            .send()
+            .await
+            .unwrap();
+        res.headers()[header::LOCATION].to_str().unwrap().to_owned()
+    }
+}
