@@ -16,7 +16,9 @@ use crate::{
     auth::UserDto,
     components::nav::{SiteFooter, SiteHeader},
     error::AppError,
-    pages::{AccountPage, ActionsPage, HomePage, LinkedAccountsPage, NotFoundPage, SignInPage, SignUpPage},
+    pages::{
+        AccountPage, ActionsPage, DisconnectPage, HomePage, LinkedAccountsPage, NotFoundPage, SignInPage, SignUpPage,
+    },
 };
 
 /// The document around the app. Rendered on the server only.
@@ -71,6 +73,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/sign-up") view=SignUpPage ssr=SsrMode::Async />
                     <Route path=path!("/account") view=AccountPage ssr=SsrMode::Async />
                     <Route path=path!("/linked-accounts") view=LinkedAccountsPage ssr=SsrMode::Async />
+                    <Route path=path!("/linked-accounts/disconnect") view=DisconnectPage ssr=SsrMode::Async />
                     <Route path=path!("/actions") view=ActionsPage ssr=SsrMode::Async />
                 </Routes>
             </main>

@@ -35,6 +35,9 @@ pub enum AppError {
     NotSignedIn,
     #[error("You are not allowed to do this.")]
     Forbidden,
+    /// The thing asked for does not exist, or is not the caller's: one answer for both.
+    #[error("That {what} does not exist (any more).")]
+    NotFound { what: String },
     /// A state-changing request that did not come from our own origin (CSRF defence, `http::origin`).
     #[error("This form was sent from another site or address and was refused. Open {expected} and try again.")]
     CrossOrigin { expected: String },
@@ -90,6 +93,7 @@ impl AppError {
             | AppError::Forbidden
             | AppError::SignUpDisabled
             | AppError::CrossOrigin { .. } => 403,
+            AppError::NotFound { .. } => 404,
             AppError::EmailTaken => 409,
             AppError::Throttled { .. } => 429,
             AppError::Unavailable { .. } => 503,

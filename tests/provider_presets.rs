@@ -13,8 +13,13 @@ use common::{Backend, TestApp, unique_email};
 use reqwest::header;
 use serde_json::{Value, json};
 
+/// Revocation requests the fake provider received, as `<what> <credentials> <token>` lines.
+type Revocations = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
+
 /// A GitHub- and ORCID-like server: code `good` is accepted (once per request; these tests send each once).
-async fn fake_provider() -> String {
+async fn fake_provider() -> (String, Revocations) {
+    let revocations = Revocations::default();
+    let (github_grants, orcid_revocations) = (revocations.clone(), revocations.clone());
     let app = Router::new()
         .route(
             "/github/token",
@@ -68,6 +73,33 @@ async fn fake_provider() -> String {
             ),
         )
         .route(
+            // GitHub ends a grant with the app's basic credentials and one of its tokens in a JSON body.
+            "/github/applications/gh/grant",
+            axum::routing::delete(move |headers: HeaderMap, Json(body): Json<Value>| async move {
+                let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("");
+                github_grants.lock().unwrap().push(format!("github-grant {auth} {}", body["access_token"]));
+                StatusCode::NO_CONTENT
+            }),
+        )
+        .route(
+            "/orcid/revoke",
+            post(move |Form(form): Form<Vec<(String, String)>>| async move {
+                let field = |name: &str| {
+                    form.iter()
+                        .find(|(k, _)| k == name)
+                        .map(|(_, v)| v.clone())
+                        .unwrap_or_default()
+                };
+                orcid_revocations.lock().unwrap().push(format!(
+                    "orcid-revoke {}:{} {}",
+                    field("client_id"),
+                    field("client_secret"),
+                    field("token")
+                ));
+                StatusCode::OK
+            }),
+        )
+        .route(
             "/orcid/token",
             post(|| async {
                 Json(
@@ -80,7 +112,7 @@ async fn fake_provider() -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    base
+    (base, revocations)
 }
 
 /// provider, subject, username, display name, resource server, scopes
@@ -126,7 +158,7 @@ async fn callback(app: &TestApp, cookie: &str, provider: &str, query: &str) -> S
 }
 
 async fn github_and_orcid_quirks_are_handled(backend: Backend) {
-    let fake = fake_provider().await;
+    let (fake, revocations) = fake_provider().await;
     let base = fake.clone();
     let app = TestApp::spawn_with(backend, move |s| {
         s.providers.insert(
@@ -136,6 +168,7 @@ async fn github_and_orcid_quirks_are_handled(backend: Backend) {
                          "authorization_endpoint": format!("{base}/github/authorize"),
                          "token_endpoint": format!("{base}/github/token"),
                          "userinfo_endpoint": format!("{base}/github/user"),
+                         "revocation_endpoint": format!("{base}/github/applications/gh/grant"),
                          "api_base_urls": [format!("{base}/github/")]}),
             ),
         );
@@ -146,6 +179,7 @@ async fn github_and_orcid_quirks_are_handled(backend: Backend) {
                          "client_auth": "client_secret_post",
                          "authorization_endpoint": format!("{base}/orcid/authorize"),
                          "token_endpoint": format!("{base}/orcid/token"),
+                         "revocation_endpoint": format!("{base}/orcid/revoke"),
                          "api_base_urls": [format!("{base}/orcid/")]}),
             ),
         );
@@ -262,6 +296,27 @@ async fn github_and_orcid_quirks_are_handled(backend: Backend) {
         paths
             .iter()
             .all(|p| !p.contains("gho_secret") && !p.contains("sort=created"))
+    );
+
+    // Disconnect: GitHub's grant deletion (basic credentials, the access token in JSON; no refresh token to send)
+    // and ORCID's RFC 7009 endpoint (client_secret_post; refresh token first, then the access token).
+    for (account, revoked) in [(&github, 1), (&orcid, 2)] {
+        let res = app
+            .call("disconnect_account", &[("account", account)], Some(&cookie))
+            .await;
+        let outcome: Value = res.json().await.unwrap();
+        assert_eq!(outcome["revoked"], revoked, "{outcome}");
+        assert_eq!(outcome["failed"], 0, "{outcome}");
+    }
+    use base64::Engine;
+    let basic = base64::engine::general_purpose::STANDARD.encode("gh:gh-secret");
+    assert_eq!(
+        *revocations.lock().unwrap(),
+        vec![
+            format!("github-grant Basic {basic} \"gho_secret\""),
+            "orcid-revoke APP-1:orcid-secret orcid_refresh".to_owned(),
+            "orcid-revoke APP-1:orcid-secret orcid_secret".to_owned(),
+        ]
     );
 }
 

@@ -1,9 +1,10 @@
 //! Server functions of linked accounts. Connecting, reconnecting and granting are browser navigations through
-//! `routes` (POST forms), not server functions.
+//! `routes` (POST forms), not server functions. Disconnecting is a server function that a plain form can post to
+//! (JavaScript off: it redirects back to the page with the outcome in the query).
 
 use leptos::prelude::*;
 
-use super::LinkedAccounts;
+use super::{DisconnectOutcome, LinkedAccounts};
 use crate::error::AppError;
 
 /// The caller's linked accounts (metadata only: never a token) and the providers they can connect.
@@ -15,4 +16,56 @@ pub async fn list_linked_accounts() -> Result<LinkedAccounts, AppError> {
     crate::accounts::service::linked_accounts(&state, user.id)
         .await
         .map_err(AppError::internal)
+}
+
+/// Disconnects one of the caller's accounts: deletes it and its tokens, revokes them at the provider.
+#[server(endpoint = "disconnect_account")]
+pub async fn disconnect_account(account: String) -> Result<DisconnectOutcome, AppError> {
+    use crate::{
+        accounts::disconnect::{self, DisconnectError},
+        state::{app_state, redirect_plain_form, request_id, require_user, session},
+    };
+    let state = app_state()?;
+    let user = require_user(&state, &session().await?).await?;
+    match disconnect::disconnect(&state, user.id, &account, request_id().as_deref()).await {
+        Ok(outcome) => {
+            redirect_plain_form(&outcome_query(&outcome));
+            Ok(outcome)
+        }
+        Err(DisconnectError::NotFound) => {
+            redirect_plain_form("/linked-accounts?error=account_gone");
+            Err(AppError::NotFound {
+                what: "linked account".into(),
+            })
+        }
+        Err(DisconnectError::Database(err)) => Err(AppError::internal(err)),
+    }
+}
+
+/// Retries the caller's failed revocations.
+#[server(endpoint = "retry_revocations")]
+pub async fn retry_revocations() -> Result<Vec<DisconnectOutcome>, AppError> {
+    use crate::state::{app_state, redirect_plain_form, request_id, require_user, session};
+    let state = app_state()?;
+    let user = require_user(&state, &session().await?).await?;
+    let outcomes = crate::accounts::disconnect::retry(&state, user.id, request_id().as_deref())
+        .await
+        .map_err(AppError::internal)?;
+    let failed: u32 = outcomes.iter().map(|o| o.failed).sum();
+    let revoked: u32 = outcomes.iter().map(|o| o.revoked).sum();
+    redirect_plain_form(&format!("/linked-accounts?retried=1&revoked={revoked}&failed={failed}"));
+    Ok(outcomes)
+}
+
+/// The linked-accounts URL a plain-form disconnect lands on: the provider's id and counts only (the page reads
+/// them back through the catalog), never text from the request.
+#[cfg(feature = "ssr")]
+fn outcome_query(outcome: &DisconnectOutcome) -> String {
+    format!(
+        "/linked-accounts?disconnected={}&revoked={}&failed={}{}",
+        outcome.provider_id,
+        outcome.revoked,
+        outcome.failed,
+        if outcome.not_offered { "&not_offered=1" } else { "" }
+    )
 }

@@ -25,6 +25,7 @@ use crate::{
     providers::{
         Provider, id_token,
         identity::{self, ExternalIdentity},
+        revocation::{self, TokenKind},
         token_endpoint::{self, TokenEndpointError, TokenResponse},
     },
     state::AppState,
@@ -351,8 +352,9 @@ async fn complete_inner(
         Ok(linked) => Ok((linked, flow.return_to)),
         Err(mut refused) => {
             // Tokens we will not keep are given back: no live grant is left behind for an identity that was refused.
-            if let Some(url) = &endpoints.revocation {
-                let revoked = revoke_all(state, provider, url, &response).await;
+            let method = revocation::Method::of(provider, &endpoints);
+            if method != revocation::Method::NotOffered {
+                let revoked = revoke_all(state, provider, &method, &response).await;
                 refused.reason = format!("{} (tokens revoked: {revoked})", refused.reason);
             }
             Err(refused)
@@ -362,15 +364,20 @@ async fn complete_inner(
 
 /// Revokes every token of a response (refresh tokens first: at most providers that ends the whole grant);
 /// returns how many the provider accepted.
-async fn revoke_all(state: &AppState, provider: &Provider, url: &Url, response: &TokenResponse) -> usize {
+async fn revoke_all(
+    state: &AppState,
+    provider: &Provider,
+    method: &revocation::Method,
+    response: &TokenResponse,
+) -> usize {
     let refresh = response
         .sets
         .iter()
-        .filter_map(|s| s.refresh_token.as_ref().map(|t| (t, "refresh_token")));
-    let access = response.sets.iter().map(|s| (&s.access_token, "access_token"));
+        .filter_map(|s| s.refresh_token.as_ref().map(|t| (t, TokenKind::Refresh)));
+    let access = response.sets.iter().map(|s| (&s.access_token, TokenKind::Access));
     let mut revoked = 0;
-    for (token, hint) in refresh.chain(access) {
-        match token_endpoint::revoke(&state.http, provider, url, token, hint).await {
+    for (token, kind) in refresh.chain(access).filter(|(_, kind)| method.takes(*kind)) {
+        match revocation::revoke(&state.http, provider, method, token, kind).await {
             Ok(()) => revoked += 1,
             Err(err) => tracing::warn!(provider = %provider.id, "revoking a refused link's token failed: {err}"),
         }

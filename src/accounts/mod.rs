@@ -3,6 +3,8 @@
 //! linked-accounts page shows — never a token — and the closed set of reasons a link can fail, each with its message.
 
 #[cfg(feature = "ssr")]
+pub mod disconnect;
+#[cfg(feature = "ssr")]
 pub mod link;
 #[cfg(feature = "ssr")]
 pub mod repo;
@@ -109,15 +111,31 @@ pub struct ProviderView {
     pub display_name: String,
 }
 
-/// Granted scopes and expiry of one token set (one resource server).
+/// Consent status at one resource server: each scope the site requires or holds, granted or missing, and the
+/// access token's expiry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TokenSetView {
+pub struct ResourceServerView {
     pub resource_server: String,
-    pub scopes: Vec<String>,
-    /// Unix ms; `None` when the provider gave no lifetime.
+    pub scopes: Vec<ScopeView>,
+    /// Whether a token set is stored for this resource server.
+    pub has_token: bool,
+    /// Unix ms; `None` when the provider gave no lifetime (or no token is stored).
     pub expires_at: Option<i64>,
-    pub issued_at: i64,
     pub has_refresh_token: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScopeView {
+    pub scope: String,
+    /// What it lets this site do, in words.
+    pub description: String,
+    pub granted: bool,
+}
+
+impl ResourceServerView {
+    pub fn missing(&self) -> impl Iterator<Item = &ScopeView> {
+        self.scopes.iter().filter(|s| !s.granted)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -131,27 +149,75 @@ pub struct LinkedAccountView {
     pub email: Option<String>,
     pub status: AccountStatus,
     pub status_reason: Option<String>,
-    pub token_sets: Vec<TokenSetView>,
+    pub resource_servers: Vec<ResourceServerView>,
     pub created_at: i64,
     pub last_refreshed_at: Option<i64>,
     pub last_used_at: Option<i64>,
 }
 
 impl LinkedAccountView {
-    /// The best human name for the account: username, else email, else name, else the subject.
     pub fn label(&self) -> &str {
-        self.username
-            .as_deref()
-            .or(self.email.as_deref())
-            .or(self.display_name.as_deref())
-            .unwrap_or(&self.subject)
+        label(&self.username, &self.email, &self.display_name, &self.subject)
     }
+
+    /// Whether some required scope is not granted: "Grant access" asks for it.
+    pub fn missing_scopes(&self) -> bool {
+        self.resource_servers.iter().any(|rs| rs.missing().next().is_some())
+    }
+}
+
+/// The best human name for an account: username, else email, else name, else the subject.
+pub fn label<'a>(
+    username: &'a Option<String>,
+    email: &'a Option<String>,
+    display_name: &'a Option<String>,
+    subject: &'a str,
+) -> &'a str {
+    username
+        .as_deref()
+        .or(email.as_deref())
+        .or(display_name.as_deref())
+        .unwrap_or(subject)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LinkedAccounts {
+    /// The server's clock when the page was built (Unix ms): countdowns start from it, so the first paint and the
+    /// hydrated island show the same text.
+    pub now: i64,
     pub providers: Vec<ProviderView>,
     pub accounts: Vec<LinkedAccountView>,
+    /// Disconnected accounts whose tokens the provider has not yet confirmed revoked.
+    pub pending_revocations: Vec<PendingRevocationView>,
+}
+
+/// What disconnecting (or retrying its revocation) achieved at the provider. The local tokens are gone either way.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DisconnectOutcome {
+    pub provider_id: String,
+    pub provider_name: String,
+    pub account_label: String,
+    /// Revocation requests the provider accepted.
+    pub revoked: u32,
+    /// Tokens still live at the provider as far as we know: kept (sealed) for a retry.
+    pub failed: u32,
+    /// The provider offers no revocation: the user removes the access in the provider's own settings.
+    pub not_offered: bool,
+    /// The last failure, in words.
+    pub error: Option<String>,
+}
+
+/// A disconnected account whose revocation failed: shown with a "Retry" button until it succeeds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingRevocationView {
+    pub provider_id: String,
+    pub provider_name: String,
+    pub account_id: String,
+    pub account_label: String,
+    pub tokens: u32,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub since: i64,
 }
 
 /// Why a link, reconnect or grant did not happen. The code travels in the redirect to the linked-accounts page

@@ -149,10 +149,35 @@ pub struct AccountRow {
     pub last_refreshed_at: Option<i64>,
     pub last_used_at: Option<i64>,
     pub created_at: i64,
+    /// Scopes a provider said are missing (needs consent), space-separated.
+    pub consent_scopes: Option<String>,
+}
+
+impl AccountRow {
+    pub fn label(&self) -> &str {
+        super::label(&self.username, &self.email, &self.display_name, &self.subject)
+    }
+}
+
+/// Deletes the caller's account (its token sets go with it), returning what it was; `None` if it is not theirs
+/// or already gone.
+pub async fn delete_account(
+    conn: &mut AnyConnection,
+    user_id: i64,
+    account_id: &str,
+) -> Result<Option<AccountRow>, sqlx::Error> {
+    let row = sqlx::query(&format!(
+        "DELETE FROM linked_accounts WHERE id = $1 AND user_id = $2 RETURNING {ACCOUNT_COLUMNS}"
+    ))
+    .bind(account_id)
+    .bind(user_id)
+    .fetch_optional(conn)
+    .await?;
+    row.as_ref().map(account_from_row).transpose()
 }
 
 const ACCOUNT_COLUMNS: &str = "id, user_id, provider, subject, username, display_name, email, status, status_reason, \
-                               last_refreshed_at, last_used_at, created_at";
+                               last_refreshed_at, last_used_at, created_at, consent_scopes";
 
 fn account_from_row(row: &AnyRow) -> Result<AccountRow, sqlx::Error> {
     let status: String = row.try_get("status")?;
@@ -169,6 +194,7 @@ fn account_from_row(row: &AnyRow) -> Result<AccountRow, sqlx::Error> {
         last_refreshed_at: row.try_get("last_refreshed_at")?,
         last_used_at: row.try_get("last_used_at")?,
         created_at: row.try_get("created_at")?,
+        consent_scopes: row.try_get("consent_scopes")?,
     })
 }
 

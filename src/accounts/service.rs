@@ -3,53 +3,59 @@
 
 use std::collections::BTreeMap;
 
-use super::{AccountStatus, LinkedAccountView, LinkedAccounts, ProviderView, TokenSetView, repo};
+use super::{AccountStatus, LinkedAccountView, LinkedAccounts, ProviderView, ResourceServerView, ScopeView, repo};
 use crate::{
     audit::{
         AuditAction, Outcome,
         repo::{self as audit, NewEvent},
     },
     db::{Db, now_ms},
+    providers::{Provider, scopes},
     state::AppState,
-    tokens::{repo as tokens, vault::VaultError},
+    tokens::{
+        repo::{self as tokens, TokenSetMeta},
+        vault::VaultError,
+    },
 };
 
 /// Everything the linked-accounts page shows for one user.
 pub async fn linked_accounts(state: &AppState, user_id: i64) -> Result<LinkedAccounts, sqlx::Error> {
-    let rows = repo::list_for_user(&state.db.pool, user_id).await?;
-    let mut sets: BTreeMap<String, Vec<TokenSetView>> = BTreeMap::new();
-    for meta in tokens::metadata_for_user(&state.db.pool, user_id).await? {
-        sets.entry(meta.account_id).or_default().push(TokenSetView {
-            resource_server: meta.resource_server,
-            scopes: meta.scopes.split_whitespace().map(str::to_owned).collect(),
-            expires_at: meta.expires_at,
-            issued_at: meta.issued_at,
-            has_refresh_token: meta.has_refresh_token,
-        });
+    // The three reads are independent: one page load waits for the slowest, not their sum.
+    let (rows, metadata, pending_revocations) = tokio::try_join!(
+        repo::list_for_user(&state.db.pool, user_id),
+        tokens::metadata_for_user(&state.db.pool, user_id),
+        super::disconnect::pending_for_user(state, user_id),
+    )?;
+    let mut sets: BTreeMap<String, Vec<TokenSetMeta>> = BTreeMap::new();
+    for meta in metadata {
+        sets.entry(meta.account_id.clone()).or_default().push(meta);
     }
-    let provider_name = |id: &str| {
-        state
-            .catalog
-            .get(id)
-            .map(|p| p.display_name.clone())
-            .unwrap_or_else(|| id.to_owned())
-    };
     let accounts = rows
         .into_iter()
-        .map(|row| LinkedAccountView {
-            token_sets: sets.remove(&row.id).unwrap_or_default(),
-            provider_name: provider_name(&row.provider),
-            id: row.id,
-            provider_id: row.provider,
-            subject: row.subject,
-            username: row.username,
-            display_name: row.display_name,
-            email: row.email,
-            status: row.status,
-            status_reason: row.status_reason,
-            created_at: row.created_at,
-            last_refreshed_at: row.last_refreshed_at,
-            last_used_at: row.last_used_at,
+        .map(|row| {
+            let provider = state.catalog.get(&row.provider);
+            LinkedAccountView {
+                resource_servers: consent_status(
+                    provider.as_deref(),
+                    row.consent_scopes.as_deref(),
+                    sets.remove(&row.id).unwrap_or_default(),
+                ),
+                provider_name: provider
+                    .as_ref()
+                    .map(|p| p.display_name.clone())
+                    .unwrap_or_else(|| row.provider.clone()),
+                id: row.id,
+                provider_id: row.provider,
+                subject: row.subject,
+                username: row.username,
+                display_name: row.display_name,
+                email: row.email,
+                status: row.status,
+                status_reason: row.status_reason,
+                created_at: row.created_at,
+                last_refreshed_at: row.last_refreshed_at,
+                last_used_at: row.last_used_at,
+            }
         })
         .collect();
     let providers = state
@@ -61,7 +67,72 @@ pub async fn linked_accounts(state: &AppState, user_id: i64) -> Result<LinkedAcc
             display_name: p.display_name.clone(),
         })
         .collect();
-    Ok(LinkedAccounts { providers, accounts })
+    Ok(LinkedAccounts {
+        now: now_ms(),
+        providers,
+        accounts,
+        pending_revocations,
+    })
+}
+
+/// Each resource server the site needs or holds a token for, with every required or granted scope marked granted
+/// or missing. Required: the provider's scopes and those it said are missing (`consent_scopes`).
+fn consent_status(
+    provider: Option<&Provider>,
+    consent_scopes: Option<&str>,
+    sets: Vec<TokenSetMeta>,
+) -> Vec<ResourceServerView> {
+    let mut servers: BTreeMap<String, ResourceServerView> = BTreeMap::new();
+    let describe = |scope: &str| {
+        provider
+            .map(|p| scopes::describe(p, scope))
+            .unwrap_or_else(|| scope.to_owned())
+    };
+    for set in sets {
+        let view = ResourceServerView {
+            scopes: set
+                .scopes
+                .split_whitespace()
+                .map(|scope| ScopeView {
+                    scope: scope.to_owned(),
+                    description: describe(scope),
+                    granted: true,
+                })
+                .collect(),
+            has_token: true,
+            expires_at: set.expires_at,
+            has_refresh_token: set.has_refresh_token,
+            resource_server: set.resource_server.clone(),
+        };
+        servers.insert(set.resource_server, view);
+    }
+    let Some(provider) = provider else {
+        return servers.into_values().collect();
+    };
+    let required = provider
+        .scopes
+        .iter()
+        .map(String::as_str)
+        .chain(consent_scopes.unwrap_or("").split_whitespace());
+    for scope in required {
+        let server = servers
+            .entry(scopes::resource_server_of(provider, scope))
+            .or_insert_with_key(|name| ResourceServerView {
+                resource_server: name.clone(),
+                scopes: Vec::new(),
+                has_token: false,
+                expires_at: None,
+                has_refresh_token: false,
+            });
+        if !server.scopes.iter().any(|s| s.scope == scope) {
+            server.scopes.push(ScopeView {
+                scope: scope.to_owned(),
+                description: describe(scope),
+                granted: false,
+            });
+        }
+    }
+    servers.into_values().collect()
 }
 
 /// Marks the account `error` because one of its stored tokens does not decrypt, with an audit event, in one

@@ -205,12 +205,7 @@ mod server {
                     return None;
                 }
                 Some(ActionAccount {
-                    label: row
-                        .username
-                        .clone()
-                        .or(row.email.clone())
-                        .or(row.display_name.clone())
-                        .unwrap_or_else(|| row.subject.clone()),
+                    label: row.label().to_owned(),
                     id: row.id,
                     provider: provider.id.clone(),
                     provider_name: provider.display_name.clone(),

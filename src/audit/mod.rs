@@ -30,6 +30,11 @@ pub enum AuditAction {
     ProviderUnavailable,
     /// A refresh succeeded after `ProviderUnavailable`.
     ProviderRecovered,
+    /// The user disconnected an account: it and its token sets were deleted, its tokens queued for revocation.
+    AccountDisconnected,
+    /// Revocation of a disconnected account's tokens at the provider (`details`: revoked, failed, not_offered,
+    /// error); `failure` leaves the tokens queued for a retry.
+    TokensRevoked,
     /// An API call made with a user's token: provider, method, host, path template, status, latency.
     DelegatedCall,
 }
@@ -46,6 +51,8 @@ impl AuditAction {
             AuditAction::ProviderUnavailable => "provider_unavailable",
             AuditAction::ProviderRecovered => "provider_recovered",
             AuditAction::DelegatedCall => "delegated_call",
+            AuditAction::AccountDisconnected => "account_disconnected",
+            AuditAction::TokensRevoked => "tokens_revoked",
         }
     }
 }

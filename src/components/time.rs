@@ -21,8 +21,47 @@ pub fn format_time(ms: i64) -> String {
     )
 }
 
+/// A span of `ms` from now, in words: "in 47 min 12 s", "in 2 h 05 min", "expired".
+pub fn until(ms: i64) -> String {
+    if ms <= 0 {
+        return "expired".to_owned();
+    }
+    let secs = (ms + 999) / 1000;
+    match secs {
+        s if s < 60 => format!("in {s} s"),
+        s if s < 3600 => format!("in {} min {:02} s", s / 60, s % 60),
+        s if s < 86_400 => format!("in {} h {:02} min", s / 3600, s % 3600 / 60),
+        s => format!("in {} days", s / 86_400),
+    }
+}
+
+/// How long ago `then` was at `now`, in words: "just now", "5 min ago", "3 h ago", else the date.
+pub fn ago(then: i64, now: i64) -> String {
+    let secs = (now - then).max(0) / 1000;
+    match secs {
+        s if s < 60 => "just now".to_owned(),
+        s if s < 3600 => format!("{} min ago", s / 60),
+        s if s < 86_400 => format!("{} h ago", s / 3600),
+        _ => format_time(then),
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn spans_read_as_words() {
+        assert_eq!(super::until(0), "expired");
+        assert_eq!(super::until(-5), "expired");
+        assert_eq!(super::until(1), "in 1 s");
+        assert_eq!(super::until(59_000), "in 59 s");
+        assert_eq!(super::until(2_832_000), "in 47 min 12 s");
+        assert_eq!(super::until(7_500_000), "in 2 h 05 min");
+        assert_eq!(super::until(3 * 86_400_000), "in 3 days");
+        assert_eq!(super::ago(0, 30_000), "just now");
+        assert_eq!(super::ago(0, 300_000), "5 min ago");
+        assert_eq!(super::ago(0, 3 * 3_600_000), "3 h ago");
+    }
+
     #[test]
     fn times_render_in_utc() {
         assert_eq!(super::format_time(0), "1970-01-01 00:00 UTC");

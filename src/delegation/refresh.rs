@@ -439,6 +439,12 @@ async fn stored(
         // The row moved on under us: our lease expired and was taken over, or the account was reconnected, or its
         // tokens re-encrypted. The token we got is valid, so this caller still gets it; the row keeps the rest.
         tx.rollback().await?;
+        if repo::load_by_id(&delegator.db.pool, &row.id).await?.is_none() {
+            // Disconnected while the provider answered: nothing may act with these tokens and nobody else knows
+            // them, so they are given back here (`accounts::disconnect` revoked the ones it found).
+            revoke_orphaned(delegator, row, &set).await;
+            return Err(Unavailable::NotFound);
+        }
         tracing::error!(
             account_id = row.account_id,
             "refresh finished after its lease was lost; its result was not stored"
@@ -458,6 +464,31 @@ async fn stored(
     }
     let expires_at = set.expires_in.map(|s| now.saturating_add(s.saturating_mul(1000)));
     Ok(delegator.bearer_from(row, set.access_token, row.version + 1, expires_at, set.scopes.join(" ")))
+}
+
+/// Best effort: revokes a refresh result whose account was disconnected meanwhile.
+async fn revoke_orphaned(delegator: &Delegator, row: &TokenSetRow, set: &IssuedTokenSet) {
+    use crate::providers::revocation::{self, Method, TokenKind};
+    let Some(provider) = delegator.catalog.get(&row.provider) else {
+        return;
+    };
+    let Ok(endpoints) = provider.endpoints(&delegator.http).await else {
+        return;
+    };
+    let method = Method::of(&provider, &endpoints);
+    let tokens = set
+        .refresh_token
+        .iter()
+        .map(|t| (t, TokenKind::Refresh))
+        .chain([(&set.access_token, TokenKind::Access)]);
+    for (token, kind) in tokens.filter(|(_, kind)| method.takes(*kind)) {
+        if let Err(err) = revocation::revoke(&delegator.http, &provider, &method, token, kind).await {
+            tracing::warn!(
+                account_id = row.account_id,
+                "revoking a disconnected account's refreshed token: {err}"
+            );
+        }
+    }
 }
 
 /// Whether the row's provider leaves the resource server unnamed (standard token responses), so a single token

@@ -29,6 +29,10 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         .route("/id-token-fault", post(set_id_token_fault))
         .route("/callback-iss-fault", post(set_callback_iss_fault))
         .route("/rotate-signing-key", post(rotate_signing_key))
+        .route(
+            "/revocation-fault",
+            post(set_revocation_fault).delete(clear_revocation_fault),
+        )
         .route("/counters", get(counters))
 }
 
@@ -161,4 +165,14 @@ async fn counters(State(shared): State<Arc<Shared>>) -> Response {
             &json!({"error": "server_error", "message": err.to_string()}),
         ),
     }
+}
+
+async fn set_revocation_fault(State(shared): State<Arc<Shared>>) -> Response {
+    provider(shared).set_revocation_fault(true);
+    ok()
+}
+
+async fn clear_revocation_fault(State(shared): State<Arc<Shared>>) -> Response {
+    provider(shared).set_revocation_fault(false);
+    ok()
 }

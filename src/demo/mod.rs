@@ -304,6 +304,11 @@ impl DemoProvider {
         self.shared.store().switches.reject_api_tokens = on;
     }
 
+    /// With `true`, the revocation endpoint fails (503) and revokes nothing.
+    pub fn set_revocation_fault(&self, on: bool) {
+        self.shared.store().switches.revocation_fault = on;
+    }
+
     /// The `submission_id` of every transfer task created so far, in order.
     pub fn submission_ids(&self) -> Vec<String> {
         self.shared

@@ -153,6 +153,8 @@ pub(crate) struct Switches {
     pub keep_refresh_tokens: bool,
     /// The Transfer API refuses every token with 401 (a provider that has stopped honouring the grant).
     pub reject_api_tokens: bool,
+    /// The revocation endpoint answers 503 and revokes nothing.
+    pub revocation_fault: bool,
 }
 
 pub(crate) struct Store {

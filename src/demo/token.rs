@@ -537,6 +537,13 @@ async fn revoke(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Byt
         Err(duplicate) => return OAuthError::from(duplicate).response(shared.config.flavor),
     };
     let mut store = shared.store();
+    if store.switches.revocation_fault {
+        store.counters.faults_injected += 1;
+        return json_no_store(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &json!({"error": "temporarily_unavailable", "error_description": "revocation is down (demo switch)"}),
+        );
+    }
     let found = store
         .tokens
         .get(value)

@@ -3,8 +3,15 @@ use leptos_meta::Title;
 use leptos_router::{components::Redirect, hooks::use_query_map};
 
 use crate::{
-    accounts::{LinkError, LinkedAccountView, LinkedAccounts, ProviderView, TokenSetView, api::list_linked_accounts},
-    components::{link_form::LinkForm, time::format_time},
+    accounts::{
+        AccountStatus, LinkError, LinkedAccountView, LinkedAccounts, PendingRevocationView, ProviderView,
+        ResourceServerView, api::list_linked_accounts,
+    },
+    components::{
+        countdown::Countdown,
+        link_form::LinkForm,
+        time::{ago, format_time},
+    },
     error::AppError,
 };
 
@@ -52,6 +59,40 @@ fn notice(data: &LinkedAccounts) -> Option<(bool, String)> {
             format!("Linked {} account {}.", account.provider_name, account.label()),
         ));
     }
+    let count = |name: &str| query.get(name).and_then(|v| v.parse::<u32>().ok()).unwrap_or(0);
+    if let Some(provider) = query.get("disconnected") {
+        let name = provider_name(Some(provider));
+        let (revoked, failed) = (count("revoked"), count("failed"));
+        let message = if query.get("not_offered").is_some() {
+            format!(
+                "Disconnected. {name} offers no way to revoke tokens for us: remove this site's access in your \
+                 {name} account settings."
+            )
+        } else if failed > 0 {
+            format!(
+                "Disconnected: the account and its tokens are gone from this site, but {name} did not confirm \
+                 revoking {failed} token{}. Retry below.",
+                plural(failed)
+            )
+        } else {
+            format!("Disconnected. {name} revoked {revoked} token{}.", plural(revoked))
+        };
+        return Some((failed == 0, message));
+    }
+    if query.get("retried").is_some() {
+        let (revoked, failed) = (count("revoked"), count("failed"));
+        return Some(if failed == 0 {
+            (
+                true,
+                format!("Revocation done: {revoked} token{} revoked.", plural(revoked)),
+            )
+        } else {
+            (
+                false,
+                format!("{failed} token{} still not revoked. Try again later.", plural(failed)),
+            )
+        });
+    }
     if let Some(account) = query.get("relinked").and_then(account) {
         return Some((
             true,
@@ -63,6 +104,10 @@ fn notice(data: &LinkedAccounts) -> Option<(bool, String)> {
         ));
     }
     None
+}
+
+fn plural(n: u32) -> &'static str {
+    if n == 1 { "" } else { "s" }
 }
 
 #[component]
@@ -81,9 +126,12 @@ fn LinkedAccountsView(data: LinkedAccounts) -> impl IntoView {
                 .filter(|a| a.provider_id == provider.id)
                 .cloned()
                 .collect();
-            view! { <ProviderSection provider=provider.clone() accounts=accounts /> }
+            view! { <ProviderSection provider=provider.clone() accounts=accounts now=data.now /> }
         })
         .collect_view();
+    let pending = (!data.pending_revocations.is_empty()).then(|| {
+        view! { <PendingRevocations pending=data.pending_revocations.clone() now=data.now /> }
+    });
     let empty = data.providers.is_empty().then(|| {
         view! { <p class="muted">"No providers are configured on this server. An administrator adds them in the configuration."</p> }
     });
@@ -92,6 +140,7 @@ fn LinkedAccountsView(data: LinkedAccounts) -> impl IntoView {
             <h1>"Linked accounts"</h1>
             <p class="lead">"Accounts at other services that this site may use on your behalf."</p>
             {notice}
+            {pending}
             {empty}
             {sections}
         </div>
@@ -99,7 +148,7 @@ fn LinkedAccountsView(data: LinkedAccounts) -> impl IntoView {
 }
 
 #[component]
-fn ProviderSection(provider: ProviderView, accounts: Vec<LinkedAccountView>) -> impl IntoView {
+fn ProviderSection(provider: ProviderView, accounts: Vec<LinkedAccountView>, now: i64) -> impl IntoView {
     let heading_id = format!("provider-{}", provider.id);
     let connect_label = if accounts.is_empty() {
         format!("Connect {}", provider.display_name)
@@ -112,7 +161,7 @@ fn ProviderSection(provider: ProviderView, accounts: Vec<LinkedAccountView>) -> 
     } else {
         view! {
             <ul class="account-list" role="list">
-                {accounts.into_iter().map(|a| view! { <li><AccountCard account=a /></li> }).collect_view()}
+                {accounts.into_iter().map(|a| view! { <li><AccountCard account=a now=now /></li> }).collect_view()}
             </ul>
         }
         .into_any()
@@ -132,7 +181,7 @@ fn ProviderSection(provider: ProviderView, accounts: Vec<LinkedAccountView>) -> 
 }
 
 #[component]
-fn AccountCard(account: LinkedAccountView) -> impl IntoView {
+fn AccountCard(account: LinkedAccountView, now: i64) -> impl IntoView {
     let title = account.label().to_owned();
     let details = [account.display_name.clone(), account.email.clone()]
         .into_iter()
@@ -143,17 +192,35 @@ fn AccountCard(account: LinkedAccountView) -> impl IntoView {
     let reason = account
         .status_reason
         .clone()
-        .map(|r| view! { <p class="muted">{r}</p> });
-    let sets = account
-        .token_sets
+        .map(|r| view! { <p class="status-reason">{r}</p> });
+    let servers = account
+        .resource_servers
         .clone()
         .into_iter()
-        .map(|set| view! { <TokenSetRow set=set /> })
+        .map(|rs| view! { <ResourceServerRow rs=rs now=now /> })
         .collect_view();
+    let when = |at: Option<i64>| at.map(|t| ago(t, now)).unwrap_or_else(|| "never".to_owned());
+    let grant = (account.missing_scopes() || account.status == AccountStatus::NeedsConsent).then(|| {
+        view! {
+            <LinkForm
+                provider=account.provider_id.clone()
+                account=account.id.clone()
+                intent="grant"
+                label="Grant access"
+                aria_label=format!("Grant access for {title}")
+            />
+        }
+    });
+    let reconnect_class = if account.status == AccountStatus::NeedsReconnect {
+        "button button-primary"
+    } else {
+        "button button-ghost"
+    };
     view! {
         <article class="card account-card" aria-label=format!("{} account {}", account.provider_name, title)>
             <header class="account-head">
-                <div>
+                <span class="provider-icon" aria-hidden="true">{initial(&account.provider_name)}</span>
+                <div class="account-id">
                     <h3>{title.clone()}</h3>
                     <p class="muted">{details}</p>
                 </div>
@@ -161,20 +228,30 @@ fn AccountCard(account: LinkedAccountView) -> impl IntoView {
             </header>
             {reason}
             <table class="scopes">
-                <caption class="visually-hidden">"Granted access"</caption>
+                <caption class="visually-hidden">{format!("Consent status of {title}")}</caption>
                 <thead>
-                    <tr><th scope="col">"Resource server"</th><th scope="col">"Granted scopes"</th><th scope="col">"Access expires"</th></tr>
+                    <tr><th scope="col">"Service"</th><th scope="col">"Access"</th><th scope="col">"Token expires"</th></tr>
                 </thead>
-                <tbody>{sets}</tbody>
+                <tbody>{servers}</tbody>
             </table>
-            <LinkForm
-                provider=account.provider_id.clone()
-                account=account.id.clone()
-                intent="reconnect"
-                label="Reconnect"
-                aria_label=format!("Reconnect {title}")
-                class="button button-ghost"
-            />
+            <dl class="account-times">
+                <div><dt>"Last refreshed"</dt><dd data-testid="last-refreshed">{when(account.last_refreshed_at)}</dd></div>
+                <div><dt>"Last used"</dt><dd>{when(account.last_used_at)}</dd></div>
+                <div><dt>"Linked"</dt><dd>{format_time(account.created_at)}</dd></div>
+            </dl>
+            <div class="card-actions">
+                {grant}
+                <LinkForm
+                    provider=account.provider_id.clone()
+                    account=account.id.clone()
+                    intent="reconnect"
+                    label="Reconnect"
+                    aria_label=format!("Reconnect {title}")
+                    class=reconnect_class
+                />
+                <a class="button button-danger-ghost" href=format!("/linked-accounts/disconnect?account={}", account.id)
+                    aria-label=format!("Disconnect {title}")>"Disconnect"</a>
+            </div>
         </article>
     }
     // Type erasure at the card: the nested view type otherwise overflows the compiler's depth limit.
@@ -182,20 +259,77 @@ fn AccountCard(account: LinkedAccountView) -> impl IntoView {
 }
 
 #[component]
-fn TokenSetRow(set: TokenSetView) -> impl IntoView {
-    let expires = set
-        .expires_at
-        .map(format_time)
-        .unwrap_or_else(|| "not stated".to_owned());
+fn ResourceServerRow(rs: ResourceServerView, now: i64) -> impl IntoView {
+    let expires = match (rs.has_token, rs.expires_at) {
+        (false, _) => view! { <span class="muted">"no token yet"</span> }.into_any(),
+        (true, None) => view! { <span class="muted">"does not expire"</span> }.into_any(),
+        (true, Some(at)) => view! { <Countdown at=at now=now /> }.into_any(),
+    };
+    let renews = (rs.has_token && rs.has_refresh_token)
+        .then(|| view! { <span class="muted small">" (renewed automatically)"</span> });
     view! {
         <tr>
-            <th scope="row">{set.resource_server}</th>
+            <th scope="row"><code>{rs.resource_server}</code></th>
             <td>
                 <ul class="scope-list" role="list">
-                    {set.scopes.into_iter().map(|s| view! { <li><code>{s}</code></li> }).collect_view()}
+                    {rs.scopes.into_iter().map(|s| {
+                        let (class, state) = if s.granted { ("scope granted", "Granted") } else { ("scope missing", "Missing") };
+                        view! {
+                            <li class=class>
+                                <span class="scope-state">{state}</span>
+                                " "
+                                <span class="scope-description">{s.description.clone()}</span>
+                                <code class="scope-name">{s.scope}</code>
+                            </li>
+                        }
+                    }).collect_view()}
                 </ul>
             </td>
-            <td>{expires}</td>
+            <td>{expires}{renews}</td>
         </tr>
+    }
+}
+
+fn initial(name: &str) -> String {
+    name.chars()
+        .find(|c| c.is_alphanumeric())
+        .map(|c| c.to_uppercase().collect())
+        .unwrap_or_default()
+}
+
+/// Disconnected accounts whose tokens the provider has not confirmed revoked, with a retry.
+#[component]
+fn PendingRevocations(pending: Vec<PendingRevocationView>, now: i64) -> impl IntoView {
+    let items = pending
+        .into_iter()
+        .map(|p| {
+            let error = p.last_error.clone().unwrap_or_else(|| "not tried yet".to_owned());
+            view! {
+                <li>
+                    <strong>{format!("{} account {}", p.provider_name, p.account_label)}</strong>
+                    {format!(
+                        ": {} token{} not yet revoked (disconnected {}, {} attempt{}). Last error: {error}",
+                        p.tokens,
+                        if p.tokens == 1 { "" } else { "s" },
+                        ago(p.since, now),
+                        p.attempts,
+                        if p.attempts == 1 { "" } else { "s" },
+                    )}
+                </li>
+            }
+        })
+        .collect_view();
+    view! {
+        <section class="panel panel-warn" aria-labelledby="pending-revocations">
+            <div class="panel-head">
+                <h2 id="pending-revocations">"Revocation pending"</h2>
+                <form method="post" action="/api/retry_revocations">
+                    <button type="submit" class="button button-primary">"Retry revocation"</button>
+                </form>
+            </div>
+            <p>"These accounts are disconnected here and their tokens are no longer used, but the provider did not \
+                confirm that it revoked them."</p>
+            <ul>{items}</ul>
+        </section>
     }
 }

@@ -2,6 +2,7 @@
 
 mod account;
 mod actions;
+mod disconnect;
 mod home;
 mod linked_accounts;
 mod not_found;
@@ -10,6 +11,7 @@ mod sign_up;
 
 pub use account::AccountPage;
 pub use actions::ActionsPage;
+pub use disconnect::DisconnectPage;
 pub use home::HomePage;
 pub use linked_accounts::LinkedAccountsPage;
 pub use not_found::NotFoundPage;

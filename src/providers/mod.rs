@@ -6,6 +6,8 @@ pub mod discovery;
 pub mod id_token;
 pub mod identity;
 pub mod presets;
+pub mod revocation;
+pub mod scopes;
 pub mod settings;
 pub mod token_endpoint;
 

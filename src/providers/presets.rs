@@ -57,6 +57,11 @@ pub fn resolve(id: &str, p: &ProviderSettings) -> Provider {
                 authorization: Some(url("https://github.com/login/oauth/authorize")),
                 token: Some(url("https://github.com/login/oauth/access_token")),
                 userinfo: Some(url("https://api.github.com/user")),
+                // Not RFC 7009: GitHub ends a grant by `DELETE` here (`revocation::Method::GithubGrant`).
+                revocation: Some(url(&format!(
+                    "https://api.github.com/applications/{}/grant",
+                    url::form_urlencoded::byte_serialize(p.client_id.as_bytes()).collect::<String>()
+                ))),
                 ..Default::default()
             },
             false,

@@ -1,0 +1,365 @@
+//! Disconnecting a linked account (DESIGN §3 "Disconnect"): the account and its token sets are deleted and every
+//! token is revoked at the provider.
+//!
+//! Order matters. One transaction deletes the account and its token sets and moves each token into
+//! `pending_revocations` (sealed again, under that table's associated data) with the `account_disconnected` event:
+//! from that commit on nothing can act with the tokens, whatever happens next. Then each token is revoked; a revoked
+//! (or expired, or not revocable) token's row is deleted; a failed one stays with its error, shown on the page with a
+//! "Retry" button ([`retry`]). A crash between the two steps leaves the rows for the retry: a token is never lost
+//! while it may still be live.
+//!
+//! A refresh in flight on another task when the account goes finds its row gone and does not store its result
+//! (`delegation::refresh`, fenced commit); the tokens it got are then revoked by it, not by this module.
+
+use std::collections::BTreeMap;
+
+use sqlx::{AnyConnection, AnyPool, Row};
+
+use super::{DisconnectOutcome, PendingRevocationView, repo};
+use crate::{
+    audit::{
+        AuditAction, Outcome,
+        repo::{self as audit, NewEvent},
+    },
+    db::now_ms,
+    providers::revocation::{self, Method, TokenKind},
+    state::AppState,
+    tokens::{
+        repo::{access_slot, refresh_slot},
+        vault::{Slot, Vault},
+    },
+};
+
+const TABLE: &str = "pending_revocations";
+
+fn token_slot(row: &str) -> Slot<'_> {
+    Slot {
+        table: TABLE,
+        row,
+        column: "token",
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DisconnectError {
+    /// No such account, or not the caller's: the same answer for both.
+    #[error("the account is not linked (any more)")]
+    NotFound,
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+/// Deletes the caller's account and revokes its tokens. The local tokens are gone when this returns, whatever
+/// the provider answered; the outcome says what the provider did.
+pub async fn disconnect(
+    state: &AppState,
+    user_id: i64,
+    account_id: &str,
+    request_id: Option<&str>,
+) -> Result<DisconnectOutcome, DisconnectError> {
+    let now = now_ms();
+    let mut tx = state.db.begin_write().await?;
+    // Token sets first (the account's delete would cascade them away unread); the owner check is in the statement.
+    let sets = sqlx::query(
+        "DELETE FROM token_sets WHERE account_id = $1 \
+         AND account_id IN (SELECT id FROM linked_accounts WHERE user_id = $2) \
+         RETURNING id, access_token, refresh_token, expires_at",
+    )
+    .bind(account_id)
+    .bind(user_id)
+    .fetch_all(&mut *tx)
+    .await?;
+    let Some(account) = repo::delete_account(&mut tx, user_id, account_id).await? else {
+        // Not ours, or a concurrent disconnect won: nothing was deleted.
+        tx.rollback().await?;
+        return Err(DisconnectError::NotFound);
+    };
+    let label = account.label().to_owned();
+    let mut moved = 0;
+    let mut undecryptable = 0;
+    for set in &sets {
+        let id: String = set.try_get("id")?;
+        let access: String = set.try_get("access_token")?;
+        let refresh: Option<String> = set.try_get("refresh_token")?;
+        let expires_at: Option<i64> = set.try_get("expires_at")?;
+        let tokens = refresh
+            .map(|sealed| (sealed, refresh_slot(&id), TokenKind::Refresh, None))
+            .into_iter()
+            .chain([(access, access_slot(&id), TokenKind::Access, expires_at)]);
+        for (sealed, slot, kind, expires_at) in tokens {
+            let Ok(token) = state.vault.open(&sealed, slot) else {
+                // Nothing can be sent for it; the account's `error` state already told the user.
+                undecryptable += 1;
+                continue;
+            };
+            let pending = Pending {
+                user_id,
+                provider: &account.provider,
+                account_id,
+                account_label: &label,
+                kind,
+                expires_at,
+            };
+            insert(
+                &mut tx,
+                &state.vault,
+                &pending,
+                secrecy::ExposeSecret::expose_secret(&token),
+                now,
+            )
+            .await?;
+            moved += 1;
+        }
+    }
+    let mut event = NewEvent::by_user(AuditAction::AccountDisconnected, Outcome::Success, user_id);
+    event.provider = Some(&account.provider);
+    event.account_id = Some(account_id);
+    event.request_id = request_id;
+    event.details = serde_json::json!({
+        "label": label, "token_sets": sets.len(), "tokens": moved, "undecryptable": undecryptable,
+    });
+    audit::record(&mut tx, &event, now).await?;
+    tx.commit().await?;
+
+    let rows = pending_rows(&state.db.pool, user_id, Some(account_id)).await?;
+    let outcome = revoke_rows(state, user_id, request_id, rows).await?;
+    Ok(outcome.into_iter().next().unwrap_or_else(|| DisconnectOutcome {
+        provider_id: account.provider.clone(),
+        provider_name: provider_name(state, &account.provider),
+        account_label: label,
+        revoked: 0,
+        failed: 0,
+        not_offered: false,
+        error: None,
+    }))
+}
+
+/// Tries again every revocation of the caller's that failed before; one outcome per disconnected account.
+pub async fn retry(
+    state: &AppState,
+    user_id: i64,
+    request_id: Option<&str>,
+) -> Result<Vec<DisconnectOutcome>, sqlx::Error> {
+    let rows = pending_rows(&state.db.pool, user_id, None).await?;
+    revoke_rows(state, user_id, request_id, rows).await
+}
+
+/// The caller's failed revocations, one entry per disconnected account, oldest first.
+pub async fn pending_for_user(state: &AppState, user_id: i64) -> Result<Vec<PendingRevocationView>, sqlx::Error> {
+    let mut views: Vec<PendingRevocationView> = Vec::new();
+    for row in pending_rows(&state.db.pool, user_id, None).await? {
+        match views.iter_mut().find(|v| v.account_id == row.account_id) {
+            Some(view) => {
+                view.tokens += 1;
+                view.attempts = view.attempts.max(row.attempts);
+                view.last_error = view.last_error.take().or(row.last_error);
+            }
+            None => views.push(PendingRevocationView {
+                provider_name: provider_name(state, &row.provider),
+                provider_id: row.provider,
+                account_id: row.account_id,
+                account_label: row.account_label,
+                tokens: 1,
+                attempts: row.attempts,
+                last_error: row.last_error,
+                since: row.created_at,
+            }),
+        }
+    }
+    Ok(views)
+}
+
+fn provider_name(state: &AppState, id: &str) -> String {
+    state
+        .catalog
+        .get(id)
+        .map(|p| p.display_name.clone())
+        .unwrap_or_else(|| id.to_owned())
+}
+
+/// Revokes `rows` (grouped by account), deleting each row that needs no more work, and records one
+/// `tokens_revoked` event per account with what happened.
+async fn revoke_rows(
+    state: &AppState,
+    user_id: i64,
+    request_id: Option<&str>,
+    rows: Vec<PendingRow>,
+) -> Result<Vec<DisconnectOutcome>, sqlx::Error> {
+    let mut by_account: BTreeMap<String, Vec<PendingRow>> = BTreeMap::new();
+    for row in rows {
+        by_account.entry(row.account_id.clone()).or_default().push(row);
+    }
+    let mut outcomes = Vec::new();
+    for (account_id, mut rows) in by_account {
+        // Refresh tokens first: revoking one ends the access tokens issued with it (RFC 7009 §2.1).
+        rows.sort_by_key(|r| r.kind != TokenKind::Refresh);
+        let first = &rows[0];
+        let mut outcome = DisconnectOutcome {
+            provider_id: first.provider.clone(),
+            provider_name: provider_name(state, &first.provider),
+            account_label: first.account_label.clone(),
+            revoked: 0,
+            failed: 0,
+            not_offered: false,
+            error: None,
+        };
+        let method = match state.catalog.get(&first.provider) {
+            None => Err("the provider is no longer configured here".to_owned()),
+            Some(provider) => provider
+                .endpoints(&state.http)
+                .await
+                .map(|endpoints| (provider.clone(), Method::of(&provider, &endpoints)))
+                .map_err(|e| e.to_string()),
+        };
+        let now = now_ms();
+        for row in &rows {
+            let result = match &method {
+                Err(error) => Err(error.clone()),
+                Ok((_, Method::NotOffered)) => {
+                    outcome.not_offered = true;
+                    Ok(false)
+                }
+                // GitHub's grant deletion takes the refresh tokens along with the access token it is sent.
+                Ok((_, method)) if !method.takes(row.kind) => Ok(false),
+                Ok(_) if row.kind == TokenKind::Access && row.expires_at.is_some_and(|at| at <= now) => Ok(false),
+                Ok((provider, method)) => match state.vault.open(&row.token, token_slot(&row.id)) {
+                    Err(err) => {
+                        // It cannot ever be sent: keeping it would only offer a retry that cannot work.
+                        delete(&state.db.pool, &row.id).await?;
+                        Err(format!("the stored token cannot be decrypted: {err}"))
+                    }
+                    Ok(token) => revocation::revoke(&state.http, provider, method, &token, row.kind)
+                        .await
+                        .map(|()| true)
+                        .map_err(|e| e.to_string()),
+                },
+            };
+            match result {
+                Ok(sent) => {
+                    delete(&state.db.pool, &row.id).await?;
+                    outcome.revoked += u32::from(sent);
+                }
+                Err(error) => {
+                    record_failure(&state.db.pool, &row.id, &error, now).await?;
+                    outcome.failed += 1;
+                    outcome.error = Some(error);
+                }
+            }
+        }
+        let outcome_kind = if outcome.failed == 0 {
+            Outcome::Success
+        } else {
+            Outcome::Failure
+        };
+        let mut event = NewEvent::by_user(AuditAction::TokensRevoked, outcome_kind, user_id);
+        event.provider = Some(&outcome.provider_id);
+        event.account_id = Some(&account_id);
+        event.request_id = request_id;
+        event.details = serde_json::json!({
+            "revoked": outcome.revoked, "failed": outcome.failed, "not_offered": outcome.not_offered,
+            "error": outcome.error,
+        });
+        let mut conn = state.db.pool.acquire().await?;
+        audit::record(&mut conn, &event, now_ms()).await?;
+        outcomes.push(outcome);
+    }
+    Ok(outcomes)
+}
+
+struct Pending<'a> {
+    user_id: i64,
+    provider: &'a str,
+    account_id: &'a str,
+    account_label: &'a str,
+    kind: TokenKind,
+    expires_at: Option<i64>,
+}
+
+struct PendingRow {
+    id: String,
+    provider: String,
+    account_id: String,
+    account_label: String,
+    token: String,
+    kind: TokenKind,
+    expires_at: Option<i64>,
+    attempts: i64,
+    last_error: Option<String>,
+    created_at: i64,
+}
+
+async fn insert(
+    conn: &mut AnyConnection,
+    vault: &Vault,
+    pending: &Pending<'_>,
+    token: &str,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    let id = uuid::Uuid::new_v4().to_string();
+    sqlx::query(
+        "INSERT INTO pending_revocations (id, user_id, provider, account_id, account_label, token, token_type_hint, \
+         expires_at, attempts, last_error, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, NULL, $9, $9)",
+    )
+    .bind(&id)
+    .bind(pending.user_id)
+    .bind(pending.provider)
+    .bind(pending.account_id)
+    .bind(pending.account_label)
+    .bind(vault.seal(token, token_slot(&id)))
+    .bind(pending.kind.hint())
+    .bind(pending.expires_at)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+async fn pending_rows(pool: &AnyPool, user_id: i64, account_id: Option<&str>) -> Result<Vec<PendingRow>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT id, provider, account_id, account_label, token, token_type_hint, expires_at, attempts, last_error, \
+         created_at FROM pending_revocations WHERE user_id = $1 AND (CAST($2 AS TEXT) IS NULL OR account_id = $2) \
+         ORDER BY created_at, id",
+    )
+    .bind(user_id)
+    .bind(account_id)
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let hint: String = r.try_get("token_type_hint")?;
+            Ok(PendingRow {
+                id: r.try_get("id")?,
+                provider: r.try_get("provider")?,
+                account_id: r.try_get("account_id")?,
+                account_label: r.try_get("account_label")?,
+                token: r.try_get("token")?,
+                kind: TokenKind::parse(&hint).ok_or_else(|| sqlx::Error::Decode(format!("hint {hint}").into()))?,
+                expires_at: r.try_get("expires_at")?,
+                attempts: r.try_get("attempts")?,
+                last_error: r.try_get("last_error")?,
+                created_at: r.try_get("created_at")?,
+            })
+        })
+        .collect()
+}
+
+async fn delete(pool: &AnyPool, id: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM pending_revocations WHERE id = $1")
+        .bind(id)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+async fn record_failure(pool: &AnyPool, id: &str, error: &str, now: i64) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE pending_revocations SET attempts = attempts + 1, last_error = $1, updated_at = $2 WHERE id = $3",
+    )
+    .bind(error)
+    .bind(now)
+    .bind(id)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
