@@ -17,7 +17,8 @@ use crate::{
     components::nav::{SiteFooter, SiteHeader},
     error::AppError,
     pages::{
-        AccountPage, ActionsPage, DisconnectPage, HomePage, LinkedAccountsPage, NotFoundPage, SignInPage, SignUpPage,
+        AccountPage, ActionsPage, ActivityPage, DisconnectPage, HomePage, LinkedAccountsPage, NotFoundPage, SignInPage,
+        SignUpPage,
     },
 };
 
@@ -74,6 +75,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/account") view=AccountPage ssr=SsrMode::Async />
                     <Route path=path!("/linked-accounts") view=LinkedAccountsPage ssr=SsrMode::Async />
                     <Route path=path!("/linked-accounts/disconnect") view=DisconnectPage ssr=SsrMode::Async />
+                    <Route path=path!("/activity") view=ActivityPage ssr=SsrMode::Async />
                     <Route path=path!("/actions") view=ActionsPage ssr=SsrMode::Async />
                 </Routes>
             </main>

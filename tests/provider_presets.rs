@@ -77,7 +77,10 @@ async fn fake_provider() -> (String, Revocations) {
             "/github/applications/gh/grant",
             axum::routing::delete(move |headers: HeaderMap, Json(body): Json<Value>| async move {
                 let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("");
-                github_grants.lock().unwrap().push(format!("github-grant {auth} {}", body["access_token"]));
+                github_grants
+                    .lock()
+                    .unwrap()
+                    .push(format!("github-grant {auth} {}", body["access_token"]));
                 StatusCode::NO_CONTENT
             }),
         )

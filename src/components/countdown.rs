@@ -4,7 +4,7 @@
 
 use leptos::prelude::*;
 
-use super::time::{format_time, until};
+use super::time::{format_time, iso_time, until};
 
 #[island]
 pub fn Countdown(
@@ -27,7 +27,7 @@ pub fn Countdown(
     #[cfg(not(feature = "hydrate"))]
     let _ = set_now;
     view! {
-        <time class="countdown" datetime=at.to_string() title=format_time(at)>
+        <time class="countdown" datetime=iso_time(at) title=format_time(at)>
             {move || until(at - now.get())}
         </time>
     }

@@ -23,6 +23,7 @@ pub fn SiteHeader() -> impl IntoView {
                                 <ul class="nav-links">
                                     <li><a href="/linked-accounts">"Linked accounts"</a></li>
                                     <li><a href="/actions">"Actions"</a></li>
+                                    <li><a href="/activity">"Activity"</a></li>
                                     <li><a href="/account" class="nav-user">
                                         <span class="avatar" aria-hidden="true">{initial(&me.display_name)}</span>
                                         <span>{me.display_name.clone()}</span>

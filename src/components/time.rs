@@ -21,6 +21,15 @@ pub fn format_time(ms: i64) -> String {
     )
 }
 
+/// Unix ms as an HTML `datetime` value (RFC 3339, UTC, milliseconds): machine-readable, for tests and tools.
+pub fn iso_time(ms: i64) -> String {
+    let minute = format_time(ms);
+    let (date, rest) = minute.split_once(' ').unwrap_or((&minute, ""));
+    let hm = rest.trim_end_matches(" UTC");
+    let second = ms.rem_euclid(60_000);
+    format!("{date}T{hm}:{:02}.{:03}Z", second / 1000, second % 1000)
+}
+
 /// A span of `ms` from now, in words: "in 47 min 12 s", "in 2 h 05 min", "expired".
 pub fn until(ms: i64) -> String {
     if ms <= 0 {
@@ -50,6 +59,7 @@ pub fn ago(then: i64, now: i64) -> String {
 mod tests {
     #[test]
     fn spans_read_as_words() {
+        assert_eq!(super::iso_time(1_795_356_307_089), "2026-11-22T14:05:07.089Z");
         assert_eq!(super::until(0), "expired");
         assert_eq!(super::until(-5), "expired");
         assert_eq!(super::until(1), "in 1 s");

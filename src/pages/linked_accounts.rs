@@ -10,7 +10,7 @@ use crate::{
     components::{
         countdown::Countdown,
         link_form::LinkForm,
-        time::{ago, format_time},
+        time::{ago, format_time, iso_time},
     },
     error::AppError,
 };
@@ -199,7 +199,10 @@ fn AccountCard(account: LinkedAccountView, now: i64) -> impl IntoView {
         .into_iter()
         .map(|rs| view! { <ResourceServerRow rs=rs now=now /> })
         .collect_view();
-    let when = |at: Option<i64>| at.map(|t| ago(t, now)).unwrap_or_else(|| "never".to_owned());
+    let when = |at: Option<i64>| match at {
+        Some(t) => view! { <time datetime=iso_time(t) title=format_time(t)>{ago(t, now)}</time> }.into_any(),
+        None => "never".into_any(),
+    };
     let grant = (account.missing_scopes() || account.status == AccountStatus::NeedsConsent).then(|| {
         view! {
             <LinkForm
@@ -235,7 +238,7 @@ fn AccountCard(account: LinkedAccountView, now: i64) -> impl IntoView {
                 <tbody>{servers}</tbody>
             </table>
             <dl class="account-times">
-                <div><dt>"Last refreshed"</dt><dd data-testid="last-refreshed">{when(account.last_refreshed_at)}</dd></div>
+                <div><dt>"Last refreshed"</dt><dd>{when(account.last_refreshed_at)}</dd></div>
                 <div><dt>"Last used"</dt><dd>{when(account.last_used_at)}</dd></div>
                 <div><dt>"Linked"</dt><dd>{format_time(account.created_at)}</dd></div>
             </dl>

@@ -2,6 +2,7 @@
 
 mod account;
 mod actions;
+mod activity;
 mod disconnect;
 mod home;
 mod linked_accounts;
@@ -11,6 +12,7 @@ mod sign_up;
 
 pub use account::AccountPage;
 pub use actions::ActionsPage;
+pub use activity::ActivityPage;
 pub use disconnect::DisconnectPage;
 pub use home::HomePage;
 pub use linked_accounts::LinkedAccountsPage;
