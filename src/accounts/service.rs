@@ -58,7 +58,18 @@ pub async fn linked_accounts(state: &AppState, user_id: i64) -> Result<LinkedAcc
             }
         })
         .collect();
-    let providers = state
+    let providers = provider_views(state);
+    Ok(LinkedAccounts {
+        now: now_ms(),
+        providers,
+        accounts,
+        pending_revocations,
+    })
+}
+
+/// The providers users can connect, in configuration order.
+pub fn provider_views(state: &AppState) -> Vec<ProviderView> {
+    state
         .catalog
         .all()
         .iter()
@@ -66,13 +77,7 @@ pub async fn linked_accounts(state: &AppState, user_id: i64) -> Result<LinkedAcc
             id: p.id.clone(),
             display_name: p.display_name.clone(),
         })
-        .collect();
-    Ok(LinkedAccounts {
-        now: now_ms(),
-        providers,
-        accounts,
-        pending_revocations,
-    })
+        .collect()
 }
 
 /// Each resource server the site needs or holds a token for, with every required or granted scope marked granted

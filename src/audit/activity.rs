@@ -5,7 +5,7 @@ use sqlx::Row;
 
 use super::{ActivityEntry, ActivityKind, ActivityList, Outcome, api::ActivityQuery};
 use crate::{
-    accounts::{LinkError, ProviderView, label},
+    accounts::{LinkError, label},
     components::time::format_time,
     db::now_ms,
     state::AppState,
@@ -55,15 +55,7 @@ pub async fn page(state: &AppState, user_id: i64, query: &ActivityQuery) -> Resu
     for row in rows.iter().take(PAGE_SIZE as usize) {
         entries.push(entry(state, row)?);
     }
-    let providers = state
-        .catalog
-        .all()
-        .iter()
-        .map(|p| ProviderView {
-            id: p.id.clone(),
-            display_name: p.display_name.clone(),
-        })
-        .collect();
+    let providers = crate::accounts::service::provider_views(state);
     Ok(ActivityList {
         kind,
         provider,
