@@ -19,8 +19,8 @@ test('every page passes axe-core without serious or critical violations', async 
   await signUp(page, testInfo, uniqueEmail('axe'), 'Grace Hopper');
   await expectNoSeriousViolations(page, '/account');
   await page.screenshot({ path: testInfo.outputPath('page_account.png'), fullPage: true });
-  // Signed-in pages without a linked account (their populated states are checked in linking and actions specs).
-  for (const path of ['/linked-accounts', '/actions']) {
+  // Signed-in pages without a linked account (their populated states are checked in the linking and journey specs).
+  for (const path of ['/linked-accounts', '/actions', '/activity', '/linked-accounts/disconnect?account=none']) {
     await open(page, testInfo, path);
     await expectNoSeriousViolations(page, path);
   }

@@ -1,0 +1,160 @@
+import AxeBuilder from '@axe-core/playwright';
+import { APIRequestContext, expect, Page, test, TestInfo } from '@playwright/test';
+import { jsEnabled, signUp, uniqueEmail } from './helpers';
+
+// The whole journey of an end user against the demo provider: connect, act, survive an expired token and a
+// revoked grant, grant a collection's consent, disconnect. Each project links its own demo identity (one identity
+// belongs to one local user; the linking spec uses Grace and Alan).
+const demo = `http://127.0.0.1:${Number(process.env.E2E_PORT ?? 3210) + 1}/demo/control`;
+
+async function control(request: APIRequestContext, path: string, data: object = {}): Promise<void> {
+  const res = await request.post(`${demo}${path}`, { data });
+  expect(res.ok()).toBeTruthy();
+}
+
+async function revocations(request: APIRequestContext): Promise<number> {
+  const res = await request.get(`${demo}/counters`);
+  return (await res.json()).revocations;
+}
+
+async function noSeriousViolations(page: Page, testInfo: TestInfo): Promise<void> {
+  if (!jsEnabled(testInfo)) return;
+  const results = await new AxeBuilder({ page }).analyze();
+  const serious = results.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  expect(serious.map((v) => `${v.id} — ${v.help}`)).toEqual([]);
+}
+
+/** At the demo provider's consent page: choose who to be, then Allow. */
+async function allowAs(page: Page, who: string): Promise<void> {
+  await expect(page.getByRole('heading', { name: /Allow onbehalf to act for you/ })).toBeVisible();
+  await page.getByLabel(new RegExp(who)).check();
+  await page.getByRole('button', { name: 'Allow' }).click();
+}
+
+async function lastRefreshed(page: Page, card: ReturnType<Page['getByRole']>): Promise<string> {
+  await page.goto('/linked-accounts');
+  const time = card.locator('.account-times > div').filter({ hasText: 'Last refreshed' }).locator('time');
+  return (await time.getAttribute('datetime')) ?? '';
+}
+
+test('connect, act, recover from expiry and revocation, grant consent, disconnect', async ({ page, request }, testInfo) => {
+  test.setTimeout(120_000);
+  const [who, username, sub] = jsEnabled(testInfo)
+    ? ['Ada Lovelace', 'ada@demo.globus.org', '3b9c4a7e-6f21-4d0b-8a5e-1c2f7e9d0a11']
+    : ['Katherine Johnson', 'katherine@demo.globus.org', 'e95f2b6c-71d8-4a03-9e4f-3a6c0b8d2e44'];
+  const escaped = username.replace(/\./g, '\\.');
+  await signUp(page, testInfo, uniqueEmail('journey'));
+
+  // Connect, and see what was granted, in words.
+  await page.getByRole('link', { name: 'Linked accounts' }).click();
+  await page.getByRole('button', { name: 'Connect Demo Globus' }).click();
+  await allowAs(page, who);
+  await expect(page).toHaveURL(/\/linked-accounts\?linked=/);
+  const card = page.getByRole('article', { name: new RegExp(`Demo Globus account ${escaped}`) });
+  await expect(card.getByText('Active')).toBeVisible();
+  await expect(card.getByText(/Use Globus Transfer: list your collections/)).toBeVisible();
+  await expect(card.getByText('Missing')).toHaveCount(0);
+  await expect(card.locator('time.countdown').first()).toContainText(/^in /);
+  await noSeriousViolations(page, testInfo);
+  await page.screenshot({ path: testInfo.outputPath('linked_accounts.png'), fullPage: true });
+
+  // My endpoints: page 2 and back, then a full-text search, all in the URL.
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Actions', exact: true }).click();
+  await expect(page.getByText(`Acting as ${username}`)).toBeVisible();
+  await expect(page.getByRole('table', { name: /Endpoints 1–25/ })).toBeVisible();
+  await page.getByRole('link', { name: 'Next' }).click();
+  await expect(page).toHaveURL(/offset=25/);
+  await expect(page.getByRole('table', { name: /Endpoints 26–50/ })).toBeVisible();
+  await page.getByRole('link', { name: 'Previous' }).click();
+  await page.getByLabel('Show').selectOption('all');
+  await page.getByLabel('Search').fill('cluster');
+  await page.getByRole('button', { name: 'Search endpoints' }).click();
+  await expect(page).toHaveURL(/scope=all&q=cluster/);
+  await expect(page.getByRole('table', { name: /Endpoints 1–/ })).toBeVisible();
+
+  // A transfer between two of my endpoints; a bad id first gets a clear message.
+  await page.getByLabel('Show').selectOption('my-endpoints');
+  await page.getByLabel('Search').fill('');
+  await page.getByRole('button', { name: 'Search endpoints' }).click();
+  const mine = page.getByRole('table', { name: /Endpoints 1–25/ });
+  await expect(mine).toBeVisible();
+  const ids = await mine.locator('tbody code').allTextContents();
+  expect(ids.length).toBe(25);
+  await page.getByLabel('Source endpoint ID').fill('not-an-id');
+  await page.getByLabel('Source path').fill('/~/data/');
+  await page.getByLabel('Destination endpoint ID').fill(ids[1]);
+  await page.getByLabel('Destination path').fill('/~/copy/');
+  await page.getByRole('button', { name: 'Submit transfer' }).click();
+  await expect(page.getByRole('alert')).toContainText('An endpoint id is a UUID');
+  await page.getByLabel('Source endpoint ID').fill(ids[0]);
+  await page.getByLabel('Destination endpoint ID').fill(ids[1]);
+  await page.getByLabel('Label').fill('E2E copy');
+  await page.getByLabel('Sync level').selectOption('checksum');
+  await page.getByLabel(/copy recursively/).check();
+  await page.getByRole('button', { name: 'Submit transfer' }).click();
+  await expect(page.getByRole('status')).toContainText('Transfer submitted: task');
+  await expect(page.getByRole('table', { name: 'Recent transfers' }).getByRole('rowheader', { name: 'E2E copy' })).toBeVisible();
+  await noSeriousViolations(page, testInfo);
+  await page.screenshot({ path: testInfo.outputPath('actions.png'), fullPage: true });
+
+  // The provider expires the access token: listing still works (one refresh behind the scenes), and the card's
+  // "Last refreshed" moves.
+  const before = await lastRefreshed(page, card);
+  await control(request, '/expire-tokens', { identity: sub });
+  await page.goto('/actions');
+  await expect(page.getByRole('table', { name: /Endpoints 1–25/ })).toBeVisible();
+  const after = await lastRefreshed(page, card);
+  expect(Date.parse(after)).toBeGreaterThan(Date.parse(before));
+
+  // The provider revokes the grant: the next use finds out, the card says so, Reconnect fixes it.
+  await control(request, '/revoke-grants', { identity: sub });
+  await page.goto('/actions');
+  await expect(page.getByRole('alert').first()).toContainText(/reconnect/i);
+  await page.goto('/linked-accounts');
+  await expect(card.getByText('Needs reconnect')).toBeVisible();
+  await card.getByRole('button', { name: `Reconnect ${username}` }).click();
+  await allowAs(page, who);
+  await expect(page).toHaveURL(/\/linked-accounts\?relinked=/);
+  await expect(card.getByText('Active')).toBeVisible();
+
+  // A collection demands consent: the submission waits, Grant access asks for it, the retry goes through.
+  await control(request, '/require-consent', { collection_id: ids[2] });
+  await page.goto('/actions');
+  await page.getByLabel('Source endpoint ID').fill(ids[0]);
+  await page.getByLabel('Source path').fill('/~/data/');
+  await page.getByLabel('Destination endpoint ID').fill(ids[2]);
+  await page.getByLabel('Destination path').fill('/~/consented/');
+  await page.getByLabel('Label').fill('E2E consent');
+  await page.getByRole('button', { name: 'Submit transfer' }).click();
+  await expect(page.getByText('not submitted yet')).toBeVisible();
+  await page.getByRole('button', { name: 'Grant access' }).first().click();
+  await allowAs(page, who);
+  await expect(page).toHaveURL(/\/actions\?account=.*transfer=/);
+  await page.getByRole('button', { name: 'Retry submission' }).click();
+  await expect(page.getByRole('status')).toContainText('Transfer submitted: task');
+
+  // Disconnect: a confirmation page, then the account is gone and the provider counted the revocations.
+  const revokedBefore = await revocations(request);
+  await page.goto('/linked-accounts');
+  await card.getByRole('link', { name: `Disconnect ${username}` }).click();
+  await expect(page.getByRole('heading', { name: `Disconnect Demo Globus account ${username}?` })).toBeVisible();
+  await noSeriousViolations(page, testInfo);
+  await page.screenshot({ path: testInfo.outputPath('disconnect.png'), fullPage: true });
+  await page.getByRole('button', { name: `Disconnect ${username}` }).click();
+  await expect(page).toHaveURL(/\/linked-accounts\?disconnected=demo/);
+  await expect(page.getByRole('status')).toContainText(/Disconnected\. Demo Globus revoked \d+ tokens\./);
+  await expect(card).toHaveCount(0);
+  expect(await revocations(request)).toBeGreaterThanOrEqual(revokedBefore + 2);
+
+  // The activity page tells the story.
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Activity' }).click();
+  await expect(page.getByText(`Disconnected Demo Globus account ${username}.`)).toBeVisible();
+  await expect(page.getByText(`Reconnected Demo Globus account ${username}.`)).toBeVisible();
+  await expect(page.getByText(`Granted more access to Demo Globus account ${username}.`)).toBeVisible();
+  await page.getByLabel('Show').selectOption('problems');
+  await page.getByRole('button', { name: 'Filter' }).click();
+  await expect(page).toHaveURL(/kind=problems/);
+  await expect(page.getByText(/now needs attention/).first()).toBeVisible();
+  await noSeriousViolations(page, testInfo);
+  await page.screenshot({ path: testInfo.outputPath('activity.png'), fullPage: true });
+});
