@@ -4,4 +4,5 @@ pub mod countdown;
 pub mod form;
 pub mod link_form;
 pub mod nav;
+pub mod task_status;
 pub mod time;

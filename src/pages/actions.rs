@@ -9,7 +9,7 @@ use crate::{
         ActionProblem, ActionResult, ActionView, EndpointPage, EndpointScope, SEARCH_CAP, Submission, SyncLevel, Task,
         api::{ActionAccount, ActionsOverview, ActionsQuery, actions_page},
     },
-    components::{link_form::LinkForm, time::format_time},
+    components::{link_form::LinkForm, task_status::TaskStatus, time::format_time},
     error::AppError,
 };
 
@@ -339,9 +339,13 @@ fn SubmissionStatus(
 ) -> impl IntoView {
     if let Some(task_id) = submission.task_id.clone() {
         let state = match task {
-            Some(Ok(task)) => format!("status {}", task.status),
-            Some(Err(problem)) => format!("status unknown: {}", problem.message()),
-            None => "status unknown".to_owned(),
+            Some(Ok(task)) => view! {
+                "status "
+                <TaskStatus account=account.id.clone() task_id=task.task_id status=task.status />
+            }
+            .into_any(),
+            Some(Err(problem)) => format!("status unknown: {}", problem.message()).into_any(),
+            None => "status unknown".into_any(),
         };
         return view! {
             <div class="alert alert-success" role="status">
@@ -414,7 +418,7 @@ fn TasksSection(account: ActionAccount, tasks: Option<Result<Vec<Task>, ActionPr
                                 view! {
                                     <tr>
                                         <th scope="row">{t.label.unwrap_or_else(|| t.task_id.clone())}</th>
-                                        <td>{t.status}</td>
+                                        <td><TaskStatus account=account.id.clone() task_id=t.task_id.clone() status=t.status /></td>
                                         <td>{t.source}</td>
                                         <td>{t.destination}</td>
                                         <td>{t.request_time}</td>
