@@ -1,6 +1,6 @@
 import AxeBuilder from '@axe-core/playwright';
 import { APIRequestContext, expect, Page, test, TestInfo } from '@playwright/test';
-import { jsEnabled, signUp, uniqueEmail } from './helpers';
+import { jsEnabled, open, signUp, uniqueEmail } from './helpers';
 
 // The whole journey of an end user against the demo provider: connect, act, survive an expired token and a
 // revoked grant, grant a collection's consent, disconnect. Each project links its own demo identity (one identity
@@ -140,17 +140,29 @@ test('connect, act, recover from expiry and revocation, grant consent, disconnec
   await page.getByRole('button', { name: 'Retry submission' }).click();
   await expect(page.getByRole('status')).toContainText('Transfer submitted: task');
 
-  // Disconnect: a confirmation page, then the account is gone and the provider counted the revocations.
+  // Disconnect, after a confirmation: in the card with JavaScript on (no page load), on a page of its own without.
+  // Then the account is gone and the provider counted the revocations.
   const revokedBefore = await revocations(request);
-  await page.goto('/linked-accounts');
+  await open(page, testInfo, '/linked-accounts');
   await card.getByRole('link', { name: `Disconnect ${username}` }).click();
-  await expect(page.getByRole('heading', { name: `Disconnect Demo Globus account ${username}?` })).toBeVisible();
-  await noSeriousViolations(page, testInfo);
-  await page.screenshot({ path: testInfo.outputPath('disconnect.png'), fullPage: true });
-  await page.getByRole('button', { name: `Disconnect ${username}` }).click();
-  await expect(page).toHaveURL(/\/linked-accounts\?disconnected=demo/);
-  await expect(page.getByRole('status')).toContainText(/Disconnected\. Demo Globus revoked \d+ tokens\./);
-  await expect(card).toHaveCount(0);
+  if (jsEnabled(testInfo)) {
+    const confirm = page.getByRole('group', { name: 'Confirm disconnect' });
+    await expect(confirm.getByRole('button', { name: 'Confirm disconnect' })).toBeFocused();
+    await noSeriousViolations(page, testInfo);
+    await page.screenshot({ path: testInfo.outputPath('disconnect.png'), fullPage: true });
+    const sent = page.waitForRequest((r) => r.url().includes('/api/disconnect_account'));
+    await confirm.getByRole('button', { name: 'Confirm disconnect' }).click();
+    expect((await sent).resourceType()).toBe('fetch');
+    await expect(page.getByRole('status')).toContainText(/Disconnected .+\. Demo Globus revoked \d+ tokens\./);
+    await expect(page).toHaveURL(/\/linked-accounts$/);
+  } else {
+    await expect(page.getByRole('heading', { name: `Disconnect Demo Globus account ${username}?` })).toBeVisible();
+    await page.screenshot({ path: testInfo.outputPath('disconnect.png'), fullPage: true });
+    await page.getByRole('button', { name: `Disconnect ${username}` }).click();
+    await expect(page).toHaveURL(/\/linked-accounts\?disconnected=demo/);
+    await expect(page.getByRole('status')).toContainText(/Disconnected\. Demo Globus revoked \d+ tokens\./);
+  }
+  await expect(card).toBeHidden();
   expect(await revocations(request)).toBeGreaterThanOrEqual(revokedBefore + 2);
 
   // The activity page tells the story.

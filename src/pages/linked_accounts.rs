@@ -5,7 +5,8 @@ use leptos_router::{components::Redirect, hooks::use_query_map};
 use crate::{
     accounts::{
         AccountStatus, LinkError, LinkedAccountView, LinkedAccounts, PendingRevocationView, ProviderView,
-        ResourceServerView, api::list_linked_accounts,
+        ResourceServerView,
+        api::{DisconnectAccount, list_linked_accounts},
     },
     components::{
         countdown::Countdown,
@@ -161,7 +162,20 @@ fn ProviderSection(provider: ProviderView, accounts: Vec<LinkedAccountView>, now
     } else {
         view! {
             <ul class="account-list" role="list">
-                {accounts.into_iter().map(|a| view! { <li><AccountCard account=a now=now /></li> }).collect_view()}
+                {accounts
+                    .into_iter()
+                    .map(|a| {
+                        let (id, label, provider) = (a.id.clone(), a.label().to_owned(), a.provider_name.clone());
+                        view! {
+                            <li>
+                                <DisconnectableCard account=id label=label provider_name=provider>
+                                    <AccountCard account=a now=now />
+                                </DisconnectableCard>
+                            </li>
+                        }
+                        .into_any()
+                    })
+                    .collect_view()}
             </ul>
         }
         .into_any()
@@ -253,7 +267,7 @@ fn AccountCard(account: LinkedAccountView, now: i64) -> impl IntoView {
                     class=reconnect_class
                 />
                 <a class="button button-danger-ghost" href=format!("/linked-accounts/disconnect?account={}", account.id)
-                    aria-label=format!("Disconnect {title}")>"Disconnect"</a>
+                    aria-label=format!("Disconnect {title}") data-disconnect="">"Disconnect"</a>
             </div>
         </article>
     }
@@ -335,4 +349,95 @@ fn PendingRevocations(pending: Vec<PendingRevocationView>, now: i64) -> impl Int
             <ul>{items}</ul>
         </section>
     }
+}
+
+/// A card that, with JavaScript on, disconnects in place: its "Disconnect" link (`data-disconnect`, a plain link to
+/// the confirmation page otherwise) opens a confirmation inside the card; confirming calls `disconnect_account`
+/// with a pending state, then the card gives way to the outcome. No page load.
+#[island]
+fn DisconnectableCard(account: String, label: String, provider_name: String, children: Children) -> impl IntoView {
+    let action = ServerAction::<DisconnectAccount>::new();
+    let confirming = RwSignal::new(false);
+    let confirm_button = NodeRef::<leptos::html::Button>::new();
+    Effect::new(move || {
+        if confirming.get()
+            && let Some(button) = confirm_button.get()
+        {
+            let _ = button.focus();
+        }
+    });
+    let open = move |ev: leptos::ev::MouseEvent| {
+        use leptos::wasm_bindgen::JsCast;
+        let on_link = ev
+            .target()
+            .and_then(|t| t.dyn_into::<leptos::web_sys::Element>().ok())
+            .and_then(|el| el.closest("[data-disconnect]").ok().flatten())
+            .is_some();
+        if on_link {
+            ev.prevent_default();
+            confirming.set(true);
+        }
+    };
+    let outcome = action.value();
+    let gone = move || matches!(outcome.get(), Some(Ok(_)));
+    let pending = action.pending();
+    let account_id = account.clone();
+    let message = move || match outcome.get() {
+        Some(Ok(o)) if o.not_offered => format!(
+            "Disconnected {label}. {provider_name} offers no way to revoke tokens for us: remove this site's access \
+             in your {provider_name} account settings."
+        ),
+        Some(Ok(o)) if o.failed > 0 => format!(
+            "Disconnected {label}: its tokens are gone from this site, but {} did not confirm revoking {} token{}. \
+             Reload the page to retry.",
+            o.provider_name,
+            o.failed,
+            plural(o.failed)
+        ),
+        Some(Ok(o)) => format!(
+            "Disconnected {label}. {} revoked {} token{}.",
+            o.provider_name,
+            o.revoked,
+            plural(o.revoked)
+        ),
+        _ => String::new(),
+    };
+    let error = move || match outcome.get() {
+        Some(Err(err)) => Some(view! { <div class="alert alert-error" role="alert">{err.to_string()}</div> }),
+        _ => None,
+    };
+    view! {
+        <div class="card-shell" on:click=open>
+            <div hidden=gone>{children()}</div>
+            <Show when=gone>
+                <div class="alert alert-success" role="status">{message.clone()}</div>
+            </Show>
+            {error}
+            <Show when=move || confirming.get() && !gone()>
+                <div class="confirm-panel" role="group" aria-label="Confirm disconnect">
+                    <p>"This site stops acting for you with this account, asks the provider to revoke its tokens and \
+                        deletes its copies."</p>
+                    <div class="card-actions">
+                        <button
+                            type="button"
+                            class="button button-danger"
+                            node_ref=confirm_button
+                            disabled=move || pending.get()
+                            on:click={
+                                let account = account_id.clone();
+                                move |_| {
+                                    action.dispatch(DisconnectAccount { account: account.clone() });
+                                }
+                            }
+                        >
+                            {move || if pending.get() { "Disconnecting…" } else { "Confirm disconnect" }}
+                        </button>
+                        <button type="button" class="button button-ghost" disabled=move || pending.get()
+                            on:click=move |_| confirming.set(false)>"Cancel"</button>
+                    </div>
+                </div>
+            </Show>
+        </div>
+    }
+    .into_any()
 }
