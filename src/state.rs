@@ -77,8 +77,6 @@ pub async fn client_ip(state: &AppState) -> String {
         .unwrap_or_else(|| "unknown".to_owned())
 }
 
-/// Ends a plain (JavaScript-off) form post with a redirect to `path`. Hydrated forms get no redirect: their page
-/// decides what to do with the result (show it, or load `path` itself).
 /// The request's id (set or sanitised by the HTTP layer), for audit events written by a server function.
 pub fn request_id() -> Option<String> {
     use_context::<axum::http::request::Parts>()?
@@ -89,6 +87,8 @@ pub fn request_id() -> Option<String> {
         .map(str::to_owned)
 }
 
+/// Ends a plain (JavaScript-off) form post with a redirect to `path`. Hydrated forms get no redirect: their page
+/// decides what to do with the result (show it, or load `path` itself).
 pub fn redirect_plain_form(path: &str) {
     let plain_form = use_context::<axum::http::request::Parts>()
         .and_then(|p| {

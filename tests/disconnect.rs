@@ -280,7 +280,42 @@ async fn the_card_shows_consent_status_and_grant_access(backend: Backend) {
     assert!(html.contains("aria-label=\"Grant access for ada@demo.globus.org\""));
 }
 
+async fn queued_tokens_are_resealed_by_key_rotation_and_kept_without_their_key(backend: Backend) {
+    use onbehalf::tokens::{rotation, vault::Vault};
+    let app = TestApp::spawn(backend).await;
+    let ada = linked(&app, 0).await;
+    app.demo().set_revocation_fault(true);
+    disconnect(&app, &ada, &ada.account_id).await;
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM pending_revocations").await, 4);
+
+    // `keys rotate` to a key this running app does not have: the queue is re-sealed like token sets.
+    let mut keys = std::collections::BTreeMap::new();
+    keys.insert(
+        "test".to_owned(),
+        onbehalf::tokens::vault::decode_key(&common::TEST_VAULT_KEY.to_owned().into()).unwrap(),
+    );
+    keys.insert("next".to_owned(), [9u8; 32]);
+    let rotated = Vault::new("next", keys).unwrap();
+    let report = rotation::rotate(&app.state.db, &rotated).await.unwrap();
+    assert_eq!((report.resealed, report.left_on_old_keys), (4, 0));
+    let on_next = "SELECT COUNT(*) FROM pending_revocations WHERE token LIKE 'v1.next.%'";
+    assert_eq!(count(&app, on_next).await, 4);
+
+    // This instance lacks the new key: a retry cannot open them, says so, and keeps them for an instance that can.
+    app.demo().set_revocation_fault(false);
+    let outcomes: Value = app
+        .call("retry_revocations", &[], Some(&ada.cookie))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(outcomes[0]["failed"], 4, "{outcomes}");
+    assert!(outcomes[0]["error"].as_str().unwrap().contains("cannot be opened"));
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM pending_revocations").await, 4);
+}
+
 on_both_backends!(
+    queued_tokens_are_resealed_by_key_rotation_and_kept_without_their_key,
     disconnect_revokes_every_token_and_forgets_the_account,
     only_the_owner_can_disconnect,
     plain_form_confirms_then_disconnects,

@@ -99,7 +99,12 @@ async fn fake_provider() -> (String, Revocations) {
                     field("client_secret"),
                     field("token")
                 ));
-                StatusCode::OK
+                // As Google does: the access token died with its refresh token, and revoking it again is a 400.
+                if field("token") == "orcid_secret" {
+                    (StatusCode::BAD_REQUEST, Json(json!({"error": "invalid_token"})))
+                } else {
+                    (StatusCode::OK, Json(json!({})))
+                }
             }),
         )
         .route(
@@ -302,7 +307,8 @@ async fn github_and_orcid_quirks_are_handled(backend: Backend) {
     );
 
     // Disconnect: GitHub's grant deletion (basic credentials, the access token in JSON; no refresh token to send)
-    // and ORCID's RFC 7009 endpoint (client_secret_post; refresh token first, then the access token).
+    // and ORCID's RFC 7009 endpoint (client_secret_post; refresh token first, then the access token, whose 400
+    // `invalid_token` means it is already dead).
     for (account, revoked) in [(&github, 1), (&orcid, 2)] {
         let res = app
             .call("disconnect_account", &[("account", account)], Some(&cookie))

@@ -9,7 +9,9 @@
 //! while it may still be live.
 //!
 //! A refresh in flight on another task when the account goes finds its row gone and does not store its result
-//! (`delegation::refresh`, fenced commit); the tokens it got are then revoked by it, not by this module.
+//! (`delegation::refresh`, fenced commit); it hands the tokens it got to [`revoke_orphans`].
+//!
+//! Queued tokens are sealed like token sets, so `keys rotate` re-seals them too ([`reseal_pending`]).
 
 use std::collections::BTreeMap;
 
@@ -21,16 +23,47 @@ use crate::{
         AuditAction, Outcome,
         repo::{self as audit, NewEvent},
     },
-    db::now_ms,
-    providers::revocation::{self, Method, TokenKind},
+    db::{Db, now_ms},
+    providers::{
+        Catalog,
+        revocation::{self, Method, TokenKind},
+    },
     state::AppState,
     tokens::{
         repo::{access_slot, refresh_slot},
-        vault::{Slot, Vault},
+        vault::{Slot, Vault, VaultError},
     },
 };
 
 const TABLE: &str = "pending_revocations";
+
+/// What revoking needs: the database (the queue), the vault (its sealed tokens), the catalog and the outbound
+/// client. Built from the app state, or from the delegator when a refresh outlived its account.
+#[derive(Clone, Copy)]
+pub struct Revoker<'a> {
+    pub db: &'a Db,
+    pub vault: &'a Vault,
+    pub catalog: &'a Catalog,
+    pub http: &'a reqwest::Client,
+}
+
+impl<'a> Revoker<'a> {
+    pub fn of(state: &'a AppState) -> Self {
+        Self {
+            db: &state.db,
+            vault: &state.vault,
+            catalog: &state.catalog,
+            http: &state.http,
+        }
+    }
+
+    fn provider_name(&self, id: &str) -> String {
+        self.catalog
+            .get(id)
+            .map(|p| p.display_name.clone())
+            .unwrap_or_else(|| id.to_owned())
+    }
+}
 
 fn token_slot(row: &str) -> Slot<'_> {
     Slot {
@@ -121,17 +154,72 @@ pub async fn disconnect(
     audit::record(&mut tx, &event, now).await?;
     tx.commit().await?;
 
+    let revoker = Revoker::of(state);
     let rows = pending_rows(&state.db.pool, user_id, Some(account_id)).await?;
-    let outcome = revoke_rows(state, user_id, request_id, rows).await?;
-    Ok(outcome.into_iter().next().unwrap_or_else(|| DisconnectOutcome {
-        provider_id: account.provider.clone(),
-        provider_name: provider_name(state, &account.provider),
-        account_label: label,
-        revoked: 0,
-        failed: 0,
-        not_offered: false,
-        error: None,
-    }))
+    let mut outcome = revoke_rows(revoker, user_id, request_id, rows)
+        .await?
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| DisconnectOutcome {
+            provider_id: account.provider.clone(),
+            provider_name: revoker.provider_name(&account.provider),
+            account_label: label,
+            revoked: 0,
+            failed: 0,
+            not_offered: false,
+            error: None,
+        });
+    if undecryptable > 0 {
+        // Gone with the account, but never revoked: the provider may still honour them until they expire.
+        outcome.failed += undecryptable;
+        outcome.error = Some(format!(
+            "{undecryptable} stored token(s) could not be decrypted here, so they could not be sent for revocation"
+        ));
+    }
+    Ok(outcome)
+}
+
+/// Queues tokens a refresh obtained for an account that was disconnected meanwhile, and revokes them: nobody
+/// else knows them, and they must not outlive the account.
+pub async fn revoke_orphans(
+    revoker: Revoker<'_>,
+    user_id: i64,
+    provider: &str,
+    account_id: &str,
+    tokens: &[(&secrecy::SecretString, TokenKind)],
+) -> Result<(), sqlx::Error> {
+    let label: Option<String> = sqlx::query_scalar(
+        "SELECT details FROM audit_events WHERE account_id = $1 AND action = 'account_disconnected' LIMIT 1",
+    )
+    .bind(account_id)
+    .fetch_optional(&revoker.db.pool)
+    .await?
+    .and_then(|details: String| serde_json::from_str::<serde_json::Value>(&details).ok())
+    .and_then(|d| d["label"].as_str().map(str::to_owned));
+    let now = now_ms();
+    let mut tx = revoker.db.begin_write().await?;
+    for (token, kind) in tokens {
+        let pending = Pending {
+            user_id,
+            provider,
+            account_id,
+            account_label: label.as_deref().unwrap_or(account_id),
+            kind: *kind,
+            expires_at: None,
+        };
+        insert(
+            &mut tx,
+            revoker.vault,
+            &pending,
+            secrecy::ExposeSecret::expose_secret(*token),
+            now,
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    let rows = pending_rows(&revoker.db.pool, user_id, Some(account_id)).await?;
+    revoke_rows(revoker, user_id, None, rows).await?;
+    Ok(())
 }
 
 /// Tries again every revocation of the caller's that failed before; one outcome per disconnected account.
@@ -141,7 +229,7 @@ pub async fn retry(
     request_id: Option<&str>,
 ) -> Result<Vec<DisconnectOutcome>, sqlx::Error> {
     let rows = pending_rows(&state.db.pool, user_id, None).await?;
-    revoke_rows(state, user_id, request_id, rows).await
+    revoke_rows(Revoker::of(state), user_id, request_id, rows).await
 }
 
 /// The caller's failed revocations, one entry per disconnected account, oldest first.
@@ -155,7 +243,7 @@ pub async fn pending_for_user(state: &AppState, user_id: i64) -> Result<Vec<Pend
                 view.last_error = view.last_error.take().or(row.last_error);
             }
             None => views.push(PendingRevocationView {
-                provider_name: provider_name(state, &row.provider),
+                provider_name: Revoker::of(state).provider_name(&row.provider),
                 provider_id: row.provider,
                 account_id: row.account_id,
                 account_label: row.account_label,
@@ -169,18 +257,10 @@ pub async fn pending_for_user(state: &AppState, user_id: i64) -> Result<Vec<Pend
     Ok(views)
 }
 
-fn provider_name(state: &AppState, id: &str) -> String {
-    state
-        .catalog
-        .get(id)
-        .map(|p| p.display_name.clone())
-        .unwrap_or_else(|| id.to_owned())
-}
-
 /// Revokes `rows` (grouped by account), deleting each row that needs no more work, and records one
 /// `tokens_revoked` event per account with what happened.
 async fn revoke_rows(
-    state: &AppState,
+    revoker: Revoker<'_>,
     user_id: i64,
     request_id: Option<&str>,
     rows: Vec<PendingRow>,
@@ -196,17 +276,17 @@ async fn revoke_rows(
         let first = &rows[0];
         let mut outcome = DisconnectOutcome {
             provider_id: first.provider.clone(),
-            provider_name: provider_name(state, &first.provider),
+            provider_name: revoker.provider_name(&first.provider),
             account_label: first.account_label.clone(),
             revoked: 0,
             failed: 0,
             not_offered: false,
             error: None,
         };
-        let method = match state.catalog.get(&first.provider) {
+        let method = match revoker.catalog.get(&first.provider) {
             None => Err("the provider is no longer configured here".to_owned()),
             Some(provider) => provider
-                .endpoints(&state.http)
+                .endpoints(revoker.http)
                 .await
                 .map(|endpoints| (provider.clone(), Method::of(&provider, &endpoints)))
                 .map_err(|e| e.to_string()),
@@ -222,13 +302,15 @@ async fn revoke_rows(
                 // GitHub's grant deletion takes the refresh tokens along with the access token it is sent.
                 Ok((_, method)) if !method.takes(row.kind) => Ok(false),
                 Ok(_) if row.kind == TokenKind::Access && row.expires_at.is_some_and(|at| at <= now) => Ok(false),
-                Ok((provider, method)) => match state.vault.open(&row.token, token_slot(&row.id)) {
+                Ok((provider, method)) => match revoker.vault.open(&row.token, token_slot(&row.id)) {
+                    // A key missing on this instance (or removed too early): kept, a retry with the key works.
+                    Err(err @ VaultError::UnknownKey(_)) => Err(format!("the stored token cannot be opened: {err}")),
                     Err(err) => {
-                        // It cannot ever be sent: keeping it would only offer a retry that cannot work.
-                        delete(&state.db.pool, &row.id).await?;
+                        // Altered or moved: it cannot ever be sent, so a retry could not work.
+                        delete(&revoker.db.pool, &row.id).await?;
                         Err(format!("the stored token cannot be decrypted: {err}"))
                     }
-                    Ok(token) => revocation::revoke(&state.http, provider, method, &token, row.kind)
+                    Ok(token) => revocation::revoke(revoker.http, provider, method, &token, row.kind)
                         .await
                         .map(|()| true)
                         .map_err(|e| e.to_string()),
@@ -236,11 +318,11 @@ async fn revoke_rows(
             };
             match result {
                 Ok(sent) => {
-                    delete(&state.db.pool, &row.id).await?;
+                    delete(&revoker.db.pool, &row.id).await?;
                     outcome.revoked += u32::from(sent);
                 }
                 Err(error) => {
-                    record_failure(&state.db.pool, &row.id, &error, now).await?;
+                    record_failure(&revoker.db.pool, &row.id, &error, now).await?;
                     outcome.failed += 1;
                     outcome.error = Some(error);
                 }
@@ -259,7 +341,7 @@ async fn revoke_rows(
             "revoked": outcome.revoked, "failed": outcome.failed, "not_offered": outcome.not_offered,
             "error": outcome.error,
         });
-        let mut conn = state.db.pool.acquire().await?;
+        let mut conn = revoker.db.pool.acquire().await?;
         audit::record(&mut conn, &event, now_ms()).await?;
         outcomes.push(outcome);
     }
@@ -362,4 +444,31 @@ async fn record_failure(pool: &AnyPool, id: &str, error: &str, now: i64) -> Resu
     .execute(pool)
     .await?;
     Ok(())
+}
+
+/// Re-seals queued tokens under the vault's current key (`keys rotate`); returns (re-sealed, left on old keys).
+/// A row is replaced only if it still holds what was read (compare-and-swap on the sealed value).
+pub async fn reseal_pending(db: &Db, vault: &Vault) -> Result<(u64, u64), sqlx::Error> {
+    let rows: Vec<(String, String)> = sqlx::query_as("SELECT id, token FROM pending_revocations ORDER BY id")
+        .fetch_all(&db.pool)
+        .await?;
+    let (mut resealed, mut left) = (0, 0);
+    for (id, sealed) in rows {
+        if Vault::key_id_of(&sealed).is_ok_and(|key| key == vault.current_key_id()) {
+            continue;
+        }
+        let Ok(token) = vault.open(&sealed, token_slot(&id)) else {
+            left += 1;
+            continue;
+        };
+        let fresh = vault.seal(secrecy::ExposeSecret::expose_secret(&token), token_slot(&id));
+        let done = sqlx::query("UPDATE pending_revocations SET token = $1 WHERE id = $2 AND token = $3")
+            .bind(fresh)
+            .bind(&id)
+            .bind(&sealed)
+            .execute(&db.pool)
+            .await?;
+        resealed += done.rows_affected();
+    }
+    Ok((resealed, left))
 }

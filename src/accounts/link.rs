@@ -352,7 +352,7 @@ async fn complete_inner(
         Ok(linked) => Ok((linked, flow.return_to)),
         Err(mut refused) => {
             // Tokens we will not keep are given back: no live grant is left behind for an identity that was refused.
-            let method = revocation::Method::of(provider, &endpoints);
+            let method = revocation::Method::of(provider, &endpoints).single_token();
             if method != revocation::Method::NotOffered {
                 let revoked = revoke_all(state, provider, &method, &response).await;
                 refused.reason = format!("{} (tokens revoked: {revoked})", refused.reason);

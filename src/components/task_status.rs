@@ -14,30 +14,33 @@ pub fn is_final(status: &str) -> bool {
 pub fn TaskStatus(account: String, task_id: String, status: String) -> impl IntoView {
     let (status, set_status) = signal(status);
     #[cfg(feature = "hydrate")]
-    {
-        use crate::actions::api::globus_task;
-        let busy = StoredValue::new(false);
-        let handle = set_interval_with_handle(
-            move || {
-                if is_final(&status.get_untracked()) || busy.get_value() {
-                    return;
-                }
-                busy.set_value(true);
-                let (account, task_id) = (account.clone(), task_id.clone());
-                leptos::task::spawn_local(async move {
-                    if let Ok(Ok(task)) = globus_task(account, task_id).await {
-                        set_status.set(task.status);
-                    }
-                    busy.set_value(false);
-                });
-            },
-            std::time::Duration::from_secs(2),
-        );
-        if let Ok(handle) = handle {
-            on_cleanup(move || handle.clear());
-        }
-    }
+    poll(account, task_id, status, set_status, 0);
     #[cfg(not(feature = "hydrate"))]
     let _ = (set_status, account, task_id);
     view! { <span class="task-status" aria-live="polite">{move || status.get()}</span> }
+}
+
+/// Asks again after 2 s, doubling up to 30 s (every ask is a call made for the user, and audited); stops when the
+/// task is done or an ask fails; skips asks while the tab is hidden.
+#[cfg(feature = "hydrate")]
+fn poll(account: String, task_id: String, status: ReadSignal<String>, set_status: WriteSignal<String>, round: u32) {
+    if is_final(&status.get_untracked()) {
+        return;
+    }
+    let delay = std::time::Duration::from_secs((2u64 << round.min(4)).min(30));
+    set_timeout(
+        move || {
+            let hidden = leptos::prelude::document().hidden();
+            leptos::task::spawn_local(async move {
+                if !hidden {
+                    match crate::actions::api::globus_task(account.clone(), task_id.clone()).await {
+                        Ok(Ok(task)) => set_status.set(task.status),
+                        _ => return,
+                    }
+                }
+                poll(account, task_id, status, set_status, round + 1);
+            });
+        },
+        delay,
+    );
 }

@@ -466,28 +466,27 @@ async fn stored(
     Ok(delegator.bearer_from(row, set.access_token, row.version + 1, expires_at, set.scopes.join(" ")))
 }
 
-/// Best effort: revokes a refresh result whose account was disconnected meanwhile.
+/// Hands a refresh result whose account was disconnected meanwhile to the revocation queue, which revokes it
+/// (and keeps it, sealed, for a retry if the provider does not confirm).
 async fn revoke_orphaned(delegator: &Delegator, row: &TokenSetRow, set: &IssuedTokenSet) {
-    use crate::providers::revocation::{self, Method, TokenKind};
-    let Some(provider) = delegator.catalog.get(&row.provider) else {
-        return;
+    use crate::{accounts::disconnect, providers::revocation::TokenKind};
+    let revoker = disconnect::Revoker {
+        db: &delegator.db,
+        vault: &delegator.vault,
+        catalog: &delegator.catalog,
+        http: &delegator.http,
     };
-    let Ok(endpoints) = provider.endpoints(&delegator.http).await else {
-        return;
-    };
-    let method = Method::of(&provider, &endpoints);
-    let tokens = set
+    let tokens: Vec<_> = set
         .refresh_token
         .iter()
         .map(|t| (t, TokenKind::Refresh))
-        .chain([(&set.access_token, TokenKind::Access)]);
-    for (token, kind) in tokens.filter(|(_, kind)| method.takes(*kind)) {
-        if let Err(err) = revocation::revoke(&delegator.http, &provider, &method, token, kind).await {
-            tracing::warn!(
-                account_id = row.account_id,
-                "revoking a disconnected account's refreshed token: {err}"
-            );
-        }
+        .chain([(&set.access_token, TokenKind::Access)])
+        .collect();
+    if let Err(err) = disconnect::revoke_orphans(revoker, row.user_id, &row.provider, &row.account_id, &tokens).await {
+        tracing::error!(
+            account_id = row.account_id,
+            "queueing a disconnected account's refreshed tokens: {err}"
+        );
     }
 }
 

@@ -380,6 +380,14 @@ fn DisconnectableCard(account: String, label: String, provider_name: String, chi
     };
     let outcome = action.value();
     let gone = move || matches!(outcome.get(), Some(Ok(_)));
+    let outcome_ref = NodeRef::<leptos::html::Div>::new();
+    Effect::new(move || {
+        if gone()
+            && let Some(el) = outcome_ref.get()
+        {
+            let _ = el.focus();
+        }
+    });
     let pending = action.pending();
     let account_id = account.clone();
     let message = move || match outcome.get() {
@@ -409,9 +417,17 @@ fn DisconnectableCard(account: String, label: String, provider_name: String, chi
     view! {
         <div class="card-shell" on:click=open>
             <div hidden=gone>{children()}</div>
-            <Show when=gone>
-                <div class="alert alert-success" role="status">{message.clone()}</div>
-            </Show>
+            // Always in the page, so screen readers announce the text when it arrives; focused then, because the
+            // button that had the focus is gone.
+            <div
+                aria-live="polite"
+                aria-atomic="true"
+                tabindex="-1"
+                node_ref=outcome_ref
+                class=move || if gone() { "alert alert-success" } else { "visually-hidden" }
+            >
+                {message}
+            </div>
             {error}
             <Show when=move || confirming.get() && !gone()>
                 <div class="confirm-panel" role="group" aria-label="Confirm disconnect">

@@ -38,6 +38,9 @@ pub enum Method {
     Rfc7009(url::Url),
     /// GitHub: deleting the grant with any of its access tokens ends all of them; refresh tokens cannot be sent.
     GithubGrant(url::Url),
+    /// GitHub, one token only (`DELETE /applications/{client_id}/token`): GitHub keeps one grant per user and app,
+    /// so ending a grant to give back a refused link's token would also end another link's.
+    GithubToken(url::Url),
     /// The provider has no revocation endpoint.
     NotOffered,
 }
@@ -51,11 +54,24 @@ impl Method {
         }
     }
 
-    /// Whether a token of this kind is sent at all (GitHub's grant deletion takes access tokens only).
+    /// The method that ends one token and nothing else (a refused link's token, while the same identity may be
+    /// linked elsewhere).
+    pub fn single_token(self) -> Self {
+        match self {
+            Method::GithubGrant(mut url) => {
+                let path = url.path().trim_end_matches("/grant").to_owned();
+                url.set_path(&format!("{path}/token"));
+                Method::GithubToken(url)
+            }
+            other => other,
+        }
+    }
+
+    /// Whether a token of this kind is sent at all (GitHub's endpoints take access tokens only).
     pub fn takes(&self, kind: TokenKind) -> bool {
         match self {
             Method::Rfc7009(_) => true,
-            Method::GithubGrant(_) => kind == TokenKind::Access,
+            Method::GithubGrant(_) | Method::GithubToken(_) => kind == TokenKind::Access,
             Method::NotOffered => false,
         }
     }
@@ -71,14 +87,15 @@ pub async fn revoke(
 ) -> Result<(), token_endpoint::TokenEndpointError> {
     match method {
         Method::Rfc7009(url) => token_endpoint::revoke(http, provider, url, token, kind.hint()).await,
-        Method::GithubGrant(url) => delete_github_grant(http, provider, url, token).await,
+        Method::GithubGrant(url) | Method::GithubToken(url) => delete_at_github(http, provider, url, token).await,
         Method::NotOffered => Ok(()),
     }
 }
 
-/// `DELETE /applications/{client_id}/grant` with the app's credentials (basic) and the token in a JSON body: 204 on
-/// success, 404 or 422 when the token is already invalid (nothing left to end).
-async fn delete_github_grant(
+/// `DELETE /applications/{client_id}/grant` (or `/token`) with the app's credentials (basic) and the token in a
+/// JSON body: 204 on success, 422 when the token is already invalid (nothing left to end). A 404 is not success:
+/// GitHub answers it to wrong client credentials too.
+async fn delete_at_github(
     http: &reqwest::Client,
     provider: &Provider,
     url: &url::Url,
@@ -97,7 +114,7 @@ async fn delete_github_grant(
         .await
         .map_err(|e| TokenEndpointError::Unreachable(super::discovery::describe(&e)))?;
     match response.status().as_u16() {
-        200..=299 | 404 | 422 => Ok(()),
+        200..=299 | 422 => Ok(()),
         status @ 500.. => Err(TokenEndpointError::ServerError {
             status,
             html: false,
@@ -105,7 +122,7 @@ async fn delete_github_grant(
         }),
         status => Err(TokenEndpointError::BadResponse {
             status,
-            what: "a refusal to delete the grant".into(),
+            what: "a refusal to delete the authorization".into(),
         }),
     }
 }

@@ -184,8 +184,16 @@ pub async fn revoke(
         .await
         .map_err(|e| TokenEndpointError::Unreachable(describe(&e)))?;
     let status = response.status().as_u16();
+    // RFC 7009 §2.2 answers 200 for a token that is already invalid; Google answers 400 `invalid_token`. Either way
+    // the token is dead, which is what was asked.
+    let already_dead = status == 400
+        && response
+            .text()
+            .await
+            .is_ok_and(|body| body.contains("\"invalid_token\""));
     match status {
         200..=299 => Ok(()),
+        _ if already_dead => Ok(()),
         500.. => Err(TokenEndpointError::ServerError {
             status,
             html: false,

@@ -53,6 +53,10 @@ pub async fn rotate(db: &Db, vault: &Vault) -> Result<RotationReport, RotationEr
         report.undecryptable.extend(again.undecryptable);
     }
     report.left_on_old_keys = count_on_old_keys(db, vault).await?;
+    // Tokens of disconnected accounts still waiting to be revoked are sealed too.
+    let (resealed, left) = crate::accounts::disconnect::reseal_pending(db, vault).await?;
+    report.resealed += resealed;
+    report.left_on_old_keys += left;
     Ok(report)
 }
 
