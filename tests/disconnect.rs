@@ -275,9 +275,28 @@ async fn the_card_shows_consent_status_and_grant_access(backend: Backend) {
         .unwrap();
     let html = page(&app, &ada.cookie, "/linked-accounts").await;
     assert!(html.contains("Missing"));
+    assert_eq!(
+        html.matches("class=\"scope missing\"").count(),
+        1,
+        "only the collection's consent is missing"
+    );
     assert!(html.contains("including the data on collection c0ffee00-0000-0000-0000-000000000001"));
     assert!(html.contains("Needs consent"));
     assert!(html.contains("aria-label=\"Grant access for ada@demo.globus.org\""));
+    // Granted (Globus writes the dependent scope inside the scope it depends on): the plain scope is covered too.
+    sqlx::query("UPDATE linked_accounts SET status = 'active', consent_scopes = NULL WHERE id = $1")
+        .bind(&ada.account_id)
+        .execute(&app.state.db.pool)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE token_sets SET scopes = $1 WHERE resource_server = 'transfer.api.globus.org'")
+        .bind(dependent)
+        .execute(&app.state.db.pool)
+        .await
+        .unwrap();
+    let html = page(&app, &ada.cookie, "/linked-accounts").await;
+    assert!(!html.contains("Missing"), "a dependent grant covers its scope");
+    assert!(!html.contains("Grant access for"));
 }
 
 async fn queued_tokens_are_resealed_by_key_rotation_and_kept_without_their_key(backend: Backend) {

@@ -129,7 +129,10 @@ fn consent_status(
                 expires_at: None,
                 has_refresh_token: false,
             });
-        if !server.scopes.iter().any(|s| s.scope == scope) {
+        // Globus writes a scope granted with dependent scopes as `scope[dependent …]`: it covers `scope` itself.
+        let covered =
+            |granted: &str| granted == scope || granted.strip_prefix(scope).is_some_and(|r| r.starts_with('['));
+        if !server.scopes.iter().any(|s| covered(&s.scope)) {
             server.scopes.push(ScopeView {
                 scope: scope.to_owned(),
                 description: describe(scope),

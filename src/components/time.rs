@@ -40,6 +40,7 @@ pub fn until(ms: i64) -> String {
         s if s < 60 => format!("in {s} s"),
         s if s < 3600 => format!("in {} min {:02} s", s / 60, s % 60),
         s if s < 86_400 => format!("in {} h {:02} min", s / 3600, s % 3600 / 60),
+        s if s < 2 * 86_400 => format!("in 1 day {} h", (s - 86_400) / 3600),
         s => format!("in {} days", s / 86_400),
     }
 }
@@ -67,6 +68,7 @@ mod tests {
         assert_eq!(super::until(2_832_000), "in 47 min 12 s");
         assert_eq!(super::until(7_500_000), "in 2 h 05 min");
         assert_eq!(super::until(3 * 86_400_000), "in 3 days");
+        assert_eq!(super::until(86_400_000 + 5 * 3_600_000), "in 1 day 5 h");
         assert_eq!(super::ago(0, 30_000), "just now");
         assert_eq!(super::ago(0, 300_000), "5 min ago");
         assert_eq!(super::ago(0, 3 * 3_600_000), "3 h ago");
