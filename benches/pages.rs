@@ -30,8 +30,8 @@ mod common;
 const BUDGET_PER_SEC: f64 = 3000.0;
 const ACCOUNTS: usize = 10;
 const IN_FLIGHT: usize = 64;
-const WARM_UP: Duration = Duration::from_secs(3);
-const MEASURE: Duration = Duration::from_secs(10);
+const WARM_UP: Duration = Duration::from_secs(2);
+const MEASURE: Duration = Duration::from_secs(8);
 
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -57,7 +57,8 @@ async fn run() -> f64 {
         "every seeded account renders"
     );
     let mut linked = 0.0;
-    for path in ["/sign-in", "/linked-accounts"] {
+    // Baselines: no database work (sign-in), then the signed-in shell around a small page (account).
+    for path in ["/sign-in", "/account", "/linked-accounts"] {
         rate(&bench, &cookie, path, WARM_UP).await;
         let per_sec = rate(&bench, &cookie, path, MEASURE).await;
         println!("{path:<17} {per_sec:>7.0} pages/s");

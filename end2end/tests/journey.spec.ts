@@ -57,6 +57,12 @@ test('connect, act, recover from expiry and revocation, grant consent, disconnec
   await expect(card.locator('time.countdown').first()).toContainText(/^in /);
   await noSeriousViolations(page, testInfo);
   await page.screenshot({ path: testInfo.outputPath('linked_accounts.png'), fullPage: true });
+  // The card on a 360 px phone: everything wraps, nothing scrolls sideways.
+  await page.setViewportSize({ width: 360, height: 740 });
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  expect(overflow).toBeLessThanOrEqual(0);
+  await page.screenshot({ path: testInfo.outputPath('linked_accounts_360.png'), fullPage: true });
+  await page.setViewportSize({ width: 1280, height: 720 });
 
   // My endpoints: page 2 and back, then a full-text search, all in the URL.
   await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Actions', exact: true }).click();

@@ -6,7 +6,7 @@ use crate::{
     accounts::{
         AccountStatus, LinkError, LinkedAccountView, LinkedAccounts, PendingRevocationView, ProviderView,
         ResourceServerView,
-        api::{DisconnectAccount, list_linked_accounts},
+        api::{DisconnectAccount, RetryRevocations, list_linked_accounts},
     },
     components::{
         countdown::Countdown,
@@ -340,14 +340,52 @@ fn PendingRevocations(pending: Vec<PendingRevocationView>, now: i64) -> impl Int
         <section class="panel panel-warn" aria-labelledby="pending-revocations">
             <div class="panel-head">
                 <h2 id="pending-revocations">"Revocation pending"</h2>
-                <form method="post" action="/api/retry_revocations">
-                    <button type="submit" class="button button-primary">"Retry revocation"</button>
-                </form>
+                <RetryRevocationsForm />
             </div>
             <p>"These accounts are disconnected here and their tokens are no longer used, but the provider did not \
                 confirm that it revoked them."</p>
             <ul>{items}</ul>
         </section>
+    }
+}
+
+/// "Retry revocation": a plain form without JavaScript (the server redirects back with the counts); with it, the
+/// answer is shown in place, with a pending state.
+#[island]
+fn RetryRevocationsForm() -> impl IntoView {
+    let action = ServerAction::<RetryRevocations>::new();
+    let pending = action.pending();
+    let outcome = move || {
+        action.value().get().map(|result| match result {
+            Ok(outcomes) => {
+                let failed: u32 = outcomes.iter().map(|o| o.failed).sum();
+                let revoked: u32 = outcomes.iter().map(|o| o.revoked).sum();
+                if failed == 0 {
+                    view! {
+                        <p class="alert alert-success" role="status">
+                            {format!("Revocation done: {revoked} token{} revoked.", plural(revoked))}
+                        </p>
+                    }
+                    .into_any()
+                } else {
+                    view! {
+                        <p class="alert alert-error" role="alert">
+                            {format!("{failed} token{} still not revoked. Try again later.", plural(failed))}
+                        </p>
+                    }
+                    .into_any()
+                }
+            }
+            Err(err) => view! { <p class="alert alert-error" role="alert">{err.to_string()}</p> }.into_any(),
+        })
+    };
+    view! {
+        <ActionForm action=action>
+            <button type="submit" class="button button-primary" disabled=move || pending.get()>
+                {move || if pending.get() { "Retrying…" } else { "Retry revocation" }}
+            </button>
+        </ActionForm>
+        {outcome}
     }
 }
 
