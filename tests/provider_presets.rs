@@ -19,7 +19,8 @@ type Revocations = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
 /// A GitHub- and ORCID-like server: code `good` is accepted (once per request; these tests send each once).
 async fn fake_provider() -> (String, Revocations) {
     let revocations = Revocations::default();
-    let (github_grants, orcid_revocations) = (revocations.clone(), revocations.clone());
+    let (github_grants, github_tokens, orcid_revocations) =
+        (revocations.clone(), revocations.clone(), revocations.clone());
     let app = Router::new()
         .route(
             "/github/token",
@@ -81,6 +82,18 @@ async fn fake_provider() -> (String, Revocations) {
                     .lock()
                     .unwrap()
                     .push(format!("github-grant {auth} {}", body["access_token"]));
+                StatusCode::NO_CONTENT
+            }),
+        )
+        .route(
+            // One token only: what a refused link gives back (the grant may serve another link).
+            "/github/applications/gh/token",
+            axum::routing::delete(move |headers: HeaderMap, Json(body): Json<Value>| async move {
+                let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("");
+                github_tokens
+                    .lock()
+                    .unwrap()
+                    .push(format!("github-token {auth} {}", body["access_token"]));
                 StatusCode::NO_CONTENT
             }),
         )
@@ -203,6 +216,13 @@ async fn github_and_orcid_quirks_are_handled(backend: Backend) {
     let landed = callback(&app, &cookie, "github", &format!("code=good&state={state}")).await;
     assert!(landed.starts_with("/linked-accounts?linked="), "{landed}");
 
+    // The same GitHub identity for another local user is refused; the token it got is given back by itself
+    // (`…/token`), never by ending the grant the first user's link lives on.
+    let other = app.sign_up(&unique_email("presets-other")).await;
+    let state = start_state(&app, &other, "github").await;
+    let landed = callback(&app, &other, "github", &format!("code=good&state={state}")).await;
+    assert_eq!(landed, "/linked-accounts?error=identity_taken&provider=github");
+
     let state = start_state(&app, &cookie, "orcid").await;
     let landed = callback(&app, &cookie, "orcid", &format!("code=any&state={state}")).await;
     assert!(landed.starts_with("/linked-accounts?linked="), "{landed}");
@@ -322,6 +342,7 @@ async fn github_and_orcid_quirks_are_handled(backend: Backend) {
     assert_eq!(
         *revocations.lock().unwrap(),
         vec![
+            format!("github-token Basic {basic} \"gho_secret\""),
             format!("github-grant Basic {basic} \"gho_secret\""),
             "orcid-revoke APP-1:orcid-secret orcid_refresh".to_owned(),
             "orcid-revoke APP-1:orcid-secret orcid_secret".to_owned(),
