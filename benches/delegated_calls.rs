@@ -31,16 +31,8 @@ const STORMS: usize = 5;
 const STORM_TOKEN_DELAY: Duration = Duration::from_millis(100);
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let failed = runtime.block_on(run());
-    if failed {
-        eprintln!("FAIL: a delegated-call budget was missed");
-        std::process::exit(1);
-    }
+    let failed = common::block_on(run());
+    common::fail_if(failed, "a delegated-call budget was missed");
 }
 
 #[derive(Clone)]

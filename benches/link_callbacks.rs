@@ -20,17 +20,9 @@ const PER_ROUND: usize = 500;
 const IN_FLIGHT: usize = 32;
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let rate = runtime.block_on(run());
+    let rate = common::block_on(run());
     println!("link callbacks: {rate:.0} links/s (budget {BUDGET_PER_SEC:.0})");
-    if rate < BUDGET_PER_SEC {
-        eprintln!("FAIL: callback throughput under budget");
-        std::process::exit(1);
-    }
+    common::fail_if(rate < BUDGET_PER_SEC, "callback throughput under budget");
 }
 
 async fn run() -> f64 {

@@ -34,16 +34,11 @@ const WARM_UP: Duration = Duration::from_secs(2);
 const MEASURE: Duration = Duration::from_secs(8);
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let linked = runtime.block_on(run());
-    if linked < BUDGET_PER_SEC {
-        eprintln!("FAIL: linked-accounts page under {BUDGET_PER_SEC:.0} pages/s");
-        std::process::exit(1);
-    }
+    let linked = common::block_on(run());
+    common::fail_if(
+        linked < BUDGET_PER_SEC,
+        &format!("linked-accounts page under {BUDGET_PER_SEC:.0} pages/s"),
+    );
 }
 
 async fn run() -> f64 {

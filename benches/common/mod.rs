@@ -7,6 +7,24 @@ use onbehalf::{config::Settings, demo::DemoProvider, startup::Application, state
 use reqwest::header;
 use secrecy::SecretString;
 
+/// Runs a bench to its end on the runtime the server has in production (two workers: the machine's two cores).
+pub fn block_on<T>(bench: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(bench)
+}
+
+/// Ends the bench process with a failure when `missed`, naming the budget.
+pub fn fail_if(missed: bool, budget: &str) {
+    if missed {
+        eprintln!("FAIL: {budget}");
+        std::process::exit(1);
+    }
+}
+
 /// A running app: its state, its base URL and a client that does not follow redirects.
 pub struct Bench {
     pub state: AppState,
