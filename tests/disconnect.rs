@@ -300,7 +300,7 @@ async fn the_card_shows_consent_status_and_grant_access(backend: Backend) {
 }
 
 async fn queued_tokens_are_resealed_by_key_rotation_and_kept_without_their_key(backend: Backend) {
-    use onbehalf::tokens::{rotation, vault::Vault};
+    use onbehalf::tokens::rotation;
     let app = TestApp::spawn(backend).await;
     let ada = linked(&app, 0).await;
     app.demo().set_revocation_fault(true);
@@ -308,13 +308,7 @@ async fn queued_tokens_are_resealed_by_key_rotation_and_kept_without_their_key(b
     assert_eq!(count(&app, "SELECT COUNT(*) FROM pending_revocations").await, 4);
 
     // `keys rotate` to a key this running app does not have: the queue is re-sealed like token sets.
-    let mut keys = std::collections::BTreeMap::new();
-    keys.insert(
-        "test".to_owned(),
-        onbehalf::tokens::vault::decode_key(&common::TEST_VAULT_KEY.to_owned().into()).unwrap(),
-    );
-    keys.insert("next".to_owned(), [9u8; 32]);
-    let rotated = Vault::new("next", keys).unwrap();
+    let rotated = common::rotated_vault();
     let report = rotation::rotate(&app.state.db, &rotated).await.unwrap();
     assert_eq!((report.resealed, report.left_on_old_keys), (4, 0));
     let on_next = "SELECT COUNT(*) FROM pending_revocations WHERE token LIKE 'v1.next.%'";

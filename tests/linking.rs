@@ -454,13 +454,7 @@ async fn undecryptable_tokens_mark_the_account_error_and_keys_rotate(backend: Ba
     );
 
     // Rotation: a vault with the old key and a new current one re-seals every access and refresh token.
-    let mut keys = std::collections::BTreeMap::new();
-    keys.insert(
-        "test".to_owned(),
-        onbehalf::tokens::vault::decode_key(&common::TEST_VAULT_KEY.to_owned().into()).unwrap(),
-    );
-    keys.insert("next".to_owned(), [9u8; 32]);
-    let rotated = Vault::new("next", keys).unwrap();
+    let rotated = common::rotated_vault();
     let report = rotation::rotate(&app.state.db, &rotated).await.unwrap();
     assert_eq!((report.rows, report.resealed, report.current), (4, 4, 0));
     let rows = sqlx::query("SELECT id, access_token, refresh_token FROM token_sets")

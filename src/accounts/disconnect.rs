@@ -234,27 +234,34 @@ pub async fn retry(
 
 /// The caller's failed revocations, one entry per disconnected account, oldest first.
 pub async fn pending_for_user(state: &AppState, user_id: i64) -> Result<Vec<PendingRevocationView>, sqlx::Error> {
-    let mut views: Vec<PendingRevocationView> = Vec::new();
-    for row in pending_rows(&state.db.pool, user_id, None).await? {
-        match views.iter_mut().find(|v| v.account_id == row.account_id) {
-            Some(view) => {
-                view.tokens += 1;
-                view.attempts = view.attempts.max(row.attempts);
-                view.last_error = view.last_error.take().or(row.last_error);
-            }
-            None => views.push(PendingRevocationView {
-                provider_name: Revoker::of(state).provider_name(&row.provider),
-                provider_id: row.provider,
-                account_id: row.account_id,
-                account_label: row.account_label,
-                tokens: 1,
-                attempts: row.attempts,
-                last_error: row.last_error,
-                since: row.created_at,
-            }),
-        }
-    }
-    Ok(views)
+    // One row per account, aggregated by the database; the sealed token column is never read for a page. The
+    // latest error is the one of the most recently tried token (ties: any of them).
+    let rows = sqlx::query(
+        "SELECT provider, account_id, MIN(account_label) AS account_label, COUNT(*) AS tokens, \
+         MAX(attempts) AS attempts, MIN(created_at) AS since, \
+         (SELECT p2.last_error FROM pending_revocations p2 WHERE p2.account_id = p.account_id \
+          AND p2.user_id = p.user_id AND p2.last_error IS NOT NULL ORDER BY p2.updated_at DESC LIMIT 1) AS last_error \
+         FROM pending_revocations p WHERE user_id = $1 GROUP BY user_id, provider, account_id ORDER BY since, account_id",
+    )
+    .bind(user_id)
+    .fetch_all(&state.db.pool)
+    .await?;
+    let revoker = Revoker::of(state);
+    rows.iter()
+        .map(|r| {
+            let provider: String = r.try_get("provider")?;
+            Ok(PendingRevocationView {
+                provider_name: revoker.provider_name(&provider),
+                provider_id: provider,
+                account_id: r.try_get("account_id")?,
+                account_label: r.try_get("account_label")?,
+                tokens: u32::try_from(r.try_get::<i64, _>("tokens")?).unwrap_or(u32::MAX),
+                attempts: r.try_get("attempts")?,
+                last_error: r.try_get("last_error")?,
+                since: r.try_get("since")?,
+            })
+        })
+        .collect()
 }
 
 /// Revokes `rows` (grouped by account), deleting each row that needs no more work, and records one
@@ -365,9 +372,6 @@ struct PendingRow {
     token: String,
     kind: TokenKind,
     expires_at: Option<i64>,
-    attempts: i64,
-    last_error: Option<String>,
-    created_at: i64,
 }
 
 async fn insert(
@@ -399,9 +403,8 @@ async fn insert(
 
 async fn pending_rows(pool: &AnyPool, user_id: i64, account_id: Option<&str>) -> Result<Vec<PendingRow>, sqlx::Error> {
     let rows = sqlx::query(
-        "SELECT id, provider, account_id, account_label, token, token_type_hint, expires_at, attempts, last_error, \
-         created_at FROM pending_revocations WHERE user_id = $1 AND (CAST($2 AS TEXT) IS NULL OR account_id = $2) \
-         ORDER BY created_at, id",
+        "SELECT id, provider, account_id, account_label, token, token_type_hint, expires_at FROM pending_revocations \
+         WHERE user_id = $1 AND (CAST($2 AS TEXT) IS NULL OR account_id = $2) ORDER BY created_at, id",
     )
     .bind(user_id)
     .bind(account_id)
@@ -418,9 +421,6 @@ async fn pending_rows(pool: &AnyPool, user_id: i64, account_id: Option<&str>) ->
                 token: r.try_get("token")?,
                 kind: TokenKind::parse(&hint).ok_or_else(|| sqlx::Error::Decode(format!("hint {hint}").into()))?,
                 expires_at: r.try_get("expires_at")?,
-                attempts: r.try_get("attempts")?,
-                last_error: r.try_get("last_error")?,
-                created_at: r.try_get("created_at")?,
             })
         })
         .collect()

@@ -207,6 +207,63 @@ pub struct DisconnectOutcome {
     pub error: Option<String>,
 }
 
+impl DisconnectOutcome {
+    /// What the user reads after disconnecting, and whether it is good news: one wording for the plain-form redirect
+    /// (which knows no account label: `account_label` is empty) and the in-place answer. `retry` says where the
+    /// retry is, which differs between the two.
+    pub fn message(&self, retry: &str) -> (bool, String) {
+        let name = &self.provider_name;
+        let account = if self.account_label.is_empty() {
+            String::new()
+        } else {
+            format!(" {}", self.account_label)
+        };
+        if self.not_offered {
+            let text = format!(
+                "Disconnected{account}. {name} offers no way to revoke tokens for us: remove this site's access in \
+                 your {name} account settings."
+            );
+            return (true, text);
+        }
+        if self.failed > 0 {
+            let text = format!(
+                "Disconnected{account}: the account and its tokens are gone from this site, but {name} did not \
+                 confirm revoking {} token{}. {retry}",
+                self.failed,
+                plural(self.failed)
+            );
+            return (false, text);
+        }
+        (
+            true,
+            format!(
+                "Disconnected{account}. {name} revoked {} token{}.",
+                self.revoked,
+                plural(self.revoked)
+            ),
+        )
+    }
+}
+
+/// What the user reads after retrying revocations, and whether it is good news.
+pub fn retry_message(revoked: u32, failed: u32) -> (bool, String) {
+    if failed == 0 {
+        (
+            true,
+            format!("Revocation done: {revoked} token{} revoked.", plural(revoked)),
+        )
+    } else {
+        (
+            false,
+            format!("{failed} token{} still not revoked. Try again later.", plural(failed)),
+        )
+    }
+}
+
+fn plural(n: u32) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
 /// A disconnected account whose revocation failed: shown with a "Retry" button until it succeeds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PendingRevocationView {

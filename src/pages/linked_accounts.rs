@@ -4,9 +4,10 @@ use leptos_router::{components::Redirect, hooks::use_query_map};
 
 use crate::{
     accounts::{
-        AccountStatus, LinkError, LinkedAccountView, LinkedAccounts, PendingRevocationView, ProviderView,
-        ResourceServerView,
+        AccountStatus, DisconnectOutcome, LinkError, LinkedAccountView, LinkedAccounts, PendingRevocationView,
+        ProviderView, ResourceServerView,
         api::{DisconnectAccount, RetryRevocations, list_linked_accounts},
+        retry_message,
     },
     components::{
         countdown::Countdown,
@@ -62,37 +63,19 @@ fn notice(data: &LinkedAccounts) -> Option<(bool, String)> {
     }
     let count = |name: &str| query.get(name).and_then(|v| v.parse::<u32>().ok()).unwrap_or(0);
     if let Some(provider) = query.get("disconnected") {
-        let name = provider_name(Some(provider));
-        let (revoked, failed) = (count("revoked"), count("failed"));
-        let message = if query.get("not_offered").is_some() {
-            format!(
-                "Disconnected. {name} offers no way to revoke tokens for us: remove this site's access in your \
-                 {name} account settings."
-            )
-        } else if failed > 0 {
-            format!(
-                "Disconnected: the account and its tokens are gone from this site, but {name} did not confirm \
-                 revoking {failed} token{}. Retry below.",
-                plural(failed)
-            )
-        } else {
-            format!("Disconnected. {name} revoked {revoked} token{}.", plural(revoked))
+        let outcome = DisconnectOutcome {
+            provider_name: provider_name(Some(provider.clone())),
+            provider_id: provider,
+            account_label: String::new(),
+            revoked: count("revoked"),
+            failed: count("failed"),
+            not_offered: query.get("not_offered").is_some(),
+            error: None,
         };
-        return Some((failed == 0, message));
+        return Some(outcome.message("Retry below."));
     }
     if query.get("retried").is_some() {
-        let (revoked, failed) = (count("revoked"), count("failed"));
-        return Some(if failed == 0 {
-            (
-                true,
-                format!("Revocation done: {revoked} token{} revoked.", plural(revoked)),
-            )
-        } else {
-            (
-                false,
-                format!("{failed} token{} still not revoked. Try again later.", plural(failed)),
-            )
-        });
+        return Some(retry_message(count("revoked"), count("failed")));
     }
     if let Some(account) = query.get("relinked").and_then(account) {
         return Some((
@@ -107,35 +90,26 @@ fn notice(data: &LinkedAccounts) -> Option<(bool, String)> {
     None
 }
 
-fn plural(n: u32) -> &'static str {
-    if n == 1 { "" } else { "s" }
-}
-
 #[component]
 fn LinkedAccountsView(data: LinkedAccounts) -> impl IntoView {
-    let notice = notice(&data).map(|(ok, message)| {
-        let class = if ok { "alert alert-success" } else { "alert alert-error" };
-        view! { <div class=class role=if ok { "status" } else { "alert" }>{message}</div> }
-    });
-    let sections = data
-        .providers
-        .iter()
-        .map(|provider| {
-            let accounts: Vec<_> = data
-                .accounts
-                .iter()
-                .filter(|a| a.provider_id == provider.id)
-                .cloned()
-                .collect();
-            view! { <ProviderSection provider=provider.clone() accounts=accounts now=data.now /> }
-        })
-        .collect_view();
-    let pending = (!data.pending_revocations.is_empty()).then(|| {
-        view! { <PendingRevocations pending=data.pending_revocations.clone() now=data.now /> }
-    });
+    let notice =
+        notice(&data).map(|(ok, message)| view! { <div class=alert_class(ok) role=alert_role(ok)>{message}</div> });
+    let pending = (!data.pending_revocations.is_empty())
+        .then(|| view! { <PendingRevocations pending=data.pending_revocations now=data.now /> });
     let empty = data.providers.is_empty().then(|| {
         view! { <p class="muted">"No providers are configured on this server. An administrator adds them in the configuration."</p> }
     });
+    let now = data.now;
+    let mut accounts = data.accounts;
+    let sections = data
+        .providers
+        .into_iter()
+        .map(|provider| {
+            let (mine, others): (Vec<_>, Vec<_>) = accounts.drain(..).partition(|a| a.provider_id == provider.id);
+            accounts = others;
+            view! { <ProviderSection provider=provider accounts=mine now=now /> }
+        })
+        .collect_view();
     view! {
         <div class="page-wide">
             <h1>"Linked accounts"</h1>
@@ -165,10 +139,9 @@ fn ProviderSection(provider: ProviderView, accounts: Vec<LinkedAccountView>, now
                 {accounts
                     .into_iter()
                     .map(|a| {
-                        let (id, label, provider) = (a.id.clone(), a.label().to_owned(), a.provider_name.clone());
                         view! {
                             <li>
-                                <DisconnectableCard account=id label=label provider_name=provider>
+                                <DisconnectableCard account=a.id.clone()>
                                     <AccountCard account=a now=now />
                                 </DisconnectableCard>
                             </li>
@@ -195,7 +168,7 @@ fn ProviderSection(provider: ProviderView, accounts: Vec<LinkedAccountView>, now
 }
 
 #[component]
-fn AccountCard(account: LinkedAccountView, now: i64) -> impl IntoView {
+fn AccountCard(mut account: LinkedAccountView, now: i64) -> impl IntoView {
     let title = account.label().to_owned();
     let details = [account.display_name.clone(), account.email.clone()]
         .into_iter()
@@ -207,9 +180,8 @@ fn AccountCard(account: LinkedAccountView, now: i64) -> impl IntoView {
         .status_reason
         .clone()
         .map(|r| view! { <p class="status-reason">{r}</p> });
-    let servers = account
-        .resource_servers
-        .clone()
+    let grant_needed = account.missing_scopes() || account.status == AccountStatus::NeedsConsent;
+    let servers = std::mem::take(&mut account.resource_servers)
         .into_iter()
         .map(|rs| view! { <ResourceServerRow rs=rs now=now /> })
         .collect_view();
@@ -217,7 +189,7 @@ fn AccountCard(account: LinkedAccountView, now: i64) -> impl IntoView {
         Some(t) => view! { <time datetime=iso_time(t) title=format_time(t)>{ago(t, now)}</time> }.into_any(),
         None => "never".into_any(),
     };
-    let grant = (account.missing_scopes() || account.status == AccountStatus::NeedsConsent).then(|| {
+    let grant = grant_needed.then(|| {
         view! {
             <LinkForm
                 provider=account.provider_id.clone()
@@ -358,23 +330,10 @@ fn RetryRevocationsForm() -> impl IntoView {
     let outcome = move || {
         action.value().get().map(|result| match result {
             Ok(outcomes) => {
-                let failed: u32 = outcomes.iter().map(|o| o.failed).sum();
-                let revoked: u32 = outcomes.iter().map(|o| o.revoked).sum();
-                if failed == 0 {
-                    view! {
-                        <p class="alert alert-success" role="status">
-                            {format!("Revocation done: {revoked} token{} revoked.", plural(revoked))}
-                        </p>
-                    }
-                    .into_any()
-                } else {
-                    view! {
-                        <p class="alert alert-error" role="alert">
-                            {format!("{failed} token{} still not revoked. Try again later.", plural(failed))}
-                        </p>
-                    }
-                    .into_any()
-                }
+                let failed = outcomes.iter().map(|o| o.failed).sum();
+                let revoked = outcomes.iter().map(|o| o.revoked).sum();
+                let (ok, message) = retry_message(revoked, failed);
+                view! { <p class=alert_class(ok) role=alert_role(ok)>{message}</p> }.into_any()
             }
             Err(err) => view! { <p class="alert alert-error" role="alert">{err.to_string()}</p> }.into_any(),
         })
@@ -389,11 +348,20 @@ fn RetryRevocationsForm() -> impl IntoView {
     }
 }
 
+fn alert_class(ok: bool) -> &'static str {
+    if ok { "alert alert-success" } else { "alert alert-error" }
+}
+
+/// Good news is a polite status; bad news an alert.
+fn alert_role(ok: bool) -> &'static str {
+    if ok { "status" } else { "alert" }
+}
+
 /// A card that, with JavaScript on, disconnects in place: its "Disconnect" link (`data-disconnect`, a plain link to
 /// the confirmation page otherwise) opens a confirmation inside the card; confirming calls `disconnect_account`
 /// with a pending state, then the card gives way to the outcome. No page load.
 #[island]
-fn DisconnectableCard(account: String, label: String, provider_name: String, children: Children) -> impl IntoView {
+fn DisconnectableCard(account: String, children: Children) -> impl IntoView {
     let action = ServerAction::<DisconnectAccount>::new();
     let confirming = RwSignal::new(false);
     let confirm_button = NodeRef::<leptos::html::Button>::new();
@@ -429,23 +397,7 @@ fn DisconnectableCard(account: String, label: String, provider_name: String, chi
     let pending = action.pending();
     let account_id = account.clone();
     let message = move || match outcome.get() {
-        Some(Ok(o)) if o.not_offered => format!(
-            "Disconnected {label}. {provider_name} offers no way to revoke tokens for us: remove this site's access \
-             in your {provider_name} account settings."
-        ),
-        Some(Ok(o)) if o.failed > 0 => format!(
-            "Disconnected {label}: its tokens are gone from this site, but {} did not confirm revoking {} token{}. \
-             Reload the page to retry.",
-            o.provider_name,
-            o.failed,
-            plural(o.failed)
-        ),
-        Some(Ok(o)) => format!(
-            "Disconnected {label}. {} revoked {} token{}.",
-            o.provider_name,
-            o.revoked,
-            plural(o.revoked)
-        ),
+        Some(Ok(o)) => o.message("Reload the page to retry.").1,
         _ => String::new(),
     };
     let error = move || match outcome.get() {

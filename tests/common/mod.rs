@@ -54,6 +54,13 @@ static ONE_APP_AT_A_TIME: std::sync::LazyLock<std::sync::Arc<tokio::sync::Mutex<
 pub const SESSION_COOKIE: &str = "onbehalf_session";
 /// base64url of 32 bytes; only ever used by tests.
 pub const TEST_VAULT_KEY: &str = "dGVzdC1rZXktdGVzdC1rZXktdGVzdC1rZXktdGVzdC0";
+
+/// The vault `onbehalf keys rotate` would switch to: the test key still readable, a new key `next` current.
+pub fn rotated_vault() -> onbehalf::tokens::vault::Vault {
+    let old = onbehalf::tokens::vault::decode_key(&TEST_VAULT_KEY.to_owned().into()).unwrap();
+    let keys = std::collections::BTreeMap::from([("test".to_owned(), old), ("next".to_owned(), [9u8; 32])]);
+    onbehalf::tokens::vault::Vault::new("next", keys).unwrap()
+}
 pub const PASSWORD: &str = "correct horse battery";
 
 pub struct TestApp {
