@@ -12,6 +12,14 @@ pub mod components;
 pub mod error;
 pub mod pages;
 
+/// The server's allocator. Rendering a page allocates per element, attribute and formatted string; with glibc's
+/// malloc that was about 30 % of a page's CPU time (BENCHMARKS.md, "Linked-accounts page"). Declared here, not in
+/// `main.rs`, so the benches and tests measure and run what production runs. Its arenas are committed as they are
+/// used, not up front (`.cargo/config.toml`): eager commit kept the idle server at 35 MB instead of ~20 MB.
+#[cfg(feature = "ssr")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[cfg(feature = "ssr")]
 pub mod cli;
 #[cfg(feature = "ssr")]

@@ -31,13 +31,13 @@ use crate::{
     demo::{DemoConfig, DemoProvider},
     http::{
         form_encoding::require_utf8_forms,
-        headers::{HeaderPolicy, provide_csp_nonce, sanitize_request_id, security_headers},
+        headers::{HeaderPolicy, sanitize_request_id, security_headers},
         health::{healthz, readyz},
         origin::{AllowedOrigin, require_same_origin},
         server_fn_status::server_fn_error_status,
     },
     providers::{Catalog, presets},
-    state::AppState,
+    state::{AppState, provide_request_context},
 };
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -216,12 +216,12 @@ fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .merge(accounts::routes::routes())
-        .leptos_routes_with_context(&state, routes, provide_csp_nonce, {
+        .leptos_routes_with_context(&state, routes, provide_request_context, {
             let options = state.leptos_options.clone();
             move || shell(options.clone())
         })
         .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(
-            provide_csp_nonce,
+            provide_request_context,
             shell,
         ))
         .layer(from_fn(server_fn_error_status))

@@ -48,8 +48,25 @@ pub async fn session() -> Result<Session, AppError> {
 }
 
 /// The signed-in user, or `None`. Always read from the session on the server, never from anything the client says.
+/// Looked up once per request (see [`RequestUser`]).
 pub async fn current_user(state: &AppState, session: &Session) -> Result<Option<User>, AppError> {
-    Ok(service::current_user(&state.db, &state.settings.auth, session).await?)
+    let lookup = || async { Ok::<_, AppError>(service::current_user(&state.db, &state.settings.auth, session).await?) };
+    match use_context::<RequestUser>() {
+        Some(RequestUser(user)) => user.get_or_try_init(lookup).await.cloned(),
+        None => lookup().await,
+    }
+}
+
+/// The signed-in user of one request, once looked up. A page asks twice while it renders (the header, and the
+/// page's own server function, concurrently): without this, each would load the user and slide the session.
+/// Provided per request by [`provide_request_context`]; a failed lookup is not kept, the next caller tries again.
+#[derive(Clone, Default)]
+pub struct RequestUser(Arc<tokio::sync::OnceCell<Option<User>>>);
+
+/// What every request's Leptos context holds besides `AppState`: the CSP nonce and the [`RequestUser`] slot.
+pub fn provide_request_context() {
+    crate::http::headers::provide_csp_nonce();
+    provide_context(RequestUser::default());
 }
 
 /// The signed-in user, or `NotSignedIn`.

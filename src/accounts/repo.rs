@@ -3,7 +3,10 @@
 use sqlx::{AnyConnection, AnyPool, Row, any::AnyRow};
 
 use super::{AccountStatus, LinkIntent};
-use crate::providers::identity::ExternalIdentity;
+use crate::{
+    providers::identity::ExternalIdentity,
+    tokens::repo::{self as tokens, TokenSetMeta},
+};
 
 /// A pending authorization, as stored (the state itself is only kept hashed).
 #[derive(Clone)]
@@ -231,6 +234,50 @@ pub async fn find_for_user(
     .as_ref()
     .map(account_from_row)
     .transpose()
+}
+
+/// What the linked-accounts page reads from the database, in one query.
+pub struct AccountsPage {
+    /// The user's accounts, each with the metadata of its token sets (never a token), in provider, then linking
+    /// order.
+    pub accounts: Vec<(AccountRow, Vec<TokenSetMeta>)>,
+    /// Whether some disconnected account of the user still waits for revocation: rare, so its details are read
+    /// only then.
+    pub has_pending_revocations: bool,
+}
+
+/// The linked-accounts page's query. The one-row `FROM` makes the answer a row even for a user without accounts,
+/// so the pending-revocation flag always arrives.
+pub async fn accounts_page(pool: &AnyPool, user_id: i64) -> Result<AccountsPage, sqlx::Error> {
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        let account: Vec<String> = ACCOUNT_COLUMNS.split(", ").map(|c| format!("a.{c}")).collect();
+        format!(
+            "SELECT {}, {}, CASE WHEN EXISTS (SELECT 1 FROM pending_revocations p WHERE p.user_id = $1) \
+             THEN 1 ELSE 0 END AS has_pending \
+             FROM (SELECT 1 AS one) AS one LEFT JOIN linked_accounts a ON a.user_id = $1 \
+             LEFT JOIN token_sets t ON t.account_id = a.id \
+             ORDER BY a.provider, a.created_at, a.id, t.resource_server",
+            account.join(", "),
+            tokens::META_COLUMNS
+        )
+    });
+    let mut page = AccountsPage {
+        accounts: Vec::new(),
+        has_pending_revocations: false,
+    };
+    for row in sqlx::query(&SQL).bind(user_id).fetch_all(pool).await? {
+        page.has_pending_revocations = row.try_get::<i32, _>("has_pending")? == 1;
+        let Some(id) = row.try_get::<Option<String>, _>("id")? else {
+            continue; // no accounts: the one row carries the flag only
+        };
+        if page.accounts.last().is_none_or(|(account, _)| account.id != id) {
+            page.accounts.push((account_from_row(&row)?, Vec::new()));
+        }
+        if let (Some((_, sets)), Some(meta)) = (page.accounts.last_mut(), tokens::meta_from_row(&row)?) {
+            sets.push(meta);
+        }
+    }
+    Ok(page)
 }
 
 pub async fn list_for_user(pool: &AnyPool, user_id: i64) -> Result<Vec<AccountRow>, sqlx::Error> {

@@ -12,34 +12,24 @@ use crate::{
     db::{Db, now_ms},
     providers::{Provider, scopes},
     state::AppState,
-    tokens::{
-        repo::{self as tokens, TokenSetMeta},
-        vault::VaultError,
-    },
+    tokens::{repo::TokenSetMeta, vault::VaultError},
 };
 
 /// Everything the linked-accounts page shows for one user.
 pub async fn linked_accounts(state: &AppState, user_id: i64) -> Result<LinkedAccounts, sqlx::Error> {
-    // The three reads are independent: one page load waits for the slowest, not their sum.
-    let (rows, metadata, pending_revocations) = tokio::try_join!(
-        repo::list_for_user(&state.db.pool, user_id),
-        tokens::metadata_for_user(&state.db.pool, user_id),
-        super::disconnect::pending_for_user(state, user_id),
-    )?;
-    let mut sets: BTreeMap<String, Vec<TokenSetMeta>> = BTreeMap::new();
-    for meta in metadata {
-        sets.entry(meta.account_id.clone()).or_default().push(meta);
-    }
-    let accounts = rows
+    let page = repo::accounts_page(&state.db.pool, user_id).await?;
+    let pending_revocations = if page.has_pending_revocations {
+        super::disconnect::pending_for_user(state, user_id).await?
+    } else {
+        Vec::new()
+    };
+    let accounts = page
+        .accounts
         .into_iter()
-        .map(|row| {
+        .map(|(row, sets)| {
             let provider = state.catalog.get(&row.provider);
             LinkedAccountView {
-                resource_servers: consent_status(
-                    provider.as_deref(),
-                    row.consent_scopes.as_deref(),
-                    sets.remove(&row.id).unwrap_or_default(),
-                ),
+                resource_servers: consent_status(provider.as_deref(), row.consent_scopes.as_deref(), sets),
                 provider_name: provider
                     .as_ref()
                     .map(|p| p.display_name.clone())

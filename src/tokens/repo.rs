@@ -85,29 +85,35 @@ pub async fn store_issued(
     Ok(())
 }
 
+/// Columns [`meta_from_row`] reads, for a query that joins `token_sets` as `t`.
+pub const META_COLUMNS: &str = "t.account_id, t.resource_server, t.scopes, t.expires_at, t.issued_at, \
+                                CASE WHEN t.refresh_token IS NULL THEN 0 ELSE 1 END AS has_refresh";
+
+/// The metadata in a row selected with [`META_COLUMNS`]; `None` when an outer join found no token set.
+pub fn meta_from_row(r: &sqlx::any::AnyRow) -> Result<Option<TokenSetMeta>, sqlx::Error> {
+    let Some(resource_server) = r.try_get::<Option<String>, _>("resource_server")? else {
+        return Ok(None);
+    };
+    Ok(Some(TokenSetMeta {
+        account_id: r.try_get("account_id")?,
+        resource_server,
+        scopes: r.try_get("scopes")?,
+        expires_at: r.try_get("expires_at")?,
+        issued_at: r.try_get("issued_at")?,
+        has_refresh_token: r.try_get::<i32, _>("has_refresh")? == 1,
+    }))
+}
+
 /// Metadata of every token set of one local user's accounts.
 pub async fn metadata_for_user(pool: &AnyPool, user_id: i64) -> Result<Vec<TokenSetMeta>, sqlx::Error> {
-    let rows = sqlx::query(
-        "SELECT t.account_id, t.resource_server, t.scopes, t.expires_at, t.issued_at, \
-                CASE WHEN t.refresh_token IS NULL THEN 0 ELSE 1 END AS has_refresh \
-         FROM token_sets t JOIN linked_accounts a ON a.id = t.account_id \
-         WHERE a.user_id = $1 ORDER BY t.resource_server",
-    )
+    let rows = sqlx::query(&format!(
+        "SELECT {META_COLUMNS} FROM token_sets t JOIN linked_accounts a ON a.id = t.account_id \
+         WHERE a.user_id = $1 ORDER BY t.resource_server"
+    ))
     .bind(user_id)
     .fetch_all(pool)
     .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(TokenSetMeta {
-                account_id: r.try_get("account_id")?,
-                resource_server: r.try_get("resource_server")?,
-                scopes: r.try_get("scopes")?,
-                expires_at: r.try_get("expires_at")?,
-                issued_at: r.try_get("issued_at")?,
-                has_refresh_token: r.try_get::<i32, _>("has_refresh")? == 1,
-            })
-        })
-        .collect()
+    rows.iter().filter_map(|r| meta_from_row(r).transpose()).collect()
 }
 
 /// Sealed columns of one row, as stored.
