@@ -232,7 +232,9 @@ impl<'a> Transfer<'a> {
             }
             Err(mut problem) => {
                 let _ = repo::mark_failed(pool, &submission.id, &problem.message(), now).await;
-                if let ActionProblem::NeedsConsent { transfer, .. } = &mut problem {
+                if let ActionProblem::NeedsConsent { transfer, .. } | ActionProblem::NeedsReconnect { transfer, .. } =
+                    &mut problem
+                {
                     *transfer = Some(submission.id.clone());
                 }
                 Err((problem, Some(submission.id)))
@@ -414,7 +416,9 @@ pub fn internal(e: impl std::fmt::Display) -> ActionProblem {
 /// A delegation failure as the action that fixes it.
 pub fn problem(e: CallError) -> ActionProblem {
     match e {
-        CallError::Unavailable(Unavailable::NeedsReconnect { reason }) => ActionProblem::NeedsReconnect { reason },
+        CallError::Unavailable(Unavailable::NeedsReconnect { reason }) => {
+            ActionProblem::NeedsReconnect { reason, transfer: None }
+        }
         CallError::Unavailable(Unavailable::NeedsConsent { scopes }) => {
             ActionProblem::NeedsConsent { scopes, transfer: None }
         }
@@ -426,11 +430,13 @@ pub fn problem(e: CallError) -> ActionProblem {
         },
         CallError::Unauthorized => ActionProblem::NeedsReconnect {
             reason: "The provider refused the account's token even after a refresh. Reconnect the account.".into(),
+            transfer: None,
         },
         CallError::SessionRequired => ActionProblem::NeedsReconnect {
             reason: "The provider asks you to sign in again (for example with another identity or a second factor) \
                      before this can be done."
                 .into(),
+            transfer: None,
         },
         other => ActionProblem::Failed {
             message: other.to_string(),

@@ -24,8 +24,12 @@ pub const SEARCH_PAGE: u32 = 25;
 /// Why an action could not be done, as something the user can act on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ActionProblem {
-    /// Reconnect the account.
-    NeedsReconnect { reason: String },
+    /// Reconnect the account. `transfer` is the pending submission to retry after.
+    NeedsReconnect {
+        reason: String,
+        #[serde(default)]
+        transfer: Option<String>,
+    },
     /// Grant access: the provider asked for these scopes. `transfer` is the pending submission to retry after.
     NeedsConsent {
         scopes: Vec<String>,
@@ -51,10 +55,20 @@ impl ActionProblem {
         }
     }
 
+    /// The submission waiting for this problem's fix (Reconnect, Grant access), to retry after it.
+    pub fn pending_transfer(&self) -> Option<&str> {
+        match self {
+            ActionProblem::NeedsReconnect { transfer, .. } | ActionProblem::NeedsConsent { transfer, .. } => {
+                transfer.as_deref()
+            }
+            _ => None,
+        }
+    }
+
     /// One sentence for the page.
     pub fn message(&self) -> String {
         match self {
-            ActionProblem::NeedsReconnect { reason } => reason.clone(),
+            ActionProblem::NeedsReconnect { reason, .. } => reason.clone(),
             ActionProblem::NeedsConsent { .. } => {
                 "The provider needs your consent for more access before this can be done.".to_owned()
             }

@@ -24,8 +24,10 @@ pub fn TaskStatus(account: String, task_id: String, status: String) -> impl Into
 /// task is done or an ask fails; skips asks while the tab is hidden.
 #[cfg(feature = "hydrate")]
 fn poll(account: String, task_id: String, status: ReadSignal<String>, set_status: WriteSignal<String>, round: u32) {
-    if is_final(&status.get_untracked()) {
-        return;
+    // The island may be gone (an in-place outcome replaced by the next one): its signals with it.
+    match status.try_get_untracked() {
+        Some(now) if !is_final(&now) => {}
+        _ => return,
     }
     let delay = std::time::Duration::from_secs((2u64 << round.min(4)).min(30));
     set_timeout(
@@ -34,7 +36,11 @@ fn poll(account: String, task_id: String, status: ReadSignal<String>, set_status
             leptos::task::spawn_local(async move {
                 if !hidden {
                     match crate::actions::api::globus_task(account.clone(), task_id.clone()).await {
-                        Ok(Ok(task)) => set_status.set(task.status),
+                        Ok(Ok(task)) => {
+                            if set_status.try_set(task.status).is_some() {
+                                return; // disposed meanwhile
+                            }
+                        }
                         _ => return,
                     }
                 }

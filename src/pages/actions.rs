@@ -7,7 +7,7 @@ use leptos_router::{components::Redirect, hooks::use_query_map};
 use crate::{
     actions::{
         ActionProblem, ActionResult, ActionView, EndpointPage, EndpointScope, SEARCH_CAP, Submission, SyncLevel, Task,
-        api::{ActionAccount, ActionsOverview, ActionsQuery, actions_page},
+        api::{ActionAccount, ActionsOverview, ActionsQuery, SubmitTransfer, actions_page},
     },
     components::{link_form::LinkForm, task_status::TaskStatus, time::format_time},
     error::AppError,
@@ -123,12 +123,15 @@ fn AccountPicker(accounts: Vec<ActionAccount>, current: String) -> impl IntoView
 #[component]
 fn Problem(
     problem: ActionProblem,
-    account: ActionAccount,
+    /// The provider's id.
+    provider: String,
+    /// The account's id.
+    account: String,
     #[prop(optional)] return_to: Option<String>,
 ) -> impl IntoView {
-    let back = return_to.unwrap_or_else(|| format!("/actions?account={}", account.id));
+    let back = return_to.unwrap_or_else(|| format!("/actions?account={account}"));
     let form = |intent: &'static str, label: &'static str| {
-        let (provider, id, back) = (account.provider.clone(), account.id.clone(), back.clone());
+        let (provider, id, back) = (provider.clone(), account.clone(), back.clone());
         view! { <LinkForm provider=provider account=id intent=intent label=label return_to=back /> }.into_any()
     };
     let fix = match &problem {
@@ -170,7 +173,7 @@ fn EndpointsSection(account: ActionAccount, endpoints: Option<Result<EndpointPag
     };
     let body = match endpoints {
         None => None,
-        Some(Err(problem)) => Some(view! { <Problem problem=problem account=account.clone() /> }.into_any()),
+        Some(Err(problem)) => Some(view! { <Problem problem=problem provider=account.provider.clone() account=account.id.clone() /> }.into_any()),
         Some(Ok(page)) if page.endpoints.is_empty() => Some(
             view! { <p class="muted">{if page.offset == 0 { "No endpoints match." } else { "No more endpoints." }}</p> }
                 .into_any(),
@@ -283,7 +286,7 @@ fn TransferSection(
             {status}
             {invalid}
             {failed}
-            <form method="post" action="/api/globus_submit_transfer" class="stack-form">
+            <SubmitTransferForm account=account.id.clone() label="Submit transfer">
                 <input type="hidden" name="account" value=account.id.clone() />
                 <div class="field-row">
                     <TextField name="source_endpoint" label="Source endpoint ID" value="" />
@@ -313,11 +316,109 @@ fn TransferSection(
                     <input id="recursive" name="recursive" type="checkbox" />
                     <label for="recursive">"The source is a folder (copy recursively)"</label>
                 </div>
-                <button type="submit" class="button button-primary">"Submit transfer"</button>
-            </form>
+            </SubmitTransferForm>
         </section>
     }
     .into_any()
+}
+
+/// A form posting to `globus_submit_transfer`: the transfer form, and "Retry submission" of a pending one. Without
+/// JavaScript a plain form (the server redirects back with the outcome in the query); with it, submitted in place
+/// with a pending state: the task appears above the form with its live status, or what is wrong, as the action
+/// that fixes it. The fields are server-rendered children; `label` is the button's.
+#[island]
+fn SubmitTransferForm(
+    /// The account's id.
+    account: String,
+    #[prop(into)] label: String,
+    children: Children,
+) -> impl IntoView {
+    let action = ServerAction::<SubmitTransfer>::new();
+    let pending = action.pending();
+    // The fields are read by name from the form: the children are server-rendered, and a typed `ActionForm` would
+    // add a form-data decoder for this one struct to the WASM bundle.
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        #[cfg(feature = "hydrate")]
+        {
+            use leptos::wasm_bindgen::JsCast;
+            let Some(data) = ev
+                .target()
+                .and_then(|t| t.dyn_into::<leptos::web_sys::HtmlFormElement>().ok())
+                .and_then(|form| leptos::web_sys::FormData::new_with_form(&form).ok())
+            else {
+                return; // the browser posts the plain form
+            };
+            ev.prevent_default();
+            let optional = |name: &str| data.get(name).as_string();
+            let field = |name: &str| optional(name).unwrap_or_default();
+            action.dispatch(SubmitTransfer {
+                account: field("account"),
+                source_endpoint: field("source_endpoint"),
+                source_path: field("source_path"),
+                destination_endpoint: field("destination_endpoint"),
+                destination_path: field("destination_path"),
+                label: field("label"),
+                sync_level: field("sync_level"),
+                recursive: optional("recursive"),
+                resume: optional("resume"),
+            });
+        }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = ev;
+    };
+    let outcome = move || {
+        action.value().get().map(|result| match result {
+            Ok(Ok(submission)) => {
+                let task_id = submission.task_id.unwrap_or_default();
+                view! {
+                    <div class="alert alert-success" role="status">
+                        <p>
+                            "Transfer submitted: task "<code>{task_id.clone()}</code>", status "
+                            <TaskStatus account=account.clone() task_id=task_id status=submission.status />"."
+                        </p>
+                    </div>
+                }
+                .into_any()
+            }
+            Ok(Err(ActionProblem::Invalid { field, message })) => {
+                // The same words as after a plain-form post.
+                let message = invalid_message(&field).map_or(message, str::to_owned);
+                view! { <div class="alert alert-error" role="alert">{message}</div> }.into_any()
+            }
+            Ok(Err(problem @ (ActionProblem::NeedsConsent { .. } | ActionProblem::NeedsReconnect { .. }))) => {
+                // The fix (Grant access, Reconnect) is a trip to the provider anyway: load the page that offers it,
+                // with the pending submission to retry after it, as a plain-form post does (`submit_transfer`).
+                let back = match problem.pending_transfer() {
+                    Some(row) => format!("/actions?account={account}&transfer={row}#transfer"),
+                    None => format!("/actions?account={account}&failed=1#transfer"),
+                };
+                #[cfg(feature = "hydrate")]
+                let _ = leptos::prelude::window().location().assign(&back);
+                #[cfg(not(feature = "hydrate"))]
+                let _ = back;
+                view! { <p class="alert alert-error" role="alert">{problem.message()}</p> }.into_any()
+            }
+            Ok(Err(problem)) => {
+                let retry = match problem {
+                    ActionProblem::ProviderUnavailable { retry_at } => {
+                        format!(" Retry after {}.", format_time(retry_at))
+                    }
+                    _ => String::new(),
+                };
+                view! { <p class="alert alert-error" role="alert">{problem.message()}{retry}</p> }.into_any()
+            }
+            Err(err) => view! { <div class="alert alert-error" role="alert">{err.to_string()}</div> }.into_any(),
+        })
+    };
+    view! {
+        {outcome}
+        <form method="post" action="/api/globus_submit_transfer" class="stack-form" on:submit=submit>
+            {children()}
+            <button type="submit" class="button button-primary" disabled=move || pending.get()>
+                {move || if pending.get() { "Submitting…".to_owned() } else { label.clone() }}
+            </button>
+        </form>
+    }
 }
 
 /// A required text input with its label; `name` is also its id.
@@ -358,11 +459,11 @@ fn SubmissionStatus(
     let back = format!("/actions?account={}&transfer={}#transfer", account.id, submission.id);
     let fix = match account.status {
         crate::accounts::AccountStatus::NeedsConsent => Some(
-            view! { <Problem problem=ActionProblem::NeedsConsent { scopes: vec![], transfer: Some(submission.id.clone()) } account=account.clone() return_to=back.clone() /> }
+            view! { <Problem problem=ActionProblem::NeedsConsent { scopes: vec![], transfer: Some(submission.id.clone()) } provider=account.provider.clone() account=account.id.clone() return_to=back.clone() /> }
                 .into_any(),
         ),
         crate::accounts::AccountStatus::NeedsReconnect | crate::accounts::AccountStatus::Error => Some(
-            view! { <Problem problem=ActionProblem::NeedsReconnect { reason: "Reconnect the account, then retry.".into() } account=account.clone() return_to=back.clone() /> }
+            view! { <Problem problem=ActionProblem::NeedsReconnect { reason: "Reconnect the account, then retry.".into(), transfer: None } provider=account.provider.clone() account=account.id.clone() return_to=back.clone() /> }
                 .into_any(),
         ),
         _ => None,
@@ -381,11 +482,10 @@ fn SubmissionStatus(
             </p>
             {error}
             {fix}
-            <form method="post" action="/api/globus_submit_transfer">
+            <SubmitTransferForm account=account.id.clone() label="Retry submission">
                 <input type="hidden" name="account" value=account.id.clone() />
                 <input type="hidden" name="resume" value=submission.id.clone() />
-                <button type="submit" class="button button-ghost">"Retry submission"</button>
-            </form>
+            </SubmitTransferForm>
         </div>
     }
     .into_any()
@@ -395,7 +495,7 @@ fn SubmissionStatus(
 fn TasksSection(account: ActionAccount, tasks: Option<Result<Vec<Task>, ActionProblem>>) -> impl IntoView {
     let body = match tasks {
         None => None,
-        Some(Err(problem)) => Some(view! { <Problem problem=problem account=account.clone() /> }.into_any()),
+        Some(Err(problem)) => Some(view! { <Problem problem=problem provider=account.provider.clone() account=account.id.clone() /> }.into_any()),
         Some(Ok(tasks)) if tasks.is_empty() => Some(view! { <p class="muted">"No transfers yet."</p> }.into_any()),
         Some(Ok(tasks)) => Some(
             view! {
@@ -453,7 +553,7 @@ fn ConfiguredSection(
         .as_ref()
         .filter(|(name, _)| !actions.iter().any(|a| &a.name == name))
         .and_then(|(_, r)| r.clone().err())
-        .map(|problem| view! { <Problem problem=problem account=account.clone() /> });
+        .map(|problem| view! { <Problem problem=problem provider=account.provider.clone() account=account.id.clone() /> });
     let forms = actions
         .into_iter()
         .map(|action| {
@@ -467,7 +567,7 @@ fn ConfiguredSection(
                     }
                     .into_any(),
                 ),
-                Some(Err(problem)) => Some(view! { <Problem problem=problem account=account.clone() /> }.into_any()),
+                Some(Err(problem)) => Some(view! { <Problem problem=problem provider=account.provider.clone() account=account.id.clone() /> }.into_any()),
             };
             let params = action
                 .params
