@@ -1,5 +1,6 @@
 //! Server-rendered page throughput (issue 5: the linked-accounts page of a user with 10 linked accounts at
-//! ≥ 3,000 pages/s on 2 cores), measured side by side with the sign-in page (no database work) as the baseline.
+//! ≥ 3,000 pages/s on 2 cores), measured side by side with its layers as baselines: a route without Leptos, the
+//! shell for a visitor, the session and user lookups, the signed-in shell around a small page.
 //! The accounts are seeded through the same repository functions the callback uses (2 token sets each, sealed),
 //! so the page does its real work: session, accounts, token-set metadata, pending revocations, rendering.
 //! Two loads on the same 2 cores: wrk (apt package `wrk`; the budget's figure) and, as a floor, 64 requests in flight
@@ -65,19 +66,30 @@ async fn run() -> f64 {
     if let Ok(path) = std::env::var("BENCH_SAVE_PAGE") {
         std::fs::write(path, &page).unwrap();
     }
-    // Baselines: no database work (sign-in), then the signed-in shell around a small page (account). Two loads:
-    // wrk, a separate process written in C (the budget's figure: the server's own cost dominates), and 64 tasks
-    // of reqwest inside this process (a floor: that client competes for the same two cores and runtime).
+    // Baselines, each adding one layer: HTTP and middleware without Leptos (healthz), Leptos rendering the shell
+    // for a visitor (sign-in without a cookie: no database work), the session and user lookups (sign-in signed
+    // in), the signed-in shell around a small page (account). Two loads: wrk, a separate process written in C (the
+    // budget's figure: the server's own cost dominates), and 64 tasks of reqwest inside this process (a floor: that
+    // client competes for the same two cores and runtime).
+    query_floor(&bench).await;
     let mut linked = None;
-    for path in ["/sign-in", "/account", "/linked-accounts"] {
-        rate(&bench, &cookie, path, WARM_UP).await;
-        let in_process = rate(&bench, &cookie, path, MEASURE).await;
-        let wrk = wrk_rate(&bench, &cookie, path).await;
+    let rows = [
+        ("/healthz", ""),
+        ("/sign-in", ""),
+        ("/sign-in", cookie.as_str()),
+        ("/account", cookie.as_str()),
+        ("/linked-accounts", cookie.as_str()),
+    ];
+    for (path, cookie) in rows {
+        rate(&bench, cookie, path, WARM_UP).await;
+        let in_process = rate(&bench, cookie, path, MEASURE).await;
+        let wrk = wrk_rate(&bench, cookie, path).await;
         let shown = wrk.map_or_else(
             || "(wrk missing)".to_owned(),
             |(rate, cpu)| format!("{rate:>7.0} pages/s, server CPU {:>4.0} µs/page", cpu * 1e6),
         );
-        println!("{path:<17} wrk {shown}   in-process client {in_process:>7.0} pages/s");
+        let who = if cookie.is_empty() { "visitor" } else { "signed in" };
+        println!("{path:<17} {who:<9} wrk {shown}   in-process client {in_process:>7.0} pages/s");
         if path == "/linked-accounts" {
             linked = wrk.map(|(rate, _)| rate);
         }
@@ -87,6 +99,29 @@ async fn run() -> f64 {
         eprintln!("error: wrk is missing (apt-get install wrk): the budget is measured with it");
         std::process::exit(2)
     })
+}
+
+/// What one trivial query costs on this database, in wall time and in this process's CPU time: through the app's
+/// pool, as every query of a page runs (sqlx checks a connection out, and pings it when taking it back, in a task
+/// of its own), and on one connection held throughout (the query alone).
+async fn query_floor(bench: &common::Bench) {
+    const QUERIES: u32 = 3000;
+    // A macro, not a function: the executor is a pool reference in one case and a fresh reborrow in the other.
+    macro_rules! time {
+        ($executor:expr) => {{
+            let (started, cpu) = (Instant::now(), cpu_seconds());
+            for _ in 0..QUERIES {
+                sqlx::query("SELECT 1").execute($executor).await.unwrap();
+            }
+            let wall = started.elapsed().as_secs_f64() * 1e6 / f64::from(QUERIES);
+            let cpu = (cpu_seconds() - cpu) * 1e6 / f64::from(QUERIES);
+            format!("{wall:.0} µs ({cpu:.0} µs CPU)")
+        }};
+    }
+    let pooled = time!(&bench.state.db.pool);
+    let mut conn = bench.state.db.pool.acquire().await.unwrap();
+    let held = time!(&mut *conn);
+    println!("one query: through the pool {pooled}, on a held connection {held}");
 }
 
 /// User plus system CPU time of this process so far (warm-up included: callers take differences).

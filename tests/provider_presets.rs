@@ -16,6 +16,17 @@ use serde_json::{Value, json};
 /// Revocation requests the fake provider received, as `<what> <credentials> <token>` lines.
 type Revocations = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
 
+/// A GitHub `DELETE /applications/{client_id}/…` endpoint that records `<what> <credentials> <token>`.
+fn github_deletion(what: &'static str, log: Revocations) -> axum::routing::MethodRouter {
+    axum::routing::delete(move |headers: HeaderMap, Json(body): Json<Value>| async move {
+        let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("");
+        log.lock()
+            .unwrap()
+            .push(format!("{what} {auth} {}", body["access_token"]));
+        StatusCode::NO_CONTENT
+    })
+}
+
 /// A GitHub- and ORCID-like server: code `good` is accepted (once per request; these tests send each once).
 async fn fake_provider() -> (String, Revocations) {
     let revocations = Revocations::default();
@@ -73,29 +84,15 @@ async fn fake_provider() -> (String, Revocations) {
                 },
             ),
         )
+        // GitHub ends a grant with the app's basic credentials and one of its tokens in a JSON body; the token
+        // route ends that one token only: what a refused link gives back (the grant may serve another link).
         .route(
-            // GitHub ends a grant with the app's basic credentials and one of its tokens in a JSON body.
             "/github/applications/gh/grant",
-            axum::routing::delete(move |headers: HeaderMap, Json(body): Json<Value>| async move {
-                let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("");
-                github_grants
-                    .lock()
-                    .unwrap()
-                    .push(format!("github-grant {auth} {}", body["access_token"]));
-                StatusCode::NO_CONTENT
-            }),
+            github_deletion("github-grant", github_grants),
         )
         .route(
-            // One token only: what a refused link gives back (the grant may serve another link).
             "/github/applications/gh/token",
-            axum::routing::delete(move |headers: HeaderMap, Json(body): Json<Value>| async move {
-                let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("");
-                github_tokens
-                    .lock()
-                    .unwrap()
-                    .push(format!("github-token {auth} {}", body["access_token"]));
-                StatusCode::NO_CONTENT
-            }),
+            github_deletion("github-token", github_tokens),
         )
         .route(
             "/orcid/revoke",

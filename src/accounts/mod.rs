@@ -260,8 +260,9 @@ pub fn retry_message(revoked: u32, failed: u32) -> (bool, String) {
     }
 }
 
-fn plural(n: u32) -> &'static str {
-    if n == 1 { "" } else { "s" }
+/// The plural ending of "token", "attempt" and the like for `n` of them.
+pub fn plural(n: impl Into<i64>) -> &'static str {
+    if n.into() == 1 { "" } else { "s" }
 }
 
 /// A disconnected account whose revocation failed: shown with a "Retry" button until it succeeds.

@@ -7,7 +7,7 @@ use crate::{
         AccountStatus, DisconnectOutcome, LinkError, LinkedAccountView, LinkedAccounts, PendingRevocationView,
         ProviderView, ResourceServerView,
         api::{DisconnectAccount, RetryRevocations, list_linked_accounts},
-        retry_message,
+        plural, retry_message,
     },
     components::{
         countdown::Countdown,
@@ -299,10 +299,10 @@ fn PendingRevocations(pending: Vec<PendingRevocationView>, now: i64) -> impl Int
                     {format!(
                         ": {} token{} not yet revoked (disconnected {}, {} attempt{}). Last error: {error}",
                         p.tokens,
-                        if p.tokens == 1 { "" } else { "s" },
+                        plural(p.tokens),
                         ago(p.since, now),
                         p.attempts,
-                        if p.attempts == 1 { "" } else { "s" },
+                        plural(p.attempts),
                     )}
                 </li>
             }
@@ -397,8 +397,8 @@ fn DisconnectableCard(account: String, children: Children) -> impl IntoView {
     let pending = action.pending();
     let account_id = account.clone();
     let message = move || match outcome.get() {
-        Some(Ok(o)) => o.message("Reload the page to retry.").1,
-        _ => String::new(),
+        Some(Ok(o)) => Some(o.message("Reload the page to retry.")),
+        _ => None,
     };
     let error = move || match outcome.get() {
         Some(Err(err)) => Some(view! { <div class="alert alert-error" role="alert">{err.to_string()}</div> }),
@@ -414,9 +414,10 @@ fn DisconnectableCard(account: String, children: Children) -> impl IntoView {
                 aria-atomic="true"
                 tabindex="-1"
                 node_ref=outcome_ref
-                class=move || if gone() { "alert alert-success" } else { "visually-hidden" }
+                // Gone either way, but the colour tells whether the provider confirmed the revocation.
+                class=move || message().map_or("visually-hidden", |(ok, _)| alert_class(ok))
             >
-                {message}
+                {move || message().map(|(_, text)| text)}
             </div>
             {error}
             <Show when=move || confirming.get() && !gone()>
