@@ -160,6 +160,30 @@ async fn plain_form_confirms_then_disconnects(backend: Backend) {
     assert!(html.contains("role=\"alert\""), "{html}");
 }
 
+/// The demo's fault for one identity (what parallel browser tests use) refuses that identity's tokens only.
+async fn a_revocation_fault_for_one_identity_spares_the_others(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (ada, grace) = (linked(&app, 0).await, linked(&app, 1).await);
+    let ada_sub = common::oauth::identity(0);
+    app.demo().set_revocation_fault_for(Some(ada_sub), true);
+    let spared: Value = disconnect(&app, &grace, &grace.account_id).await.json().await.unwrap();
+    assert_eq!(
+        (spared["revoked"].as_u64(), spared["failed"].as_u64()),
+        (Some(4), Some(0)),
+        "{spared}"
+    );
+    let refused: Value = disconnect(&app, &ada, &ada.account_id).await.json().await.unwrap();
+    assert_eq!(
+        (refused["revoked"].as_u64(), refused["failed"].as_u64()),
+        (Some(0), Some(4)),
+        "{refused}"
+    );
+    app.demo().set_revocation_fault_for(Some(ada_sub), false);
+    let res = app.call("retry_revocations", &[], Some(&ada.cookie)).await;
+    let outcomes: Value = res.json().await.unwrap();
+    assert_eq!(outcomes[0]["revoked"], 4, "{outcomes}");
+}
+
 async fn failed_revocation_is_kept_sealed_shown_and_retried(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let ada = linked(&app, 0).await;
@@ -333,6 +357,7 @@ on_both_backends!(
     only_the_owner_can_disconnect,
     plain_form_confirms_then_disconnects,
     failed_revocation_is_kept_sealed_shown_and_retried,
+    a_revocation_fault_for_one_identity_spares_the_others,
     concurrent_disconnects_revoke_once,
     the_card_shows_consent_status_and_grant_access,
 );

@@ -11,6 +11,8 @@ async function expectNoSeriousViolations(page: import('@playwright/test').Page, 
 test('every page passes axe-core without serious or critical violations', async ({ page }, testInfo) => {
   // axe runs inside the page; the markup it checks is the same with JavaScript off.
   test.skip(!jsEnabled(testInfo), 'axe-core needs JavaScript to run in the page');
+  // Nine pages, each analysed by axe and photographed: over 30 s when the two cores are busy (a build beside it).
+  test.setTimeout(90_000);
   for (const path of ['/', '/sign-in', '/sign-up', '/no-such-page']) {
     await open(page, testInfo, path);
     await expectNoSeriousViolations(page, path);

@@ -167,12 +167,16 @@ async fn counters(State(shared): State<Arc<Shared>>) -> Response {
     }
 }
 
-async fn set_revocation_fault(State(shared): State<Arc<Shared>>) -> Response {
-    provider(shared).set_revocation_fault(true);
-    ok()
+/// Body `{"identity": sub}` for that identity's tokens only; empty for everyone's.
+async fn set_revocation_fault(State(shared): State<Arc<Shared>>, bytes: Bytes) -> Result<Response, BadBody> {
+    let request: IdentityBody = body(&bytes)?;
+    provider(shared).set_revocation_fault_for(request.identity.as_deref(), true);
+    Ok(ok())
 }
 
-async fn clear_revocation_fault(State(shared): State<Arc<Shared>>) -> Response {
-    provider(shared).set_revocation_fault(false);
-    ok()
+/// Body `{"identity": sub}` to clear that identity's fault; empty to clear every revocation fault.
+async fn clear_revocation_fault(State(shared): State<Arc<Shared>>, bytes: Bytes) -> Result<Response, BadBody> {
+    let request: IdentityBody = body(&bytes)?;
+    provider(shared).set_revocation_fault_for(request.identity.as_deref(), false);
+    Ok(ok())
 }

@@ -306,7 +306,26 @@ impl DemoProvider {
 
     /// With `true`, the revocation endpoint fails (503) and revokes nothing.
     pub fn set_revocation_fault(&self, on: bool) {
-        self.shared.store().switches.revocation_fault = on;
+        self.set_revocation_fault_for(None, on);
+    }
+
+    /// Turns the revocation fault on or off for the tokens of `identity` (a `sub`), or for everyone.
+    pub fn set_revocation_fault_for(&self, identity: Option<&str>, on: bool) {
+        let fault = &mut self.shared.store().switches.revocation_fault;
+        match identity {
+            None => {
+                fault.everyone = on;
+                if !on {
+                    fault.identities.clear();
+                }
+            }
+            Some(sub) if on => {
+                fault.identities.insert(sub.to_owned());
+            }
+            Some(sub) => {
+                fault.identities.remove(sub);
+            }
+        }
     }
 
     /// The `submission_id` of every transfer task created so far, in order.

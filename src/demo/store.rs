@@ -153,8 +153,23 @@ pub(crate) struct Switches {
     pub keep_refresh_tokens: bool,
     /// The Transfer API refuses every token with 401 (a provider that has stopped honouring the grant).
     pub reject_api_tokens: bool,
-    /// The revocation endpoint answers 503 and revokes nothing.
-    pub revocation_fault: bool,
+    /// Whose tokens the revocation endpoint refuses (503, revoking nothing).
+    pub revocation_fault: RevocationFault,
+}
+
+/// Revocation faults: for everyone, or for the tokens of some identities only (browser tests run in parallel, each
+/// with its own identity, and must not break each other's revocations).
+#[derive(Debug, Default)]
+pub struct RevocationFault {
+    pub everyone: bool,
+    /// `sub`s of identities whose tokens are refused.
+    pub identities: BTreeSet<String>,
+}
+
+impl RevocationFault {
+    pub fn applies_to(&self, sub: Option<&str>) -> bool {
+        self.everyone || sub.is_some_and(|sub| self.identities.contains(sub))
+    }
 }
 
 pub(crate) struct Store {

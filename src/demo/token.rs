@@ -537,7 +537,12 @@ async fn revoke(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Byt
         Err(duplicate) => return OAuthError::from(duplicate).response(shared.config.flavor),
     };
     let mut store = shared.store();
-    if store.switches.revocation_fault {
+    let owner = store
+        .tokens
+        .get(value)
+        .and_then(|token| store.grants.get(&token.grant))
+        .map(|grant| grant.subject.sub().to_owned());
+    if store.switches.revocation_fault.applies_to(owner.as_deref()) {
         store.counters.faults_injected += 1;
         return json_no_store(
             StatusCode::SERVICE_UNAVAILABLE,
