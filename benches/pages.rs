@@ -10,7 +10,8 @@
 //!   BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench cargo bench --features ssr --bench pages
 //!
 //! Exits non-zero when the linked-accounts rate under wrk is under the budget (with the budget's 10 accounts).
-//! `BENCH_ACCOUNTS=n` seeds n accounts instead (the cost of one card); `BENCH_SAVE_PAGE=file` keeps the page.
+//! `BENCH_ACCOUNTS=n` seeds n accounts instead (the cost of one card); `BENCH_SAVE_PAGE=file` keeps the page;
+//! `BENCH_ONLY=/path` measures that row only (for profiling one page: `perf record -p` during its wrk run).
 
 use std::{
     sync::{
@@ -45,14 +46,16 @@ const WARM_UP: Duration = Duration::from_secs(2);
 const MEASURE: Duration = Duration::from_secs(8);
 
 fn main() {
-    let linked = common::block_on(run());
+    let Some(linked) = common::block_on(run()) else {
+        return; // BENCH_ONLY left the linked-accounts row out: no budget to check
+    };
     common::fail_if(
         linked < BUDGET_PER_SEC && accounts() == 10,
         &format!("linked-accounts page under {BUDGET_PER_SEC:.0} pages/s"),
     );
 }
 
-async fn run() -> f64 {
+async fn run() -> Option<f64> {
     let bench = common::start(|_| {}).await;
     let cookie = bench.sign_up().await;
     seed(&bench, &cookie).await;
@@ -80,7 +83,11 @@ async fn run() -> f64 {
         ("/account", cookie.as_str()),
         ("/linked-accounts", cookie.as_str()),
     ];
+    let only = std::env::var("BENCH_ONLY").ok();
     for (path, cookie) in rows {
+        if only.as_ref().is_some_and(|only| only != path) {
+            continue;
+        }
         rate(&bench, cookie, path, WARM_UP).await;
         let in_process = rate(&bench, cookie, path, MEASURE).await;
         let wrk = wrk_rate(&bench, cookie, path).await;
@@ -94,11 +101,14 @@ async fn run() -> f64 {
             linked = wrk.map(|(rate, _)| rate);
         }
     }
+    if only.as_ref().is_some_and(|only| only != "/linked-accounts") {
+        return None;
+    }
     println!("budget: /linked-accounts with 10 accounts >= {BUDGET_PER_SEC:.0} pages/s under wrk");
-    linked.unwrap_or_else(|| {
+    Some(linked.unwrap_or_else(|| {
         eprintln!("error: wrk is missing (apt-get install wrk): the budget is measured with it");
         std::process::exit(2)
-    })
+    }))
 }
 
 /// What one trivial query costs on this database, in wall time and in this process's CPU time: through the app's
