@@ -34,6 +34,15 @@ pub struct Settings {
     pub demo: DemoSettings,
     pub outbound: OutboundSettings,
     pub delegation: DelegationSettings,
+    pub metrics: MetricsSettings,
+}
+
+/// `[metrics]`: the Prometheus endpoint `/metrics`. Off (404) unless a token is set; scrapers then send it as
+/// `Authorization: Bearer <token>` (Prometheus: `authorization: { credentials: … }` in the scrape config).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsSettings {
+    pub token: Option<SecretString>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

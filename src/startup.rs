@@ -215,6 +215,7 @@ fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(crate::metrics::serve))
         .merge(accounts::routes::routes())
         .leptos_routes_with_context(&state, routes, provide_request_context, {
             let options = state.leptos_options.clone();

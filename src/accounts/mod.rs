@@ -62,6 +62,14 @@ pub enum AccountStatus {
 }
 
 impl AccountStatus {
+    pub const ALL: [AccountStatus; 5] = [
+        AccountStatus::Active,
+        AccountStatus::NeedsReconnect,
+        AccountStatus::NeedsConsent,
+        AccountStatus::Revoked,
+        AccountStatus::Error,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             AccountStatus::Active => "active",

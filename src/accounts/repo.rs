@@ -280,6 +280,13 @@ pub async fn accounts_page(pool: &AnyPool, user_id: i64) -> Result<AccountsPage,
     Ok(page)
 }
 
+/// How many linked accounts each (provider, status) pair has, over all users (the metrics' gauge).
+pub async fn count_by_provider_and_status(pool: &AnyPool) -> Result<Vec<(String, String, i64)>, sqlx::Error> {
+    sqlx::query_as("SELECT provider, status, COUNT(*) FROM linked_accounts GROUP BY provider, status")
+        .fetch_all(pool)
+        .await
+}
+
 pub async fn list_for_user(pool: &AnyPool, user_id: i64) -> Result<Vec<AccountRow>, sqlx::Error> {
     sqlx::query(&format!(
         "SELECT {ACCOUNT_COLUMNS} FROM linked_accounts WHERE user_id = $1 ORDER BY provider, created_at, id"

@@ -52,6 +52,7 @@ pub async fn record(conn: &mut AnyConnection, event: &NewEvent<'_>, now: i64) ->
     .bind(event.details.to_string())
     .execute(conn)
     .await?;
+    crate::metrics::audit_event(event.action.as_str(), event.outcome.as_str());
     Ok(())
 }
 

@@ -81,10 +81,13 @@ impl Delegator {
         let started = Instant::now();
         let (result, status) = self.call_inner(&request).await;
         let provider = match &result {
-            Ok((_, bearer)) => bearer.provider.clone(),
-            Err((_, Some(bearer))) => bearer.provider.clone(),
-            Err(_) => String::new(),
+            Ok((_, bearer)) | Err((_, Some(bearer))) => bearer.provider.clone(),
+            // No bearer (a dead link, an outage's cooldown): the audit and the metrics still name the provider.
+            Err(_) => self.provider_of(&request).await,
         };
+        let took = started.elapsed();
+        let error = result.as_ref().err().map(|(e, _)| e.code());
+        crate::metrics::delegated_call(&provider, status, error, took);
         self.calls
             .record(CallRecord {
                 at: now_ms(),
@@ -96,12 +99,23 @@ impl Delegator {
                 host: request.url.host_str().unwrap_or_default().to_owned(),
                 path_template: request.path_template.to_owned(),
                 status,
-                latency_ms: started.elapsed().as_secs_f64() * 1000.0,
-                error: result.as_ref().err().map(|(e, _)| e.code().to_owned()),
+                latency_ms: took.as_secs_f64() * 1000.0,
+                error: error.map(str::to_owned),
                 request_id: request.request_id.map(str::to_owned),
             })
             .await;
         result.map(|(response, _)| response).map_err(|(e, _)| e)
+    }
+
+    /// The provider of the request's account, or "" when the account is gone (or the database is unreachable).
+    async fn provider_of(&self, request: &ApiRequest<'_>) -> String {
+        let Ok(mut conn) = self.db.pool.acquire().await else {
+            return String::new();
+        };
+        match crate::accounts::repo::find_for_user(&mut conn, request.account_id, request.user_id).await {
+            Ok(Some(account)) => account.provider,
+            _ => String::new(),
+        }
     }
 
     #[allow(clippy::type_complexity)]

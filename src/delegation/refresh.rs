@@ -47,6 +47,7 @@ use crate::{
         repo::{self as audit, NewEvent},
     },
     db::now_ms,
+    metrics::{self, RefreshAttempt},
     providers::{
         Provider,
         token_endpoint::{self, TokenEndpointError, TokenResponse},
@@ -317,6 +318,12 @@ async fn refresh_under_lease(
     let result = loop {
         attempt += 1;
         let result = token_endpoint::refresh(&delegator.http, provider, token_url, &refresh_token, &granted).await;
+        let outcome = match &result {
+            Ok(_) => RefreshAttempt::Success,
+            Err(e) if e.is_transient() => RefreshAttempt::Transient,
+            Err(_) => RefreshAttempt::Rejected,
+        };
+        metrics::refresh_attempt(&provider.id, outcome);
         match result {
             Err(e) if e.is_transient() && attempt < settings.refresh_attempts => {
                 let asked = Duration::from_secs(e.retry_after().unwrap_or(0));
