@@ -96,6 +96,10 @@ pub struct DatabaseSettings {
     pub url: SecretString,
     /// Upper bound of the connection pool.
     pub max_connections: u32,
+    /// Whether `serve` applies pending migrations when it starts. Off when the server's database role may not change
+    /// the schema (so that it cannot drop the audit log's triggers either): `onbehalf migrate` runs them as the
+    /// schema's owner, and `serve` refuses to start while any is pending.
+    pub migrate_on_start: bool,
 }
 
 impl Default for DatabaseSettings {
@@ -103,6 +107,7 @@ impl Default for DatabaseSettings {
         Self {
             url: SecretString::from("sqlite://data/onbehalf.db"),
             max_connections: 8,
+            migrate_on_start: true,
         }
     }
 }

@@ -41,6 +41,13 @@ pub enum DbError {
     Connect(sqlx::Error),
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error(
+        "the database schema is behind this binary (migration {0} not applied) and database.migrate_on_start is off: \
+         run `onbehalf migrate` as the schema's owner"
+    )]
+    Pending(i64),
+    #[error("cannot read which migrations the database has: {0}")]
+    Applied(sqlx::Error),
 }
 
 impl Db {
@@ -81,14 +88,39 @@ impl Db {
         Ok(Self { pool, backend })
     }
 
-    /// Applies the embedded migrations of this backend that have not run yet.
-    pub async fn migrate(&self) -> Result<(), DbError> {
-        let migrator = match self.backend {
+    fn migrator(&self) -> &'static Migrator {
+        match self.backend {
             Backend::Sqlite => &SQLITE_MIGRATIONS,
             Backend::Postgres => &POSTGRES_MIGRATIONS,
-        };
-        migrator.run(&self.pool).await?;
+        }
+    }
+
+    /// Applies the embedded migrations of this backend that have not run yet.
+    pub async fn migrate(&self) -> Result<(), DbError> {
+        self.migrator().run(&self.pool).await?;
         Ok(())
+    }
+
+    /// Fails unless every embedded migration has been applied (for a server that does not migrate itself). Reads
+    /// sqlx's own bookkeeping table, which needs no right beyond `SELECT`.
+    pub async fn ensure_migrated(&self) -> Result<(), DbError> {
+        let applied: Vec<i64> = match sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+            .fetch_all(&self.pool)
+            .await
+        {
+            Ok(applied) => applied,
+            // No bookkeeping table: a database never migrated (PostgreSQL's undefined_table, SQLite's message).
+            Err(sqlx::Error::Database(e))
+                if e.code().as_deref() == Some("42P01") || e.message().contains("no such table") =>
+            {
+                Vec::new()
+            }
+            Err(e) => return Err(DbError::Applied(e)),
+        };
+        match self.migrator().iter().find(|m| !applied.contains(&m.version)) {
+            Some(pending) => Err(DbError::Pending(pending.version)),
+            None => Ok(()),
+        }
     }
 
     /// True when the database answers a trivial query (for `/readyz`).

@@ -76,7 +76,8 @@ pub fn postgres_admin_url() -> String {
     std::env::var("TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
 }
 
-async fn fresh_postgres_database() -> String {
+/// A new, empty PostgreSQL database (its URL, as the admin user).
+pub async fn fresh_postgres_database() -> String {
     let admin = postgres_admin_url();
     let mut conn = PgConnection::connect(&admin).await.unwrap_or_else(|e| {
         panic!(
