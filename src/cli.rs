@@ -35,7 +35,8 @@ struct Cli {
 enum Command {
     /// Run the web server (the default).
     Serve,
-    /// Apply database migrations and exit (the server also applies them at start-up).
+    /// Apply database migrations and exit (the server also applies them at start-up, unless
+    /// `database.migrate_on_start` is off).
     Migrate,
     /// Manage local accounts.
     User {
@@ -51,6 +52,31 @@ enum Command {
     Providers {
         #[command(subcommand)]
         command: ProvidersCommand,
+    },
+    /// Keys of the service API (/api/v1) for platform backends.
+    Apikey {
+        #[command(subcommand)]
+        command: ApikeyCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ApikeyCommand {
+    /// Create a key; it is printed once (only its hash is stored).
+    Create {
+        /// A name for the key, unique forever (the audit log names the key that acted): letters, digits, - _ .
+        #[arg(long)]
+        name: String,
+        /// A provider id the key may act with; repeat for several. None: every provider.
+        #[arg(long = "provider")]
+        providers: Vec<String>,
+    },
+    /// List the keys (never their secrets).
+    List,
+    /// Revoke a key: it stops working at once.
+    Revoke {
+        #[arg(long)]
+        name: String,
     },
 }
 
@@ -193,8 +219,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             command: KeysCommand::Rotate,
         } => {
             let vault = crate::tokens::vault_from_settings(&settings)?;
-            let db = Db::connect(&settings.database).await.map_err(|e| e.to_string())?;
-            db.migrate().await.map_err(|e| e.to_string())?;
+            let db = open_db(&settings).await?;
             let report = crate::tokens::rotation::rotate(&db, &vault)
                 .await
                 .map_err(|e| format!("key rotation stopped: {e}"))?;
@@ -223,12 +248,67 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Providers {
             command: ProvidersCommand::Check,
         } => check_providers(&settings).await,
-        Command::User { command } => {
-            let db = Db::connect(&settings.database).await.map_err(|e| e.to_string())?;
-            db.migrate().await.map_err(|e| e.to_string())?;
-            user_command(&db, command).await
+        Command::User { command } => user_command(&open_db(&settings).await?, command).await,
+        Command::Apikey { command } => apikey_command(&settings, &open_db(&settings).await?, command).await,
+    }
+}
+
+async fn apikey_command(settings: &Settings, db: &Db, command: ApikeyCommand) -> Result<(), String> {
+    use crate::service_api::keys;
+    match command {
+        ApikeyCommand::Create { name, providers } => {
+            let mut known: Vec<String> = settings.providers.keys().cloned().collect();
+            if settings.demo.enabled {
+                known.push(crate::config::DEMO_PROVIDER_ID.to_owned());
+            }
+            let (key, secret) = keys::create(&db.pool, &name, &providers, &known)
+                .await
+                .map_err(|e| e.to_string())?;
+            let scope = key.providers.as_deref().unwrap_or("every provider");
+            println!("created API key {} (providers: {scope})", key.name);
+            println!("key (shown once, store it now): {secret}");
+            Ok(())
+        }
+        ApikeyCommand::List => {
+            let keys = keys::list(&db.pool).await.map_err(|e| e.to_string())?;
+            if keys.is_empty() {
+                println!("no API keys (onbehalf apikey create --name <name>)");
+            }
+            let when = |at: Option<i64>| at.map_or_else(|| "never".to_owned(), crate::components::time::format_time);
+            for key in keys {
+                let state = match key.revoked_at {
+                    Some(at) => format!("revoked {}", crate::components::time::format_time(at)),
+                    None => "active".to_owned(),
+                };
+                println!(
+                    "{}\t{state}\tproviders: {}\tcreated {}\tlast used {}",
+                    key.name,
+                    key.providers.as_deref().unwrap_or("all"),
+                    crate::components::time::format_time(key.created_at),
+                    when(key.last_used_at)
+                );
+            }
+            Ok(())
+        }
+        ApikeyCommand::Revoke { name } => {
+            keys::revoke(&db.pool, &name).await.map_err(|e| e.to_string())?;
+            println!("revoked API key {name}");
+            Ok(())
         }
     }
+}
+
+/// The database for a command other than `migrate`: migrated first, or checked to be, as `serve` does
+/// (`database.migrate_on_start`).
+async fn open_db(settings: &Settings) -> Result<Db, String> {
+    let db = Db::connect(&settings.database).await.map_err(|e| e.to_string())?;
+    let ready = if settings.database.migrate_on_start {
+        db.migrate().await
+    } else {
+        db.ensure_migrated().await
+    };
+    ready.map_err(|e| e.to_string())?;
+    Ok(db)
 }
 
 async fn serve(settings: Settings) -> Result<(), String> {

@@ -345,6 +345,14 @@ impl Settings {
                 format!("`{header}` is not a valid header name"),
             ));
         }
+        if let Some(token) = &self.metrics.token
+            && token.expose_secret().trim().len() < 16
+        {
+            return Err(invalid(
+                "metrics.token",
+                "must be at least 16 characters (a long random string: it is all that guards /metrics)",
+            ));
+        }
         let d = &self.delegation;
         if d.refresh_attempts == 0 || d.refresh_attempts > 10 {
             return Err(invalid("delegation.refresh_attempts", "must be between 1 and 10"));

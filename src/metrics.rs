@@ -190,10 +190,7 @@ pub async fn serve(State(state): State<AppState>, headers: HeaderMap) -> Respons
     let Some(token) = state.settings.metrics.token.as_ref() else {
         return StatusCode::NOT_FOUND.into_response();
     };
-    let presented = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
+    let presented = crate::http::bearer_credentials(&headers);
     // Compared as digests: equal-length inputs, so the comparison's time tells nothing about the token.
     let digest = |s: &str| Sha256::digest(s.as_bytes());
     if presented.is_none_or(|p| digest(p) != digest(token.expose_secret())) {

@@ -216,10 +216,9 @@ fn router(state: AppState) -> Router {
         tracing::info_span!("request", request_id = %request_id, method = %req.method(), path = %req.uri().path())
     });
 
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(crate::metrics::serve))
+    // Browser routes: sessions, the Origin check and the server-function error statuses apply to these only. The
+    // machine surfaces (probes, metrics, the service API) authenticate otherwise and carry no cookies.
+    let browser = Router::new()
         .merge(accounts::routes::routes())
         .leptos_routes_with_context(&state, routes, provide_request_context, {
             let options = state.leptos_options.clone();
@@ -232,7 +231,13 @@ fn router(state: AppState) -> Router {
         .layer(from_fn(server_fn_error_status))
         .layer(from_fn(require_utf8_forms))
         .layer(session_layer)
-        .layer(from_fn_with_state(allowed, require_same_origin))
+        .layer(from_fn_with_state(allowed, require_same_origin));
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(crate::metrics::serve))
+        .merge(crate::service_api::routes())
+        .merge(browser)
         .layer(from_fn_with_state(policy, security_headers))
         .layer(
             ServiceBuilder::new()

@@ -39,7 +39,7 @@ fn help_lists_every_command() {
     let out = onbehalf(&dir.path().join("x.db"), &["--help"], None);
     assert!(out.status.success());
     let help = text(&out);
-    for command in ["serve", "migrate", "user", "keys", "providers"] {
+    for command in ["serve", "migrate", "user", "keys", "providers", "apikey"] {
         assert!(help.contains(command), "{help}");
     }
     let out = onbehalf(&dir.path().join("x.db"), &["user", "--help"], None);
@@ -120,6 +120,49 @@ fn user_add_list_disable_enable() {
 }
 
 #[test]
+fn apikey_create_list_revoke() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("onbehalf.db");
+    let out = onbehalf(
+        &db,
+        &["apikey", "create", "--name", "invenio", "--provider", "demo"],
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let shown = text(&out);
+    assert!(shown.contains("created API key invenio (providers: demo)"), "{shown}");
+    let secret = shown
+        .lines()
+        .find_map(|l| l.strip_prefix("key (shown once, store it now): "))
+        .expect("the key is printed once");
+    assert!(secret.starts_with("obk_"));
+
+    let out = onbehalf(&db, &["apikey", "create", "--name", "invenio"], None);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("exists"), "{}", text(&out));
+    let out = onbehalf(&db, &["apikey", "create", "--name", "x", "--provider", "gitlab"], None);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("unknown provider \"gitlab\""), "{}", text(&out));
+
+    let list = text(&onbehalf(&db, &["apikey", "list"], None));
+    assert!(
+        list.lines().any(|l| l.starts_with("invenio\tactive\tproviders: demo")),
+        "{list}"
+    );
+    assert!(!list.contains(secret), "a listing never shows a key");
+    assert!(
+        onbehalf(&db, &["apikey", "revoke", "--name", "invenio"], None)
+            .status
+            .success()
+    );
+    let list = text(&onbehalf(&db, &["apikey", "list"], None));
+    assert!(list.contains("invenio\trevoked"), "{list}");
+    let out = onbehalf(&db, &["apikey", "revoke", "--name", "invenio"], None);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("already revoked"), "{}", text(&out));
+}
+
+#[test]
 fn invalid_configuration_stops_start_up_naming_the_key() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("x.db");
@@ -135,6 +178,15 @@ fn invalid_configuration_stops_start_up_naming_the_key() {
         message.contains("database.max_connections") && message.contains("ONBEHALF_DATABASE__MAX_CONNECTIONS"),
         "{message}"
     );
+
+    let out = Command::new(env!("CARGO_BIN_EXE_onbehalf"))
+        .args(["migrate"])
+        .env("ONBEHALF_METRICS__TOKEN", "short")
+        .env("ONBEHALF_DATABASE__URL", format!("sqlite://{}", db.display()))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(text(&out).contains("metrics.token"), "{}", text(&out));
 
     let file = dir.path().join("bad.toml");
     std::fs::write(&file, "[server]\npublic_url = \"ftp://x\"\n").unwrap();

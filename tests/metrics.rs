@@ -99,6 +99,7 @@ async fn only_a_scraper_with_the_token_reads_them(backend: Backend) {
         Some("Bearer wrong-token".to_owned()),
         Some(format!("Bearer {TOKEN}x")),
         Some(format!("Basic {TOKEN}")),
+        Some(format!("Bearer{TOKEN}")),
         Some(TOKEN.to_owned()),
     ] {
         let res = scrape_with(&app, presented.as_deref()).await;

@@ -218,6 +218,18 @@ pub async fn find_by_subject(
     .transpose()
 }
 
+/// Any user's account, by id: for callers that act for every user (the service API, admins), never for a user's
+/// own requests (those use [`find_for_user`]).
+pub async fn find(pool: &AnyPool, account_id: &str) -> Result<Option<AccountRow>, sqlx::Error> {
+    sqlx::query(&format!("SELECT {ACCOUNT_COLUMNS} FROM linked_accounts WHERE id = $1"))
+        .bind(account_id)
+        .fetch_optional(pool)
+        .await?
+        .as_ref()
+        .map(account_from_row)
+        .transpose()
+}
+
 /// One account of one user (never another user's: the user id is part of the lookup).
 pub async fn find_for_user(
     conn: &mut AnyConnection,

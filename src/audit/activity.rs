@@ -20,7 +20,7 @@ fn condition(kind: ActivityKind) -> &'static str {
         ActivityKind::Links => "e.action IN ('account_linked', 'account_relinked', 'link_rejected')",
         ActivityKind::Refreshes => "e.action IN ('token_refreshed', 'provider_recovered')",
         ActivityKind::Problems => "e.outcome <> 'success'",
-        ActivityKind::Actions => "e.action = 'delegated_call'",
+        ActivityKind::Actions => "e.action IN ('delegated_call', 'service_accounts_listed', 'service_token_issued')",
         ActivityKind::Disconnects => "e.action IN ('account_disconnected', 'tokens_revoked')",
     }
 }
@@ -160,6 +160,19 @@ fn summary(action: &str, d: &serde_json::Value, provider: &str, account: &str, r
             format!("{provider} offers no revocation; remove this site's access there.")
         }
         "tokens_revoked" => format!("{provider} revoked {} token(s) of {account}.", number("revoked")),
+        "service_accounts_listed" => format!(
+            "The platform's backend (key {}) read your linked accounts.",
+            text("key")
+        ),
+        "service_token_issued" if d["error"].is_null() => format!(
+            "The platform's backend (key {}) obtained {account}'s {resource_server} access.",
+            text("key")
+        ),
+        "service_token_issued" => format!(
+            "The platform's backend (key {}) asked for {account}'s {resource_server} access: {}.",
+            text("key"),
+            text("error").replace('_', " ")
+        ),
         other => other.replace('_', " "),
     }
 }

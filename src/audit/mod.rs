@@ -40,6 +40,11 @@ pub enum AuditAction {
     TokensRevoked,
     /// An API call made with a user's token: provider, method, host, path template, status, latency.
     DelegatedCall,
+    /// A platform backend listed the user's linked accounts through the service API (`details.key`: which key).
+    ServiceAccountsListed,
+    /// A platform backend obtained an access token of the user's account through the service API (`details.key`;
+    /// `failure` with `details.error` when none could be had).
+    ServiceTokenIssued,
 }
 
 impl AuditAction {
@@ -56,6 +61,8 @@ impl AuditAction {
             AuditAction::DelegatedCall => "delegated_call",
             AuditAction::AccountDisconnected => "account_disconnected",
             AuditAction::TokensRevoked => "tokens_revoked",
+            AuditAction::ServiceAccountsListed => "service_accounts_listed",
+            AuditAction::ServiceTokenIssued => "service_token_issued",
         }
     }
 }
