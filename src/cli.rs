@@ -302,12 +302,9 @@ async fn apikey_command(settings: &Settings, db: &Db, command: ApikeyCommand) ->
 /// (`database.migrate_on_start`).
 async fn open_db(settings: &Settings) -> Result<Db, String> {
     let db = Db::connect(&settings.database).await.map_err(|e| e.to_string())?;
-    let ready = if settings.database.migrate_on_start {
-        db.migrate().await
-    } else {
-        db.ensure_migrated().await
-    };
-    ready.map_err(|e| e.to_string())?;
+    db.prepare_schema(settings.database.migrate_on_start)
+        .await
+        .map_err(|e| e.to_string())?;
     Ok(db)
 }
 

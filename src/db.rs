@@ -101,6 +101,16 @@ impl Db {
         Ok(())
     }
 
+    /// Makes the schema current (`migrate`), or, when this process may not change it, checks that it is
+    /// (`database.migrate_on_start`): what `serve` and the CLI's commands do before they touch data.
+    pub async fn prepare_schema(&self, migrate: bool) -> Result<(), DbError> {
+        if migrate {
+            self.migrate().await
+        } else {
+            self.ensure_migrated().await
+        }
+    }
+
     /// Fails unless every embedded migration has been applied (for a server that does not migrate itself). Reads
     /// sqlx's own bookkeeping table, which needs no right beyond `SELECT`.
     pub async fn ensure_migrated(&self) -> Result<(), DbError> {

@@ -63,11 +63,7 @@ impl Application {
     /// Connects and migrates the database (or checks it is migrated), binds the listener and assembles the router.
     pub async fn build(mut settings: Settings) -> Result<Self, StartupError> {
         let db = Db::connect(&settings.database).await?;
-        if settings.database.migrate_on_start {
-            db.migrate().await?;
-        } else {
-            db.ensure_migrated().await?;
-        }
+        db.prepare_schema(settings.database.migrate_on_start).await?;
         let addr = settings.server.bind;
         let listener = TcpListener::bind(addr)
             .await
