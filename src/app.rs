@@ -17,7 +17,8 @@ use crate::{
     components::nav::{SiteFooter, SiteHeader},
     error::AppError,
     pages::{
-        AccountPage, ActionsPage, ActivityPage, DisconnectPage, HomePage, LinkedAccountsPage, NotFoundPage, SignInPage,
+        AccountPage, ActionsPage, ActivityPage, AdminAccountPage, AdminAccountsPage, AdminAuditPage,
+        AdminDashboardPage, AdminUsersPage, DisconnectPage, HomePage, LinkedAccountsPage, NotFoundPage, SignInPage,
         SignUpPage,
     },
 };
@@ -77,6 +78,11 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/linked-accounts/disconnect") view=DisconnectPage ssr=SsrMode::Async />
                     <Route path=path!("/activity") view=ActivityPage ssr=SsrMode::Async />
                     <Route path=path!("/actions") view=ActionsPage ssr=SsrMode::Async />
+                    <Route path=path!("/admin") view=AdminDashboardPage ssr=SsrMode::Async />
+                    <Route path=path!("/admin/accounts") view=AdminAccountsPage ssr=SsrMode::Async />
+                    <Route path=path!("/admin/accounts/:id") view=AdminAccountPage ssr=SsrMode::Async />
+                    <Route path=path!("/admin/users") view=AdminUsersPage ssr=SsrMode::Async />
+                    <Route path=path!("/admin/audit") view=AdminAuditPage ssr=SsrMode::Async />
                 </Routes>
             </main>
             <SiteFooter />

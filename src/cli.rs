@@ -333,12 +333,16 @@ async fn user_command(db: &Db, command: UserCommand) -> Result<(), String> {
             Ok(())
         }
         UserCommand::Disable { email } => {
-            service::set_disabled(db, &email, true).await.map_err(describe)?;
+            service::set_disabled_by_email(db, &email, true)
+                .await
+                .map_err(describe)?;
             println!("disabled {email}; its sessions have ended");
             Ok(())
         }
         UserCommand::Enable { email } => {
-            service::set_disabled(db, &email, false).await.map_err(describe)?;
+            service::set_disabled_by_email(db, &email, false)
+                .await
+                .map_err(describe)?;
             println!("enabled {email}");
             Ok(())
         }

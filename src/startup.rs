@@ -216,6 +216,7 @@ fn router(state: AppState) -> Router {
     // machine surfaces (probes, metrics, the service API) authenticate otherwise and carry no cookies.
     let browser = Router::new()
         .merge(accounts::routes::routes())
+        .merge(crate::admin::export::routes())
         .leptos_routes_with_context(&state, routes, provide_request_context, {
             let options = state.leptos_options.clone();
             move || shell(options.clone())

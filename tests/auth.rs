@@ -438,7 +438,9 @@ async fn disabled_user_cannot_sign_in_and_loses_open_sessions(backend: Backend) 
     let cookie = session_cookie(&app.sign_in(&email, PASSWORD).await).unwrap().value;
     assert!(app.whoami(&cookie).await.is_some());
 
-    service::set_disabled(&app.state.db, &email, true).await.unwrap();
+    service::set_disabled_by_email(&app.state.db, &email, true)
+        .await
+        .unwrap();
     assert_eq!(
         app.whoami(&cookie).await,
         None,
@@ -450,7 +452,9 @@ async fn disabled_user_cannot_sign_in_and_loses_open_sessions(backend: Backend) 
     let (_, kind, _) = error_kind(app.sign_in(&email, "wrong password").await).await;
     assert_eq!(kind, "invalid_credentials");
 
-    service::set_disabled(&app.state.db, &email, false).await.unwrap();
+    service::set_disabled_by_email(&app.state.db, &email, false)
+        .await
+        .unwrap();
     assert_eq!(app.sign_in(&email, PASSWORD).await.status(), StatusCode::OK);
 }
 

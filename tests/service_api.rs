@@ -313,7 +313,7 @@ async fn bad_requests_get_clear_errors(backend: Backend) {
 
     // A disabled user: nothing is done on their behalf.
     let email = email_of(&app, ada.user_id).await;
-    onbehalf::auth::service::set_disabled(&app.state.db, &email, true)
+    onbehalf::auth::service::set_disabled_by_email(&app.state.db, &email, true)
         .await
         .unwrap();
     let (code, _) = error(list(&app, Some(&live), &email).await, StatusCode::FORBIDDEN).await;
@@ -368,10 +368,280 @@ async fn key_names_are_checked_and_never_reused(backend: Backend) {
     ));
 }
 
+async fn action(app: &TestApp, key: Option<&str>, account: &str, name: &str, body: Option<Value>) -> reqwest::Response {
+    let mut req = app
+        .client
+        .post(app.url(&format!("/api/v1/accounts/{account}/actions/{name}")));
+    if let Some(key) = key {
+        req = req.bearer_auth(key);
+    }
+    if let Some(body) = body {
+        req = req.json(&body);
+    }
+    req.send().await.unwrap()
+}
+
+async fn ok(res: reqwest::Response) -> Value {
+    let status = res.status();
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body
+}
+
+async fn actions_run_globus_and_configured_actions(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let ada = linked(&app, 0).await;
+    let portal = key(&app, "portal", &[]).await;
+    let github_only = key(&app, "github-sync", &["github"]).await;
+    let id = ada.account_id.as_str();
+    // Search the user's endpoints, read one, list tasks (no body at all is fine).
+    let found = ok(action(
+        &app,
+        Some(&portal),
+        id,
+        "endpoint_search",
+        Some(json!({"params": {"scope": "my-endpoints"}})),
+    )
+    .await)
+    .await;
+    assert_eq!(found["action"], "endpoint_search");
+    let endpoints: Vec<String> = found["result"]["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(endpoints.len() >= 3, "{found}");
+    let one = ok(action(
+        &app,
+        Some(&portal),
+        id,
+        "endpoint",
+        Some(json!({"params": {"endpoint_id": endpoints[0]}})),
+    )
+    .await)
+    .await;
+    assert_eq!(one["result"]["id"], endpoints[0].as_str());
+    let tasks = ok(action(&app, Some(&portal), id, "tasks", None).await).await;
+    assert!(tasks["result"].is_array());
+    // Start a transfer, then read its task: it reached the provider with the user's token.
+    let before = app.demo().counters().transfer_requests;
+    let params = |from: &str, to: &str| {
+        json!({"params": {"source_endpoint": from, "source_path": "/~/data/", "destination_endpoint": to,
+                          "destination_path": "/~/copy/", "label": "from the portal", "recursive": "true"}})
+    };
+    let submitted = ok(action(
+        &app,
+        Some(&portal),
+        id,
+        "transfer",
+        Some(params(&endpoints[0], &endpoints[1])),
+    )
+    .await)
+    .await;
+    let task_id = submitted["result"]["task_id"].as_str().expect("a task id").to_owned();
+    assert_eq!(submitted["result"]["form"]["label"], "from the portal");
+    assert!(app.demo().counters().transfer_requests > before);
+    let task = ok(action(
+        &app,
+        Some(&portal),
+        id,
+        "task",
+        Some(json!({"params": {"task_id": task_id}})),
+    )
+    .await)
+    .await;
+    assert_eq!(task["result"]["task_id"], task_id.as_str());
+    // A collection that demands consent: 409 with the scopes and the submission to resume after.
+    app.demo().require_consent(&endpoints[2]);
+    let (code, body) = error(
+        action(
+            &app,
+            Some(&portal),
+            id,
+            "transfer",
+            Some(params(&endpoints[2], &endpoints[1])),
+        )
+        .await,
+        StatusCode::CONFLICT,
+    )
+    .await;
+    assert_eq!(code, "needs_consent");
+    assert!(!body["scopes"].as_array().unwrap().is_empty());
+    assert!(body["transfer"].is_string(), "{body}");
+    // Bad input: which parameter is wrong.
+    for (name, params, field) in [
+        ("endpoint_search", json!({"scope": "everything"}), "scope"),
+        ("endpoint_search", json!({"offset": "-1"}), "offset"),
+        ("transfer", json!({"source_endpoint": "not-a-uuid"}), "source_endpoint"),
+    ] {
+        let (code, body) = error(
+            action(&app, Some(&portal), id, name, Some(json!({ "params": params }))).await,
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+        assert_eq!(
+            (code.as_str(), body["field"].as_str()),
+            ("invalid", Some(field)),
+            "{body}"
+        );
+    }
+    let (code, _) = error(
+        action(&app, Some(&portal), id, "no_such_action", None).await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    assert_eq!(code, "not_found");
+    for bad in [json!({"params": 5}), json!({"parameters": {}}), json!([1])] {
+        let (code, _) = error(
+            action(&app, Some(&portal), id, "tasks", Some(bad)).await,
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+        assert_eq!(code, "bad_request");
+    }
+    // The key: required, and scoped.
+    let (code, _) = error(action(&app, None, id, "tasks", None).await, StatusCode::UNAUTHORIZED).await;
+    assert_eq!(code, "unauthorized");
+    let (code, _) = error(
+        action(&app, Some(&github_only), id, "tasks", None).await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+    assert_eq!(code, "provider_not_allowed");
+    let (code, _) = error(
+        action(&app, Some(&portal), "no-such-account", "tasks", None).await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    assert_eq!(code, "not_found");
+    // A dead link: 409, reconnect.
+    app.demo().revoke_grants(Some(identity(0)));
+    expire_transfer_token(&app, &ada).await;
+    let (code, _) = error(
+        action(&app, Some(&portal), id, "tasks", None).await,
+        StatusCode::CONFLICT,
+    )
+    .await;
+    assert_eq!(code, "needs_reconnect");
+    // Every call audited as the user's event, by the key, with the action and the outcome.
+    let runs = events(&app, "service_action_run").await;
+    let successes: Vec<&Event> = runs.iter().filter(|e| e.0 == "success").collect();
+    assert_eq!(successes.len(), 5);
+    for (outcome, account, details, actor, subject) in &runs {
+        let details: Value = serde_json::from_str(details).unwrap();
+        assert_eq!(*actor, None);
+        assert_eq!(*subject, Some(ada.user_id), "{outcome} {details}");
+        assert_eq!(account.as_deref(), Some(id));
+        assert!(
+            details["key"] == "portal" || details["key"] == "github-sync",
+            "{details}"
+        );
+    }
+    assert!(
+        runs.iter()
+            .any(|e| e.0 == "rejected" && e.2.contains("provider_not_allowed"))
+    );
+    assert!(runs.iter().any(|e| e.0 == "failure" && e.2.contains("needs_consent")));
+    let activity = app
+        .get("/activity?kind=actions", Some(&ada.cookie))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        activity.contains("The platform&#x27;s backend (key portal) ran transfer with")
+            || activity.contains("(key portal) ran transfer with"),
+        "{activity}"
+    );
+}
+
+/// The OpenAPI document describes exactly the routes that answer: each documented operation exists (it asks for a
+/// key rather than answering 404 or 405), no other method is routed on its path, and unknown paths answer 404 in
+/// JSON.
+async fn openapi_document_matches_the_routes(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let res = app.client.get(app.url("/api/v1/openapi.json")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()[header::CONTENT_TYPE], "application/json");
+    let doc: Value = res.json().await.unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    assert_eq!(doc["components"]["securitySchemes"]["api_key"]["scheme"], "bearer");
+    let actions = &doc["paths"]["/api/v1/accounts/{account}/actions/{action}"]["post"];
+    assert_ne!(actions["requestBody"]["required"], true, "an action's body is optional");
+    let paths = doc["paths"].as_object().unwrap();
+    let mut documented: Vec<(String, String)> = Vec::new();
+    for (path, item) in paths {
+        for (method, operation) in item.as_object().unwrap() {
+            documented.push((method.clone(), path.clone()));
+            let responses = operation["responses"].as_object().unwrap();
+            assert!(
+                responses.contains_key("200") && responses.contains_key("401"),
+                "{method} {path}"
+            );
+            assert!(
+                operation["summary"].as_str().is_some_and(|s| !s.is_empty()),
+                "{method} {path}"
+            );
+        }
+    }
+    documented.sort();
+    assert_eq!(
+        documented,
+        [
+            ("get", "/api/v1/accounts"),
+            ("post", "/api/v1/accounts/{account}/actions/{action}"),
+            ("post", "/api/v1/accounts/{account}/token"),
+        ]
+        .map(|(m, p)| (m.to_owned(), p.to_owned()))
+    );
+    for (path, item) in paths {
+        let concrete = path.replace("{account}", "some-account").replace("{action}", "tasks");
+        for method in ["get", "post", "put", "patch", "delete"] {
+            let res = app
+                .client
+                .request(method.to_uppercase().parse().unwrap(), app.url(&concrete))
+                .send()
+                .await
+                .unwrap();
+            if item.get(method).is_some() {
+                assert_eq!(
+                    res.status(),
+                    StatusCode::UNAUTHORIZED,
+                    "{method} {path} is routed and wants a key"
+                );
+                let body: Value = res.json().await.unwrap();
+                assert_eq!(body["error"], "unauthorized");
+            } else {
+                assert_eq!(
+                    res.status(),
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "{method} {path} is not routed"
+                );
+            }
+        }
+    }
+    // Every schema a response or request names is in the document.
+    let text = doc.to_string();
+    for reference in text.split("\"$ref\":\"#/components/schemas/").skip(1) {
+        let name = &reference[..reference.find('"').unwrap()];
+        assert!(
+            doc["components"]["schemas"].get(name).is_some(),
+            "schema {name} is missing"
+        );
+    }
+    let res = app.client.get(app.url("/api/v1/no/such/path")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"], "not_found");
+}
+
 on_both_backends!(
     keys_are_required_and_checked,
     a_token_obtained_through_the_api_works_upstream_and_is_refreshed,
     a_key_scoped_to_one_provider_cannot_touch_another,
     bad_requests_get_clear_errors,
     key_names_are_checked_and_never_reused,
+    actions_run_globus_and_configured_actions,
+    openapi_document_matches_the_routes,
 );

@@ -27,7 +27,8 @@ pub async fn disconnect_account(account: String) -> Result<DisconnectOutcome, Ap
     };
     let state = app_state()?;
     let user = require_user(&state, &session().await?).await?;
-    match disconnect::disconnect(&state, user.id, &account, request_id().as_deref()).await {
+    let by = disconnect::DisconnectedBy::Owner;
+    match disconnect::disconnect(&state, user.id, &account, by, request_id().as_deref()).await {
         Ok(outcome) => {
             redirect_plain_form(&outcome_query(&outcome));
             Ok(outcome)

@@ -82,12 +82,31 @@ pub enum DisconnectError {
     Database(#[from] sqlx::Error),
 }
 
-/// Deletes the caller's account and revokes its tokens. The local tokens are gone when this returns, whatever
+/// Who asked for a disconnect, for the audit trail.
+#[derive(Debug, Clone, Copy)]
+pub enum DisconnectedBy<'a> {
+    /// The account's owner.
+    Owner,
+    /// An admin, with the reason they gave (the user reads it in their activity).
+    Admin { user_id: i64, reason: &'a str },
+}
+
+impl DisconnectedBy<'_> {
+    fn actor(self, owner: i64) -> i64 {
+        match self {
+            DisconnectedBy::Owner => owner,
+            DisconnectedBy::Admin { user_id, .. } => user_id,
+        }
+    }
+}
+
+/// Deletes `user_id`'s account and revokes its tokens. The local tokens are gone when this returns, whatever
 /// the provider answered; the outcome says what the provider did.
 pub async fn disconnect(
     state: &AppState,
     user_id: i64,
     account_id: &str,
+    by: DisconnectedBy<'_>,
     request_id: Option<&str>,
 ) -> Result<DisconnectOutcome, DisconnectError> {
     let now = now_ms();
@@ -144,19 +163,25 @@ pub async fn disconnect(
             moved += 1;
         }
     }
+    let actor = by.actor(user_id);
     let mut event = NewEvent::by_user(AuditAction::AccountDisconnected, Outcome::Success, user_id);
+    event.actor_user_id = Some(actor);
     event.provider = Some(&account.provider);
     event.account_id = Some(account_id);
     event.request_id = request_id;
     event.details = serde_json::json!({
         "label": label, "token_sets": sets.len(), "tokens": moved, "undecryptable": undecryptable,
     });
+    if let DisconnectedBy::Admin { reason, .. } = by {
+        event.details["forced"] = true.into();
+        event.details["reason"] = reason.into();
+    }
     audit::record(&mut tx, &event, now).await?;
     tx.commit().await?;
 
     let revoker = Revoker::of(state);
     let rows = pending_rows(&state.db.pool, user_id, Some(account_id)).await?;
-    let mut outcome = revoke_rows(revoker, user_id, request_id, rows)
+    let mut outcome = revoke_rows(revoker, user_id, actor, request_id, rows)
         .await?
         .into_iter()
         .next()
@@ -218,7 +243,7 @@ pub async fn revoke_orphans(
     }
     tx.commit().await?;
     let rows = pending_rows(&revoker.db.pool, user_id, Some(account_id)).await?;
-    revoke_rows(revoker, user_id, None, rows).await?;
+    revoke_rows(revoker, user_id, user_id, None, rows).await?;
     Ok(())
 }
 
@@ -229,7 +254,7 @@ pub async fn retry(
     request_id: Option<&str>,
 ) -> Result<Vec<DisconnectOutcome>, sqlx::Error> {
     let rows = pending_rows(&state.db.pool, user_id, None).await?;
-    revoke_rows(Revoker::of(state), user_id, request_id, rows).await
+    revoke_rows(Revoker::of(state), user_id, user_id, request_id, rows).await
 }
 
 /// The caller's failed revocations, one entry per disconnected account, oldest first.
@@ -264,11 +289,12 @@ pub async fn pending_for_user(state: &AppState, user_id: i64) -> Result<Vec<Pend
         .collect()
 }
 
-/// Revokes `rows` (grouped by account), deleting each row that needs no more work, and records one
-/// `tokens_revoked` event per account with what happened.
+/// Revokes `rows` (grouped by account) of `user_id`, deleting each row that needs no more work, and records one
+/// `tokens_revoked` event per account with what happened, as done by `actor`.
 async fn revoke_rows(
     revoker: Revoker<'_>,
     user_id: i64,
+    actor: i64,
     request_id: Option<&str>,
     rows: Vec<PendingRow>,
 ) -> Result<Vec<DisconnectOutcome>, sqlx::Error> {
@@ -341,6 +367,7 @@ async fn revoke_rows(
             Outcome::Failure
         };
         let mut event = NewEvent::by_user(AuditAction::TokensRevoked, outcome_kind, user_id);
+        event.actor_user_id = Some(actor);
         event.provider = Some(&outcome.provider_id);
         event.account_id = Some(&account_id);
         event.request_id = request_id;

@@ -52,6 +52,7 @@ impl LinkIntent {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum AccountStatus {
     Active,
@@ -122,6 +123,7 @@ pub struct ProviderView {
 /// Consent status at one resource server: each scope the site requires or holds, granted or missing, and the
 /// access token's expiry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct ResourceServerView {
     pub resource_server: String,
     pub scopes: Vec<ScopeView>,
@@ -133,6 +135,7 @@ pub struct ResourceServerView {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct ScopeView {
     pub scope: String,
     /// What it lets this site do, in words.
@@ -147,6 +150,7 @@ impl ResourceServerView {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct LinkedAccountView {
     pub id: String,
     pub provider_id: String,

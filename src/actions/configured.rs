@@ -8,7 +8,7 @@ use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use super::{ActionParamView, ActionProblem, ActionResult, ActionView, globus};
 use crate::{
     accounts::repo as accounts,
-    delegation::ApiRequest,
+    delegation::{ApiRequest, ApiResponse},
     providers::{Catalog, settings::ActionSettings},
     state::AppState,
 };
@@ -86,7 +86,7 @@ pub fn target(
     })
 }
 
-/// Runs `provider`'s action `name` as the user's account `account_id`.
+/// Runs `provider`'s action `name` as the user's account `account_id`, its answer readable on a page.
 pub async fn run(
     state: &AppState,
     user_id: i64,
@@ -94,6 +94,33 @@ pub async fn run(
     name: &str,
     params: &BTreeMap<String, String>,
 ) -> Result<ActionResult, ActionProblem> {
+    let response = fetch(state, user_id, account_id, name, params).await?;
+    let mut body = match serde_json::from_slice::<serde_json::Value>(&response.body) {
+        Ok(json) => serde_json::to_string_pretty(&json).unwrap_or_default(),
+        Err(_) => String::from_utf8_lossy(&response.body).into_owned(),
+    };
+    if body.len() > MAX_SHOWN {
+        let mut cut = MAX_SHOWN;
+        while !body.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        body.truncate(cut);
+        body.push_str("\n… (cut)");
+    }
+    Ok(ActionResult {
+        status: response.status,
+        body,
+    })
+}
+
+/// Calls `provider`'s action `name` as the user's account `account_id`: the provider's successful answer as it is.
+pub async fn fetch(
+    state: &AppState,
+    user_id: i64,
+    account_id: &str,
+    name: &str,
+    params: &BTreeMap<String, String>,
+) -> Result<ApiResponse, ActionProblem> {
     let not_found = |what: &str| ActionProblem::NotFound { what: what.into() };
     let mut conn = state.db.pool.acquire().await.map_err(globus::internal)?;
     let account = accounts::find_for_user(&mut conn, account_id, user_id)
@@ -139,22 +166,7 @@ pub async fn run(
                 message: format!("HTTP {}", response.status),
             }));
     }
-    let mut body = match serde_json::from_slice::<serde_json::Value>(&response.body) {
-        Ok(json) => serde_json::to_string_pretty(&json).unwrap_or_default(),
-        Err(_) => String::from_utf8_lossy(&response.body).into_owned(),
-    };
-    if body.len() > MAX_SHOWN {
-        let mut cut = MAX_SHOWN;
-        while !body.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        body.truncate(cut);
-        body.push_str("\n… (cut)");
-    }
-    Ok(ActionResult {
-        status: response.status,
-        body,
-    })
+    Ok(response)
 }
 
 #[cfg(test)]

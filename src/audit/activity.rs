@@ -20,7 +20,10 @@ fn condition(kind: ActivityKind) -> &'static str {
         ActivityKind::Links => "e.action IN ('account_linked', 'account_relinked', 'link_rejected')",
         ActivityKind::Refreshes => "e.action IN ('token_refreshed', 'provider_recovered')",
         ActivityKind::Problems => "e.outcome <> 'success'",
-        ActivityKind::Actions => "e.action IN ('delegated_call', 'service_accounts_listed', 'service_token_issued')",
+        ActivityKind::Actions => {
+            "e.action IN ('delegated_call', 'service_accounts_listed', 'service_token_issued', \
+                                 'service_action_run')"
+        }
         ActivityKind::Disconnects => "e.action IN ('account_disconnected', 'tokens_revoked')",
     }
 }
@@ -117,7 +120,13 @@ fn entry(state: &AppState, row: &sqlx::any::AnyRow) -> Result<ActivityEntry, sql
 }
 
 /// The event in one sentence. Provider-chosen text (reasons, errors) is shown as text, never as markup.
-fn summary(action: &str, d: &serde_json::Value, provider: &str, account: &str, resource_server: &str) -> String {
+pub(crate) fn summary(
+    action: &str,
+    d: &serde_json::Value,
+    provider: &str,
+    account: &str,
+    resource_server: &str,
+) -> String {
     let text = |key: &str| d[key].as_str().unwrap_or("").to_owned();
     let number = |key: &str| d[key].as_u64().unwrap_or(0);
     match action {
@@ -150,7 +159,16 @@ fn summary(action: &str, d: &serde_json::Value, provider: &str, account: &str, r
                 None => format!("Could not call {call} for {account}: {}.", text("error")),
             }
         }
+        "account_disconnected" if d["forced"].as_bool() == Some(true) => format!(
+            "An administrator disconnected {provider} account {account}: {}",
+            text("reason")
+        ),
         "account_disconnected" => format!("Disconnected {provider} account {account}."),
+        "user_disabled" => format!(
+            "The account {} was disabled: it cannot sign in, nothing is done for it.",
+            text("email")
+        ),
+        "user_enabled" => format!("The account {} was enabled again.", text("email")),
         "tokens_revoked" if number("failed") > 0 => format!(
             "{provider} did not confirm revoking {} token(s) of {account}: {}",
             number("failed"),
@@ -167,6 +185,17 @@ fn summary(action: &str, d: &serde_json::Value, provider: &str, account: &str, r
         "service_token_issued" if d["error"].is_null() => format!(
             "The platform's backend (key {}) obtained {account}'s {resource_server} access.",
             text("key")
+        ),
+        "service_action_run" if d["error"].is_null() => format!(
+            "The platform's backend (key {}) ran {} with {account}.",
+            text("key"),
+            text("action")
+        ),
+        "service_action_run" => format!(
+            "The platform's backend (key {}) tried {} with {account}: {}.",
+            text("key"),
+            text("action"),
+            text("error").replace('_', " ")
         ),
         "service_token_issued" => format!(
             "The platform's backend (key {}) asked for {account}'s {resource_server} access: {}.",

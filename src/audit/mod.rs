@@ -45,9 +45,41 @@ pub enum AuditAction {
     /// A platform backend obtained an access token of the user's account through the service API (`details.key`;
     /// `failure` with `details.error` when none could be had).
     ServiceTokenIssued,
+    /// A platform backend ran an action with the user's account through the service API (`details`: key, action,
+    /// error when it failed).
+    ServiceActionRun,
+    /// A user was disabled (by an admin, `actor`, or by the `onbehalf user` command, no actor): they cannot sign in
+    /// and nothing is done for them.
+    UserDisabled,
+    /// A disabled user was enabled again.
+    UserEnabled,
 }
 
 impl AuditAction {
+    /// Every action, in the order the admin audit filter lists them.
+    pub const ALL: [AuditAction; 16] = [
+        AuditAction::AccountLinked,
+        AuditAction::AccountRelinked,
+        AuditAction::LinkRejected,
+        AuditAction::TokenRefreshed,
+        AuditAction::AccountStatusChanged,
+        AuditAction::TokenUndecryptable,
+        AuditAction::ProviderUnavailable,
+        AuditAction::ProviderRecovered,
+        AuditAction::DelegatedCall,
+        AuditAction::AccountDisconnected,
+        AuditAction::TokensRevoked,
+        AuditAction::ServiceAccountsListed,
+        AuditAction::ServiceTokenIssued,
+        AuditAction::ServiceActionRun,
+        AuditAction::UserDisabled,
+        AuditAction::UserEnabled,
+    ];
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.as_str() == s)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             AuditAction::AccountLinked => "account_linked",
@@ -63,6 +95,9 @@ impl AuditAction {
             AuditAction::TokensRevoked => "tokens_revoked",
             AuditAction::ServiceAccountsListed => "service_accounts_listed",
             AuditAction::ServiceTokenIssued => "service_token_issued",
+            AuditAction::ServiceActionRun => "service_action_run",
+            AuditAction::UserDisabled => "user_disabled",
+            AuditAction::UserEnabled => "user_enabled",
         }
     }
 }

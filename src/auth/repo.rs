@@ -56,11 +56,42 @@ pub async fn find_by_email(pool: &AnyPool, email: &str) -> Result<Option<UserRow
         .await
 }
 
-pub async fn find_by_id(pool: &AnyPool, id: i64) -> Result<Option<UserRow>, sqlx::Error> {
+pub async fn find_by_id<'e>(
+    conn: impl sqlx::Executor<'e, Database = sqlx::Any>,
+    id: i64,
+) -> Result<Option<UserRow>, sqlx::Error> {
     sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
         .bind(id)
-        .fetch_optional(pool)
+        .fetch_optional(conn)
         .await
+}
+
+/// The user a reference names: a numeric id, else an email address (normalised as sign-in normalises it).
+/// `Ok(None)` when it names nobody; `Err(UserRefError::NotARef)` when it is neither an id nor an email at all, so callers
+/// can say which.
+pub async fn find_by_id_or_email(pool: &AnyPool, reference: &str) -> Result<Option<UserRow>, UserRefError> {
+    let reference = reference.trim();
+    match reference.parse::<i64>() {
+        Ok(id) => Ok(find_by_id(pool, id).await?),
+        Err(_) => {
+            let email = super::normalize_email(reference).map_err(|_| UserRefError::NotARef)?;
+            Ok(find_by_email(pool, &email).await?)
+        }
+    }
+}
+
+/// Why [`find_by_id_or_email`] could not look a user up.
+#[derive(Debug)]
+pub enum UserRefError {
+    /// Neither a number nor something shaped like an email address.
+    NotARef,
+    Db(sqlx::Error),
+}
+
+impl From<sqlx::Error> for UserRefError {
+    fn from(e: sqlx::Error) -> Self {
+        UserRefError::Db(e)
+    }
 }
 
 pub async fn list_users(pool: &AnyPool) -> Result<Vec<UserRow>, sqlx::Error> {
@@ -79,27 +110,30 @@ pub async fn update_password(pool: &AnyPool, id: i64, password_hash: &str, now: 
     Ok(())
 }
 
-/// Sets or clears `disabled_at`; returns false when no user has that email.
-pub async fn set_disabled(
-    pool: &AnyPool,
-    email: &str,
-    disabled_at: Option<i64>,
+/// Disables (`disabled_at` = `now`) or enables a user that is in the other state; false when they were not.
+pub async fn set_disabled<'e>(
+    conn: impl sqlx::Executor<'e, Database = sqlx::Any>,
+    id: i64,
+    disabled: bool,
     now: i64,
 ) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query("UPDATE users SET disabled_at = $1, updated_at = $2 WHERE email = $3")
-        .bind(disabled_at)
-        .bind(now)
-        .bind(email)
-        .execute(pool)
-        .await?;
-    Ok(done.rows_affected() > 0)
+    let sql = if disabled {
+        "UPDATE users SET disabled_at = $1, updated_at = $1 WHERE id = $2 AND disabled_at IS NULL"
+    } else {
+        "UPDATE users SET disabled_at = NULL, updated_at = $1 WHERE id = $2 AND disabled_at IS NOT NULL"
+    };
+    let done = sqlx::query(sql).bind(now).bind(id).execute(conn).await?;
+    Ok(done.rows_affected() == 1)
 }
 
 /// Ends every session of a user (disabled account, changed password).
-pub async fn delete_sessions_of(pool: &AnyPool, user_id: i64) -> Result<u64, sqlx::Error> {
+pub async fn delete_sessions_of<'e>(
+    conn: impl sqlx::Executor<'e, Database = sqlx::Any>,
+    user_id: i64,
+) -> Result<u64, sqlx::Error> {
     let done = sqlx::query("DELETE FROM sessions WHERE user_id = $1")
         .bind(user_id)
-        .execute(pool)
+        .execute(conn)
         .await?;
     Ok(done.rows_affected())
 }

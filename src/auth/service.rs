@@ -254,17 +254,64 @@ pub async fn change_password(
     Ok(())
 }
 
-/// Disables or enables an account by email. Disabling ends all its sessions at once.
-pub async fn set_disabled(db: &Db, email: &str, disabled: bool) -> Result<(), AuthError> {
-    let email = normalize_email(email)?;
+/// Who changed a user's state, for the audit trail: an admin in the browser, or the operator at the command line.
+#[derive(Debug, Clone, Copy)]
+pub struct ChangedBy<'a> {
+    /// The admin's user id; `None` for the `onbehalf user` command.
+    pub actor_user_id: Option<i64>,
+    pub request_id: Option<&'a str>,
+}
+
+/// Disables or enables a user (by id); disabling ends all their sessions at once, in the same transaction. A real
+/// change is audited (`user_disabled` / `user_enabled`); asking for the state the user is already in changes and
+/// records nothing. Returns the user as they are now.
+pub async fn set_disabled(db: &Db, user_id: i64, disabled: bool, by: ChangedBy<'_>) -> Result<User, AuthError> {
+    use crate::audit::{
+        AuditAction, Outcome,
+        repo::{NewEvent, record},
+    };
     let now = now_ms();
-    if !repo::set_disabled(&db.pool, &email, disabled.then_some(now), now).await? {
-        return Err(AuthError::UnknownUser(email));
+    let mut tx = db.begin_write().await?;
+    let Some(mut row) = repo::find_by_id(&mut *tx, user_id).await? else {
+        return Err(AuthError::UnknownUser(format!("id {user_id}")));
+    };
+    // Changed only from the other state, in the statement itself: of two admins disabling a user at once, one
+    // changes it and records it; the other changes and records nothing.
+    let changed = row.is_disabled() != disabled && repo::set_disabled(&mut *tx, user_id, disabled, now).await?;
+    if row.is_disabled() != disabled {
+        // Changed by this call, or meanwhile by another: either way the user is now as asked.
+        row.disabled_at = disabled.then_some(now);
     }
-    if disabled && let Some(row) = repo::find_by_email(&db.pool, &email).await? {
-        repo::delete_sessions_of(&db.pool, row.id).await?;
+    if changed {
+        if disabled {
+            repo::delete_sessions_of(&mut *tx, user_id).await?;
+        }
+        let action = if disabled {
+            AuditAction::UserDisabled
+        } else {
+            AuditAction::UserEnabled
+        };
+        let mut event = NewEvent::by_user(action, Outcome::Success, user_id);
+        event.actor_user_id = by.actor_user_id;
+        event.request_id = by.request_id;
+        event.details = serde_json::json!({ "email": row.email });
+        record(&mut tx, &event, now).await?;
     }
-    Ok(())
+    tx.commit().await?;
+    Ok(row.into())
+}
+
+/// [`set_disabled`] for a user named by email (the command line).
+pub async fn set_disabled_by_email(db: &Db, email: &str, disabled: bool) -> Result<User, AuthError> {
+    let email = normalize_email(email)?;
+    let row = repo::find_by_email(&db.pool, &email)
+        .await?
+        .ok_or(AuthError::UnknownUser(email))?;
+    let by = ChangedBy {
+        actor_user_id: None,
+        request_id: None,
+    };
+    set_disabled(db, row.id, disabled, by).await
 }
 
 pub async fn list_users(db: &Db) -> Result<Vec<User>, AuthError> {

@@ -2,7 +2,11 @@
 
 use leptos::prelude::*;
 
-use crate::{app::use_current_user, auth::api::SignOut, components::form::reload_on_success};
+use crate::{
+    app::use_current_user,
+    auth::{Role, api::SignOut},
+    components::form::reload_on_success,
+};
 
 #[component]
 pub fn SiteHeader() -> impl IntoView {
@@ -21,6 +25,7 @@ pub fn SiteHeader() -> impl IntoView {
                         match user.await {
                             Ok(Some(me)) => view! {
                                 <ul class="nav-links">
+                                    {(me.role == Role::Admin).then(|| view! { <li><a href="/admin">"Admin"</a></li> })}
                                     <li><a href="/linked-accounts">"Linked accounts"</a></li>
                                     <li><a href="/actions">"Actions"</a></li>
                                     <li><a href="/activity">"Activity"</a></li>

@@ -56,8 +56,89 @@ pub fn ago(then: i64, now: i64) -> String {
     }
 }
 
+/// Reads a UTC time a form sends: `YYYY-MM-DD` or `YYYY-MM-DDTHH:MM` (a `datetime-local` input), seconds allowed.
+/// Returns the start (Unix ms) and how long the value spans (a day, a minute or a second), so that an inclusive
+/// "to" covers the whole day or minute written. `None` when it is not such a time.
+pub fn parse_time(value: &str) -> Option<(i64, i64)> {
+    let (date, clock) = match value.trim().split_once(['T', ' ']) {
+        Some((d, c)) => (d, Some(c)),
+        None => (value.trim(), None),
+    };
+    let mut ymd = date.splitn(3, '-').map(|p| p.parse::<i64>().ok());
+    let (year, month, day) = (ymd.next()??, ymd.next()??, ymd.next()??);
+    let month_days = [
+        31,
+        if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) {
+            29
+        } else {
+            28
+        },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    if !(1970..=9999).contains(&year) || !(1..=12).contains(&month) || day < 1 || day > month_days[month as usize - 1] {
+        return None;
+    }
+    // Days-from-civil (H. Hinnant), the inverse of `format_time`.
+    let (y, m) = if month <= 2 {
+        (year - 1, month + 9)
+    } else {
+        (year, month - 3)
+    };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * m + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let Some(clock) = clock else {
+        return Some((days * 86_400_000, 86_400_000));
+    };
+    let parts: Vec<Option<i64>> = clock.split(':').map(|p| p.parse().ok()).collect();
+    let (h, min, sec, span) = match parts.as_slice() {
+        [Some(h), Some(m)] => (*h, *m, 0, 60_000),
+        [Some(h), Some(m), Some(s)] => (*h, *m, *s, 1_000),
+        _ => return None,
+    };
+    if !(0..24).contains(&h) || !(0..60).contains(&min) || !(0..60).contains(&sec) {
+        return None;
+    }
+    Some((days * 86_400_000 + (h * 3600 + min * 60 + sec) * 1000, span))
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn form_times_parse_as_utc_spans() {
+        use super::parse_time;
+        assert_eq!(parse_time("1970-01-01"), Some((0, 86_400_000)));
+        assert_eq!(parse_time("2026-11-22T14:05"), Some((1_795_356_300_000, 60_000)));
+        assert_eq!(parse_time("2026-11-22 14:05:07"), Some((1_795_356_307_000, 1_000)));
+        assert_eq!(
+            super::format_time(parse_time("2024-02-29").unwrap().0),
+            "2024-02-29 00:00 UTC"
+        );
+        for bad in [
+            "",
+            "yesterday",
+            "2026-13-01",
+            "2026-02-30",
+            "2025-02-29",
+            "2026-11-22T24:00",
+            "2026-11-22T10",
+            "12345",
+        ] {
+            assert_eq!(parse_time(bad), None, "{bad}");
+        }
+    }
+
     #[test]
     fn spans_read_as_words() {
         assert_eq!(super::iso_time(1_795_356_307_089), "2026-11-22T14:05:07.089Z");

@@ -117,6 +117,9 @@ pub enum Unavailable {
     KeyNotConfigured(String),
     #[error("the provider `{0}` is no longer configured")]
     ProviderGone(String),
+    /// The account's user is disabled: no token is handed out and no call is made for them.
+    #[error("this user is disabled: nothing is done on their behalf")]
+    UserDisabled,
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -139,6 +142,7 @@ impl Unavailable {
             Unavailable::Busy => "busy",
             Unavailable::KeyNotConfigured(_) => "key_not_configured",
             Unavailable::ProviderGone(_) => "provider_gone",
+            Unavailable::UserDisabled => "user_disabled",
             Unavailable::Internal(_) => "internal",
         }
     }
@@ -361,8 +365,11 @@ impl Delegator {
     }
 }
 
-/// Whether the row's account may be used at all: not when it must be reconnected.
+/// Whether the row's account may be used at all: not when its user is disabled, nor when it must be reconnected.
 pub(crate) fn usable_status(row: &TokenSetRow) -> Result<(), Unavailable> {
+    if row.user_disabled {
+        return Err(Unavailable::UserDisabled);
+    }
     match row.status {
         AccountStatus::Active | AccountStatus::NeedsConsent => Ok(()),
         AccountStatus::NeedsReconnect | AccountStatus::Revoked | AccountStatus::Error => {

@@ -38,11 +38,16 @@ pub struct TokenSetRow {
     pub lease_until: Option<i64>,
     pub failures: i64,
     pub cooldown_until: Option<i64>,
+    /// The account's user is disabled: nothing may be done for them.
+    pub user_disabled: bool,
 }
 
 const COLUMNS: &str = "t.id, t.account_id, a.user_id, a.provider, a.subject, a.status, a.status_reason, t.resource_server, t.scopes, \
      t.token_type, t.issued_at, t.access_token, t.refresh_token, t.expires_at, t.version, t.lease_owner, t.lease_until, \
-     t.failures, t.cooldown_until";
+     t.failures, t.cooldown_until, u.disabled_at AS user_disabled_at";
+
+/// The tables [`COLUMNS`] reads.
+const FROM: &str = "token_sets t JOIN linked_accounts a ON a.id = t.account_id JOIN users u ON u.id = a.user_id";
 
 fn row(r: &AnyRow) -> Result<TokenSetRow, sqlx::Error> {
     let status: String = r.try_get("status")?;
@@ -66,6 +71,7 @@ fn row(r: &AnyRow) -> Result<TokenSetRow, sqlx::Error> {
         lease_until: r.try_get("lease_until")?,
         failures: r.try_get("failures")?,
         cooldown_until: r.try_get("cooldown_until")?,
+        user_disabled: r.try_get::<Option<i64>, _>("user_disabled_at")?.is_some(),
     })
 }
 
@@ -77,8 +83,7 @@ pub async fn load(
     user_id: Option<i64>,
 ) -> Result<Option<TokenSetRow>, sqlx::Error> {
     let found = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM token_sets t JOIN linked_accounts a ON a.id = t.account_id \
-         WHERE t.account_id = $1 AND t.resource_server = $2"
+        "SELECT {COLUMNS} FROM {FROM} WHERE t.account_id = $1 AND t.resource_server = $2"
     ))
     .bind(account_id)
     .bind(resource_server)
@@ -89,17 +94,15 @@ pub async fn load(
 }
 
 pub async fn load_by_id(pool: &AnyPool, id: &str) -> Result<Option<TokenSetRow>, sqlx::Error> {
-    let found = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM token_sets t JOIN linked_accounts a ON a.id = t.account_id WHERE t.id = $1"
-    ))
-    .bind(id)
-    .fetch_optional(pool)
-    .await?;
+    let found = sqlx::query(&format!("SELECT {COLUMNS} FROM {FROM} WHERE t.id = $1"))
+        .bind(id)
+        .fetch_optional(pool)
+        .await?;
     found.as_ref().map(row).transpose()
 }
 
 /// Token sets the background refresher should refresh now: of a configured provider, with a refresh token, a
-/// usable account, no cooldown running, no live lease, and less left than both `window` and half the token's
+/// usable account of an enabled user, no cooldown running, no live lease, and less left than both `window` and half the token's
 /// lifetime (a token living less than the window is refreshed at half-life, not at every pass). Soonest first.
 pub async fn due(
     pool: &AnyPool,
@@ -113,8 +116,8 @@ pub async fn due(
     }
     let placeholders: Vec<String> = (0..providers.len()).map(|i| format!("${}", i + 4)).collect();
     let sql = format!(
-        "SELECT {COLUMNS} FROM token_sets t JOIN linked_accounts a ON a.id = t.account_id \
-         WHERE t.refresh_token IS NOT NULL AND t.expires_at IS NOT NULL \
+        "SELECT {COLUMNS} FROM {FROM} \
+         WHERE t.refresh_token IS NOT NULL AND u.disabled_at IS NULL AND t.expires_at IS NOT NULL \
            AND t.expires_at < $1 + $2 AND 2 * (t.expires_at - $1) < t.expires_at - t.issued_at \
            AND a.status IN ('active', 'needs_consent') AND a.provider IN ({}) \
            AND (t.cooldown_until IS NULL OR t.cooldown_until <= $1) \

@@ -1,4 +1,4 @@
-//! The demo's fixed world: four identities and a few hundred collections owned by them.
+//! The demo's fixed world: six identities and a few hundred collections owned by the first four.
 //!
 //! Everything here is derived from constants, so ids and names are the same in every run and tests can name them.
 
@@ -44,7 +44,28 @@ pub(crate) static IDENTITIES: &[Identity] = &[
         email: "katherine@demo.globus.org",
         organization: "Demo Space Flight Center",
     },
+    // Two more people to sign in as, owning no collections (each end-to-end spec links identities of its own).
+    Identity {
+        sub: "5d7a9c21-3e8f-4b60-a1d4-6f2b8e0c9a55",
+        username: "mary@demo.globus.org",
+        name: "Mary Jackson",
+        email: "mary@demo.globus.org",
+        organization: "Demo Aeronautical Laboratory",
+    },
+    Identity {
+        sub: "a83e6d05-9b2c-4f71-8e3a-2c5d7f1b0e66",
+        username: "dorothy@demo.globus.org",
+        name: "Dorothy Vaughan",
+        email: "dorothy@demo.globus.org",
+        organization: "Demo Computing Section",
+    },
 ];
+
+/// The identities that own the collections: the first four, so the collections stayed as they were when the last
+/// two were added.
+fn owners() -> &'static [Identity] {
+    &IDENTITIES[..4]
+}
 
 pub(crate) fn identity(sub: &str) -> Option<&'static Identity> {
     IDENTITIES.iter().find(|identity| identity.sub == sub)
@@ -181,11 +202,12 @@ fn stable_uuid(name: &str) -> String {
 }
 
 fn build_endpoint(index: usize) -> Endpoint {
-    let owner_index = index % IDENTITIES.len();
-    let owner = &IDENTITIES[owner_index];
-    let other = |offset: usize| &IDENTITIES[(owner_index + offset) % IDENTITIES.len()];
+    let owners = owners();
+    let owner_index = index % owners.len();
+    let owner = &owners[owner_index];
+    let other = |offset: usize| &owners[(owner_index + offset) % owners.len()];
     let first = first_name(owner);
-    let (display_name, description, entity_type, organization) = match (index / IDENTITIES.len()) % 8 {
+    let (display_name, description, entity_type, organization) = match (index / owners.len()) % 8 {
         0 => (
             format!("{first}'s Lab Cluster {index:03}"),
             format!("Project and scratch storage on the cluster in {first}'s lab."),

@@ -3,6 +3,7 @@
 mod account;
 mod actions;
 mod activity;
+mod admin;
 mod disconnect;
 mod home;
 mod linked_accounts;
@@ -13,6 +14,7 @@ mod sign_up;
 pub use account::AccountPage;
 pub use actions::ActionsPage;
 pub use activity::ActivityPage;
+pub use admin::{AdminAccountPage, AdminAccountsPage, AdminAuditPage, AdminDashboardPage, AdminUsersPage};
 pub use disconnect::DisconnectPage;
 pub use home::HomePage;
 pub use linked_accounts::LinkedAccountsPage;

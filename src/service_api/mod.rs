@@ -1,29 +1,35 @@
 //! The service API (`/api/v1`, JSON) for the platform's own backend: what the invenio use case needs without
-//! re-implementing OAuth. A backend authenticates with a key (`keys`), lists a user's linked accounts, and gets a
-//! valid access token for an account and resource server, refreshed through the same exactly-once path as every
-//! other use of a token. Every call is audited with the key's name, as an event of the user it concerns.
+//! re-implementing OAuth. A backend authenticates with a key (`keys`), lists a user's linked accounts, gets a
+//! valid access token for an account and resource server (refreshed through the same exactly-once path as every
+//! other use of a token), and runs a Globus or configured action with a user's account. Every call is audited with
+//! the key's name, as an event of the user it concerns.
+//!
+//! Its OpenAPI document (`/api/v1/openapi.json`) is generated from the handlers and the types they answer with:
+//! a route is registered together with its documentation ([`api`]), and `tests/service_api.rs` checks the document
+//! against the live routes.
 //!
 //! Not a browser surface: no session, no cookies, so no cross-site request forgery to defend against (the router
 //! mounts it outside the Origin check and the session layer).
 
+mod accounts;
+mod actions;
 pub mod keys;
+
+use std::sync::Arc;
 
 use axum::{
     Json, Router,
-    extract::{
-        FromRequestParts, Path, Query, State,
-        rejection::{JsonRejection, QueryRejection},
-    },
+    extract::FromRequestParts,
     http::{HeaderMap, StatusCode, header, request::Parts},
     response::{IntoResponse, Response},
-    routing::{get, post},
+    routing::{any, get},
 };
-use secrecy::ExposeSecret;
-use serde::Deserialize;
-use serde_json::json;
+use serde::Serialize;
+use utoipa::OpenApi as _;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
-    accounts,
+    accounts::repo::AccountRow,
     audit::{
         AuditAction, Outcome,
         repo::{self as audit, NewEvent},
@@ -35,27 +41,113 @@ use crate::{
 };
 use keys::ApiKey;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/accounts", get(list_accounts))
-        .route("/api/v1/accounts/{account}/token", post(token))
+/// The document's fixed parts; its paths and schemas come from the handlers registered in [`api`].
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(
+        title = "onbehalf service API",
+        description = "For the platform's own backend: a user's linked accounts, fresh access tokens, and actions \
+                       at their providers, each call audited with the API key's name. Keys: `onbehalf apikey create`."
+    ),
+    modifiers(&BearerKey),
+    security(("api_key" = [])),
+    tags(
+        (name = "accounts", description = "Linked accounts and their access tokens"),
+        (name = "actions", description = "Acting at a provider with a user's linked account")
+    )
+)]
+struct ApiDoc;
+
+struct BearerKey;
+
+impl utoipa::Modify for BearerKey {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        let mut scheme = Http::new(HttpAuthScheme::Bearer);
+        scheme.description = Some("An API key, `obk_…`, from `onbehalf apikey create`.".to_owned());
+        components.add_security_scheme("api_key", SecurityScheme::Http(scheme));
+    }
 }
 
-/// An error answer: `{"error": code, "message": text}` plus what the code needs (scopes, retry time).
-struct ApiError {
+/// The service API's routes and the OpenAPI document of exactly those routes.
+pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(accounts::list_accounts))
+        .routes(routes!(accounts::token))
+        .routes(routes!(actions::run_action))
+        .split_for_parts()
+}
+
+pub fn routes() -> Router<AppState> {
+    let (router, document) = api();
+    let document: Arc<str> = document
+        .to_pretty_json()
+        .expect("the OpenAPI document serializes")
+        .into();
+    router
+        .route(
+            "/api/v1/openapi.json",
+            get(move || {
+                let document = document.clone();
+                async move { ([(header::CONTENT_TYPE, "application/json")], document.to_string()) }
+            }),
+        )
+        // An unknown path under the API answers in the API's language, not with the site's HTML page.
+        .route("/api/v1/{*rest}", any(unknown_path))
+}
+
+async fn unknown_path() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "No such API path: see /api/v1/openapi.json.",
+    )
+}
+
+/// Every error answer's body.
+#[derive(Debug, Default, Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// A stable code: `unauthorized`, `bad_request`, `invalid`, `provider_not_allowed`, `user_disabled`,
+    /// `not_found`, `user_not_found`, `needs_reconnect`, `needs_consent`, `provider_unavailable`, `busy`,
+    /// `upstream`, `failed`, `internal`.
+    pub error: String,
+    /// What happened, for a person.
+    pub message: String,
+    /// `needs_consent`: the scopes the user must grant (at `/linked-accounts`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<Vec<String>>,
+    /// `provider_unavailable`, `busy`: when to try again (also the `Retry-After` header).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after_seconds: Option<i64>,
+    /// `invalid`: the parameter at fault.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// A transfer submission waiting for the user's fix (reconnect, consent); rerun `transfer` with
+    /// `resume` = this id afterwards.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transfer: Option<String>,
+    /// `upstream`: the provider's HTTP status.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upstream_status: Option<u16>,
+}
+
+/// An error answer: a status and an [`ErrorBody`].
+#[derive(Debug)]
+pub(crate) struct ApiError {
     status: StatusCode,
-    code: &'static str,
-    message: String,
-    extra: serde_json::Value,
+    body: ErrorBody,
 }
 
 impl ApiError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
         Self {
             status,
-            code,
-            message: message.into(),
-            extra: json!({}),
+            body: ErrorBody {
+                error: code.to_owned(),
+                message: message.into(),
+                ..Default::default()
+            },
         }
     }
 
@@ -67,24 +159,30 @@ impl ApiError {
             "Something went wrong on our side.",
         )
     }
+
+    fn code(&self) -> &str {
+        &self.body.error
+    }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut body = json!({ "error": self.code, "message": self.message });
-        if let (Some(body), Some(extra)) = (body.as_object_mut(), self.extra.as_object()) {
-            body.extend(extra.clone());
-        }
-        let mut response = (self.status, Json(body)).into_response();
+        let retry_after = self.body.retry_after_seconds;
+        let mut response = (self.status, Json(self.body)).into_response();
         let headers = response.headers_mut();
         if self.status == StatusCode::UNAUTHORIZED {
             headers.insert(header::WWW_AUTHENTICATE, "Bearer realm=\"onbehalf\"".parse().unwrap());
         }
-        if let Some(retry_after) = self.extra.get("retry_after_seconds").and_then(|v| v.as_i64()) {
+        if let Some(retry_after) = retry_after {
             headers.insert(header::RETRY_AFTER, retry_after.into());
         }
         response
     }
+}
+
+/// Seconds until `retry_at` (Unix ms), rounded up: a client that waits exactly this long finds the cooldown over.
+fn seconds_until(retry_at: i64) -> i64 {
+    ((retry_at - now_ms() + 999) / 1000).max(1)
 }
 
 impl From<Unavailable> for ApiError {
@@ -93,27 +191,27 @@ impl From<Unavailable> for ApiError {
             Unavailable::NotFound => StatusCode::NOT_FOUND,
             Unavailable::NeedsReconnect { .. } | Unavailable::NeedsConsent { .. } => StatusCode::CONFLICT,
             Unavailable::ProviderUnavailable { .. } | Unavailable::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            Unavailable::UserDisabled => StatusCode::FORBIDDEN,
             // Ours to fix, not the caller's: the details (key ids, provider ids) go to the log only.
             Unavailable::KeyNotConfigured(_) | Unavailable::ProviderGone(_) | Unavailable::Internal(_) => {
                 return Self::internal(u);
             }
         };
         let mut error = Self::new(status, u.code(), u.to_string());
-        error.extra = match u {
-            Unavailable::NeedsConsent { scopes } => json!({ "scopes": scopes }),
+        match u {
+            Unavailable::NeedsConsent { scopes } => error.body.scopes = Some(scopes),
             Unavailable::ProviderUnavailable { retry_at } => {
-                // Rounded up: a client that waits exactly this long finds the cooldown over.
-                json!({ "retry_after_seconds": ((retry_at - now_ms() + 999) / 1000).max(1) })
+                error.body.retry_after_seconds = Some(seconds_until(retry_at))
             }
-            Unavailable::Busy => json!({ "retry_after_seconds": 1 }),
-            _ => json!({}),
-        };
+            Unavailable::Busy => error.body.retry_after_seconds = Some(1),
+            _ => {}
+        }
         error
     }
 }
 
 /// The key a request presents, checked: extracting this is what makes a handler require a live key.
-struct Caller(ApiKey);
+pub(crate) struct Caller(ApiKey);
 
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
@@ -140,7 +238,7 @@ impl FromRequestParts<AppState> for Caller {
 
 /// One call's audit: an event about a user, by the key (named in the details; no user acted), with the request id
 /// that ties it to the logs.
-struct Audit<'a> {
+pub(crate) struct Audit<'a> {
     state: &'a AppState,
     key: &'a ApiKey,
     request_id: Option<String>,
@@ -170,128 +268,46 @@ impl Audit<'_> {
     /// Records a refused call (`rejected`, with the error code) and hands the error back.
     async fn refused(&self, mut event: NewEvent<'_>, error: ApiError) -> ApiError {
         event.outcome = Outcome::Rejected;
-        event.details = json!({ "error": error.code });
+        event.details = serde_json::json!({ "error": error.code() });
         match self.record(event).await {
             Ok(()) => error,
             Err(audit_failed) => audit_failed,
         }
     }
-}
 
-#[derive(Deserialize)]
-struct ListQuery {
-    /// The user's id, or email.
-    user: String,
-}
-
-/// `GET /api/v1/accounts?user=<id or email>`: the user's accounts at the providers the key may use, with status and
-/// consent status per resource server; never a token. (A query parameter, not a path segment: request paths are
-/// logged, and an email is personal data.)
-async fn list_accounts(
-    State(state): State<AppState>,
-    Caller(key): Caller,
-    headers: HeaderMap,
-    query: Result<Query<ListQuery>, QueryRejection>,
-) -> Result<Response, ApiError> {
-    let Query(ListQuery { user }) = query.map_err(|_| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "bad_request",
-            "Name the user: ?user=<id or email>.",
-        )
-    })?;
-    let audit = Audit::new(&state, &key, &headers);
-    let found = match user.trim().parse::<i64>() {
-        Ok(id) => auth::repo::find_by_id(&state.db.pool, id).await,
-        Err(_) => auth::repo::find_by_email(&state.db.pool, &user.trim().to_lowercase()).await,
+    /// The account a call names, once the key may act with its provider and its user is enabled. A refusal is
+    /// recorded as a `rejected` `action` event of the account's user. The key's scope is checked first: a key
+    /// learns nothing about the users of providers it may not use.
+    async fn usable_account(
+        &self,
+        action: AuditAction,
+        account_id: &str,
+        resource_server: Option<&str>,
+    ) -> Result<AccountRow, ApiError> {
+        let account = crate::accounts::repo::find(&self.state.db.pool, account_id)
+            .await
+            .map_err(ApiError::internal)?
+            .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not_found", "No such linked account."))?;
+        let mut event = NewEvent::by_user(action, Outcome::Rejected, account.user_id);
+        event.provider = Some(&account.provider);
+        event.account_id = Some(&account.id);
+        event.resource_server = resource_server;
+        if !self.key.allows(&account.provider) {
+            let error = ApiError::new(
+                StatusCode::FORBIDDEN,
+                "provider_not_allowed",
+                format!("This API key may not act with {} accounts.", account.provider),
+            );
+            return Err(self.refused(event, error).await);
+        }
+        let user = auth::repo::find_by_id(&self.state.db.pool, account.user_id)
+            .await
+            .map_err(ApiError::internal)?;
+        if user.is_none_or(|u| u.is_disabled()) {
+            return Err(self.refused(event, user_disabled()).await);
+        }
+        Ok(account)
     }
-    .map_err(ApiError::internal)?;
-    let Some(user) = found else {
-        return Err(ApiError::new(StatusCode::NOT_FOUND, "user_not_found", "No such user."));
-    };
-    let event = NewEvent::by_user(AuditAction::ServiceAccountsListed, Outcome::Success, user.id);
-    if user.is_disabled() {
-        return Err(audit.refused(event, user_disabled()).await);
-    }
-    let page = accounts::service::linked_accounts(&state, user.id)
-        .await
-        .map_err(ApiError::internal)?;
-    let accounts: Vec<_> = page
-        .accounts
-        .into_iter()
-        .filter(|a| key.allows(&a.provider_id))
-        .collect();
-    let mut event = event;
-    event.details = json!({ "accounts": accounts.len() });
-    audit.record(event).await?;
-    Ok(Json(json!({
-        "user": { "id": user.id, "email": user.email },
-        "accounts": accounts,
-    }))
-    .into_response())
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TokenRequest {
-    resource_server: String,
-}
-
-/// `POST /api/v1/accounts/{account}/token` with `{"resource_server": …}`: a valid access token, refreshed first
-/// when due (exactly once however many ask at the same moment).
-async fn token(
-    State(state): State<AppState>,
-    Caller(key): Caller,
-    headers: HeaderMap,
-    Path(account_id): Path<String>,
-    body: Result<Json<TokenRequest>, JsonRejection>,
-) -> Result<Response, ApiError> {
-    let Json(TokenRequest { resource_server }) =
-        body.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.body_text()))?;
-    let audit = Audit::new(&state, &key, &headers);
-    let account = accounts::repo::find(&state.db.pool, &account_id)
-        .await
-        .map_err(ApiError::internal)?
-        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not_found", "No such linked account."))?;
-    let mut event = NewEvent::by_user(AuditAction::ServiceTokenIssued, Outcome::Success, account.user_id);
-    event.provider = Some(&account.provider);
-    event.account_id = Some(&account.id);
-    event.resource_server = Some(&resource_server);
-    // The key's scope first: a key learns nothing about the users of providers it may not use.
-    if !key.allows(&account.provider) {
-        let error = ApiError::new(
-            StatusCode::FORBIDDEN,
-            "provider_not_allowed",
-            format!("This API key may not act with {} accounts.", account.provider),
-        );
-        return Err(audit.refused(event, error).await);
-    }
-    let user = auth::repo::find_by_id(&state.db.pool, account.user_id)
-        .await
-        .map_err(ApiError::internal)?;
-    if user.is_none_or(|u| u.is_disabled()) {
-        return Err(audit.refused(event, user_disabled()).await);
-    }
-    let result = state
-        .delegation
-        .bearer(account.user_id, &account.id, &resource_server)
-        .await;
-    if let Err(e) = &result {
-        event.outcome = Outcome::Failure;
-        event.details = json!({ "error": e.code() });
-    }
-    audit.record(event).await?;
-    let bearer = result?;
-    let body = Json(json!({
-        "access_token": bearer.secret().expose_secret(),
-        "token_type": "Bearer",
-        "expires_at": bearer.expires_at,
-        "scopes": bearer.scopes,
-        "resource_server": bearer.resource_server,
-        "account_id": bearer.account_id,
-        "provider": bearer.provider,
-    }));
-    Ok(([(header::CACHE_CONTROL, "no-store")], body).into_response())
 }
 
 fn user_disabled() -> ApiError {

@@ -1,0 +1,117 @@
+import { execFileSync } from 'node:child_process';
+import AxeBuilder from '@axe-core/playwright';
+import { expect, Page, test, TestInfo } from '@playwright/test';
+import { jsEnabled, open, PASSWORD, settled, signIn, signOut, signUp, uniqueEmail } from './helpers';
+
+// The admin's journey: find a user's link, read its history, force a disconnect with a reason, find it in the
+// audit log; disable the user and enable them again. Each project links its own demo identity (Mary with
+// JavaScript on, Dorothy with it off), the other specs use the other four.
+const demo = `http://127.0.0.1:${Number(process.env.E2E_PORT ?? 3210) + 1}/demo/control`;
+
+/** Creates an admin with the command line, against the database the test server uses (see playwright.config). */
+function createAdmin(email: string): void {
+  execFileSync('./target/release/onbehalf', ['user', 'add', '--email', email, '--name', 'Audrey Admin', '--admin'], {
+    cwd: '..',
+    input: `${PASSWORD}\n`,
+    env: { ...process.env, ONBEHALF_DATABASE__URL: 'sqlite://target/e2e/onbehalf.db', RUST_LOG: 'warn' },
+  });
+}
+
+async function noSeriousViolations(page: Page, testInfo: TestInfo): Promise<void> {
+  if (!jsEnabled(testInfo)) return;
+  const results = await new AxeBuilder({ page }).analyze();
+  const serious = results.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  expect(serious.map((v) => `${v.id} — ${v.help}`)).toEqual([]);
+}
+
+test('find a link, read its history, force a disconnect, see it audited; disable and enable the user', async ({
+  page,
+  request,
+}, testInfo) => {
+  test.setTimeout(90_000);
+  const [who, username] = jsEnabled(testInfo)
+    ? ['Mary Jackson', 'mary@demo.globus.org']
+    : ['Dorothy Vaughan', 'dorothy@demo.globus.org'];
+  const userEmail = uniqueEmail('member');
+  const adminEmail = uniqueEmail('admin');
+  createAdmin(adminEmail);
+
+  // A user links an account, then leaves; a user has no way into the admin area.
+  await signUp(page, testInfo, userEmail);
+  await page.goto('/admin');
+  await expect(page.getByRole('heading', { name: 'Administrators only' })).toBeVisible();
+  await page.getByRole('link', { name: 'Linked accounts' }).click();
+  await page.getByRole('button', { name: 'Connect Demo Globus' }).click();
+  await page.getByLabel(new RegExp(who)).check();
+  await page.getByRole('button', { name: 'Allow' }).click();
+  await expect(page).toHaveURL(/\/linked-accounts\?linked=/);
+  await settled(page, testInfo);
+  await signOut(page, testInfo);
+
+  // The admin finds the user's link from the dashboard.
+  await signIn(page, testInfo, adminEmail, PASSWORD);
+  await expect(page).toHaveURL(/\/account$/);
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Admin', exact: true }).click();
+  await expect(page.getByRole('heading', { name: 'Admin', exact: true })).toBeVisible();
+  await noSeriousViolations(page, testInfo);
+  await page.getByRole('navigation', { name: 'Admin' }).getByRole('link', { name: 'Linked accounts' }).click();
+  await page.getByLabel('User (email or id)').fill(userEmail);
+  await page.getByRole('button', { name: 'Filter' }).click();
+  await expect(page).toHaveURL(/\/admin\/accounts\?.*user=/);
+  const rows = page.getByRole('table').getByRole('row');
+  await expect(rows).toHaveCount(2);
+  await noSeriousViolations(page, testInfo);
+  await page.getByRole('link', { name: username, exact: true }).click();
+
+  // Its detail: the identity, token sets (metadata only) and history.
+  await expect(page.getByRole('heading', { name: `Demo Globus · ${username}` })).toBeVisible();
+  const sets = page.getByRole('table', { name: /Token sets/ });
+  await expect(sets.getByRole('rowheader', { name: 'transfer.api.globus.org' })).toBeVisible();
+  await expect(page.getByRole('cell', { name: 'account_linked' })).toBeVisible();
+  await noSeriousViolations(page, testInfo);
+  await page.screenshot({ path: testInfo.outputPath('admin_account.png'), fullPage: true });
+
+  // Force disconnect: a reason is required, then the link is gone and revoked at the provider.
+  const countersBefore = await (await request.get(`${demo}/counters`)).json();
+  await page.getByLabel('Reason (shown to the user)').fill('Leaving the project');
+  await page.getByRole('button', { name: 'Disconnect', exact: true }).click();
+  await expect(page).toHaveURL(/\/admin\/accounts\?user=\d+&disconnected=demo/);
+  await expect(page.getByRole('status')).toContainText(/Disconnected the demo account; the provider revoked \d+ token/);
+  await expect(page.getByText('No linked account matches these filters.')).toBeVisible();
+  const countersAfter = await (await request.get(`${demo}/counters`)).json();
+  expect(countersAfter.revocations).toBeGreaterThan(countersBefore.revocations);
+
+  // The audit log has it, by the admin, about the user, with the reason.
+  await page.getByRole('navigation', { name: 'Admin' }).getByRole('link', { name: 'Audit log' }).click();
+  await page.getByLabel('About user (email or id)').fill(userEmail);
+  await page.getByLabel('Action').selectOption('account_disconnected');
+  await page.getByRole('button', { name: 'Filter' }).click();
+  await expect(page).toHaveURL(/action=account_disconnected/);
+  const event = page.getByRole('row').filter({ hasText: 'Leaving the project' });
+  await expect(event).toHaveCount(1);
+  await expect(event).toContainText(adminEmail);
+  await expect(event).toContainText(`An administrator disconnected Demo Globus account ${username}`);
+  await expect(page.getByRole('link', { name: 'CSV' })).toHaveAttribute('href', /format=csv&.*action=account_disconnected/);
+  await noSeriousViolations(page, testInfo);
+  await page.screenshot({ path: testInfo.outputPath('admin_audit.png'), fullPage: true });
+
+  // Disable the user: they cannot sign in. Enable them again.
+  await page.getByRole('navigation', { name: 'Admin' }).getByRole('link', { name: 'Users' }).click();
+  await page.getByLabel('Email or name starts with').fill(userEmail);
+  await page.getByRole('button', { name: 'Find' }).click();
+  await page.getByRole('button', { name: `Disable ${userEmail}` }).click();
+  await expect(page.getByRole('status')).toContainText('Saved.');
+  await expect(page.getByRole('row').filter({ hasText: userEmail })).toContainText('Disabled');
+  await noSeriousViolations(page, testInfo);
+  await signOut(page, testInfo);
+  await signIn(page, testInfo, userEmail, PASSWORD);
+  await expect(page.getByRole('alert')).toContainText('This account is disabled.');
+  await signIn(page, testInfo, adminEmail, PASSWORD);
+  await expect(page).toHaveURL(/\/account$/);
+  await open(page, testInfo, `/admin/users?q=${encodeURIComponent(userEmail)}`);
+  await page.getByRole('button', { name: `Enable ${userEmail}` }).click();
+  await expect(page.getByRole('row').filter({ hasText: userEmail })).toContainText('Active');
+  await signOut(page, testInfo);
+  await signIn(page, testInfo, userEmail, PASSWORD);
+  await expect(page).toHaveURL(/\/account$/);
+});

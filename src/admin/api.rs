@@ -1,0 +1,106 @@
+//! Server functions of the admin area. Each begins with `require_admin`, before it reads anything the caller
+//! sent. The forms posting here are plain HTML forms (no WASM): without JavaScript, and with it, the browser posts
+//! and follows the redirect to the page that shows the result.
+
+use leptos::prelude::*;
+
+use super::{AccountDetail, AccountList, AccountQuery, AuditList, AuditQuery, Dashboard, UserList, UserQuery};
+use crate::error::AppError;
+
+#[server(endpoint = "admin_dashboard")]
+pub async fn admin_dashboard() -> Result<Dashboard, AppError> {
+    use crate::state::{app_state, session};
+    let state = app_state()?;
+    super::require_admin(&state, &session().await?).await?;
+    super::dashboard::dashboard(&state).await
+}
+
+#[server(endpoint = "admin_accounts")]
+pub async fn admin_accounts(query: AccountQuery) -> Result<AccountList, AppError> {
+    use crate::state::{app_state, session};
+    let state = app_state()?;
+    super::require_admin(&state, &session().await?).await?;
+    super::accounts::list(&state, query).await
+}
+
+#[server(endpoint = "admin_account")]
+pub async fn admin_account(account: String) -> Result<AccountDetail, AppError> {
+    use crate::state::{app_state, session};
+    let state = app_state()?;
+    super::require_admin(&state, &session().await?).await?;
+    super::accounts::detail(&state, &account).await
+}
+
+/// Disconnects any user's account, with the admin's reason. A plain form lands on the user's remaining accounts
+/// with the outcome, or back on the account with the problem.
+#[server(endpoint = "admin_disconnect")]
+pub async fn admin_disconnect(account: String, reason: String) -> Result<crate::accounts::DisconnectOutcome, AppError> {
+    use crate::state::{app_state, redirect_plain_form, request_id, session};
+    let state = app_state()?;
+    let admin = super::require_admin(&state, &session().await?).await?;
+    match super::accounts::force_disconnect(&state, admin.id, &account, &reason, request_id().as_deref()).await {
+        Ok((owner, outcome)) => {
+            redirect_plain_form(&format!(
+                "/admin/accounts?user={owner}&disconnected={}&revoked={}&failed={}{}",
+                outcome.provider_id,
+                outcome.revoked,
+                outcome.failed,
+                if outcome.not_offered { "&not_offered=1" } else { "" }
+            ));
+            Ok(outcome)
+        }
+        Err(err) => {
+            let code = match &err {
+                AppError::Invalid { .. } => "reason",
+                AppError::NotFound { .. } => "gone",
+                _ => "failed",
+            };
+            redirect_plain_form(&format!("/admin/accounts/{}?error={code}", super::encode(&account)));
+            Err(err)
+        }
+    }
+}
+
+#[server(endpoint = "admin_users")]
+pub async fn admin_users(query: UserQuery) -> Result<UserList, AppError> {
+    use crate::state::{app_state, session};
+    let state = app_state()?;
+    let admin = super::require_admin(&state, &session().await?).await?;
+    super::users::list(&state, admin.id, query).await
+}
+
+/// Disables or enables a user; a plain form returns to `next` (the list it was posted from).
+#[server(endpoint = "admin_set_user_disabled")]
+pub async fn admin_set_user_disabled(user: i64, disabled: bool, next: Option<String>) -> Result<(), AppError> {
+    use crate::{
+        auth::local_path_or,
+        state::{app_state, redirect_plain_form, request_id, session},
+    };
+    let state = app_state()?;
+    let admin = super::require_admin(&state, &session().await?).await?;
+    let back = local_path_or(next.as_deref(), "/admin/users");
+    let separator = if back.contains('?') { '&' } else { '?' };
+    match super::users::set_disabled(&state, admin.id, user, disabled, request_id().as_deref()).await {
+        Ok(_) => {
+            redirect_plain_form(&format!("{back}{separator}changed={user}"));
+            Ok(())
+        }
+        Err(err) => {
+            let code = match &err {
+                AppError::Invalid { .. } => "self",
+                AppError::NotFound { .. } => "gone",
+                _ => "failed",
+            };
+            redirect_plain_form(&format!("{back}{separator}error={code}"));
+            Err(err)
+        }
+    }
+}
+
+#[server(endpoint = "admin_audit")]
+pub async fn admin_audit(query: AuditQuery) -> Result<AuditList, AppError> {
+    use crate::state::{app_state, session};
+    let state = app_state()?;
+    super::require_admin(&state, &session().await?).await?;
+    super::audit_log::list(&state, query).await
+}
