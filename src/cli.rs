@@ -58,6 +58,16 @@ enum Command {
         #[command(subcommand)]
         command: ApikeyCommand,
     },
+    /// Fill an empty database with synthetic users, linked accounts and audit events (the admin area's scale
+    /// benchmark; trying the admin pages on volume). Refuses a database that has users.
+    Seed {
+        #[arg(long, default_value_t = 100_000)]
+        users: i64,
+        #[arg(long, default_value_t = 1_000_000)]
+        accounts: i64,
+        #[arg(long, default_value_t = 10_000_000)]
+        events: i64,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -250,6 +260,23 @@ async fn run(cli: Cli) -> Result<(), String> {
         } => check_providers(&settings).await,
         Command::User { command } => user_command(&open_db(&settings).await?, command).await,
         Command::Apikey { command } => apikey_command(&settings, &open_db(&settings).await?, command).await,
+        Command::Seed {
+            users,
+            accounts,
+            events,
+        } => {
+            let db = open_db(&settings).await?;
+            let sizes = crate::seed::Sizes {
+                users,
+                accounts,
+                events,
+            };
+            crate::seed::seed(&db, sizes, |line| println!("{line}"))
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("seeded {users} users, {accounts} linked accounts, {events} audit events");
+            Ok(())
+        }
     }
 }
 

@@ -38,6 +38,8 @@ pub mod metrics;
 #[cfg(feature = "ssr")]
 pub mod providers;
 #[cfg(feature = "ssr")]
+pub mod seed;
+#[cfg(feature = "ssr")]
 pub mod service_api;
 #[cfg(feature = "ssr")]
 pub mod startup;

@@ -39,7 +39,7 @@ fn help_lists_every_command() {
     let out = onbehalf(&dir.path().join("x.db"), &["--help"], None);
     assert!(out.status.success());
     let help = text(&out);
-    for command in ["serve", "migrate", "user", "keys", "providers", "apikey"] {
+    for command in ["serve", "migrate", "user", "keys", "providers", "apikey", "seed"] {
         assert!(help.contains(command), "{help}");
     }
     let out = onbehalf(&dir.path().join("x.db"), &["user", "--help"], None);
@@ -282,4 +282,43 @@ fn keys_generate_prints_a_usable_key_and_a_bad_key_stops_start_up() {
         "{}",
         text(&out)
     );
+}
+
+#[test]
+fn seed_fills_an_empty_database_and_refuses_a_used_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("seed.db");
+    let out = onbehalf(
+        &db,
+        &["seed", "--users", "50", "--accounts", "500", "--events", "3000"],
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("seeded 50 users, 500 linked accounts, 3000 audit events"));
+    let conn = format!("sqlite://{}", db.display());
+    let counts = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(&conn).await.unwrap();
+        let count = |sql: &'static str| {
+            let pool = pool.clone();
+            async move { sqlx::query_scalar::<_, i64>(sql).fetch_one(&pool).await.unwrap() }
+        };
+        (
+            count("SELECT COUNT(*) FROM users").await,
+            count("SELECT COUNT(*) FROM linked_accounts").await,
+            count("SELECT COUNT(*) FROM audit_events").await,
+            // Every account belongs to a seeded user, every event to a seeded account of its subject.
+            count("SELECT COUNT(*) FROM linked_accounts a JOIN users u ON u.id = a.user_id").await,
+            count(
+                "SELECT COUNT(*) FROM audit_events e JOIN linked_accounts a ON a.id = e.account_id \
+                   AND a.user_id = e.subject_user_id AND a.provider = e.provider",
+            )
+            .await,
+            count("SELECT COUNT(DISTINCT status) FROM linked_accounts").await,
+        )
+    });
+    assert_eq!(counts, (50, 500, 3000, 500, 3000, 5));
+    let out = onbehalf(&db, &["seed", "--users", "5"], None);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("already has users"), "{}", text(&out));
 }
