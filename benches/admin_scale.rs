@@ -478,9 +478,11 @@ async fn run(backend: Backend, sizes: Sizes) -> Vec<String> {
     if events as i64 != total {
         missed.push(format!("{backend:?} export: {events} events of {total}"));
     }
-    if hwm > RSS_BUDGET_MB {
+    // The kernel folds each thread's RSS into VmHWM lazily, so a sample can read above it: the larger one counts.
+    let peak = hwm.max(peak_mb);
+    if peak > RSS_BUDGET_MB {
         missed.push(format!(
-            "{backend:?} export: server peak RSS {hwm:.1} MB > {RSS_BUDGET_MB} MB"
+            "{backend:?} export: server peak RSS {peak:.1} MB > {RSS_BUDGET_MB} MB"
         ));
     }
     std::io::stdout().flush().unwrap();

@@ -78,6 +78,15 @@ impl Db {
                              PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;",
                         )
                         .await?;
+                        // SQLite's planner needs statistics to pick the admin lists' indexes at scale, and a database
+                        // that grew from empty has none. `optimize = 0x10002` analyzes the tables whose statistics are
+                        // missing or stale (the SQLite manual's advice for each new connection; the pool renews its
+                        // connections every 30 minutes), sampling at most 1,000 rows per index so it stays cheap;
+                        // the limit is lifted again so a migration's own ANALYZE reads everything.
+                        conn.execute(
+                            "PRAGMA analysis_limit = 1000; PRAGMA optimize = 0x10002; PRAGMA analysis_limit = 0;",
+                        )
+                        .await?;
                     }
                     Ok(())
                 })
@@ -206,6 +215,8 @@ pub fn is_unique_violation(err: &sqlx::Error, name: &str, sqlite_columns: &str) 
 
 #[cfg(test)]
 mod tests {
+    use secrecy::SecretString;
+
     use super::*;
 
     #[test]
@@ -215,5 +226,48 @@ mod tests {
         assert_eq!(sqlite_url_creating_directory(&url).unwrap(), format!("{url}?mode=rwc"));
         assert!(dir.exists());
         assert!(sqlite_url_creating_directory("sqlite::memory:").is_err());
+    }
+
+    /// A database that grew without an ANALYZE gets statistics from the next connection (`PRAGMA optimize`).
+    #[tokio::test]
+    async fn new_sqlite_connections_analyze_tables_that_grew() {
+        let dir = std::env::temp_dir().join(format!("onbehalf-db-stats-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let settings = DatabaseSettings {
+            url: SecretString::from(format!("sqlite://{}/stats.db", dir.display())),
+            ..DatabaseSettings::default()
+        };
+        let stats = |db: &Db| {
+            let pool = db.pool.clone();
+            async move {
+                sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM sqlite_stat1 WHERE tbl = 'grown'")
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap_or(0)
+            }
+        };
+        let db = Db::connect(&settings).await.unwrap();
+        sqlx::query("CREATE TABLE grown (id INTEGER PRIMARY KEY, kind TEXT)")
+            .execute(&db.pool)
+            .await
+            .unwrap();
+        sqlx::query("CREATE INDEX grown_kind_idx ON grown (kind)")
+            .execute(&db.pool)
+            .await
+            .unwrap();
+        sqlx::query(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 5000) \
+             INSERT INTO grown (id, kind) SELECT i, i % 7 FROM n",
+        )
+        .execute(&db.pool)
+        .await
+        .unwrap();
+        assert_eq!(stats(&db).await, 0, "nothing analyzed the table yet");
+        db.pool.close().await;
+
+        let db = Db::connect(&settings).await.unwrap();
+        assert!(stats(&db).await > 0, "a new connection analyzes the table that grew");
+        db.pool.close().await;
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -26,9 +26,46 @@ pub(super) const EVENT_SQL: &str = "SELECT e.id, e.at, e.actor_user_id, e.subjec
      FROM audit_events e LEFT JOIN users actor ON actor.id = e.actor_user_id \
      LEFT JOIN users subject ON subject.id = e.subject_user_id LEFT JOIN linked_accounts a ON a.id = e.account_id";
 
-/// The `WHERE` clause of a query's filters (not its cursor). Every value is checked: a filter that names nothing
-/// real is an error on its field, never an empty list that looks like "nothing happened".
-pub async fn filter(state: &AppState, query: &AuditQuery) -> Result<Where, AppError> {
+/// A query's filters, checked, with the end of its time range kept apart until a page or batch adds its cursor
+/// ([`AuditFilter::older_than`]).
+#[derive(Clone, Debug)]
+pub struct AuditFilter {
+    conditions: Where,
+    /// Events strictly before this time (ms), when the range has an end.
+    until: Option<i64>,
+}
+
+impl AuditFilter {
+    /// Adds a condition, as [`Where::and`].
+    pub fn and(&mut self, condition: &str, values: impl IntoIterator<Item = Value>) -> &mut Self {
+        self.conditions.and(condition, values);
+        self
+    }
+
+    /// The `WHERE` clause of the filtered events older than `before` (at, id) in [`ORDER`], or of all of them.
+    pub fn older_than(&self, before: Option<(i64, i64)>) -> Where {
+        let mut filter = self.conditions.clone();
+        // One plain upper bound on `at`, the tighter of the range's end and the cursor. Given two, SQLite bounds
+        // its index scan by the first it meets and filters with the other: a deep page inside one day of 10M
+        // events scanned from the day's end down to the cursor (9 ms), and an export of a range would do that
+        // for every batch. The row value alone does not bound the scan either.
+        let end = match (self.until, before) {
+            (Some(until), Some((at, _))) => Some(until.min(at + 1)),
+            (until, before) => until.or(before.map(|(at, _)| at + 1)),
+        };
+        if let Some(end) = end {
+            filter.and("e.at < {}", [Value::Int(end)]);
+        }
+        if let Some((at, id)) = before {
+            filter.and("(e.at, e.id) < ({}, {})", [Value::Int(at), Value::Int(id)]);
+        }
+        filter
+    }
+}
+
+/// A query's filters (not its cursor). Every value is checked: a filter that names nothing real is an error on its
+/// field, never an empty list that looks like "nothing happened".
+pub async fn filter(state: &AppState, query: &AuditQuery) -> Result<AuditFilter, AppError> {
     let mut filter = Where::default();
     if let Some(actor) = non_empty(&query.actor) {
         let id = super::users::resolve(state, "actor", actor).await?;
@@ -72,19 +109,16 @@ pub async fn filter(state: &AppState, query: &AuditQuery) -> Result<Where, AppEr
     if let Some((from, _)) = from {
         filter.and("e.at >= {}", [Value::Int(from)]);
     }
-    if let Some((to, span)) = to {
+    Ok(AuditFilter {
+        conditions: filter,
         // Inclusive of the day or minute written.
-        filter.and("e.at < {}", [Value::Int(to + span)]);
-    }
-    Ok(filter)
+        until: to.map(|(to, span)| to + span),
+    })
 }
 
 pub async fn list(state: &AppState, query: AuditQuery) -> Result<AuditList, AppError> {
-    let mut filter = filter(state, &query).await?;
-    if let Some(before) = non_empty(&query.before) {
-        let (at, id) = parse_cursor(before)?;
-        older_than(&mut filter, at, id);
-    }
+    let before = non_empty(&query.before).map(parse_cursor).transpose()?;
+    let mut filter = filter(state, &query).await?.older_than(before);
     let limit = filter.placeholder(Value::Int(PAGE_SIZE as i64 + 1));
     let sql = format!("{EVENT_SQL} WHERE {} ORDER BY {ORDER} LIMIT {limit}", filter.sql());
     let rows = filter
@@ -112,11 +146,6 @@ pub async fn list(state: &AppState, query: AuditQuery) -> Result<AuditList, AppE
 
 /// The list's order, newest first; keyset cursors follow it.
 pub(super) const ORDER: &str = "e.at DESC, e.id DESC";
-
-/// Keeps the events after (older than) the one at `at` with `id`, in [`ORDER`].
-pub(super) fn older_than(filter: &mut Where, at: i64, id: i64) {
-    filter.and("(e.at, e.id) < ({}, {})", [Value::Int(at), Value::Int(id)]);
-}
 
 fn cursor(at: i64, id: i64) -> String {
     format!("{at}.{id}")

@@ -23,10 +23,7 @@ use serde::Deserialize;
 use sqlx::Row;
 use tower_sessions::Session;
 
-use super::{
-    AuditQuery, audit_log,
-    sql::{Value, Where},
-};
+use super::{AuditQuery, audit_log, sql::Value};
 use crate::{components::time::iso_time, error::AppError, state::AppState};
 
 /// Events per query.
@@ -185,7 +182,7 @@ impl Reader {
 /// Where the export is: the filter, the last event sent (at, id), and its place among the exports running.
 struct Batch {
     reader: Reader,
-    filter: Where,
+    filter: audit_log::AuditFilter,
     after: Option<(i64, i64)>,
     done: bool,
     format: Format,
@@ -206,10 +203,7 @@ async fn next_batch(mut batch: Batch) -> Result<Option<(Bytes, Batch)>, std::io:
     if batch.done {
         return Ok(None);
     }
-    let mut filter = batch.filter.clone();
-    if let Some((at, id)) = batch.after {
-        audit_log::older_than(&mut filter, at, id);
-    }
+    let mut filter = batch.filter.older_than(batch.after);
     let limit = filter.placeholder(Value::Int(BATCH));
     let sql = format!(
         "{EXPORT_SQL} WHERE {} ORDER BY {} LIMIT {limit}",
