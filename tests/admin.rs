@@ -816,6 +816,22 @@ async fn audit_log_filters_page_and_export_the_same_set(backend: Backend) {
             .await;
         assert_eq!(res.status(), StatusCode::BAD_REQUEST);
     }
+    // A cursor at the end of time is not an error (nor an overflow): everything is older than it.
+    let res = app
+        .call(
+            "admin_audit",
+            &[
+                ("query[subject]", bob.user_id.to_string().as_str()),
+                ("query[before]", "9223372036854775807.9223372036854775807"),
+            ],
+            Some(&cookie),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(
+        res.json::<Value>().await.unwrap()["entries"].as_array().unwrap().len(),
+        50
+    );
     let res = app
         .call(
             "admin_audit",

@@ -50,8 +50,8 @@ impl AuditFilter {
         // events scanned from the day's end down to the cursor (9 ms), and an export of a range would do that
         // for every batch. The row value alone does not bound the scan either.
         let end = match (self.until, before) {
-            (Some(until), Some((at, _))) => Some(until.min(at + 1)),
-            (until, before) => until.or(before.map(|(at, _)| at + 1)),
+            (Some(until), Some((at, _))) => Some(until.min(at.saturating_add(1))),
+            (until, before) => until.or(before.map(|(at, _)| at.saturating_add(1))),
         };
         if let Some(end) = end {
             filter.and("e.at < {}", [Value::Int(end)]);
