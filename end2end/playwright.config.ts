@@ -4,6 +4,8 @@ import { defineConfig } from '@playwright/test';
 // build catches a broken wasm-opt. Every test runs twice: hydrated (JavaScript on) and plain HTML forms (off).
 const port = Number(process.env.E2E_PORT ?? 3210);
 const baseURL = `http://127.0.0.1:${port}`;
+// The example platform (tests/platform.spec.ts); the demo provider is on port + 1.
+const platformURL = `http://127.0.0.1:${port + 2}`;
 
 export default defineConfig({
   testDir: './tests',
@@ -35,21 +37,35 @@ export default defineConfig({
     { name: 'js-on', use: { javaScriptEnabled: true } },
     { name: 'js-off', use: { javaScriptEnabled: false } },
   ],
-  webServer: {
-    // A fresh database per run; run from the project root, where target/site is.
-    command: 'rm -rf target/e2e && exec ./target/release/onbehalf serve',
-    cwd: '..',
-    url: `${baseURL}/readyz`,
-    reuseExistingServer: !process.env.CI,
-    timeout: 60_000,
-    stdout: 'ignore',
-    stderr: 'pipe',
-    env: {
-      ONBEHALF_SERVER__BIND: `127.0.0.1:${port}`,
-      ONBEHALF_DATABASE__URL: 'sqlite://target/e2e/onbehalf.db',
-      // The built-in demo provider, off the default port so a running development server does not collide.
-      ONBEHALF_DEMO__BIND: `127.0.0.1:${port + 1}`,
-      RUST_LOG: 'warn',
+  webServer: [
+    {
+      // A fresh database per run; run from the project root, where target/site is.
+      command: 'rm -rf target/e2e && exec ./target/release/onbehalf serve',
+      cwd: '..',
+      url: `${baseURL}/readyz`,
+      reuseExistingServer: !process.env.CI,
+      timeout: 60_000,
+      stdout: 'ignore',
+      stderr: 'pipe',
+      env: {
+        ONBEHALF_SERVER__BIND: `127.0.0.1:${port}`,
+        ONBEHALF_DATABASE__URL: 'sqlite://target/e2e/onbehalf.db',
+        // The built-in demo provider, off the default port so a running development server does not collide.
+        ONBEHALF_DEMO__BIND: `127.0.0.1:${port + 1}`,
+        RUST_LOG: 'warn',
+      },
     },
-  },
+    {
+      // The example platform (examples/platform): a Flask app that links its users' Globus accounts through
+      // onbehalf's service API. Its script waits for the server above and creates an API key in its database.
+      command: 'exec bash examples/platform/e2e-server',
+      cwd: '..',
+      url: `${platformURL}/`,
+      reuseExistingServer: !process.env.CI,
+      timeout: 120_000,
+      stdout: 'ignore',
+      stderr: 'pipe',
+      env: { E2E_PORT: String(port) },
+    },
+  ],
 });

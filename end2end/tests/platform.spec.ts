@@ -1,0 +1,74 @@
+import { APIRequestContext, expect, Page, test } from '@playwright/test';
+import { jsEnabled } from './helpers';
+
+// A research platform's user, end to end: the example platform (examples/platform, a Flask app standing for
+// InvenioRDM, started by playwright.config.ts on E2E_PORT + 2) links the user's Globus account through an onbehalf
+// connect session, lists their endpoints and submits a transfer through the service API, and sends them back
+// through onbehalf to reconnect after the provider revoked the grant. The platform's pages are plain HTML either
+// way; onbehalf's and the demo provider's pages in between run with JavaScript on and off.
+const port = Number(process.env.E2E_PORT ?? 3210);
+const platform = `http://127.0.0.1:${port + 2}`;
+const demo = `http://127.0.0.1:${port + 1}/demo/control`;
+
+async function control(request: APIRequestContext, path: string, data: object = {}): Promise<void> {
+  const res = await request.post(`${demo}${path}`, { data });
+  expect(res.ok()).toBeTruthy();
+}
+
+/** At the demo provider's consent page (reached through onbehalf): choose who to be, then Allow. */
+async function allowAs(page: Page, who: string): Promise<void> {
+  await expect(page.getByRole('heading', { name: /Allow onbehalf to act for you/ })).toBeVisible();
+  await page.getByLabel(new RegExp(who)).check();
+  await page.getByRole('button', { name: 'Allow' }).click();
+}
+
+/** Back at the platform's transfer page with the account linked: its endpoints are listed. */
+async function endpointsListed(page: Page): Promise<void> {
+  await expect(page).toHaveURL(new RegExp(`^${platform}/transfer\\?result=linked&account=`));
+  await expect(page.getByRole('status')).toContainText('Your Globus account is linked.');
+  const endpoints = page.getByRole('table', { name: 'Your endpoints' });
+  await expect(endpoints).toBeVisible();
+  expect(await endpoints.locator('tbody tr').count()).toBeGreaterThan(1);
+}
+
+test('a platform user links Globus through onbehalf, transfers, and reconnects after a revoked grant', async ({
+  page,
+  request,
+}, testInfo) => {
+  test.setTimeout(90_000);
+  // Each project is its own platform user with its own demo identity (one identity belongs to one onbehalf user).
+  const [user, who, sub] = jsEnabled(testInfo)
+    ? ['Ada Lovelace', 'Grace Hopper', '7e2d1f90-48ac-4b6e-b3d1-95c0a4e8f622']
+    : ['Charles Babbage', 'Alan Turing', 'c41a8e37-0d5b-4f9e-a26c-8b7f3e1d5a33'];
+
+  // The platform's own sign-in, then its Globus page: nothing linked yet.
+  await page.goto(`${platform}/`);
+  await page.getByRole('button', { name: `Sign in as ${user}` }).click();
+  await expect(page.getByText(`Signed in as ${user}`)).toBeVisible();
+  await page.getByRole('link', { name: 'Transfer with Globus' }).click();
+  await expect(page.getByRole('heading', { name: 'Transfer with Globus' })).toBeVisible();
+
+  // Connect: the platform's connect session sends the browser through onbehalf to the provider's consent, and
+  // onbehalf brings it back with the new account.
+  await page.getByRole('button', { name: 'Connect your Globus account' }).click();
+  await allowAs(page, who);
+  await endpointsListed(page);
+  await page.screenshot({ path: testInfo.outputPath('platform_linked.png'), fullPage: true });
+
+  // A transfer between two of the user's endpoints, through onbehalf's `transfer` action.
+  await page.getByLabel('Source path').fill('/~/data/');
+  await page.getByLabel('Destination path').fill('/~/copy/');
+  await page.getByLabel('Label').fill('Platform copy');
+  await page.getByRole('button', { name: 'Start transfer' }).click();
+  await expect(page.getByRole('status')).toContainText(/Transfer submitted: task [0-9a-f-]{36}\./);
+
+  // The provider revokes the grant: the next page load finds out, and the platform offers to reconnect.
+  await control(request, '/revoke-grants', { identity: sub });
+  await page.goto(`${platform}/transfer`);
+  await expect(page.getByRole('alert').first()).toContainText('Globus no longer accepts');
+  await expect(page.getByRole('table', { name: 'Your endpoints' })).toHaveCount(0);
+  await page.screenshot({ path: testInfo.outputPath('platform_reconnect.png'), fullPage: true });
+  await page.getByRole('button', { name: 'Reconnect your Globus account' }).click();
+  await allowAs(page, who);
+  await endpointsListed(page);
+});
