@@ -1,0 +1,265 @@
+"""The real server for the integration tests: `target/release/onbehalf serve` on a free port with a fresh SQLite
+database, the demo provider ("Demo Globus", id `demo`) on another, API keys from the CLI, and a helper that links
+demo accounts by driving the browser pages over HTTP.
+
+Without the binary the integration tests are skipped (say how to build it); with `ONBEHALF_REQUIRE_SERVER=1` a
+missing binary fails them instead, which is what CI wants. `ONBEHALF_BINARY` names another build.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import re
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urljoin, urlsplit
+
+import httpx
+import pytest
+
+from onbehalf import Onbehalf
+
+#: The repository root: clients/python/tests/ is three levels below it.
+ROOT = Path(__file__).resolve().parents[3]
+BINARY = Path(os.environ.get("ONBEHALF_BINARY") or ROOT / "target" / "release" / "onbehalf")
+READY_TIMEOUT = 30.0
+
+#: Where connect sessions return: never fetched (port 9 is discard), only its Location is read.
+RETURN_PREFIX = "http://127.0.0.1:9/return/"
+
+#: The demo provider's identities, in the order its consent page offers them (src/demo/data.rs); the first four own
+#: collections. Each test that links uses an identity of its own, so that switches aimed at one identity (revoked
+#: grants, expired tokens) touch only that test.
+IDENTITIES = {
+    "ada": "3b9c4a7e-6f21-4d0b-8a5e-1c2f7e9d0a11",
+    "grace": "7e2d1f90-48ac-4b6e-b3d1-95c0a4e8f622",
+    "alan": "c41a8e37-0d5b-4f9e-a26c-8b7f3e1d5a33",
+    "katherine": "e95f2b6c-71d8-4a03-9e4f-3a6c0b8d2e44",
+    "mary": "5d7a9c21-3e8f-4b60-a1d4-6f2b8e0c9a55",
+    "dorothy": "a83e6d05-9b2c-4f71-8e3a-2c5d7f1b0e66",
+}
+
+# A second provider the key scoping can name (never contacted: no account of it is ever linked).
+CONFIG = """\
+# Written by the Python client's tests: keeps a developer's onbehalf.toml out of the run.
+[providers.github]
+kind = "github"
+client_id = "python-client-tests"
+client_secret = "not-a-real-secret"
+"""
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+@dataclass
+class Linked:
+    """The browser's way back to the platform after a connect link."""
+
+    #: Where onbehalf sent the browser at the end (the platform's return_to, with the result in the query).
+    location: str
+    query: dict[str, str]
+    #: Every (status, URL) the browser saw on the way, for assertions and failure messages.
+    hops: list[tuple[int, str]] = field(default_factory=list)
+
+    @property
+    def account(self) -> str:
+        assert self.query.get("result") == "linked", f"not linked: {self.location} via {self.hops}"
+        return self.query["account"]
+
+
+@dataclass
+class LiveServer:
+    """A running onbehalf and what the tests need to talk to it."""
+
+    base_url: str
+    demo_url: str
+    env: dict[str, str]
+    log: Path
+    process: subprocess.Popen[bytes]
+    #: A key for the demo provider that may create connect sessions returning under RETURN_PREFIX.
+    key: str = ""
+
+    def cli(self, *args: str) -> str:
+        """Runs the CLI against the server's database; returns its standard output."""
+        done = subprocess.run(
+            [str(BINARY), *args], cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=60, check=False
+        )
+        if done.returncode != 0:
+            pytest.fail(f"onbehalf {' '.join(args)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+        return done.stdout
+
+    def apikey(self, *args: str, name: str | None = None) -> str:
+        """Creates an API key (a unique name unless given) and returns its secret."""
+        out = self.cli("apikey", "create", "--name", name or unique("py"), *args)
+        found = re.search(r"key \(shown once, store it now\): (obk_\S+)", out)
+        assert found, f"no key in the output of apikey create:\n{out}"
+        return found.group(1)
+
+    def client(self, key: str | None = None) -> Onbehalf:
+        return Onbehalf(self.base_url, key or self.key, timeout=60)
+
+    def demo(self, path: str, body: dict[str, Any] | None = None, *, method: str = "POST") -> None:
+        """Flips a demo provider switch (src/demo/control.rs)."""
+        response = httpx.request(method, f"{self.demo_url}/demo/control/{path}", json=body, timeout=10)
+        assert response.status_code == 200, f"{method} /demo/control/{path}: {response.status_code} {response.text}"
+
+    def stderr(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    # -- the browser ------------------------------------------------------------------------------------------------
+
+    def open_link(self, url: str, identity: str = "ada", decision: str = "allow") -> Linked:
+        """Opens a connect link (mode connect) as a browser would, answers the demo's consent page as `identity`,
+        and returns where onbehalf sends the browser back to the platform (not fetched)."""
+        hops: list[tuple[int, str]] = []
+        with httpx.Client(follow_redirects=False, timeout=30) as browser:
+            response = self._follow(browser, browser.get(url), hops)
+            if isinstance(response, str):
+                return _linked(response, hops)
+            assert response.status_code == 200 and urlsplit(str(response.url)).netloc == urlsplit(self.demo_url).netloc, (
+                f"expected the demo's consent page, got {response.status_code} at {response.url} via {hops}:\n"
+                f"{response.text[:2000]}"
+            )
+            page = response.text
+            request_id = _input(page, "request_id")
+            identities = [html.unescape(v) for v in re.findall(r'name="identity" value="([^"]+)"', page)]
+            sub = IDENTITIES[identity]
+            assert sub in identities, f"{identity} is not offered on the consent page: {identities}"
+            action = re.search(r'<form method="post" action="([^"]+)"', page)
+            assert action, f"no form on the consent page:\n{page[:2000]}"
+            decided = browser.post(
+                urljoin(str(response.url), html.unescape(action.group(1))),
+                data={"request_id": request_id, "identity": sub, "decision": decision},
+            )
+            hops.append((decided.status_code, str(decided.url)))
+            assert decided.status_code == 303, f"the demo's decision answered {decided.status_code}: {decided.text[:500]}"
+            back = self._follow(browser, decided, hops)
+            assert isinstance(back, str), (
+                f"onbehalf did not send the browser back to {RETURN_PREFIX}: {back.status_code} at {back.url} "
+                f"via {hops}:\n{back.text[:2000]}"
+            )
+            return _linked(back, hops)
+
+    def link(self, ob: Onbehalf, external_id: str, identity: str, **session: Any) -> str:
+        """Links the demo account of `identity` to the platform user `external_id`; returns the account id."""
+        link = ob.connect_session(
+            external_id, return_to=f"{RETURN_PREFIX}linked", mode="connect", provider="demo", **session
+        )
+        return self.open_link(link.url, identity).account
+
+    def _follow(
+        self, browser: httpx.Client, response: httpx.Response, hops: list[tuple[int, str]]
+    ) -> httpx.Response | str:
+        """Follows redirects until a page, or until one leads to the platform (returned as the URL, not fetched)."""
+        for _ in range(10):
+            hops.append((response.status_code, str(response.url)))
+            if not response.is_redirect:
+                return response
+            location = urljoin(str(response.url), response.headers["location"])
+            if location.startswith(RETURN_PREFIX):
+                hops.append((0, location))
+                return location
+            response = browser.get(location)
+        pytest.fail(f"too many redirects: {hops}")
+
+
+def _input(page: str, name: str) -> str:
+    found = re.search(rf'name="{name}" value="([^"]*)"', page)
+    assert found, f"no {name} on the page:\n{page[:2000]}"
+    return html.unescape(found.group(1))
+
+
+def _linked(location: str, hops: list[tuple[int, str]]) -> Linked:
+    query = {key: values[0] for key, values in parse_qs(urlsplit(location).query).items()}
+    return Linked(location=location, query=query, hops=hops)
+
+
+@pytest.fixture(scope="session")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """The real server for the whole session; skipped without the binary (unless ONBEHALF_REQUIRE_SERVER=1)."""
+    if not BINARY.is_file():
+        reason = f"{BINARY} is missing: build it with `cargo leptos build --release` to run the integration tests"
+        if os.environ.get("ONBEHALF_REQUIRE_SERVER") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    tmp = tmp_path_factory.mktemp("onbehalf")
+    config = tmp / "onbehalf.toml"
+    config.write_text(CONFIG)
+    port, demo_port = free_port(), free_port()
+    while demo_port == port:
+        demo_port = free_port()
+    # Nothing from the caller's ONBEHALF_* environment leaks in: the run depends on this file only.
+    env = {name: value for name, value in os.environ.items() if not name.startswith("ONBEHALF_")}
+    env.update(
+        ONBEHALF_CONFIG=str(config),
+        ONBEHALF_SERVER__BIND=f"127.0.0.1:{port}",
+        ONBEHALF_DATABASE__URL=f"sqlite://{tmp}/onbehalf.db",
+        ONBEHALF_DEMO__BIND=f"127.0.0.1:{demo_port}",
+        RUST_LOG="warn",
+    )
+    log = tmp / "server.log"
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [str(BINARY), "serve"], cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=sink, stderr=sink
+        )
+    server = LiveServer(
+        base_url=f"http://127.0.0.1:{port}",
+        demo_url=f"http://127.0.0.1:{demo_port}",
+        env=env,
+        log=log,
+        process=process,
+    )
+    try:
+        _wait_ready(server)
+        server.key = server.apikey(
+            "--provider", "demo", "--return-url", RETURN_PREFIX, "--platform-name", "Python Client Tests"
+        )
+        yield server
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+def _wait_ready(server: LiveServer) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT
+    last = "no answer yet"
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            pytest.fail(f"onbehalf serve exited with {server.process.returncode}; its output:\n{server.stderr()}")
+        try:
+            response = httpx.get(f"{server.base_url}/readyz", timeout=2)
+            if response.status_code == 200:
+                return
+            last = f"{response.status_code} {response.text[:200]}"
+        except httpx.TransportError as error:
+            last = repr(error)
+        time.sleep(0.1)
+    pytest.fail(f"onbehalf did not answer /readyz with 200 within {READY_TIMEOUT:.0f} s ({last}); its output:\n"
+                f"{server.stderr()}")
+
+
+@pytest.fixture(scope="session")
+def ob(live: LiveServer) -> Iterator[Onbehalf]:
+    """A client with the demo key."""
+    with live.client() as client:
+        yield client

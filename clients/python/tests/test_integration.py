@@ -1,0 +1,475 @@
+"""The client against the real server (`target/release/onbehalf serve`, started by the `live` fixture in conftest.py)
+and its demo provider: every method, and every error the server can be made to answer.
+
+Each test that links an account uses a demo identity of its own (conftest.IDENTITIES), so that the demo's switches
+(revoked grants, expired tokens, required consent) aimed at one identity or collection touch only that test.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from conftest import RETURN_PREFIX, LiveServer, unique
+from onbehalf import (
+    Account,
+    BadRequest,
+    ConnectSession,
+    EmailTaken,
+    Invalid,
+    NeedsConsent,
+    NeedsReconnect,
+    NotFound,
+    Onbehalf,
+    ProviderNotAllowed,
+    ProviderUnavailable,
+    Token,
+    Unauthorized,
+    UserDisabled,
+    UserNotFound,
+)
+
+pytestmark = pytest.mark.integration
+
+TRANSFER = "transfer.api.globus.org"
+
+
+@dataclass(frozen=True)
+class Person:
+    external_id: str
+    email: str
+    account: Account
+
+
+def linked_person(live: LiveServer, ob: Onbehalf, identity: str) -> Person:
+    external_id = unique(identity)
+    email = f"{external_id}@example.org"
+    account_id = live.link(ob, external_id, identity, email=email, display_name=identity.title())
+    [account] = [a for a in ob.accounts(external_id) if a.id == account_id]
+    return Person(external_id, email, account)
+
+
+@pytest.fixture(scope="module")
+def ada(live: LiveServer, ob: Onbehalf) -> Person:
+    """A platform user with the demo identity that owns collections, linked once for the module."""
+    return linked_person(live, ob, "ada")
+
+
+@pytest.fixture(scope="module")
+def ada_endpoints(ob: Onbehalf, ada: Person) -> list[str]:
+    result = ob.run_action(ada.account, "endpoint_search", scope="my-endpoints")
+    ids = [endpoint["id"] for endpoint in result["endpoints"]]
+    assert len(ids) >= 4, result
+    return ids
+
+
+def browser_get(url: str) -> httpx.Response:
+    with httpx.Client(follow_redirects=False, timeout=30) as browser:
+        return browser.get(url)
+
+
+# -- the server and its keys ----------------------------------------------------------------------------------------
+
+
+def test_openapi_documents_every_path_the_client_calls(live: LiveServer) -> None:
+    document = httpx.get(f"{live.base_url}/api/v1/openapi.json", timeout=10).json()
+    paths = {re.sub(r"\{[^}]+\}", "{}", path): set(ops) for path, ops in document["paths"].items()}
+    expected = {
+        "/api/v1/accounts": "get",
+        "/api/v1/accounts/{}/token": "post",
+        "/api/v1/accounts/{}/actions/{}": "post",
+        "/api/v1/accounts/{}": "delete",
+        "/api/v1/connect_sessions": "post",
+        "/api/v1/users/{}/events": "get",
+    }
+    for path, method in expected.items():
+        assert method in paths.get(path, set()), f"{method.upper()} {path} is not in the OpenAPI document: {paths}"
+
+
+def test_a_wrong_key_is_unauthorized(live: LiveServer) -> None:
+    wrong = "obk_" + "x" * 40
+    with live.client(wrong) as client, pytest.raises(Unauthorized) as caught:
+        client.accounts("anyone")
+    assert caught.value.status == 401
+    assert wrong not in str(caught.value) and wrong not in repr(caught.value)
+
+
+def test_a_revoked_key_is_unauthorized(live: LiveServer) -> None:
+    name = unique("revoked")
+    key = live.apikey("--provider", "demo", name=name)
+    with live.client(key) as client:
+        with pytest.raises(UserNotFound):
+            client.accounts(unique("nobody"))  # the key works...
+        live.cli("apikey", "revoke", "--name", name)
+        with pytest.raises(Unauthorized):
+            client.accounts(unique("nobody"))  # ...until revoked
+
+
+# -- connect sessions -----------------------------------------------------------------------------------------------
+
+
+def test_a_connect_session_creates_the_user_and_its_link_works_once(live: LiveServer, ob: Onbehalf) -> None:
+    external_id = unique("new")
+    email = f"{external_id}@example.org"
+    with pytest.raises(UserNotFound):
+        ob.accounts(external_id)
+    before = datetime.now(UTC)
+    session = ob.connect_session(
+        external_id, return_to=f"{RETURN_PREFIX}manage", mode="manage", email=email, display_name="New Person"
+    )
+    assert isinstance(session, ConnectSession)
+    assert session.url.startswith(f"{live.base_url}/connect/")
+    assert before + timedelta(minutes=9) < session.expires_at < before + timedelta(minutes=11)
+    assert session.user.external_id == external_id
+    assert session.user.email == email
+    assert ob.accounts(external_id) == []
+    assert [a.id for a in ob.accounts(user_id=session.user.id)] == []
+    assert ob.accounts(email=email) == []
+
+    first = browser_get(session.url)
+    assert first.status_code < 400, f"a fresh link answered {first.status_code}: {first.text[:500]}"
+    again = browser_get(session.url)
+    assert again.status_code in (404, 410), f"a reused link answered {again.status_code}"
+    assert "expired" in again.text.lower()
+
+
+def test_a_tampered_link_shows_the_expired_page(live: LiveServer) -> None:
+    response = browser_get(f"{live.base_url}/connect/not-a-real-token")
+    assert response.status_code in (404, 410)
+    assert "expired" in response.text.lower()
+
+
+def test_linking_through_the_consent_pages(live: LiveServer, ob: Onbehalf) -> None:
+    external_id = unique("alan")
+    email = f"{external_id}@example.org"
+    session = ob.connect_session(
+        external_id, return_to=f"{RETURN_PREFIX}linked", provider="demo", email=email, display_name="Alan"
+    )
+    linked = live.open_link(session.url, "alan")
+    assert linked.hops[0][0] == 303, f"the link did not answer 303 first: {linked.hops}"
+    assert urlsplit_netloc(linked.hops[1][1]) == urlsplit_netloc(live.demo_url), linked.hops
+    assert linked.location.startswith(f"{RETURN_PREFIX}linked?")
+    assert linked.query["result"] == "linked"
+    account_id = linked.account
+
+    [account] = ob.accounts(external_id)
+    assert account.id == account_id
+    assert account.provider_id == "demo"
+    assert account.provider_name
+    assert account.username == "alan@demo.globus.org"
+    assert account.label == "alan@demo.globus.org"
+    assert account.is_active and not account.needs_reconnect and not account.needs_consent
+    assert account.missing_scopes == ()
+    assert account.created_at <= datetime.now(UTC) + timedelta(seconds=5)
+    transfer = account.resource_server(TRANSFER)
+    assert transfer is not None and transfer.has_token, account.resource_servers
+    assert all(scope.granted for scope in transfer.scopes)
+    assert [a.id for a in ob.accounts(user_id=session.user.id)] == [account_id]
+    assert [a.id for a in ob.accounts(email=email)] == [account_id]
+
+    reused = browser_get(session.url)
+    assert reused.status_code in (404, 410) and "expired" in reused.text.lower()
+
+
+def urlsplit_netloc(url: str) -> str:
+    return httpx.URL(url).netloc.decode()
+
+
+def test_a_denied_consent_returns_denied(live: LiveServer, ob: Onbehalf) -> None:
+    external_id = unique("dorothy")
+    session = ob.connect_session(external_id, return_to=f"{RETURN_PREFIX}denied", provider="demo")
+    back = live.open_link(session.url, "dorothy", decision="deny")
+    assert back.query.get("result") == "denied", back.location
+    assert back.query.get("reason") == "access_denied", back.location
+    assert ob.accounts(external_id) == []
+
+
+def test_connect_session_refuses_bad_fields(live: LiveServer, ob: Onbehalf) -> None:
+    external_id = unique("fields")
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"return_to": "http://127.0.0.1:9/elsewhere/"}, "return_to"),
+        ({"return_to": "https://evil.example/return/"}, "return_to"),
+        ({"mode": "sideways"}, "mode"),
+        ({"email": "not an email"}, "user.email"),
+    ]
+    for overrides, field in cases:
+        kwargs: dict[str, Any] = {"return_to": f"{RETURN_PREFIX}x", **overrides}
+        with pytest.raises(Invalid) as caught:
+            ob.connect_session(external_id, **kwargs)
+        assert caught.value.field == field, (overrides, caught.value)
+        assert caught.value.status == 400
+    for bad_id in ("", "x" * 256):
+        with pytest.raises(Invalid) as caught:
+            ob.connect_session(bad_id, return_to=f"{RETURN_PREFIX}x")
+        assert caught.value.field == "user.external_id"
+    # A key for every provider may name any; an unknown one is a bad field.
+    with live.client(live.apikey("--return-url", RETURN_PREFIX)) as everything, pytest.raises(Invalid) as caught:
+        everything.connect_session(external_id, return_to=f"{RETURN_PREFIX}x", provider="no-such-provider")
+    assert caught.value.field == "provider"
+
+
+def test_connect_session_refuses_another_users_account(ob: Onbehalf, ada: Person) -> None:
+    with pytest.raises(NotFound):
+        ob.connect_session(unique("other"), return_to=f"{RETURN_PREFIX}x", account=ada.account)
+
+
+def test_an_email_of_another_user_is_taken(ob: Onbehalf) -> None:
+    email = f"{unique('shared')}@example.org"
+    ob.connect_session(unique("first"), return_to=f"{RETURN_PREFIX}x", mode="manage", email=email)
+    with pytest.raises(EmailTaken) as caught:
+        ob.connect_session(unique("second"), return_to=f"{RETURN_PREFIX}x", mode="manage", email=email)
+    assert caught.value.field == "user.email"
+    assert caught.value.status == 409
+
+
+# -- accounts, tokens, actions --------------------------------------------------------------------------------------
+
+
+def test_an_unknown_user_is_not_found(ob: Onbehalf) -> None:
+    nobody = unique("nobody")
+    with pytest.raises(UserNotFound) as caught:
+        ob.accounts(nobody)
+    assert caught.value.status == 404
+    with pytest.raises(UserNotFound):
+        ob.events(nobody)
+    with pytest.raises(UserNotFound):
+        ob.accounts(email=f"{nobody}@example.org")
+
+
+def test_an_unknown_account_is_not_found(ob: Onbehalf) -> None:
+    with pytest.raises(NotFound) as caught:
+        ob.token("no-such-account", TRANSFER)
+    assert caught.value.status == 404
+    with pytest.raises(NotFound):
+        ob.run_action("no-such-account", "tasks")
+    with pytest.raises(NotFound):
+        ob.disconnect("no-such-account")
+
+
+def test_token_is_a_valid_access_token(ob: Onbehalf, ada: Person) -> None:
+    for account in (ada.account, ada.account.id):
+        token = ob.token(account, TRANSFER)
+        assert isinstance(token, Token)
+        assert token.access_token and token.token_type == "Bearer"
+        assert token.account_id == ada.account.id
+        assert token.provider == "demo"
+        assert token.resource_server == TRANSFER
+        assert token.scopes
+        assert token.expires_at is None or token.expires_at > datetime.now(UTC)
+        assert token.access_token not in repr(token)
+
+
+def test_token_for_a_resource_server_without_one_is_not_found(ob: Onbehalf, ada: Person) -> None:
+    with pytest.raises(NotFound):
+        ob.token(ada.account, "no.such.resource.server")
+
+
+def test_run_action_reads_and_transfers(ob: Onbehalf, ada: Person, ada_endpoints: list[str]) -> None:
+    page = ob.run_action(ada.account, "endpoint_search", scope="my-endpoints", offset=0)
+    assert page["endpoints"] and page["offset"] == 0
+    first = ob.run_action(ada.account.id, "endpoint", endpoint_id=ada_endpoints[0])
+    assert first["id"] == ada_endpoints[0]
+    found = ob.run_action(ada.account, "endpoint_search", scope="all", q="Lab Cluster")
+    assert isinstance(found["endpoints"], list)
+
+    submission = ob.run_action(
+        ada.account,
+        "transfer",
+        source_endpoint=ada_endpoints[0],
+        source_path="/~/data/",
+        destination_endpoint=ada_endpoints[1],
+        destination_path="/~/copy/",
+        label="python client test",
+        sync_level="checksum",
+        recursive=True,
+    )
+    task_id = submission["task_id"]
+    assert task_id, submission
+    task = ob.run_action(ada.account, "task", task_id=task_id)
+    assert task["task_id"] == task_id
+    assert task["label"] == "python client test"
+    tasks = ob.run_action(ada.account, "tasks")
+    assert task_id in {t["task_id"] for t in tasks}, tasks
+
+
+def test_run_action_refuses_bad_parameters(ob: Onbehalf, ada: Person, ada_endpoints: list[str]) -> None:
+    with pytest.raises(Invalid) as caught:
+        ob.run_action(ada.account, "endpoint_search", scope="everything-ever")
+    assert caught.value.field == "scope"
+    with pytest.raises(Invalid) as caught:
+        ob.run_action(ada.account, "endpoint_search", offset="minus one")
+    assert caught.value.field == "offset"
+    with pytest.raises(Invalid) as caught:
+        ob.run_action(
+            ada.account,
+            "transfer",
+            source_endpoint=ada_endpoints[0],
+            source_path="relative/path",
+            destination_endpoint=ada_endpoints[1],
+            destination_path="/~/x/",
+        )
+    assert caught.value.field == "source_path"
+    with pytest.raises(NotFound):
+        ob.run_action(ada.account, "no_such_action")
+
+
+def test_needs_consent_then_grant_and_resume(
+    live: LiveServer, ob: Onbehalf, ada: Person, ada_endpoints: list[str]
+) -> None:
+    # Collections of its own: the switch stays on for the rest of the run.
+    source, destination = ada_endpoints[2], ada_endpoints[3]
+    live.demo("require-consent", {"collection_id": source})
+    with pytest.raises(NeedsConsent) as caught:
+        ob.run_action(
+            ada.account,
+            "transfer",
+            source_endpoint=source,
+            source_path="/~/in/",
+            destination_endpoint=destination,
+            destination_path="/~/out/",
+            label="needs consent",
+        )
+    error = caught.value
+    assert error.status == 409
+    assert error.scopes and any(source in scope for scope in error.scopes), error.scopes
+    assert error.transfer, "the pending submission is named, to resume it after consent"
+    assert (error.account, error.provider) == (ada.account.id, "demo")
+
+    # What the platform does: send the user to grant it, then resume the submission.
+    link = ob.connect_session(ada.external_id, account=error.account, return_to=f"{RETURN_PREFIX}consent")
+    back = live.open_link(link.url, "ada")
+    assert back.account == ada.account.id
+    submission = ob.run_action(ada.account, "transfer", resume=error.transfer)
+    assert submission["task_id"], submission
+
+
+def test_needs_reconnect_after_the_grant_is_revoked(live: LiveServer, ob: Onbehalf) -> None:
+    grace = linked_person(live, ob, "grace")
+    assert ob.token(grace.account, TRANSFER).access_token
+    live.demo("revoke-grants", {"identity": "7e2d1f90-48ac-4b6e-b3d1-95c0a4e8f622"})
+    live.demo("expire-tokens", {"identity": "7e2d1f90-48ac-4b6e-b3d1-95c0a4e8f622"})
+    with pytest.raises(NeedsReconnect) as caught:
+        ob.token(grace.account, TRANSFER)
+    error = caught.value
+    assert error.status == 409
+    assert (error.account, error.provider) == (grace.account.id, "demo")
+    with pytest.raises(NeedsReconnect) as by_id:
+        ob.run_action(grace.account.id, "tasks")
+    assert (by_id.value.account, by_id.value.provider) == (grace.account.id, None)
+    [account] = ob.accounts(grace.external_id)
+    assert account.needs_reconnect and not account.is_active
+    assert account.status_reason
+
+    # What the platform does: send the user to reconnect that account.
+    link = ob.connect_session(grace.external_id, account=error.account, return_to=f"{RETURN_PREFIX}reconnect")
+    assert live.open_link(link.url, "grace").account == grace.account.id
+    [account] = ob.accounts(grace.external_id)
+    assert account.is_active
+    assert ob.token(account, TRANSFER).access_token
+
+
+def test_provider_unavailable_while_the_token_endpoint_fails(live: LiveServer, ob: Onbehalf) -> None:
+    katherine = linked_person(live, ob, "katherine")
+    live.demo("token-fault", {"fault": "server_error"})
+    try:
+        live.demo("expire-tokens", {"identity": "e95f2b6c-71d8-4a03-9e4f-3a6c0b8d2e44"})
+        with pytest.raises(ProviderUnavailable) as caught:
+            ob.token(katherine.account, TRANSFER)
+        assert caught.value.status == 503
+        assert caught.value.retry_after is not None and caught.value.retry_after >= 1
+        with pytest.raises(ProviderUnavailable):
+            ob.run_action(katherine.account, "tasks")  # fails fast during the cooldown
+    finally:
+        live.demo("token-fault", method="DELETE")
+
+
+def test_a_disabled_user_is_refused(live: LiveServer, ob: Onbehalf) -> None:
+    external_id = unique("disabled")
+    email = f"{external_id}@example.org"
+    ob.connect_session(external_id, return_to=f"{RETURN_PREFIX}x", mode="manage", email=email)
+    live.cli("user", "disable", "--email", email)
+    with pytest.raises(UserDisabled) as caught:
+        ob.accounts(external_id)
+    assert caught.value.status == 403
+    with pytest.raises(UserDisabled):
+        ob.connect_session(external_id, return_to=f"{RETURN_PREFIX}x", mode="manage")
+
+
+def test_a_key_for_another_provider_is_not_allowed(live: LiveServer, ada: Person) -> None:
+    key = live.apikey("--provider", "github", "--return-url", RETURN_PREFIX)
+    with live.client(key) as github_only:
+        assert github_only.accounts(ada.external_id) == [], "accounts of other providers are left out"
+        with pytest.raises(ProviderNotAllowed) as caught:
+            github_only.token(ada.account, TRANSFER)
+        assert caught.value.status == 403
+        with pytest.raises(ProviderNotAllowed):
+            github_only.run_action(ada.account, "tasks")
+        with pytest.raises(ProviderNotAllowed):
+            github_only.connect_session(unique("gh"), return_to=f"{RETURN_PREFIX}x", provider="demo")
+
+
+def test_a_malformed_request_is_a_bad_request(ob: Onbehalf, ada: Person) -> None:
+    # The client never sends one: go under it to see the server's answer map.
+    with pytest.raises(BadRequest) as caught:
+        ob._call("POST", f"/api/v1/accounts/{ada.account.id}/token", json={"resource_server": TRANSFER, "x": 1})
+    assert caught.value.status == 400
+    with pytest.raises(NotFound):
+        ob._call("GET", "/api/v1/no/such/path")
+
+
+# -- disconnect and events ------------------------------------------------------------------------------------------
+
+
+def test_disconnect_then_the_events_show_it(live: LiveServer, ob: Onbehalf) -> None:
+    mary = linked_person(live, ob, "mary")
+    ob.token(mary.account, TRANSFER)
+    done = ob.disconnect(mary.account)
+    assert done.account_id == mary.account.id
+    assert done.provider == "demo"
+    assert done.revocation == "complete", done
+    assert done.revoked >= 1 and done.failed == 0
+    assert ob.accounts(mary.external_id) == []
+    with pytest.raises(NotFound):
+        ob.disconnect(mary.account)
+    with pytest.raises(NotFound):
+        ob.token(mary.account, TRANSFER)
+
+    page = ob.events(mary.external_id)
+    assert page.user.external_id == mary.external_id
+    actions = [event.action for event in page.events]
+    assert "account_disconnected" in actions, actions
+    assert "account_linked" in actions, actions
+    assert actions.index("account_disconnected") < actions.index("account_linked"), "newest first"
+    [disconnected] = [event for event in page.events if event.action == "account_disconnected"]
+    assert disconnected.account_id == mary.account.id
+    assert disconnected.provider == "demo"
+    assert disconnected.outcome == "success"
+    assert disconnected.summary
+    assert abs(disconnected.at - datetime.now(UTC)) < timedelta(minutes=5)
+
+
+def test_events_page_back_through_next_before(ob: Onbehalf, ada: Person) -> None:
+    for _ in range(3):
+        ob.token(ada.account, TRANSFER)
+    everything = ob.events(ada.external_id, limit=100)
+    ids = [event.id for event in everything.events]
+    assert len(ids) >= 6, everything
+    assert ids == sorted(ids, reverse=True), "newest first"
+    assert len(ids) == len(set(ids))
+
+    first = ob.events(ada.external_id, limit=2)
+    assert [e.id for e in first.events] == ids[:2]
+    assert first.next_before is not None
+    second = ob.events(ada.external_id, before=first.next_before, limit=2)
+    assert [e.id for e in second.events] == ids[2:4]
+
+    assert [e.id for e in ob.iter_events(ada.external_id, page_size=2)] == ids
+    last = ob.events(ada.external_id, before=ids[-1])
+    assert last.events == () and last.next_before is None
+    tail = ob.events(ada.external_id, before=ids[-2], limit=100)
+    assert [e.id for e in tail.events] == ids[-1:] and tail.next_before is None
