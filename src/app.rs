@@ -18,8 +18,8 @@ use crate::{
     error::AppError,
     pages::{
         AccountPage, ActionsPage, ActivityPage, AdminAccountPage, AdminAccountsPage, AdminAuditPage,
-        AdminDashboardPage, AdminUsersPage, DisconnectPage, HomePage, LinkedAccountsPage, NotFoundPage, SignInPage,
-        SignUpPage,
+        AdminDashboardPage, AdminUsersPage, ConnectChooserPage, DisconnectPage, HomePage, LinkedAccountsPage,
+        NotFoundPage, SignInPage, SignUpPage,
     },
 };
 
@@ -77,6 +77,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/linked-accounts") view=LinkedAccountsPage ssr=SsrMode::Async />
                     <Route path=path!("/linked-accounts/disconnect") view=DisconnectPage ssr=SsrMode::Async />
                     <Route path=path!("/activity") view=ActivityPage ssr=SsrMode::Async />
+                    <Route path=path!("/connect") view=ConnectChooserPage ssr=SsrMode::Async />
                     <Route path=path!("/actions") view=ActionsPage ssr=SsrMode::Async />
                     <Route path=path!("/admin") view=AdminDashboardPage ssr=SsrMode::Async />
                     <Route path=path!("/admin/accounts") view=AdminAccountsPage ssr=SsrMode::Async />

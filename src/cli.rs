@@ -80,6 +80,13 @@ enum ApikeyCommand {
         /// A provider id the key may act with; repeat for several. None: every provider.
         #[arg(long = "provider")]
         providers: Vec<String>,
+        /// A URL prefix connect sessions may return to (e.g. https://invenio.example.org/account/); repeat for
+        /// several. None: the key cannot create connect sessions.
+        #[arg(long = "return-url", value_name = "PREFIX")]
+        return_urls: Vec<String>,
+        /// What the browser pages of a connect session call the platform ("Back to …"); default: the key's name.
+        #[arg(long)]
+        platform_name: Option<String>,
     },
     /// List the keys (never their secrets).
     List,
@@ -283,16 +290,35 @@ async fn run(cli: Cli) -> Result<(), String> {
 async fn apikey_command(settings: &Settings, db: &Db, command: ApikeyCommand) -> Result<(), String> {
     use crate::service_api::keys;
     match command {
-        ApikeyCommand::Create { name, providers } => {
+        ApikeyCommand::Create {
+            name,
+            providers,
+            return_urls,
+            platform_name,
+        } => {
             let mut known: Vec<String> = settings.providers.keys().cloned().collect();
             if settings.demo.enabled {
                 known.push(crate::config::DEMO_PROVIDER_ID.to_owned());
             }
-            let (key, secret) = keys::create(&db.pool, &name, &providers, &known)
-                .await
-                .map_err(|e| e.to_string())?;
+            let new = keys::NewKey {
+                name: &name,
+                providers: &providers,
+                return_urls: &return_urls,
+                platform_name: platform_name.as_deref(),
+            };
+            let (key, secret) = keys::create(&db.pool, new, &known).await.map_err(|e| e.to_string())?;
             let scope = key.providers.as_deref().unwrap_or("every provider");
             println!("created API key {} (providers: {scope})", key.name);
+            match key.return_prefixes().collect::<Vec<_>>() {
+                prefixes if prefixes.is_empty() => {
+                    println!("connect sessions: none (no --return-url)")
+                }
+                prefixes => println!(
+                    "connect sessions return to: {} (as \"{}\")",
+                    prefixes.join(", "),
+                    key.platform_name()
+                ),
+            }
             println!("key (shown once, store it now): {secret}");
             Ok(())
         }
@@ -307,10 +333,16 @@ async fn apikey_command(settings: &Settings, db: &Db, command: ApikeyCommand) ->
                     Some(at) => format!("revoked {}", crate::components::time::format_time(at)),
                     None => "active".to_owned(),
                 };
+                let returns: Vec<_> = key.return_prefixes().collect();
                 println!(
-                    "{}\t{state}\tproviders: {}\tcreated {}\tlast used {}",
+                    "{}\t{state}\tproviders: {}\treturn URLs: {}\tcreated {}\tlast used {}",
                     key.name,
                     key.providers.as_deref().unwrap_or("all"),
+                    if returns.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        returns.join(" ")
+                    },
                     crate::components::time::format_time(key.created_at),
                     when(key.last_used_at)
                 );
@@ -353,7 +385,12 @@ async fn user_command(db: &Db, command: UserCommand) -> Result<(), String> {
             let user = service::create_user(db, &email, &name, &password, role)
                 .await
                 .map_err(describe)?;
-            println!("created {} ({}, id {})", user.email, user.role.as_str(), user.id);
+            println!(
+                "created {} ({}, id {})",
+                user.email.as_deref().unwrap_or_default(),
+                user.role.as_str(),
+                user.id
+            );
             if generated {
                 println!("password (shown once, store it now): {password}");
             }
@@ -375,13 +412,17 @@ async fn user_command(db: &Db, command: UserCommand) -> Result<(), String> {
         }
         UserCommand::List => {
             let users = service::list_users(db).await.map_err(describe)?;
-            println!("{:<6} {:<40} {:<6} {:<9} name", "id", "email", "role", "status");
+            println!(
+                "{:<6} {:<40} {:<24} {:<6} {:<9} name",
+                "id", "email", "external id", "role", "status"
+            );
             for u in users {
                 let status = if u.disabled { "disabled" } else { "active" };
                 println!(
-                    "{:<6} {:<40} {:<6} {:<9} {}",
+                    "{:<6} {:<40} {:<24} {:<6} {:<9} {}",
                     u.id,
-                    u.email,
+                    u.email.as_deref().unwrap_or("-"),
+                    u.external_id.as_deref().unwrap_or("-"),
                     u.role.as_str(),
                     status,
                     u.display_name

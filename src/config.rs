@@ -35,6 +35,28 @@ pub struct Settings {
     pub outbound: OutboundSettings,
     pub delegation: DelegationSettings,
     pub metrics: MetricsSettings,
+    pub connect: ConnectSettings,
+}
+
+/// `[connect]`: connect sessions, the links a platform's backend opens for its users (`POST /api/v1/connect_sessions`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConnectSettings {
+    /// How long a connect link may wait to be opened.
+    #[serde(with = "humantime_serde")]
+    pub link_ttl: Duration,
+    /// How long the browser session a link opens lasts at most, however it is used.
+    #[serde(with = "humantime_serde")]
+    pub session_max: Duration,
+}
+
+impl Default for ConnectSettings {
+    fn default() -> Self {
+        Self {
+            link_ttl: Duration::from_secs(10 * 60),
+            session_max: Duration::from_secs(3600),
+        }
+    }
 }
 
 /// `[metrics]`: the Prometheus endpoint `/metrics`. Off (404) unless a token is set; scrapers then send it as
@@ -352,6 +374,14 @@ impl Settings {
                 "metrics.token",
                 "must be at least 16 characters (a long random string: it is all that guards /metrics)",
             ));
+        }
+        if self.connect.link_ttl < Duration::from_secs(10) || self.connect.link_ttl > Duration::from_secs(24 * 3600) {
+            return Err(invalid("connect.link_ttl", "must be between 10s and 24h"));
+        }
+        if self.connect.session_max < Duration::from_secs(60)
+            || self.connect.session_max > Duration::from_secs(24 * 3600)
+        {
+            return Err(invalid("connect.session_max", "must be between 1m and 24h"));
         }
         let d = &self.delegation;
         if d.refresh_attempts == 0 || d.refresh_attempts > 10 {

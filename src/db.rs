@@ -46,6 +46,8 @@ pub enum DbError {
          run `onbehalf migrate` as the schema's owner"
     )]
     Pending(i64),
+    #[error("after migrating, {0} rows refer to rows that do not exist (PRAGMA foreign_key_check)")]
+    BrokenReferences(usize),
     #[error("cannot read which migrations the database has: {0}")]
     Applied(sqlx::Error),
 }
@@ -105,9 +107,31 @@ impl Db {
     }
 
     /// Applies the embedded migrations of this backend that have not run yet.
+    ///
+    /// On SQLite they run on one connection with foreign keys off, as SQLite's manual requires for rebuilding a table
+    /// that others reference (`ALTER TABLE` cannot drop a `NOT NULL`; with foreign keys on, dropping the old table
+    /// would cascade to every row that refers to it). `PRAGMA foreign_keys` is a no-op inside a transaction, so it is
+    /// set around the migrator, and `foreign_key_check` proves afterwards that no reference was broken.
     pub async fn migrate(&self) -> Result<(), DbError> {
-        self.migrator().run(&self.pool).await?;
-        Ok(())
+        if self.backend == Backend::Postgres {
+            self.migrator().run(&self.pool).await?;
+            return Ok(());
+        }
+        let mut conn = self.pool.acquire().await.map_err(DbError::Connect)?;
+        conn.execute("PRAGMA foreign_keys = OFF")
+            .await
+            .map_err(DbError::Connect)?;
+        let migrated = self.migrator().run_direct(&mut *conn).await;
+        let broken = sqlx::query("PRAGMA foreign_key_check").fetch_all(&mut *conn).await;
+        conn.execute("PRAGMA foreign_keys = ON")
+            .await
+            .map_err(DbError::Connect)?;
+        migrated?;
+        match broken {
+            Ok(rows) if rows.is_empty() => Ok(()),
+            Ok(rows) => Err(DbError::BrokenReferences(rows.len())),
+            Err(e) => Err(DbError::Connect(e)),
+        }
     }
 
     /// Makes the schema current (`migrate`), or, when this process may not change it, checks that it is

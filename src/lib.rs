@@ -10,6 +10,7 @@ pub mod app;
 pub mod audit;
 pub mod auth;
 pub mod components;
+pub mod connect;
 pub mod error;
 pub mod pages;
 

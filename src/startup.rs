@@ -216,6 +216,7 @@ fn router(state: AppState) -> Router {
     // machine surfaces (probes, metrics, the service API) authenticate otherwise and carry no cookies.
     let browser = Router::new()
         .merge(accounts::routes::routes())
+        .merge(crate::connect::routes::routes())
         .merge(crate::admin::export::routes())
         .leptos_routes_with_context(&state, routes, provide_request_context, {
             let options = state.leptos_options.clone();
@@ -227,6 +228,7 @@ fn router(state: AppState) -> Router {
         ))
         .layer(from_fn(server_fn_error_status))
         .layer(from_fn(require_utf8_forms))
+        .layer(from_fn(crate::connect::gate::restrict))
         .layer(session_layer)
         .layer(from_fn_with_state(allowed, require_same_origin));
     Router::new()
@@ -260,6 +262,9 @@ async fn housekeeping(state: AppState) {
         }
         if let Err(err) = accounts::repo::delete_stale_flows(&state.db.pool, crate::db::now_ms()).await {
             tracing::warn!("deleting stale OAuth flows failed: {err}");
+        }
+        if let Err(err) = crate::connect::repo::delete_stale(&state.db.pool, crate::db::now_ms()).await {
+            tracing::warn!("deleting stale connect links failed: {err}");
         }
     }
 }

@@ -16,10 +16,18 @@ use serde_json::{Value, json};
 async fn key(app: &TestApp, name: &str, providers: &[&str]) -> String {
     let providers: Vec<String> = providers.iter().map(|p| (*p).to_owned()).collect();
     let known = vec!["demo".to_owned(), "github".to_owned()];
-    keys::create(&app.state.db.pool, name, &providers, &known)
-        .await
-        .unwrap()
-        .1
+    keys::create(
+        &app.state.db.pool,
+        keys::NewKey {
+            name,
+            providers: &providers,
+            ..Default::default()
+        },
+        &known,
+    )
+    .await
+    .unwrap()
+    .1
 }
 
 async fn list(app: &TestApp, key: Option<&str>, user: &str) -> reqwest::Response {
@@ -340,14 +348,42 @@ async fn key_names_are_checked_and_never_reused(backend: Backend) {
     let pool = &app.state.db.pool;
     let known = vec!["demo".to_owned()];
     for bad in ["", "has space", "semi;colon", &"x".repeat(65)] {
-        let err = keys::create(pool, bad, &[], &known).await.unwrap_err();
-        assert!(matches!(err, keys::KeyError::BadName), "{bad:?}: {err}");
-    }
-    let err = keys::create(pool, "k", &["gitlab".to_owned()], &known)
+        let err = keys::create(
+            pool,
+            keys::NewKey {
+                name: bad,
+                providers: &[],
+                ..Default::default()
+            },
+            &known,
+        )
         .await
         .unwrap_err();
+        assert!(matches!(err, keys::KeyError::BadName), "{bad:?}: {err}");
+    }
+    let err = keys::create(
+        pool,
+        keys::NewKey {
+            name: "k",
+            providers: &["gitlab".to_owned()],
+            ..Default::default()
+        },
+        &known,
+    )
+    .await
+    .unwrap_err();
     assert_eq!(err.to_string(), "unknown provider \"gitlab\" (configured: demo)");
-    let (created, secret) = keys::create(pool, "k", &[], &known).await.unwrap();
+    let (created, secret) = keys::create(
+        pool,
+        keys::NewKey {
+            name: "k",
+            providers: &[],
+            ..Default::default()
+        },
+        &known,
+    )
+    .await
+    .unwrap();
     assert!(secret.starts_with("obk_") && secret.len() == 4 + 43, "{secret}");
     assert_eq!(created.providers, None);
     let stored: String = sqlx::query_scalar("SELECT key_hash FROM api_keys WHERE name = 'k'")
@@ -356,7 +392,17 @@ async fn key_names_are_checked_and_never_reused(backend: Backend) {
         .unwrap();
     assert!(!stored.contains(&secret[4..]), "only a hash is stored");
     keys::revoke(pool, "k").await.unwrap();
-    let err = keys::create(pool, "k", &[], &known).await.unwrap_err();
+    let err = keys::create(
+        pool,
+        keys::NewKey {
+            name: "k",
+            providers: &[],
+            ..Default::default()
+        },
+        &known,
+    )
+    .await
+    .unwrap_err();
     assert!(matches!(err, keys::KeyError::NameTaken(_)), "{err}");
     assert!(matches!(
         keys::revoke(pool, "k").await,

@@ -13,9 +13,15 @@ pub async fn list_linked_accounts() -> Result<LinkedAccounts, AppError> {
     use crate::state::{app_state, require_user, session};
     let state = app_state()?;
     let user = require_user(&state, &session().await?).await?;
-    crate::accounts::service::linked_accounts(&state, user.id)
+    let mut page = crate::accounts::service::linked_accounts(&state, user.id)
         .await
-        .map_err(AppError::internal)
+        .map_err(AppError::internal)?;
+    // A session opened from a platform's connect link shows what the platform's key may use, nothing else.
+    page.providers.retain(|p| user.may_use_provider(&p.id));
+    page.accounts.retain(|a| user.may_use_provider(&a.provider_id));
+    page.pending_revocations
+        .retain(|p| user.may_use_provider(&p.provider_id));
+    Ok(page)
 }
 
 /// Disconnects one of the caller's accounts: deletes it and its tokens, revokes them at the provider.
@@ -27,6 +33,18 @@ pub async fn disconnect_account(account: String) -> Result<DisconnectOutcome, Ap
     };
     let state = app_state()?;
     let user = require_user(&state, &session().await?).await?;
+    if user.connect.is_some() {
+        // A connect session acts within the platform key's providers only.
+        let found = crate::accounts::repo::find(&state.db.pool, &account)
+            .await
+            .map_err(AppError::internal)?;
+        if found.is_none_or(|a| a.user_id != user.id || !user.may_use_provider(&a.provider)) {
+            redirect_plain_form("/linked-accounts?error=account_gone");
+            return Err(AppError::NotFound {
+                what: "linked account".into(),
+            });
+        }
+    }
     let by = disconnect::DisconnectedBy::Owner;
     match disconnect::disconnect(&state, user.id, &account, by, request_id().as_deref()).await {
         Ok(outcome) => {

@@ -89,13 +89,16 @@ pub enum DisconnectedBy<'a> {
     Owner,
     /// An admin, with the reason they gave (the user reads it in their activity).
     Admin { user_id: i64, reason: &'a str },
+    /// The platform's backend, through the service API with the named key (no person acted).
+    Platform { key: &'a str },
 }
 
 impl DisconnectedBy<'_> {
-    fn actor(self, owner: i64) -> i64 {
+    fn actor(self, owner: i64) -> Option<i64> {
         match self {
-            DisconnectedBy::Owner => owner,
-            DisconnectedBy::Admin { user_id, .. } => user_id,
+            DisconnectedBy::Owner => Some(owner),
+            DisconnectedBy::Admin { user_id, .. } => Some(user_id),
+            DisconnectedBy::Platform { .. } => None,
         }
     }
 }
@@ -165,16 +168,20 @@ pub async fn disconnect(
     }
     let actor = by.actor(user_id);
     let mut event = NewEvent::by_user(AuditAction::AccountDisconnected, Outcome::Success, user_id);
-    event.actor_user_id = Some(actor);
+    event.actor_user_id = actor;
     event.provider = Some(&account.provider);
     event.account_id = Some(account_id);
     event.request_id = request_id;
     event.details = serde_json::json!({
         "label": label, "token_sets": sets.len(), "tokens": moved, "undecryptable": undecryptable,
     });
-    if let DisconnectedBy::Admin { reason, .. } = by {
-        event.details["forced"] = true.into();
-        event.details["reason"] = reason.into();
+    match by {
+        DisconnectedBy::Admin { reason, .. } => {
+            event.details["forced"] = true.into();
+            event.details["reason"] = reason.into();
+        }
+        DisconnectedBy::Platform { key } => event.details["key"] = key.into(),
+        DisconnectedBy::Owner => {}
     }
     audit::record(&mut tx, &event, now).await?;
     tx.commit().await?;
@@ -243,7 +250,7 @@ pub async fn revoke_orphans(
     }
     tx.commit().await?;
     let rows = pending_rows(&revoker.db.pool, user_id, Some(account_id)).await?;
-    revoke_rows(revoker, user_id, user_id, None, rows).await?;
+    revoke_rows(revoker, user_id, Some(user_id), None, rows).await?;
     Ok(())
 }
 
@@ -254,7 +261,7 @@ pub async fn retry(
     request_id: Option<&str>,
 ) -> Result<Vec<DisconnectOutcome>, sqlx::Error> {
     let rows = pending_rows(&state.db.pool, user_id, None).await?;
-    revoke_rows(Revoker::of(state), user_id, user_id, request_id, rows).await
+    revoke_rows(Revoker::of(state), user_id, Some(user_id), request_id, rows).await
 }
 
 /// The caller's failed revocations, one entry per disconnected account, oldest first.
@@ -294,7 +301,7 @@ pub async fn pending_for_user(state: &AppState, user_id: i64) -> Result<Vec<Pend
 async fn revoke_rows(
     revoker: Revoker<'_>,
     user_id: i64,
-    actor: i64,
+    actor: Option<i64>,
     request_id: Option<&str>,
     rows: Vec<PendingRow>,
 ) -> Result<Vec<DisconnectOutcome>, sqlx::Error> {
@@ -367,7 +374,7 @@ async fn revoke_rows(
             Outcome::Failure
         };
         let mut event = NewEvent::by_user(AuditAction::TokensRevoked, outcome_kind, user_id);
-        event.actor_user_id = Some(actor);
+        event.actor_user_id = actor;
         event.provider = Some(&outcome.provider_id);
         event.account_id = Some(&account_id);
         event.request_id = request_id;

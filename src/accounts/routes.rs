@@ -18,7 +18,10 @@ use super::{
     LinkIntent,
     link::{self, CallbackParams, Caller, Linked, StartError, StartRequest},
 };
-use crate::state::{AppState, current_user};
+use crate::{
+    connect::{ConnectMode, ConnectResult},
+    state::{AppState, current_user},
+};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -86,6 +89,10 @@ async fn start(
     let Some(session_id) = session.id() else {
         return see_other(&format!("/sign-in?next={}", link::DEFAULT_RETURN));
     };
+    if !user.may_use_provider(&provider.id) {
+        // A connect session's gate refuses this already; the check stays where the flow starts.
+        return (StatusCode::FORBIDDEN, "this provider is not offered here").into_response();
+    }
     let Some(intent) = LinkIntent::parse(form.intent.as_deref().unwrap_or("link")) else {
         return (StatusCode::BAD_REQUEST, "intent must be link, reconnect or grant").into_response();
     };
@@ -131,7 +138,25 @@ async fn callback(
         session_id: session_id.as_deref(),
         request_id: headers.get("x-request-id").and_then(|v| v.to_str().ok()),
     };
-    match link::complete(&state, &provider, caller, params).await {
+    let result = link::complete(&state, &provider, caller, params).await;
+    // A platform's `connect` session goes back to the platform with the result, and ends.
+    if let Some(grant) = user
+        .as_ref()
+        .and_then(|u| u.connect.as_ref())
+        .filter(|g| g.mode == ConnectMode::Connect)
+    {
+        let result = match &result {
+            Ok((Linked::New { account_id } | Linked::Again { account_id }, _)) => ConnectResult::Linked {
+                account_id: account_id.clone(),
+            },
+            Err(refused) if refused.error == super::LinkError::AccessDenied => ConnectResult::Denied,
+            Err(refused) => ConnectResult::Failed {
+                reason: refused.error.code(),
+            },
+        };
+        return see_other(&crate::connect::service::finish(&session, grant, result).await);
+    }
+    match result {
         Ok((linked, return_to)) => {
             let (outcome, account_id) = match linked {
                 Linked::New { account_id } => ("linked", account_id),

@@ -29,7 +29,7 @@ fn sort_key(sort: AccountSort) -> (&'static str, bool) {
 }
 
 /// The columns [`summary`] reads, from `linked_accounts a JOIN users u`.
-pub(super) const SUMMARY_COLUMNS: &str = "a.id, a.user_id, u.email AS user_email, a.provider, a.subject, a.username, a.email, \
+pub(super) const SUMMARY_COLUMNS: &str = "a.id, a.user_id, COALESCE(u.email, '') AS user_email, u.external_id AS user_external_id, a.provider, a.subject, a.username, a.email, \
      a.display_name, a.status, a.status_reason, a.created_at, a.last_used_at, a.token_expires_at";
 
 /// A cursor: the last row's sort key and id. Opaque to the browser, checked when it comes back.
@@ -118,6 +118,7 @@ pub(super) fn summary(state: &AppState, row: &AnyRow) -> Result<AccountSummary, 
         id: row.try_get("id")?,
         user_id: row.try_get("user_id")?,
         user_email: row.try_get("user_email")?,
+        user_external_id: row.try_get("user_external_id")?,
         provider_name: provider_name(state, &provider),
         provider_id: provider,
         label: label(

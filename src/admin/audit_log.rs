@@ -21,8 +21,8 @@ use crate::{
 
 /// The columns of an event with its actor's and subject's emails and its account's names, as [`entry`] reads them.
 pub(super) const EVENT_SQL: &str = "SELECT e.id, e.at, e.actor_user_id, e.subject_user_id, e.action, e.outcome, \
-     e.provider, e.account_id, e.resource_server, e.request_id, e.details, actor.email AS actor_email, \
-     subject.email AS subject_email, a.username, a.email, a.display_name, a.subject \
+     e.provider, e.account_id, e.resource_server, e.request_id, e.details, COALESCE(actor.email, actor.external_id) AS actor_email, \
+     COALESCE(subject.email, subject.external_id) AS subject_email, a.username, a.email, a.display_name, a.subject \
      FROM audit_events e LEFT JOIN users actor ON actor.id = e.actor_user_id \
      LEFT JOIN users subject ON subject.id = e.subject_user_id LEFT JOIN linked_accounts a ON a.id = e.account_id";
 

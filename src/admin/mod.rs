@@ -39,7 +39,8 @@ pub async fn require_admin(
     session: &tower_sessions::Session,
 ) -> Result<crate::auth::service::User, crate::error::AppError> {
     let user = crate::state::require_user(state, session).await?;
-    if user.role != Role::Admin {
+    // A session opened from a platform's connect link is never an admin's, whoever its user is.
+    if user.role != Role::Admin || user.connect.is_some() {
         tracing::warn!(user_id = user.id, "admin area refused: not an admin");
         return Err(crate::error::AppError::Forbidden);
     }
@@ -140,12 +141,26 @@ pub fn encode(value: &str) -> String {
     out
 }
 
+impl AccountSummary {
+    /// How the admin pages name the account's user: their email, else their platform's id.
+    pub fn user_label(&self) -> String {
+        match (&self.user_external_id, self.user_email.is_empty()) {
+            (Some(external), true) => format!("platform user {external}"),
+            (Some(external), false) => format!("{} ({external})", self.user_email),
+            (None, _) => self.user_email.clone(),
+        }
+    }
+}
+
 /// One linked account in the admin list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccountSummary {
     pub id: String,
     pub user_id: i64,
+    /// Empty for a platform user whose platform gave no email.
     pub user_email: String,
+    /// The platform's id of a platform user.
+    pub user_external_id: Option<String>,
     pub provider_id: String,
     pub provider_name: String,
     /// The identity's best name (username, else email, else name, else subject).
@@ -296,7 +311,7 @@ pub struct Dashboard {
 /// The users list's search and cursor.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserQuery {
-    /// Email or name, a prefix of either (case-insensitive).
+    /// Email or name, a prefix of either (case-insensitive), or a prefix of a platform user's external id.
     pub q: Option<String>,
     pub after: Option<i64>,
 }
@@ -304,7 +319,10 @@ pub struct UserQuery {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserSummary {
     pub id: i64,
+    /// Empty for a platform user whose platform gave no email.
     pub email: String,
+    /// The platform's id of a platform user.
+    pub external_id: Option<String>,
     pub display_name: String,
     pub role: Role,
     pub disabled: bool,

@@ -9,7 +9,7 @@ use super::{
 use crate::{
     auth::{
         Role,
-        repo::{UserRefError, find_by_id_or_email},
+        repo::{UserRefError, find_by_external_id, find_by_id_or_email},
         service::{self, AuthError, ChangedBy, User},
     },
     db::now_ms,
@@ -17,19 +17,28 @@ use crate::{
     state::AppState,
 };
 
-/// The user a filter names (`field` says which filter): a numeric id, or an email. One that names nobody is an
-/// error that says so, rather than an empty list that looks like "no events".
+/// The user a filter names (`field` says which filter): a numeric id, an email, or a platform user's external id
+/// (tried last, exactly as typed). One that names nobody is an error that says so, rather than an empty list that
+/// looks like "no events".
 pub async fn resolve(state: &AppState, field: &str, value: &str) -> Result<i64, AppError> {
     let value = value.trim();
-    match find_by_id_or_email(&state.db.pool, value).await {
-        Ok(Some(user)) => Ok(user.id),
-        Ok(None) => Err(AppError::invalid(field, format!("No user is “{value}”."))),
-        Err(UserRefError::NotARef) => Err(AppError::invalid(
+    let found = match find_by_id_or_email(&state.db.pool, value).await {
+        Ok(found) => found,
+        Err(UserRefError::NotARef) => None,
+        Err(UserRefError::Db(e)) => return Err(AppError::internal(e)),
+    };
+    let found = match found {
+        Some(user) => Some(user),
+        None => find_by_external_id(&state.db.pool, value)
+            .await
+            .map_err(AppError::internal)?,
+    };
+    found.map(|user| user.id).ok_or_else(|| {
+        AppError::invalid(
             field,
-            format!("“{value}” is neither an email address nor a user id."),
-        )),
-        Err(UserRefError::Db(e)) => Err(AppError::internal(e)),
-    }
+            format!("No user is “{value}” (an id, an email or an external id)."),
+        )
+    })
 }
 
 /// One page of users by id, optionally those whose email or name starts with `q`.
@@ -39,16 +48,12 @@ pub async fn list(state: &AppState, me: i64, query: UserQuery) -> Result<UserLis
         // A prefix of the email or the name, case-insensitive (emails are stored lower-case; names are folded with
         // LOWER, which folds ASCII only on SQLite). It scans `users`, not accounts or events: cheap enough at the
         // scale of people. A backslash escapes LIKE's wildcards.
-        let pattern = format!(
-            "{}%",
-            q.to_lowercase()
-                .replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_")
-        );
+        let like = |q: &str| format!("{}%", q.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
+        let pattern = like(&q.to_lowercase());
+        // External ids are the platform's, compared as given (case matters to the platform).
         filter.and(
-            "(u.email LIKE {} ESCAPE '\\' OR LOWER(u.display_name) LIKE {} ESCAPE '\\')",
-            [Value::Text(pattern.clone()), Value::Text(pattern)],
+            "(u.email LIKE {} ESCAPE '\\' OR LOWER(u.display_name) LIKE {} ESCAPE '\\' OR u.external_id LIKE {} ESCAPE '\\')",
+            [Value::Text(pattern.clone()), Value::Text(pattern), Value::Text(like(q))],
         );
     }
     if let Some(after) = query.after {
@@ -56,7 +61,7 @@ pub async fn list(state: &AppState, me: i64, query: UserQuery) -> Result<UserLis
     }
     let limit = filter.placeholder(Value::Int(PAGE_SIZE as i64 + 1));
     let sql = format!(
-        "SELECT u.id, u.email, u.display_name, u.role, u.disabled_at, u.created_at, \
+        "SELECT u.id, COALESCE(u.email, '') AS email, u.external_id, u.display_name, u.role, u.disabled_at, u.created_at, \
          (SELECT COUNT(*) FROM linked_accounts a WHERE a.user_id = u.id) AS accounts \
          FROM users u WHERE {} ORDER BY u.id LIMIT {limit}",
         filter.sql()
@@ -72,6 +77,7 @@ pub async fn list(state: &AppState, me: i64, query: UserQuery) -> Result<UserLis
         users.push(UserSummary {
             id: row.try_get("id").map_err(AppError::internal)?,
             email: row.try_get("email").map_err(AppError::internal)?,
+            external_id: row.try_get("external_id").map_err(AppError::internal)?,
             display_name: row.try_get("display_name").map_err(AppError::internal)?,
             role: Role::parse(&role).unwrap_or(Role::User),
             disabled: row

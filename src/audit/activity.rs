@@ -17,12 +17,15 @@ pub const PAGE_SIZE: i64 = 25;
 fn condition(kind: ActivityKind) -> &'static str {
     match kind {
         ActivityKind::All => "TRUE",
-        ActivityKind::Links => "e.action IN ('account_linked', 'account_relinked', 'link_rejected')",
+        ActivityKind::Links => {
+            "e.action IN ('account_linked', 'account_relinked', 'link_rejected', 'connect_session_created', \
+                                 'connect_session_opened')"
+        }
         ActivityKind::Refreshes => "e.action IN ('token_refreshed', 'provider_recovered')",
         ActivityKind::Problems => "e.outcome <> 'success'",
         ActivityKind::Actions => {
             "e.action IN ('delegated_call', 'service_accounts_listed', 'service_token_issued', \
-                                 'service_action_run')"
+                                 'service_action_run', 'service_events_read')"
         }
         ActivityKind::Disconnects => "e.action IN ('account_disconnected', 'tokens_revoked')",
     }
@@ -35,39 +38,66 @@ pub async fn page(state: &AppState, user_id: i64, query: &ActivityQuery) -> Resu
         .as_deref()
         .filter(|p| state.catalog.get(p).is_some())
         .map(str::to_owned);
-    let sql = format!(
-        "SELECT e.id, e.at, e.action, e.outcome, e.provider, e.resource_server, e.details, \
-         a.username, a.email, a.display_name, a.subject, gone.details AS gone_details \
-         FROM audit_events e LEFT JOIN linked_accounts a ON a.id = e.account_id AND a.user_id = e.subject_user_id \
-         LEFT JOIN audit_events gone ON gone.account_id = e.account_id AND gone.action = 'account_disconnected' \
-         AND gone.subject_user_id = e.subject_user_id \
-         WHERE e.subject_user_id = $1 AND (CAST($2 AS TEXT) IS NULL OR e.provider = $2) \
-         AND (CAST($3 AS BIGINT) IS NULL OR e.id < $3) AND {} \
-         ORDER BY e.id DESC LIMIT $4",
-        condition(kind)
-    );
-    let rows = sqlx::query(&sql)
-        .bind(user_id)
-        .bind(provider.as_deref())
-        .bind(query.before)
-        .bind(PAGE_SIZE + 1)
-        .fetch_all(&state.db.pool)
-        .await?;
-    let more = rows.len() as i64 > PAGE_SIZE;
-    let mut entries = Vec::with_capacity(rows.len());
-    for row in rows.iter().take(PAGE_SIZE as usize) {
-        entries.push(entry(state, row)?);
-    }
+    let providers = provider.as_ref().map(|p| vec![p.clone()]);
+    let (entries, older) = history(state, user_id, kind, providers.as_deref(), query.before, PAGE_SIZE).await?;
     let providers = crate::accounts::service::provider_views(state);
     Ok(ActivityList {
         kind,
         provider,
-        older: if more { entries.last().map(|e| e.id) } else { None },
+        older,
         paged: query.before.is_some(),
         entries,
         providers,
         now: now_ms(),
     })
+}
+
+/// Up to `limit` of the user's events of `kind` below the id `before`, newest first, at `providers` (`None`: any;
+/// events at no provider, such as a user being disabled, are always included), and the cursor of the next page.
+/// The page and the service API (`GET /api/v1/users/{external_id}/events`) both read the history here.
+pub async fn history(
+    state: &AppState,
+    user_id: i64,
+    kind: ActivityKind,
+    providers: Option<&[String]>,
+    before: Option<i64>,
+    limit: i64,
+) -> Result<(Vec<ActivityEntry>, Option<i64>), sqlx::Error> {
+    // One placeholder per provider (from the catalog or an API key, never the request's text as SQL).
+    let provider_condition = match providers {
+        None => "TRUE".to_owned(),
+        Some(list) => {
+            let placeholders: Vec<String> = (0..list.len()).map(|i| format!("${}", i + 4)).collect();
+            let list = if placeholders.is_empty() {
+                "NULL".to_owned()
+            } else {
+                placeholders.join(", ")
+            };
+            format!("(e.provider IS NULL OR e.provider IN ({list}))")
+        }
+    };
+    let sql = format!(
+        "SELECT e.id, e.at, e.action, e.outcome, e.provider, e.account_id, e.resource_server, e.details, \
+         a.username, a.email, a.display_name, a.subject, gone.details AS gone_details \
+         FROM audit_events e LEFT JOIN linked_accounts a ON a.id = e.account_id AND a.user_id = e.subject_user_id \
+         LEFT JOIN audit_events gone ON gone.account_id = e.account_id AND gone.action = 'account_disconnected' \
+         AND gone.outcome = 'success' AND gone.subject_user_id = e.subject_user_id \
+         WHERE e.subject_user_id = $1 AND (CAST($2 AS BIGINT) IS NULL OR e.id < $2) AND {} AND {provider_condition} \
+         ORDER BY e.id DESC LIMIT $3",
+        condition(kind)
+    );
+    let mut query = sqlx::query(&sql).bind(user_id).bind(before).bind(limit + 1);
+    for provider in providers.unwrap_or_default() {
+        query = query.bind(provider);
+    }
+    let rows = query.fetch_all(&state.db.pool).await?;
+    let more = rows.len() as i64 > limit;
+    let mut entries = Vec::with_capacity(rows.len());
+    for row in rows.iter().take(limit as usize) {
+        entries.push(entry(state, row)?);
+    }
+    let older = if more { entries.last().map(|e| e.id) } else { None };
+    Ok((entries, older))
 }
 
 fn entry(state: &AppState, row: &sqlx::any::AnyRow) -> Result<ActivityEntry, sqlx::Error> {
@@ -112,10 +142,13 @@ fn entry(state: &AppState, row: &sqlx::any::AnyRow) -> Result<ActivityEntry, sql
     Ok(ActivityEntry {
         id: row.try_get("id")?,
         at: row.try_get("at")?,
+        account_id: row.try_get("account_id")?,
+        provider_id,
         outcome: Outcome::parse(&outcome).unwrap_or(Outcome::Failure),
         provider_name,
         account_label,
         summary,
+        action,
     })
 }
 
@@ -163,7 +196,43 @@ pub(crate) fn summary(
             "An administrator disconnected {provider} account {account}: {}",
             text("reason")
         ),
+        "account_disconnected" if d["error"].is_string() => format!(
+            "The platform's backend (key {}) was refused disconnecting {provider} account {account}: {}.",
+            text("key"),
+            text("error").replace('_', " ")
+        ),
+        "account_disconnected" if d["key"].is_string() => format!(
+            "The platform's backend (key {}) disconnected {provider} account {account}.",
+            text("key")
+        ),
         "account_disconnected" => format!("Disconnected {provider} account {account}."),
+        "service_events_read" => format!(
+            "The platform's backend (key {}) read your recent activity.",
+            text("key")
+        ),
+        "connect_session_created" => format!(
+            "The platform's backend (key {}) made a link to {} your linked accounts.",
+            text("key"),
+            if text("mode") == "manage" {
+                "manage"
+            } else {
+                "connect one of"
+            }
+        ),
+        "connect_session_opened" if d["error"].is_null() => format!(
+            "You opened a link from the platform (key {}) to {} your linked accounts.",
+            text("key"),
+            if text("mode") == "manage" {
+                "manage"
+            } else {
+                "connect one of"
+            }
+        ),
+        "connect_session_opened" => format!(
+            "A link from the platform (key {}) was refused: it was {}.",
+            text("key"),
+            text("error").replace('_', " ")
+        ),
         "user_disabled" => format!(
             "The account {} was disabled: it cannot sign in, nothing is done for it.",
             text("email")

@@ -53,11 +53,18 @@ pub enum AuditAction {
     UserDisabled,
     /// A disabled user was enabled again.
     UserEnabled,
+    /// A platform backend read the user's history through the service API (`details`: key, events).
+    ServiceEventsRead,
+    /// A platform backend made a connect link for the user (`details`: key, mode, provider).
+    ConnectSessionCreated,
+    /// The user's browser opened a connect link (`rejected` with `details.error` = `used` or `expired` when the link
+    /// was spent, or `user_disabled` / `key_revoked`).
+    ConnectSessionOpened,
 }
 
 impl AuditAction {
     /// Every action, in the order the admin audit filter lists them.
-    pub const ALL: [AuditAction; 16] = [
+    pub const ALL: [AuditAction; 19] = [
         AuditAction::AccountLinked,
         AuditAction::AccountRelinked,
         AuditAction::LinkRejected,
@@ -72,8 +79,11 @@ impl AuditAction {
         AuditAction::ServiceAccountsListed,
         AuditAction::ServiceTokenIssued,
         AuditAction::ServiceActionRun,
+        AuditAction::ServiceEventsRead,
         AuditAction::UserDisabled,
         AuditAction::UserEnabled,
+        AuditAction::ConnectSessionCreated,
+        AuditAction::ConnectSessionOpened,
     ];
 
     pub fn parse(s: &str) -> Option<Self> {
@@ -98,6 +108,9 @@ impl AuditAction {
             AuditAction::ServiceActionRun => "service_action_run",
             AuditAction::UserDisabled => "user_disabled",
             AuditAction::UserEnabled => "user_enabled",
+            AuditAction::ServiceEventsRead => "service_events_read",
+            AuditAction::ConnectSessionCreated => "connect_session_created",
+            AuditAction::ConnectSessionOpened => "connect_session_opened",
         }
     }
 }
@@ -181,7 +194,11 @@ impl ActivityKind {
 pub struct ActivityEntry {
     pub id: i64,
     pub at: i64,
+    /// The audit action (`account_linked`, …).
+    pub action: String,
     pub outcome: Outcome,
+    pub provider_id: Option<String>,
+    pub account_id: Option<String>,
     pub provider_name: Option<String>,
     pub account_label: Option<String>,
     pub summary: String,

@@ -23,6 +23,8 @@ use serde::{Deserialize, Serialize};
 use crate::error::FieldError;
 
 pub const EMAIL_MAX_LEN: usize = 254;
+/// A platform user's id at their platform (`external_id`): 1 to this many bytes.
+pub const EXTERNAL_ID_MAX_BYTES: usize = 255;
 pub const DISPLAY_NAME_MAX_LEN: usize = 100;
 /// NIST SP 800-63B: at least 8 characters; long passphrases must be allowed, but not unbounded ones (hash cost).
 pub const PASSWORD_MIN_LEN: usize = 8;
@@ -60,6 +62,8 @@ pub struct UserDto {
     pub role: Role,
     /// Date the account was created, `YYYY-MM-DD` (UTC).
     pub member_since: String,
+    /// Set in a session opened from a platform's connect link: the pages then offer "Back to <platform>".
+    pub connect: Option<crate::connect::ConnectView>,
 }
 
 /// Trims and lower-cases an email address and checks that it looks like one. We do not try to be an RFC 5322
@@ -93,6 +97,28 @@ pub fn normalize_email(raw: &str) -> Result<String, FieldError> {
         ));
     }
     Ok(email)
+}
+
+/// Checks a platform's id of its user: 1 to 255 bytes, kept exactly as given (it is the platform's key, compared
+/// byte for byte), without control characters (they would corrupt logs and exports).
+pub fn validate_external_id(raw: &str) -> Result<&str, FieldError> {
+    const FIELD: &str = "user.external_id";
+    if raw.is_empty() {
+        return Err(FieldError::new(FIELD, "Give the platform's id of the user."));
+    }
+    if raw.len() > EXTERNAL_ID_MAX_BYTES {
+        return Err(FieldError::new(
+            FIELD,
+            format!("An external id has at most {EXTERNAL_ID_MAX_BYTES} bytes."),
+        ));
+    }
+    if raw.chars().any(char::is_control) {
+        return Err(FieldError::new(
+            FIELD,
+            "An external id cannot contain control characters.",
+        ));
+    }
+    Ok(raw)
 }
 
 /// Trims a display name; empty falls back to the part of the email before `@`.

@@ -7,12 +7,16 @@ use super::Role;
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct UserRow {
     pub id: i64,
-    pub email: String,
+    /// `None` only for a platform user whose platform gave no email.
+    pub email: Option<String>,
     pub display_name: String,
-    pub password_hash: String,
+    /// `None`: no password (a platform user), so no sign-in with one.
+    pub password_hash: Option<String>,
     pub role: String,
     pub disabled_at: Option<i64>,
     pub created_at: i64,
+    /// The platform's own id of a platform user; `None` for local accounts.
+    pub external_id: Option<String>,
 }
 
 impl UserRow {
@@ -26,7 +30,7 @@ impl UserRow {
     }
 }
 
-const USER_COLUMNS: &str = "id, email, display_name, password_hash, role, disabled_at, created_at";
+const USER_COLUMNS: &str = "id, email, display_name, password_hash, role, disabled_at, created_at, external_id";
 
 pub async fn insert_user(
     pool: &AnyPool,
@@ -64,6 +68,41 @@ pub async fn find_by_id<'e>(
         .bind(id)
         .fetch_optional(conn)
         .await
+}
+
+pub async fn find_by_external_id(pool: &AnyPool, external_id: &str) -> Result<Option<UserRow>, sqlx::Error> {
+    sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE external_id = $1"))
+        .bind(external_id)
+        .fetch_optional(pool)
+        .await
+}
+
+/// Creates the platform user named `external_id`, or updates the email and name the platform gives (`None` keeps
+/// what is stored). One statement, so any number of first calls at once make one user (the unique `external_id`).
+/// A new user without a given name is called `new_display_name`. Fails with a unique violation of `users_email_key`
+/// when another user has the email.
+pub async fn upsert_platform_user(
+    pool: &AnyPool,
+    external_id: &str,
+    email: Option<&str>,
+    display_name: Option<&str>,
+    new_display_name: &str,
+    now: i64,
+) -> Result<UserRow, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "INSERT INTO users (external_id, email, display_name, password_hash, role, created_at, updated_at) \
+         VALUES ($1, $2, $3, NULL, 'user', $4, $4) \
+         ON CONFLICT (external_id) DO UPDATE SET email = COALESCE($2, users.email), \
+         display_name = COALESCE($5, users.display_name), updated_at = $4 \
+         RETURNING {USER_COLUMNS}"
+    ))
+    .bind(external_id)
+    .bind(email)
+    .bind(new_display_name)
+    .bind(now)
+    .bind(display_name)
+    .fetch_one(pool)
+    .await
 }
 
 /// The user a reference names: a numeric id, else an email address (normalised as sign-in normalises it).

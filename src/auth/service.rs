@@ -9,6 +9,7 @@ use super::{
 };
 use crate::{
     config::AuthSettings,
+    connect::ConnectGrant,
     db::{Db, is_unique_violation, now_ms},
     error::{AppError, FieldError},
 };
@@ -59,11 +60,16 @@ impl From<AuthError> for AppError {
 #[derive(Debug, Clone)]
 pub struct User {
     pub id: i64,
-    pub email: String,
+    /// `None` only for a platform user whose platform gave none.
+    pub email: Option<String>,
     pub display_name: String,
     pub role: Role,
     pub disabled: bool,
     pub created_at: i64,
+    /// The platform's id of a platform user.
+    pub external_id: Option<String>,
+    /// Set while this user is in a session opened from a platform's connect link: what that session may do.
+    pub connect: Option<ConnectGrant>,
 }
 
 impl From<UserRow> for User {
@@ -75,6 +81,8 @@ impl From<UserRow> for User {
             email: row.email,
             display_name: row.display_name,
             created_at: row.created_at,
+            external_id: row.external_id,
+            connect: None,
         }
     }
 }
@@ -82,11 +90,18 @@ impl From<UserRow> for User {
 impl User {
     pub fn to_dto(&self) -> UserDto {
         UserDto {
-            email: self.email.clone(),
+            email: self.email.clone().unwrap_or_default(),
             display_name: self.display_name.clone(),
             role: self.role,
             member_since: format_date(self.created_at),
+            connect: self.connect.as_ref().map(ConnectGrant::view),
         }
+    }
+
+    /// Whether this session may act with accounts of `provider`: always, except in a connect session, which may use
+    /// the providers of the platform's key only.
+    pub fn may_use_provider(&self, provider: &str) -> bool {
+        self.connect.as_ref().is_none_or(|grant| grant.allows(provider))
     }
 }
 
@@ -122,12 +137,59 @@ pub async fn create_user(
         })?;
     Ok(User {
         id,
-        email,
+        email: Some(email),
         display_name,
         role,
         disabled: false,
         created_at: now,
+        external_id: None,
+        connect: None,
     })
+}
+
+/// A platform's user as its backend names them (`POST /api/v1/connect_sessions`).
+pub struct PlatformUser<'a> {
+    pub external_id: &'a str,
+    pub email: Option<&'a str>,
+    pub display_name: Option<&'a str>,
+}
+
+/// The platform user named `external_id`, created on first use with no password; the email and name are updated
+/// when given. Any number of concurrent first calls make one user.
+pub async fn platform_user(db: &Db, given: PlatformUser<'_>) -> Result<User, AuthError> {
+    let external_id = super::validate_external_id(given.external_id)?;
+    let email = match given.email.map(str::trim).filter(|e| !e.is_empty()) {
+        Some(email) => Some(normalize_email(email).map_err(|e| FieldError::new("user.email", e.message))?),
+        None => None,
+    };
+    let display_name = match given.display_name.map(str::trim).filter(|n| !n.is_empty()) {
+        Some(name) => {
+            Some(normalize_display_name(name, "").map_err(|e| FieldError::new("user.display_name", e.message))?)
+        }
+        None => None,
+    };
+    // A new user without a name is called by their email's local part, else by the platform's id.
+    let fallback = match &email {
+        Some(email) => normalize_display_name("", email)?,
+        None => external_id.chars().take(super::DISPLAY_NAME_MAX_LEN).collect(),
+    };
+    let row = repo::upsert_platform_user(
+        &db.pool,
+        external_id,
+        email.as_deref(),
+        display_name.as_deref(),
+        display_name.as_deref().unwrap_or(&fallback),
+        now_ms(),
+    )
+    .await
+    .map_err(|e| {
+        if is_unique_violation(&e, "users_email_key", "users.email") {
+            AuthError::EmailTaken
+        } else {
+            e.into()
+        }
+    })?;
+    Ok(row.into())
 }
 
 pub struct SignUp<'a> {
@@ -172,7 +234,10 @@ pub async fn sign_in(
     }
     charge_attempt(db, settings, &email, client).await?;
     let row = repo::find_by_email(&db.pool, &email).await?;
-    let matches = password::verify(password_given.to_owned(), row.as_ref().map(|r| r.password_hash.clone())).await?;
+    // A platform user has no password: verified against the dummy hash like an unknown email, so the answer and its
+    // timing are the same, and no password opens the account.
+    let stored = row.as_ref().and_then(|r| r.password_hash.clone());
+    let matches = password::verify(password_given.to_owned(), stored).await?;
     let Some(row) = row.filter(|_| matches) else {
         tracing::info!(client, "sign-in failed: bad credentials");
         return Err(AuthError::InvalidCredentials);
@@ -204,7 +269,11 @@ pub async fn current_user(db: &Db, settings: &AuthSettings, session: &Session) -
         return Ok(None);
     };
     match repo::find_by_id(&db.pool, auth.user_id).await? {
-        Some(row) if !row.is_disabled() => Ok(Some(row.into())),
+        Some(row) if !row.is_disabled() => {
+            let mut user = User::from(row);
+            user.connect = auth.connect;
+            Ok(Some(user))
+        }
         _ => {
             session::end(session).await?;
             Ok(None)
@@ -237,15 +306,23 @@ pub async fn change_password(
         return Err(FieldError::new("current_password", "Enter your current password.").into());
     }
     validate_new_password("new_password", new, new_confirm)?;
+    // Only a local account has a password to change (a connect session never reaches this page).
+    let Some(email) = user
+        .email
+        .as_deref()
+        .filter(|_| user.external_id.is_none() && user.connect.is_none())
+    else {
+        return Err(AuthError::InvalidCredentials);
+    };
     // A borrowed signed-in session must not become a way to guess the password at full speed.
-    charge_attempt(db, settings, &user.email, client).await?;
+    charge_attempt(db, settings, email, client).await?;
     let row = repo::find_by_id(&db.pool, user.id)
         .await?
         .ok_or(AuthError::InvalidCredentials)?;
-    if !password::verify(current.to_owned(), Some(row.password_hash)).await? {
+    if !password::verify(current.to_owned(), row.password_hash).await? {
         return Err(FieldError::new("current_password", "Your current password is not correct.").into());
     }
-    throttle::record_success(&db.pool, &user.email, client).await?;
+    throttle::record_success(&db.pool, email, client).await?;
     let hash = password::hash(new.to_owned()).await?;
     repo::update_password(&db.pool, user.id, &hash, now_ms()).await?;
     repo::delete_sessions_of(&db.pool, user.id).await?;

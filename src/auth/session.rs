@@ -9,12 +9,12 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use tower_sessions::{Expiry, Session};
 
-use crate::{config::AuthSettings, db::now_ms};
+use crate::{config::AuthSettings, connect::ConnectGrant, db::now_ms};
 
 /// Session key of [`SessionAuth`]; the store reads `user_id` from it.
 pub const AUTH_KEY: &str = "auth";
 
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SessionAuth {
     pub user_id: i64,
     /// Unix ms of sign-in, for the absolute timeout.
@@ -22,6 +22,18 @@ pub struct SessionAuth {
     /// Unix ms at which the stored session ends, as last written. Kept here because tower-sessions does not give
     /// a loaded session's stored expiry back.
     pub expires_at: i64,
+    /// Set when the session was opened from a platform's connect link: it may reach only this user's linked-accounts
+    /// pages, for the platform's providers, and ends by `grant.ends_at` at the latest (`connect::gate`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connect: Option<ConnectGrant>,
+}
+
+impl SessionAuth {
+    /// When this session ends whatever its use: the absolute timeout after sign-in, or a connect session's own end.
+    fn absolute_end(&self, settings: &AuthSettings) -> i64 {
+        let end = self.signed_in_at + settings.session_absolute_timeout.as_millis() as i64;
+        self.connect.as_ref().map_or(end, |grant| end.min(grant.ends_at))
+    }
 }
 
 pub type SessionError = tower_sessions::session::Error;
@@ -32,15 +44,14 @@ fn refresh_granularity(settings: &AuthSettings) -> i64 {
     (settings.session_idle_timeout.as_millis() as i64 / 10).min(60_000)
 }
 
-/// When a session signed in at `signed_in_at` and used at `now` ends (Unix ms).
-fn expiry(signed_in_at: i64, settings: &AuthSettings, now: i64) -> i64 {
+/// When a session used at `now` ends (Unix ms).
+fn expiry(auth: &SessionAuth, settings: &AuthSettings, now: i64) -> i64 {
     let idle_end = now + settings.session_idle_timeout.as_millis() as i64;
-    let absolute_end = signed_in_at + settings.session_absolute_timeout.as_millis() as i64;
-    idle_end.min(absolute_end)
+    idle_end.min(auth.absolute_end(settings))
 }
 
 /// Stores `auth` and makes the session (record and cookie) end at `auth.expires_at`.
-async fn write(session: &Session, auth: SessionAuth) -> Result<(), SessionError> {
+async fn write(session: &Session, auth: &SessionAuth) -> Result<(), SessionError> {
     session.insert(AUTH_KEY, auth).await?;
     let end = OffsetDateTime::from_unix_timestamp_nanos(i128::from(auth.expires_at) * 1_000_000)
         .unwrap_or(OffsetDateTime::UNIX_EPOCH);
@@ -50,17 +61,36 @@ async fn write(session: &Session, auth: SessionAuth) -> Result<(), SessionError>
 
 /// Signs `user_id` in on this session under a new session id.
 pub async fn begin(session: &Session, user_id: i64, settings: &AuthSettings) -> Result<(), SessionError> {
+    begin_as(session, user_id, None, settings).await
+}
+
+/// Starts a connect session for `user_id` (see [`SessionAuth::connect`]) under a new session id, replacing whoever
+/// was signed in on this browser.
+pub async fn begin_connect(
+    session: &Session,
+    user_id: i64,
+    grant: ConnectGrant,
+    settings: &AuthSettings,
+) -> Result<(), SessionError> {
+    begin_as(session, user_id, Some(grant), settings).await
+}
+
+async fn begin_as(
+    session: &Session,
+    user_id: i64,
+    connect: Option<ConnectGrant>,
+    settings: &AuthSettings,
+) -> Result<(), SessionError> {
     let now = now_ms();
     session.cycle_id().await?;
-    write(
-        session,
-        SessionAuth {
-            user_id,
-            signed_in_at: now,
-            expires_at: expiry(now, settings, now),
-        },
-    )
-    .await
+    let mut auth = SessionAuth {
+        user_id,
+        signed_in_at: now,
+        expires_at: now,
+        connect,
+    };
+    auth.expires_at = expiry(&auth, settings, now);
+    write(session, &auth).await
 }
 
 /// The signed-in user of this session, if any; ends the session when its lifetime is over, and slides its idle
@@ -70,15 +100,14 @@ pub async fn current(session: &Session, settings: &AuthSettings) -> Result<Optio
         return Ok(None);
     };
     let now = now_ms();
-    let absolute_end = auth.signed_in_at + settings.session_absolute_timeout.as_millis() as i64;
-    if now >= auth.expires_at.min(absolute_end) {
+    if now >= auth.expires_at.min(auth.absolute_end(settings)) {
         session.flush().await?;
         return Ok(None);
     }
-    let wanted = expiry(auth.signed_in_at, settings, now);
+    let wanted = expiry(&auth, settings, now);
     if wanted - auth.expires_at >= refresh_granularity(settings) {
         auth.expires_at = wanted;
-        write(session, auth).await?;
+        write(session, &auth).await?;
     }
     Ok(Some(auth))
 }
@@ -102,17 +131,36 @@ mod tests {
             ..AuthSettings::default()
         };
         let t0 = 1_000_000;
-        assert_eq!(expiry(t0, &s, t0), t0 + 3_600_000, "fresh: one idle period ahead");
+        let mut auth = SessionAuth {
+            user_id: 1,
+            signed_in_at: t0,
+            expires_at: t0,
+            connect: None,
+        };
+        assert_eq!(expiry(&auth, &s, t0), t0 + 3_600_000, "fresh: one idle period ahead");
         assert_eq!(
-            expiry(t0, &s, t0 + 7_200_000),
+            expiry(&auth, &s, t0 + 7_200_000),
             t0 + 10_800_000,
             "used two hours in: slides"
         );
         assert_eq!(
-            expiry(t0, &s, t0 + 12_600_000),
+            expiry(&auth, &s, t0 + 12_600_000),
             t0 + 14_400_000,
             "3.5 hours in: capped at the absolute end"
         );
         assert_eq!(refresh_granularity(&s), 60_000);
+        auth.connect = Some(ConnectGrant {
+            mode: crate::connect::ConnectMode::Manage,
+            platform_name: "Invenio".into(),
+            return_to: "https://invenio.example/".into(),
+            api_key_id: 1,
+            providers: None,
+            ends_at: t0 + 1_800_000,
+        });
+        assert_eq!(
+            expiry(&auth, &s, t0 + 60_000),
+            t0 + 1_800_000,
+            "a connect session ends at its own end, however it is used"
+        );
     }
 }

@@ -23,6 +23,27 @@ pub fn SiteHeader() -> impl IntoView {
                 <Transition fallback=|| view! { <span class="nav-placeholder"></span> }>
                     {move || Suspend::new(async move {
                         match user.await {
+                            // A session opened from a platform's connect link: its user's linked accounts, and the
+                            // way back to the platform (a plain form: it ends the session).
+                            Ok(Some(me)) if me.connect.is_some() => {
+                                let platform = me.connect.map(|c| c.platform_name).unwrap_or_default();
+                                view! {
+                                    <ul class="nav-links">
+                                        <li><a href="/linked-accounts">"Linked accounts"</a></li>
+                                        <li><a href="/activity">"Activity"</a></li>
+                                        <li><span class="nav-user">
+                                            <span class="avatar" aria-hidden="true">{initial(&me.display_name)}</span>
+                                            <span>{me.display_name.clone()}</span>
+                                        </span></li>
+                                        <li><form method="post" action="/connect/end">
+                                            <button type="submit" class="button button-primary">
+                                                {format!("Back to {platform}")}
+                                            </button>
+                                        </form></li>
+                                    </ul>
+                                }
+                                .into_any()
+                            }
                             Ok(Some(me)) => view! {
                                 <ul class="nav-links">
                                     {(me.role == Role::Admin).then(|| view! { <li><a href="/admin">"Admin"</a></li> })}

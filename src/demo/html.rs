@@ -10,21 +10,7 @@ use axum::{
 
 use super::store::random_string;
 
-/// Escapes text for HTML element content and double-quoted attribute values.
-pub(crate) fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub(crate) use crate::http::escape_html as escape;
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem;\
 line-height:1.5;color:#1b1b1b}h1{font-size:1.5rem}fieldset{border:1px solid #bbb;border-radius:.5rem;margin:1rem 0}\

@@ -24,15 +24,57 @@ use crate::{
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
-    /// The user's id, or email.
-    user: String,
+    /// The platform's own id of the user (a platform user, as named in connect sessions).
+    external_id: Option<String>,
+    /// Or: the user's onbehalf id, or email.
+    user: Option<String>,
 }
 
 /// A user, as the service API names them.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct UserRef {
     pub id: i64,
-    pub email: String,
+    /// The platform's id of a platform user; `null` for local accounts.
+    pub external_id: Option<String>,
+    /// `null` for a platform user whose platform gave none.
+    pub email: Option<String>,
+}
+
+impl From<&auth::repo::UserRow> for UserRef {
+    fn from(row: &auth::repo::UserRow) -> Self {
+        UserRef {
+            id: row.id,
+            external_id: row.external_id.clone(),
+            email: row.email.clone(),
+        }
+    }
+}
+
+/// The user a call names: by the platform's `external_id`, else by onbehalf id or email (`user`). Reads never
+/// create a user: an unknown one is `user_not_found`.
+pub(crate) async fn named_user(
+    state: &AppState,
+    external_id: Option<&str>,
+    user: Option<&str>,
+) -> Result<auth::repo::UserRow, ApiError> {
+    let found = match (external_id, user) {
+        (Some(external_id), None) => auth::repo::find_by_external_id(&state.db.pool, external_id)
+            .await
+            .map_err(ApiError::internal)?,
+        (None, Some(user)) => match auth::repo::find_by_id_or_email(&state.db.pool, user).await {
+            Ok(found) => found,
+            Err(auth::repo::UserRefError::NotARef) => None,
+            Err(auth::repo::UserRefError::Db(e)) => return Err(ApiError::internal(e)),
+        },
+        _ => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                "Name the user: ?external_id=<the platform's id>, or ?user=<onbehalf id or email>.",
+            ));
+        }
+    };
+    found.ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "user_not_found", "No such user."))
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -54,7 +96,7 @@ pub struct AccountsResponse {
     params(ListQuery),
     responses(
         (status = 200, description = "The user's accounts", body = AccountsResponse),
-        (status = 400, description = "No user named", body = ErrorBody),
+        (status = 400, description = "No user named, or named twice", body = ErrorBody),
         (status = 401, description = "Missing, unknown or revoked key", body = ErrorBody),
         (status = 403, description = "The user is disabled", body = ErrorBody),
         (status = 404, description = "No such user", body = ErrorBody),
@@ -66,22 +108,15 @@ pub(crate) async fn list_accounts(
     headers: HeaderMap,
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let Query(ListQuery { user }) = query.map_err(|_| {
+    let Query(ListQuery { external_id, user }) = query.map_err(|_| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
             "bad_request",
-            "Name the user: ?user=<id or email>.",
+            "Name the user: ?external_id=<the platform's id>, or ?user=<onbehalf id or email>.",
         )
     })?;
     let audit = Audit::new(&state, &key, &headers);
-    let found = match auth::repo::find_by_id_or_email(&state.db.pool, &user).await {
-        Ok(found) => found,
-        Err(auth::repo::UserRefError::NotARef) => None,
-        Err(auth::repo::UserRefError::Db(e)) => return Err(ApiError::internal(e)),
-    };
-    let Some(user) = found else {
-        return Err(ApiError::new(StatusCode::NOT_FOUND, "user_not_found", "No such user."));
-    };
+    let user = named_user(&state, external_id.as_deref(), user.as_deref()).await?;
     let event = NewEvent::by_user(AuditAction::ServiceAccountsListed, Outcome::Success, user.id);
     if user.is_disabled() {
         return Err(audit.refused(event, user_disabled()).await);
@@ -98,10 +133,7 @@ pub(crate) async fn list_accounts(
     event.details = json!({ "accounts": accounts.len() });
     audit.record(event).await?;
     let body = AccountsResponse {
-        user: UserRef {
-            id: user.id,
-            email: user.email,
-        },
+        user: UserRef::from(&user),
         accounts,
     };
     Ok(Json(body).into_response())
@@ -185,4 +217,83 @@ pub(crate) async fn token(
         provider: bearer.provider.clone(),
     };
     Ok(([(header::CACHE_CONTROL, "no-store")], Json(body)).into_response())
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct DisconnectResponse {
+    pub account_id: String,
+    pub provider: String,
+    /// Revocation requests the provider accepted.
+    pub revoked: u32,
+    /// Tokens the provider did not confirm revoked: queued, retried, shown to the user.
+    pub failed: u32,
+    /// `complete` (every token revoked), `pending` (some are queued for a retry) or `not_offered` (the provider has
+    /// no revocation: the user removes the access in the provider's settings).
+    pub revocation: String,
+}
+
+/// Disconnect an account.
+///
+/// The same path as the user's Disconnect button: the account and its tokens are deleted at once (nothing can act
+/// with them from then on), and every token is revoked at the provider, refresh tokens first. A revocation the
+/// provider does not confirm is kept and retried; the local tokens are gone either way. Allowed for a disabled user
+/// too: it only takes access away.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/accounts/{account}",
+    tag = "accounts",
+    params(("account" = String, Path, description = "The linked account's id")),
+    responses(
+        (status = 200, description = "Disconnected; what the provider did with the tokens", body = DisconnectResponse),
+        (status = 401, description = "Missing, unknown or revoked key", body = ErrorBody),
+        (status = 403, description = "The key may not use this provider", body = ErrorBody),
+        (status = 404, description = "No such account (or already disconnected)", body = ErrorBody),
+    )
+)]
+pub(crate) async fn disconnect(
+    State(state): State<AppState>,
+    Caller(key): Caller,
+    headers: HeaderMap,
+    Path(account_id): Path<String>,
+) -> Result<Response, ApiError> {
+    use crate::accounts::disconnect::{self, DisconnectError, DisconnectedBy};
+    let audit = Audit::new(&state, &key, &headers);
+    let gone = || ApiError::new(StatusCode::NOT_FOUND, "not_found", "No such linked account.");
+    let account = crate::accounts::repo::find(&state.db.pool, &account_id)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(gone)?;
+    if !key.allows(&account.provider) {
+        let mut event = NewEvent::by_user(AuditAction::AccountDisconnected, Outcome::Rejected, account.user_id);
+        event.provider = Some(&account.provider);
+        event.account_id = Some(&account.id);
+        let error = ApiError::new(
+            StatusCode::FORBIDDEN,
+            "provider_not_allowed",
+            format!("This API key may not act with {} accounts.", account.provider),
+        );
+        return Err(audit.refused(event, error).await);
+    }
+    let by = DisconnectedBy::Platform { key: &key.name };
+    let outcome = match disconnect::disconnect(&state, account.user_id, &account.id, by, audit.request_id()).await {
+        Ok(outcome) => outcome,
+        // A concurrent disconnect won.
+        Err(DisconnectError::NotFound) => return Err(gone()),
+        Err(DisconnectError::Database(e)) => return Err(ApiError::internal(e)),
+    };
+    let revocation = if outcome.not_offered {
+        "not_offered"
+    } else if outcome.failed > 0 {
+        "pending"
+    } else {
+        "complete"
+    };
+    let body = DisconnectResponse {
+        account_id: account.id,
+        provider: account.provider,
+        revoked: outcome.revoked,
+        failed: outcome.failed,
+        revocation: revocation.to_owned(),
+    };
+    Ok(Json(body).into_response())
 }

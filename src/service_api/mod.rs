@@ -13,7 +13,9 @@
 
 mod accounts;
 mod actions;
+mod connect;
 pub mod keys;
+mod users;
 
 use std::sync::Arc;
 
@@ -53,7 +55,9 @@ use keys::ApiKey;
     security(("api_key" = [])),
     tags(
         (name = "accounts", description = "Linked accounts and their access tokens"),
-        (name = "actions", description = "Acting at a provider with a user's linked account")
+        (name = "actions", description = "Acting at a provider with a user's linked account"),
+        (name = "connect", description = "Connect sessions: your users link and manage their accounts, no password"),
+        (name = "users", description = "Your users' history")
     )
 )]
 struct ApiDoc;
@@ -75,7 +79,10 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(accounts::list_accounts))
         .routes(routes!(accounts::token))
+        .routes(routes!(accounts::disconnect))
         .routes(routes!(actions::run_action))
+        .routes(routes!(connect::create_connect_session))
+        .routes(routes!(users::events))
         .split_for_parts()
 }
 
@@ -109,8 +116,8 @@ async fn unknown_path() -> ApiError {
 #[derive(Debug, Default, Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     /// A stable code: `unauthorized`, `bad_request`, `invalid`, `provider_not_allowed`, `user_disabled`,
-    /// `not_found`, `user_not_found`, `needs_reconnect`, `needs_consent`, `provider_unavailable`, `busy`,
-    /// `upstream`, `failed`, `internal`.
+    /// `not_found`, `user_not_found`, `email_taken`, `needs_reconnect`, `needs_consent`, `provider_unavailable`,
+    /// `busy`, `upstream`, `failed`, `internal`.
     pub error: String,
     /// What happened, for a person.
     pub message: String,
@@ -120,7 +127,7 @@ pub struct ErrorBody {
     /// `provider_unavailable`, `busy`: when to try again (also the `Retry-After` header).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_after_seconds: Option<i64>,
-    /// `invalid`: the parameter at fault.
+    /// `invalid`, `email_taken`: the parameter at fault (`return_to`, `user.external_id`, …).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
     /// A transfer submission waiting for the user's fix (reconnect, consent); rerun `transfer` with
@@ -245,6 +252,10 @@ pub(crate) struct Audit<'a> {
 }
 
 impl Audit<'_> {
+    fn request_id(&self) -> Option<&str> {
+        self.request_id.as_deref()
+    }
+
     fn new<'a>(state: &'a AppState, key: &'a ApiKey, headers: &HeaderMap) -> Audit<'a> {
         let request_id = headers
             .get("x-request-id")

@@ -102,7 +102,7 @@ fn DetailView(d: AccountDetail, error: Option<String>) -> impl IntoView {
             <h1>{title}</h1>
             {problem}
             <dl class="facts">
-                <div><dt>"User"</dt><dd><a href=format!("/admin/accounts?user={}", a.user_id)>{a.user_email.clone()}</a>" ("{d.user_display_name}")"{disabled}</dd></div>
+                <div><dt>"User"</dt><dd><a href=format!("/admin/accounts?user={}", a.user_id)>{a.user_label()}</a>" ("{d.user_display_name}")"{disabled}</dd></div>
                 <div><dt>"Status"</dt><dd><span class=a.status.badge_class()>{a.status.label()}</span>" "{a.status_reason.unwrap_or_default()}</dd></div>
                 <div><dt>"Subject"</dt><dd><code>{a.subject}</code></dd></div>
                 <div><dt>"Username"</dt><dd>{d.username.unwrap_or_else(|| "—".into())}</dd></div>

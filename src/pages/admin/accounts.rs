@@ -84,11 +84,12 @@ fn ListView(list: AccountList) -> impl IntoView {
         let rows = rows
             .into_iter()
             .map(|a| {
+                let user = a.user_label();
                 view! {
                     <tr>
                         <td><a href=format!("/admin/accounts/{}", a.id)>{a.label}</a><div class="muted small">{a.subject}</div></td>
                         <td>{a.provider_name}</td>
-                        <td><a href=format!("/admin/accounts?user={}", a.user_id)>{a.user_email}</a></td>
+                        <td><a href=format!("/admin/accounts?user={}", a.user_id)>{user}</a></td>
                         <td><span class=a.status.badge_class()>{a.status.label()}</span></td>
                         <td>{time_cell(a.last_used_at, now, "never")}</td>
                         <td>{time_cell(a.expires_at, now, "no expiry")}</td>
@@ -134,7 +135,7 @@ fn ListView(list: AccountList) -> impl IntoView {
                     </select>
                 </div>
                 <div class="field">
-                    <label for="f-user">"User (email or id)"</label>
+                    <label for="f-user">"User (email, id or external id)"</label>
                     <input id="f-user" name="user" type="text" value=query.user.clone().unwrap_or_default() />
                 </div>
                 <div class="field">

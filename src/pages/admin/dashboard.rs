@@ -50,7 +50,7 @@ fn DashboardView(d: Dashboard) -> impl IntoView {
                 view! {
                     <tr>
                         <td><a href=format!("/admin/accounts/{}", a.id)>{format!("{} · {}", a.provider_name, a.label)}</a></td>
-                        <td>{a.user_email}</td>
+                        <td>{a.user_label()}</td>
                         <td><span class=a.status.badge_class()>{a.status.label()}</span></td>
                         <td>{a.status_reason.unwrap_or_default()}</td>
                         <td>{time_cell(a.last_used_at, now, "never")}</td>

@@ -71,11 +71,15 @@ fn UsersView(list: UserList) -> impl IntoView {
                 } else {
                     view! { <span class="badge badge-ok">"Active"</span> }.into_any()
                 };
+                let name = match (&u.external_id, u.email.is_empty()) {
+                    (Some(external), true) => external.clone(),
+                    _ => u.email.clone(),
+                };
                 let toggle = (u.id != me).then(|| {
                     let (value, label, class) = if u.disabled {
-                        ("false", format!("Enable {}", u.email), "button button-ghost")
+                        ("false", format!("Enable {name}"), "button button-ghost")
                     } else {
-                        ("true", format!("Disable {}", u.email), "button button-danger-ghost")
+                        ("true", format!("Disable {name}"), "button button-danger-ghost")
                     };
                     view! {
                         <form method="post" action="/api/admin_set_user_disabled">
@@ -93,7 +97,11 @@ fn UsersView(list: UserList) -> impl IntoView {
                 view! {
                     <tr>
                         <td class="number">{u.id}</td>
-                        <td>{u.email}<div class="muted small">{u.display_name}</div></td>
+                        <td>
+                            {u.email.clone()}
+                            {u.external_id.clone().map(|x| view! { <div class="small">"Platform id: " <code>{x}</code></div> })}
+                            <div class="muted small">{u.display_name}</div>
+                        </td>
                         <td>{role}</td>
                         <td>{status}</td>
                         <td class="number"><a href=format!("/admin/accounts?user={}", u.id)>{u.accounts}</a></td>
@@ -125,7 +133,7 @@ fn UsersView(list: UserList) -> impl IntoView {
             <h1>"Users"</h1>
             <form method="get" action="/admin/users" class="inline-form" role="search" aria-label="Find users">
                 <div class="field">
-                    <label for="f-q">"Email or name starts with"</label>
+                    <label for="f-q">"Email, name or external id starts with"</label>
                     <input id="f-q" name="q" type="search" value=search />
                 </div>
                 <button type="submit" class="button button-ghost">"Find"</button>

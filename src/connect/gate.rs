@@ -1,0 +1,161 @@
+//! What a connect session may reach: one middleware, default deny. A browser session opened from a platform's
+//! connect link (see [`crate::auth::session::SessionAuth::connect`]) gets its user's linked-accounts pages, their
+//! activity, the OAuth legs of the key's providers and the server functions those pages call — nothing else: not the
+//! admin area, not the password pages, not the actions, not another user (those pages are scoped to the session's
+//! user anyway). Everything else answers 403 with a way back to the platform.
+//!
+//! An allow list rather than checks in each page: a page added later is closed to connect sessions until it is
+//! listed here.
+
+use axum::{
+    extract::Request,
+    http::StatusCode,
+    middleware::Next,
+    response::{Html, IntoResponse, Response},
+};
+use tower_sessions::Session;
+
+use super::ConnectGrant;
+use crate::{
+    auth::session::{AUTH_KEY, SessionAuth},
+    http::escape_html as escape,
+};
+
+/// Paths a connect session may open, exactly.
+const PAGES: &[&str] = &[
+    "/linked-accounts",
+    "/linked-accounts/disconnect",
+    "/activity",
+    super::service::CHOOSER_PATH,
+    "/connect/end",
+];
+
+/// The server functions those pages call (their `endpoint` names, under `/api/`).
+const SERVER_FUNCTIONS: &[&str] = &[
+    "list_linked_accounts",
+    "disconnect_account",
+    "retry_revocations",
+    "user_activity",
+    "get_current_user",
+    "connect_choices",
+];
+
+/// Files every page needs, and nothing of anyone's.
+fn is_asset(path: &str) -> bool {
+    path.starts_with("/pkg/") || matches!(path, "/favicon.svg" | "/favicon.ico")
+}
+
+/// Whether a connect session with `grant` may open `path`.
+pub fn allows(grant: &ConnectGrant, path: &str) -> bool {
+    if PAGES.contains(&path) || is_asset(path) {
+        return true;
+    }
+    if let Some(name) = path.strip_prefix("/api/") {
+        return SERVER_FUNCTIONS.contains(&name);
+    }
+    // Another link replaces this session; opening one is always allowed.
+    if path
+        .strip_prefix(super::service::LINK_PATH)
+        .is_some_and(|token| !token.is_empty() && !token.contains('/'))
+    {
+        return true;
+    }
+    // The OAuth legs, for the key's providers only.
+    if let Some(rest) = path.strip_prefix("/oauth/")
+        && let Some((provider, leg)) = rest.split_once('/')
+    {
+        return matches!(leg, "start" | "callback") && grant.allows(provider);
+    }
+    false
+}
+
+pub async fn restrict(req: Request, next: Next) -> Response {
+    let path = req.uri().path();
+    if is_asset(path) {
+        return next.run(req).await;
+    }
+    let Some(session) = req.extensions().get::<Session>().cloned() else {
+        return next.run(req).await;
+    };
+    // The session's record is loaded once per request and kept: the page reading the user later costs no second
+    // read.
+    let grant = match session.get::<SessionAuth>(AUTH_KEY).await {
+        Ok(Some(SessionAuth {
+            connect: Some(grant), ..
+        })) => grant,
+        _ => return next.run(req).await,
+    };
+    if allows(&grant, path) {
+        return next.run(req).await;
+    }
+    tracing::info!(path, "refused in a connect session");
+    refused(&grant)
+}
+
+fn refused(grant: &ConnectGrant) -> Response {
+    let html = format!(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>Not available here — onbehalf</title><link rel=\"stylesheet\" href=\"/pkg/onbehalf.css\"></head>\
+         <body><main id=\"main\" class=\"main\"><section class=\"card\"><h1>Not available here</h1>\
+         <p role=\"alert\">This page is not part of what {platform} opened for you: only your linked accounts are.</p>\
+         <p><a href=\"/linked-accounts\">Your linked accounts</a></p>\
+         <form method=\"post\" action=\"/connect/end\"><button type=\"submit\" class=\"button button-primary\">\
+         Back to {platform}</button></form></section></main></body></html>\n",
+        platform = escape(&grant.platform_name)
+    );
+    (StatusCode::FORBIDDEN, Html(html)).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::connect::ConnectMode;
+
+    #[test]
+    fn a_connect_session_reaches_its_linked_accounts_pages_only() {
+        let grant = ConnectGrant {
+            mode: ConnectMode::Manage,
+            platform_name: "Invenio".into(),
+            return_to: "https://invenio.example/".into(),
+            api_key_id: 1,
+            providers: Some(vec!["demo".into()]),
+            ends_at: i64::MAX,
+        };
+        for ok in [
+            "/linked-accounts",
+            "/linked-accounts/disconnect",
+            "/activity",
+            "/connect",
+            "/connect/end",
+            "/connect/abc",
+            "/oauth/demo/start",
+            "/oauth/demo/callback",
+            "/api/disconnect_account",
+            "/pkg/onbehalf.css",
+        ] {
+            assert!(allows(&grant, ok), "{ok}");
+        }
+        for denied in [
+            "/",
+            "/admin",
+            "/admin/accounts/x",
+            "/admin/audit/export",
+            "/account",
+            "/sign-in",
+            "/sign-up",
+            "/actions",
+            "/api/change_password",
+            "/api/sign_in",
+            "/api/admin_disconnect",
+            "/api/globus_submit_transfer",
+            "/oauth/github/start",
+            "/oauth/demo/other",
+            "/connect/a/b",
+            "/linked-accounts/",
+            "/LINKED-ACCOUNTS",
+        ] {
+            assert!(!allows(&grant, denied), "{denied}");
+        }
+    }
+}
