@@ -387,7 +387,12 @@ async fn accounts_are_filtered_sorted_and_paged(backend: Backend) {
         .get("/admin/accounts?user=nobody%40example.org", Some(&cookie))
         .await;
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
-    assert!(res.text().await.unwrap().contains("No user is “nobody@example.org”."));
+    assert!(
+        res.text()
+            .await
+            .unwrap()
+            .contains("No user is “nobody@example.org” (an id, an email or an external id).")
+    );
 }
 
 async fn detail_shows_metadata_and_history_never_tokens(backend: Backend) {
