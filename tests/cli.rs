@@ -160,6 +160,68 @@ fn apikey_create_list_revoke() {
     let out = onbehalf(&db, &["apikey", "revoke", "--name", "invenio"], None);
     assert!(!out.status.success());
     assert!(text(&out).contains("already revoked"), "{}", text(&out));
+
+    // Return URL prefixes for connect sessions, and the platform's name on its pages.
+    let out = onbehalf(
+        &db,
+        &[
+            "apikey",
+            "create",
+            "--name",
+            "portal",
+            "--return-url",
+            "https://portal.example/app/",
+            "--return-url",
+            "http://127.0.0.1:5000",
+            "--platform-name",
+            "Data Portal",
+        ],
+        None,
+    );
+    let shown = text(&out);
+    assert!(out.status.success(), "{shown}");
+    assert!(
+        shown.contains(
+            "connect sessions return to: https://portal.example/app/, http://127.0.0.1:5000/ (as \"Data Portal\")"
+        ),
+        "{shown}"
+    );
+    let list = text(&onbehalf(&db, &["apikey", "list"], None));
+    assert!(
+        list.contains("return URLs: https://portal.example/app/ http://127.0.0.1:5000/"),
+        "{list}"
+    );
+    for bad in ["/relative", "https://portal.example/?next=x", "ftp://portal.example/"] {
+        let out = onbehalf(&db, &["apikey", "create", "--name", "bad", "--return-url", bad], None);
+        assert!(!out.status.success(), "{bad}");
+        assert!(text(&out).contains("is not a return URL prefix"), "{}", text(&out));
+    }
+}
+
+/// Platform users (made by the service API) show in `user list` with their external id.
+#[tokio::test]
+async fn user_list_shows_platform_users_external_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("onbehalf.db");
+    assert!(onbehalf(&db, &["migrate"], None).status.success());
+    let settings = onbehalf::config::DatabaseSettings {
+        url: format!("sqlite://{}", db.display()).into(),
+        ..Default::default()
+    };
+    let pool = onbehalf::db::Db::connect(&settings).await.unwrap();
+    let user = onbehalf::auth::service::PlatformUser {
+        external_id: "invenio-user-9",
+        email: None,
+        display_name: Some("Grace"),
+    };
+    onbehalf::auth::service::platform_user(&pool, user).await.unwrap();
+    pool.pool.close().await;
+    let list = text(&onbehalf(&db, &["user", "list"], None));
+    let line = list
+        .lines()
+        .find(|l| l.contains("invenio-user-9"))
+        .unwrap_or_else(|| panic!("{list}"));
+    assert!(line.contains("Grace") && line.contains(" - "), "no email: {line}");
 }
 
 #[test]
