@@ -209,7 +209,13 @@ fn router(state: AppState) -> Router {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("-");
         // Path only: query strings may carry codes or tokens (OAuth callbacks) and never reach the logs.
-        tracing::info_span!("request", request_id = %request_id, method = %req.method(), path = %req.uri().path())
+        // A connect link's token is a credential until opened: its path is logged without it.
+        let path = match req.uri().path() {
+            "/connect/end" => "/connect/end",
+            p if p.starts_with(crate::connect::service::LINK_PATH) => "/connect/[token]",
+            p => p,
+        };
+        tracing::info_span!("request", request_id = %request_id, method = %req.method(), path = %path)
     });
 
     // Browser routes: sessions, the Origin check and the server-function error statuses apply to these only. The

@@ -215,6 +215,7 @@ async fn denied_consent_and_reconnect_come_back_with_their_result(backend: Backe
 }
 
 async fn links_are_single_use_expire_and_cannot_be_forged(backend: Backend) {
+    common::capture_logs();
     let app = TestApp::spawn(backend).await;
     let key = key(&app, "invenio", &[]).await;
     let body = json!({"user": {"external_id": "u2"}, "mode": "manage", "return_to": RETURN_TO});
@@ -268,6 +269,11 @@ async fn links_are_single_use_expire_and_cannot_be_forged(backend: Backend) {
     )
     .await;
     assert_eq!(refused, 3, "two reuses and one expired link");
+    let token = url.rsplit('/').next().unwrap();
+    let logs = common::captured_logs();
+    assert!(logs.contains("connect link refused"), "the refusals are logged");
+    assert!(logs.contains("/connect/[token]"), "with the request's path, its token left out");
+    assert!(!logs.contains(token), "a link's token never reaches the logs");
 }
 
 async fn bad_requests_name_their_field_and_create_nothing(backend: Backend) {
@@ -437,8 +443,13 @@ async fn a_connect_session_reaches_only_its_users_linked_accounts(backend: Backe
     assert!(!html.contains(&other.account_id), "never another user's");
     assert_eq!(app.get("/activity", Some(&cookie)).await.status(), StatusCode::OK);
     // Nothing else, whatever the path.
+    let home = app.get("/", Some(&cookie)).await;
+    assert_eq!(
+        location(&home),
+        "/linked-accounts",
+        "home is the linked-accounts page here"
+    );
     for path in [
-        "/",
         "/admin",
         "/admin/users",
         &format!("/admin/accounts/{}", other.account_id),

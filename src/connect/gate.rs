@@ -88,6 +88,10 @@ pub async fn restrict(req: Request, next: Next) -> Response {
     if allows(&grant, path) {
         return next.run(req).await;
     }
+    // The site's home (its logo's link) is, for this session, the linked-accounts page.
+    if path == "/" {
+        return axum::response::Redirect::to("/linked-accounts").into_response();
+    }
     tracing::info!(path, "refused in a connect session");
     refused(&grant)
 }
