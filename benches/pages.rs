@@ -1,6 +1,7 @@
-//! Server-rendered page throughput (issue 5: the linked-accounts page of a user with 10 linked accounts at
-//! ≥ 3,000 pages/s on 2 cores), measured side by side with its layers as baselines: a route without Leptos, the
-//! shell for a visitor, the session and user lookups, the signed-in shell around a small page.
+//! Server-rendered page throughput (issue 5, as restated: the linked-accounts page of a user with 10 linked accounts
+//! at ≥ 1,500 pages/s on 2 cores, and within 3× the signed-in `/account` page in the same run — the old 3,000 was
+//! under the Leptos floor, BENCHMARKS.md "The floor"), measured side by side with its layers as baselines: a route
+//! without Leptos, the shell for a visitor, the session and user lookups, the signed-in shell around a small page.
 //! The accounts are seeded through the same repository functions the callback uses (2 token sets each, sealed),
 //! so the page does its real work: session, accounts, token-set metadata, pending revocations, rendering.
 //! Two loads on the same 2 cores: wrk (apt package `wrk`; the budget's figure) and, as a floor, 64 requests in flight
@@ -9,7 +10,7 @@
 //!   cargo bench --features ssr --bench pages
 //!   BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench cargo bench --features ssr --bench pages
 //!
-//! Exits non-zero when the linked-accounts rate under wrk is under the budget (with the budget's 10 accounts).
+//! Exits non-zero when the linked-accounts rate under wrk misses either budget (with the budget's 10 accounts).
 //! `BENCH_ACCOUNTS=n` seeds n accounts instead (the cost of one card); `BENCH_SAVE_PAGE=file` keeps the page;
 //! `BENCH_ONLY=/path` measures that row only (for profiling one page: `perf record -p` during its wrk run).
 
@@ -31,7 +32,10 @@ use secrecy::SecretString;
 
 mod common;
 
-const BUDGET_PER_SEC: f64 = 3000.0;
+const BUDGET_PER_SEC: f64 = 1500.0;
+/// The linked-accounts page may cost at most this many times the signed-in `/account` page of the same run (a
+/// ratio holds on a noisy machine where absolute rates do not).
+const BUDGET_RATIO: f64 = 3.0;
 /// Linked accounts of the bench user: 10 by the budget; `BENCH_ACCOUNTS=n` to see what one card costs.
 fn accounts() -> usize {
     std::env::var("BENCH_ACCOUNTS")
@@ -46,16 +50,27 @@ const WARM_UP: Duration = Duration::from_secs(2);
 const MEASURE: Duration = Duration::from_secs(8);
 
 fn main() {
-    let Some(linked) = common::block_on(run()) else {
+    let Some((linked, account)) = common::block_on(run()) else {
         return; // BENCH_ONLY left the linked-accounts row out: no budget to check
     };
     common::fail_if(
         linked < BUDGET_PER_SEC && accounts() == 10,
         &format!("linked-accounts page under {BUDGET_PER_SEC:.0} pages/s"),
     );
+    if let Some(account) = account {
+        println!(
+            "ratio: /account / /linked-accounts = {:.2} (budget <= {BUDGET_RATIO:.0})",
+            account / linked
+        );
+        common::fail_if(
+            account > BUDGET_RATIO * linked && accounts() == 10,
+            &format!("linked-accounts page more than {BUDGET_RATIO:.0}x slower than /account"),
+        );
+    }
 }
 
-async fn run() -> Option<f64> {
+/// The linked-accounts rate under wrk, and the `/account` rate of the same run (absent under `BENCH_ONLY`).
+async fn run() -> Option<(f64, Option<f64>)> {
     let bench = common::start(|_| {}).await;
     let cookie = bench.sign_up().await;
     seed(&bench, &cookie).await;
@@ -76,6 +91,7 @@ async fn run() -> Option<f64> {
     // client competes for the same two cores and runtime).
     query_floor(&bench).await;
     let mut linked = None;
+    let mut account = None;
     let rows = [
         ("/healthz", ""),
         ("/sign-in", ""),
@@ -97,18 +113,24 @@ async fn run() -> Option<f64> {
         );
         let who = if cookie.is_empty() { "visitor" } else { "signed in" };
         println!("{path:<17} {who:<9} wrk {shown}   in-process client {in_process:>7.0} pages/s");
-        if path == "/linked-accounts" {
-            linked = wrk.map(|(rate, _)| rate);
+        match path {
+            "/linked-accounts" => linked = wrk.map(|(rate, _)| rate),
+            "/account" => account = wrk.map(|(rate, _)| rate),
+            _ => {}
         }
     }
     if only.as_ref().is_some_and(|only| only != "/linked-accounts") {
         return None;
     }
-    println!("budget: /linked-accounts with 10 accounts >= {BUDGET_PER_SEC:.0} pages/s under wrk");
-    Some(linked.unwrap_or_else(|| {
+    println!(
+        "budget: /linked-accounts with 10 accounts >= {BUDGET_PER_SEC:.0} pages/s under wrk, and within \
+         {BUDGET_RATIO:.0}x /account"
+    );
+    let linked = linked.unwrap_or_else(|| {
         eprintln!("error: wrk is missing (apt-get install wrk): the budget is measured with it");
         std::process::exit(2)
-    }))
+    });
+    Some((linked, account))
 }
 
 /// What one trivial query costs on this database, in wall time and in this process's CPU time: through the app's
