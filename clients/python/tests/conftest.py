@@ -89,11 +89,11 @@ class LiveServer:
 
     base_url: str
     demo_url: str
-    env: dict[str, str]
+    env: dict[str, str] = field(repr=False)
     log: Path
-    process: subprocess.Popen[bytes]
+    process: subprocess.Popen[bytes] = field(repr=False)
     #: A key for the demo provider that may create connect sessions returning under RETURN_PREFIX.
-    key: str = ""
+    key: str = field(default="", repr=False)
 
     def cli(self, *args: str) -> str:
         """Runs the CLI against the server's database; returns its standard output."""

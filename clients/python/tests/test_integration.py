@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import RETURN_PREFIX, LiveServer, unique
+from conftest import IDENTITIES, RETURN_PREFIX, LiveServer, unique
 from onbehalf import (
     Account,
     BadRequest,
@@ -68,6 +68,19 @@ def ada_endpoints(ob: Onbehalf, ada: Person) -> list[str]:
     return ids
 
 
+class Recording(httpx.HTTPTransport):
+    """The network, remembering each answer's status and headers."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.answers: list[tuple[str, str, int, httpx.Headers]] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = super().handle_request(request)
+        self.answers.append((request.method, request.url.path, response.status_code, response.headers))
+        return response
+
+
 def browser_get(url: str) -> httpx.Response:
     with httpx.Client(follow_redirects=False, timeout=30) as browser:
         return browser.get(url)
@@ -89,6 +102,20 @@ def test_openapi_documents_every_path_the_client_calls(live: LiveServer) -> None
     }
     for path, method in expected.items():
         assert method in paths.get(path, set()), f"{method.upper()} {path} is not in the OpenAPI document: {paths}"
+
+
+def test_statuses_and_headers_of_the_contract(live: LiveServer, ada: Person) -> None:
+    recording, refusing = Recording(), Recording()
+    with Onbehalf(live.base_url, live.key, transport=recording) as client:
+        client.connect_session(unique("status"), return_to=f"{RETURN_PREFIX}x", mode="manage")
+        client.token(ada.account, TRANSFER)
+    with Onbehalf(live.base_url, "obk_wrong", transport=refusing) as wrong, pytest.raises(Unauthorized):
+        wrong.accounts("x")
+    [created, token] = recording.answers
+    [refused] = refusing.answers
+    assert created[:3] == ("POST", "/api/v1/connect_sessions", 201)
+    assert token[2] == 200 and token[3].get("cache-control") == "no-store"
+    assert refused[2] == 401 and refused[3].get("www-authenticate", "").lower().startswith("bearer")
 
 
 def test_a_wrong_key_is_unauthorized(live: LiveServer) -> None:
@@ -351,15 +378,16 @@ def test_needs_consent_then_grant_and_resume(
 def test_needs_reconnect_after_the_grant_is_revoked(live: LiveServer, ob: Onbehalf) -> None:
     grace = linked_person(live, ob, "grace")
     assert ob.token(grace.account, TRANSFER).access_token
-    live.demo("revoke-grants", {"identity": "7e2d1f90-48ac-4b6e-b3d1-95c0a4e8f622"})
-    live.demo("expire-tokens", {"identity": "7e2d1f90-48ac-4b6e-b3d1-95c0a4e8f622"})
+    live.demo("revoke-grants", {"identity": IDENTITIES["grace"]})
+    live.demo("expire-tokens", {"identity": IDENTITIES["grace"]})
+    # onbehalf finds out when it uses the token (the provider answers 401) and the refresh is refused.
     with pytest.raises(NeedsReconnect) as caught:
-        ob.token(grace.account, TRANSFER)
+        ob.run_action(grace.account, "tasks")
     error = caught.value
     assert error.status == 409
     assert (error.account, error.provider) == (grace.account.id, "demo")
     with pytest.raises(NeedsReconnect) as by_id:
-        ob.run_action(grace.account.id, "tasks")
+        ob.token(grace.account.id, TRANSFER)
     assert (by_id.value.account, by_id.value.provider) == (grace.account.id, None)
     [account] = ob.accounts(grace.external_id)
     assert account.needs_reconnect and not account.is_active
@@ -371,19 +399,23 @@ def test_needs_reconnect_after_the_grant_is_revoked(live: LiveServer, ob: Onbeha
     [account] = ob.accounts(grace.external_id)
     assert account.is_active
     assert ob.token(account, TRANSFER).access_token
+    assert isinstance(ob.run_action(account, "tasks"), list)
 
 
 def test_provider_unavailable_while_the_token_endpoint_fails(live: LiveServer, ob: Onbehalf) -> None:
     katherine = linked_person(live, ob, "katherine")
     live.demo("token-fault", {"fault": "server_error"})
     try:
-        live.demo("expire-tokens", {"identity": "e95f2b6c-71d8-4a03-9e4f-3a6c0b8d2e44"})
+        live.demo("expire-tokens", {"identity": IDENTITIES["katherine"]})
+        # The provider answers 401 to the expired token; every refresh attempt gets a 503.
         with pytest.raises(ProviderUnavailable) as caught:
-            ob.token(katherine.account, TRANSFER)
+            ob.run_action(katherine.account, "tasks")
         assert caught.value.status == 503
         assert caught.value.retry_after is not None and caught.value.retry_after >= 1
-        with pytest.raises(ProviderUnavailable):
-            ob.run_action(katherine.account, "tasks")  # fails fast during the cooldown
+        with pytest.raises(ProviderUnavailable) as again:
+            ob.run_action(katherine.account.id, "tasks")  # fails fast during the cooldown
+        assert again.value.retry_after is not None
+        assert 1 <= again.value.retry_after <= caught.value.retry_after
     finally:
         live.demo("token-fault", method="DELETE")
 
@@ -461,15 +493,29 @@ def test_events_page_back_through_next_before(ob: Onbehalf, ada: Person) -> None
     assert len(ids) >= 6, everything
     assert ids == sorted(ids, reverse=True), "newest first"
     assert len(ids) == len(set(ids))
+    assert [e.action for e in everything.events[:3]] == ["service_token_issued"] * 3
 
-    first = ob.events(ada.external_id, limit=2)
+    # Reading events is itself audited (after the read): the newest event is now that read.
+    newest = ob.events(ada.external_id, limit=1)
+    assert newest.events[0].action == "service_events_read"
+    assert newest.events[0].id > ids[0]
+
+    # Paging from a fixed point sees exactly the events that were there.
+    start = ids[0] + 1
+    first = ob.events(ada.external_id, before=start, limit=2)
     assert [e.id for e in first.events] == ids[:2]
     assert first.next_before is not None
     second = ob.events(ada.external_id, before=first.next_before, limit=2)
     assert [e.id for e in second.events] == ids[2:4]
-
-    assert [e.id for e in ob.iter_events(ada.external_id, page_size=2)] == ids
+    assert [e.id for e in ob.iter_events(ada.external_id, before=start, page_size=2)] == ids
     last = ob.events(ada.external_id, before=ids[-1])
     assert last.events == () and last.next_before is None
     tail = ob.events(ada.external_id, before=ids[-2], limit=100)
     assert [e.id for e in tail.events] == ids[-1:] and tail.next_before is None
+
+
+def test_events_refuse_a_limit_out_of_range(ob: Onbehalf, ada: Person) -> None:
+    for limit in (0, 101):
+        with pytest.raises(Invalid) as caught:
+            ob.events(ada.external_id, limit=limit)
+        assert caught.value.field == "limit"
