@@ -143,60 +143,40 @@ async fn connect_links_an_account_and_goes_back_to_the_platform(backend: Backend
     );
 }
 
+/// Makes a link with `body`, opens it, answers the provider's consent as demo identity `n` with `decision`, and
+/// follows the callback: where the browser lands.
+async fn through(app: &TestApp, key: &str, body: Value, n: usize, decision: &str) -> String {
+    let url = link_for(app, key, body).await;
+    let (res, cookie) = open(app, &url).await;
+    let back = oauth::consent(app, &location(&res), identity(n), decision).await;
+    let res = oauth::callback(app, &cookie.expect("the link starts a session"), &back).await;
+    location(&res)
+}
+
 async fn denied_consent_and_reconnect_come_back_with_their_result(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let key = key(&app, "invenio", &[]).await;
     // Deny: back at the platform with result=denied.
-    let url = link_for(
-        &app,
-        &key,
-        json!({"user": {"external_id": "u1"}, "mode": "connect", "provider": DEMO, "return_to": RETURN_TO}),
-    )
-    .await;
-    let (res, cookie) = open(&app, &url).await;
-    let back = oauth::consent(&app, &location(&res), identity(1), "deny").await;
-    let res = oauth::callback(&app, &cookie.unwrap(), &back).await;
-    assert_eq!(
-        location(&res),
-        format!("{RETURN_TO}?result=denied&reason=access_denied")
-    );
+    let link = json!({"user": {"external_id": "u1"}, "mode": "connect", "provider": DEMO, "return_to": RETURN_TO});
+    let landed = through(&app, &key, link, 1, "deny").await;
+    assert_eq!(landed, format!("{RETURN_TO}?result=denied&reason=access_denied"));
 
     // Link, then reconnect that account from a link naming it: the same account comes back.
     let (account, _, _) = connect_and_link(&app, &key, "u1", 1).await;
-    let url = link_for(
+    let reconnect =
+        json!({"user": {"external_id": "u1"}, "mode": "connect", "account": account, "return_to": RETURN_TO});
+    let landed = through(&app, &key, reconnect.clone(), 1, "allow").await;
+    assert_eq!(landed, format!("{RETURN_TO}?result=linked&account={account}"));
+    let relinked = count(
         &app,
-        &key,
-        json!({"user": {"external_id": "u1"}, "mode": "connect", "account": account, "return_to": RETURN_TO}),
+        "SELECT COUNT(*) FROM audit_events WHERE action = 'account_relinked'",
     )
     .await;
-    let (res, cookie) = open(&app, &url).await;
-    let back = oauth::consent(&app, &location(&res), identity(1), "allow").await;
-    let res = oauth::callback(&app, &cookie.unwrap(), &back).await;
-    assert_eq!(location(&res), format!("{RETURN_TO}?result=linked&account={account}"));
-    assert_eq!(
-        count(
-            &app,
-            "SELECT COUNT(*) FROM audit_events WHERE action = 'account_relinked'"
-        )
-        .await,
-        1,
-        "a reconnect, not a new account"
-    );
+    assert_eq!(relinked, 1, "a reconnect, not a new account");
 
     // Reconnecting as another identity fails with its reason, and changes nothing.
-    let url = link_for(
-        &app,
-        &key,
-        json!({"user": {"external_id": "u1"}, "mode": "connect", "account": account, "return_to": RETURN_TO}),
-    )
-    .await;
-    let (res, cookie) = open(&app, &url).await;
-    let back = oauth::consent(&app, &location(&res), identity(2), "allow").await;
-    let res = oauth::callback(&app, &cookie.unwrap(), &back).await;
-    assert_eq!(
-        location(&res),
-        format!("{RETURN_TO}?result=failed&reason=subject_mismatch")
-    );
+    let landed = through(&app, &key, reconnect, 2, "allow").await;
+    assert_eq!(landed, format!("{RETURN_TO}?result=failed&reason=subject_mismatch"));
 
     // Without a provider: the chooser of the key's providers.
     let url = link_for(
@@ -272,7 +252,10 @@ async fn links_are_single_use_expire_and_cannot_be_forged(backend: Backend) {
     let token = url.rsplit('/').next().unwrap();
     let logs = common::captured_logs();
     assert!(logs.contains("connect link refused"), "the refusals are logged");
-    assert!(logs.contains("/connect/[token]"), "with the request's path, its token left out");
+    assert!(
+        logs.contains("/connect/[token]"),
+        "with the request's path, its token left out"
+    );
     assert!(!logs.contains(token), "a link's token never reaches the logs");
 }
 

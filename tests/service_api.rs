@@ -343,22 +343,20 @@ async fn bad_requests_get_clear_errors(backend: Backend) {
     assert_eq!(code, "bad_request", "no user named");
 }
 
+/// A key for every provider.
+fn named(name: &str) -> keys::NewKey<'_> {
+    keys::NewKey {
+        name,
+        ..Default::default()
+    }
+}
+
 async fn key_names_are_checked_and_never_reused(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let pool = &app.state.db.pool;
     let known = vec!["demo".to_owned()];
     for bad in ["", "has space", "semi;colon", &"x".repeat(65)] {
-        let err = keys::create(
-            pool,
-            keys::NewKey {
-                name: bad,
-                providers: &[],
-                ..Default::default()
-            },
-            &known,
-        )
-        .await
-        .unwrap_err();
+        let err = keys::create(pool, named(bad), &known).await.unwrap_err();
         assert!(matches!(err, keys::KeyError::BadName), "{bad:?}: {err}");
     }
     let err = keys::create(
@@ -373,17 +371,7 @@ async fn key_names_are_checked_and_never_reused(backend: Backend) {
     .await
     .unwrap_err();
     assert_eq!(err.to_string(), "unknown provider \"gitlab\" (configured: demo)");
-    let (created, secret) = keys::create(
-        pool,
-        keys::NewKey {
-            name: "k",
-            providers: &[],
-            ..Default::default()
-        },
-        &known,
-    )
-    .await
-    .unwrap();
+    let (created, secret) = keys::create(pool, named("k"), &known).await.unwrap();
     assert!(secret.starts_with("obk_") && secret.len() == 4 + 43, "{secret}");
     assert_eq!(created.providers, None);
     let stored: String = sqlx::query_scalar("SELECT key_hash FROM api_keys WHERE name = 'k'")
@@ -392,17 +380,7 @@ async fn key_names_are_checked_and_never_reused(backend: Backend) {
         .unwrap();
     assert!(!stored.contains(&secret[4..]), "only a hash is stored");
     keys::revoke(pool, "k").await.unwrap();
-    let err = keys::create(
-        pool,
-        keys::NewKey {
-            name: "k",
-            providers: &[],
-            ..Default::default()
-        },
-        &known,
-    )
-    .await
-    .unwrap_err();
+    let err = keys::create(pool, named("k"), &known).await.unwrap_err();
     assert!(matches!(err, keys::KeyError::NameTaken(_)), "{err}");
     assert!(matches!(
         keys::revoke(pool, "k").await,

@@ -113,6 +113,15 @@ fn format_date(unix_ms: i64) -> String {
         .unwrap_or_default()
 }
 
+/// Another user has the email (the unique constraint said so), or another database error.
+fn email_taken(e: sqlx::Error) -> AuthError {
+    if is_unique_violation(&e, "users_email_key", "users.email") {
+        AuthError::EmailTaken
+    } else {
+        e.into()
+    }
+}
+
 /// Creates an account. Used by sign-up (after its own checks) and by `onbehalf user add`.
 pub async fn create_user(
     db: &Db,
@@ -128,13 +137,7 @@ pub async fn create_user(
     let now = now_ms();
     let id = repo::insert_user(&db.pool, &email, &display_name, &hash, role, now)
         .await
-        .map_err(|e| {
-            if is_unique_violation(&e, "users_email_key", "users.email") {
-                AuthError::EmailTaken
-            } else {
-                e.into()
-            }
-        })?;
+        .map_err(email_taken)?;
     Ok(User {
         id,
         email: Some(email),
@@ -182,13 +185,7 @@ pub async fn platform_user(db: &Db, given: PlatformUser<'_>) -> Result<User, Aut
         now_ms(),
     )
     .await
-    .map_err(|e| {
-        if is_unique_violation(&e, "users_email_key", "users.email") {
-            AuthError::EmailTaken
-        } else {
-            e.into()
-        }
-    })?;
+    .map_err(email_taken)?;
     Ok(row.into())
 }
 

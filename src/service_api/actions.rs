@@ -202,11 +202,7 @@ fn problem(p: ActionProblem) -> ApiError {
             e.body.retry_after_seconds = Some(seconds_until(retry_at));
             e
         }
-        ActionProblem::Invalid { field, .. } => {
-            let mut e = ApiError::new(StatusCode::BAD_REQUEST, "invalid", message);
-            e.body.field = Some(field);
-            e
-        }
+        ActionProblem::Invalid { field, .. } => ApiError::invalid(field, message),
         ActionProblem::NotFound { .. } => ApiError::new(StatusCode::NOT_FOUND, "not_found", message),
         ActionProblem::Upstream { status, .. } => {
             let mut e = ApiError::new(StatusCode::BAD_GATEWAY, "upstream", message);

@@ -121,11 +121,7 @@ pub(crate) async fn create_connect_session(
 
 fn error(e: ConnectError) -> ApiError {
     match e {
-        ConnectError::Invalid(field) => {
-            let mut error = ApiError::new(StatusCode::BAD_REQUEST, "invalid", field.message);
-            error.body.field = Some(field.field);
-            error
-        }
+        ConnectError::Invalid(field) => ApiError::invalid(field.field, field.message),
         ConnectError::ProviderNotAllowed(provider) => ApiError::new(
             StatusCode::FORBIDDEN,
             "provider_not_allowed",

@@ -158,6 +158,13 @@ impl ApiError {
         }
     }
 
+    /// `invalid` (400): the parameter `field` is wrong, and `message` says how.
+    fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        let mut error = Self::new(StatusCode::BAD_REQUEST, "invalid", message);
+        error.body.field = Some(field.into());
+        error
+    }
+
     fn internal(err: impl std::fmt::Display) -> Self {
         tracing::error!("service API: {err}");
         Self::new(

@@ -83,14 +83,14 @@ pub(crate) async fn events(
 ) -> Result<Response, ApiError> {
     let Path(external_id) = path.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.body_text()))?;
     let Query(EventsQuery { before, limit }) = query.map_err(|_| {
-        invalid(
+        ApiError::invalid(
             "limit",
             "`limit` is a whole number from 1 to 100 and `before` an event id.",
         )
     })?;
     let limit = limit.unwrap_or(DEFAULT_LIMIT);
     if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(invalid("limit", "`limit` is a whole number from 1 to 100."));
+        return Err(ApiError::invalid("limit", "`limit` is a whole number from 1 to 100."));
     }
     let user = super::accounts::named_user(&state, Some(&external_id), None).await?;
     let providers = key.provider_list();
@@ -120,10 +120,4 @@ pub(crate) async fn events(
         next_before,
     };
     Ok(Json(body).into_response())
-}
-
-fn invalid(field: &str, message: &str) -> ApiError {
-    let mut error = ApiError::new(StatusCode::BAD_REQUEST, "invalid", message);
-    error.body.field = Some(field.to_owned());
-    error
 }
