@@ -1,5 +1,5 @@
 import { APIRequestContext, expect, Page, test } from '@playwright/test';
-import { jsEnabled } from './helpers';
+import { jsEnabled, settled } from './helpers';
 
 // A research platform's user, end to end: the example platform (examples/platform, a Flask app standing for
 // InvenioRDM, started by playwright.config.ts on E2E_PORT + 2) links the user's Globus account through an onbehalf
@@ -7,6 +7,7 @@ import { jsEnabled } from './helpers';
 // through onbehalf to reconnect after the provider revoked the grant. The platform's pages are plain HTML either
 // way; onbehalf's and the demo provider's pages in between run with JavaScript on and off.
 const port = Number(process.env.E2E_PORT ?? 3210);
+const onbehalf = `http://127.0.0.1:${port}`;
 const platform = `http://127.0.0.1:${port + 2}`;
 const demo = `http://127.0.0.1:${port + 1}/demo/control`;
 
@@ -37,9 +38,9 @@ test('a platform user links Globus through onbehalf, transfers, and reconnects a
 }, testInfo) => {
   test.setTimeout(90_000);
   // Each project is its own platform user with its own demo identity (one identity belongs to one onbehalf user).
-  const [user, who, sub] = jsEnabled(testInfo)
-    ? ['Ada Lovelace', 'Grace Hopper', '7e2d1f90-48ac-4b6e-b3d1-95c0a4e8f622']
-    : ['Charles Babbage', 'Alan Turing', 'c41a8e37-0d5b-4f9e-a26c-8b7f3e1d5a33'];
+  const [user, who, username, sub] = jsEnabled(testInfo)
+    ? ['Ada Lovelace', 'Grace Hopper', 'grace@demo.globus.org', '7e2d1f90-48ac-4b6e-b3d1-95c0a4e8f622']
+    : ['Charles Babbage', 'Alan Turing', 'alan@demo.globus.org', 'c41a8e37-0d5b-4f9e-a26c-8b7f3e1d5a33'];
 
   // The platform's own sign-in, then its Globus page: nothing linked yet.
   await page.goto(`${platform}/`);
@@ -71,4 +72,16 @@ test('a platform user links Globus through onbehalf, transfers, and reconnects a
   await page.getByRole('button', { name: 'Reconnect your Globus account' }).click();
   await allowAs(page, who);
   await endpointsListed(page);
+
+  // Manage linked accounts: onbehalf's page of this user's accounts (and only theirs), then back to the platform.
+  await page.getByRole('button', { name: 'Manage linked accounts' }).click();
+  await expect(page).toHaveURL(`${onbehalf}/linked-accounts`);
+  await settled(page, testInfo);
+  const escaped = username.replace(/\./g, '\\.');
+  const card = page.getByRole('article', { name: new RegExp(`Demo Globus account ${escaped}`) });
+  await expect(card.getByText('Active')).toBeVisible();
+  await expect(page.getByRole('article')).toHaveCount(1);
+  await page.getByRole('button', { name: 'Back to Example Platform' }).click();
+  await expect(page).toHaveURL(`${platform}/transfer`);
+  await expect(page.getByRole('table', { name: 'Your endpoints' })).toBeVisible();
 });
