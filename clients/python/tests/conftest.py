@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[3]
 BINARY = Path(os.environ.get("ONBEHALF_BINARY") or ROOT / "target" / "release" / "onbehalf")
 READY_TIMEOUT = 30.0
 
-#: Where connect sessions return: never fetched (port 9 is discard), only its Location is read.
+#: Where connect sessions return: never fetched (port 9 is discard), only the URL onbehalf sends the browser to is read.
 RETURN_PREFIX = "http://127.0.0.1:9/return/"
 
 #: The demo provider's identities, in the order its consent page offers them (src/demo/data.rs); the first four own
@@ -124,12 +124,30 @@ class LiveServer:
 
     # -- the browser ------------------------------------------------------------------------------------------------
 
+    def browser(self) -> httpx.Client:
+        """A browser: keeps cookies and follows nothing by itself (each step is looked at)."""
+        return httpx.Client(follow_redirects=False, timeout=30)
+
+    def confirm(self, browser: httpx.Client, url: str, hops: list[tuple[int, str]]) -> httpx.Response:
+        """Opens a connect link as a browser does: `GET` shows onbehalf's confirmation page (which consumes nothing),
+        and its button Continue posts the form back to the link from onbehalf's origin (the browser sends `Origin`),
+        which consumes the link, starts the session and answers 303. Returns that answer, not followed."""
+        shown = browser.get(url)
+        hops.append((shown.status_code, str(shown.url)))
+        confirmation = confirmation_page(shown)
+        return self.post(browser, urljoin(str(shown.url), confirmation.action), confirmation.fields)
+
+    def post(self, browser: httpx.Client, url: str, data: dict[str, str] | None = None) -> httpx.Response:
+        """A form post from one of onbehalf's pages (same origin, as its Origin check wants)."""
+        return browser.post(url, headers={"Origin": self.base_url}, data=data or {})
+
     def open_link(self, url: str, identity: str = "ada", decision: str = "allow") -> Linked:
-        """Opens a connect link (mode connect) as a browser would, answers the demo's consent page as `identity`,
-        and returns where onbehalf sends the browser back to the platform (not fetched)."""
+        """Opens a connect link (mode connect) as a browser would: Continue on onbehalf's confirmation page, then the
+        demo's consent page as `identity`; returns where onbehalf's last page sends the browser back to the platform
+        (not fetched)."""
         hops: list[tuple[int, str]] = []
-        with httpx.Client(follow_redirects=False, timeout=30) as browser:
-            response = self._follow(browser, browser.get(url), hops)
+        with self.browser() as browser:
+            response = self._follow(browser, self.confirm(browser, url, hops), hops)
             if isinstance(response, str):
                 return _linked(response, hops)
             assert response.status_code == 200 and urlsplit(str(response.url)).netloc == urlsplit(self.demo_url).netloc, (
@@ -147,7 +165,6 @@ class LiveServer:
                 urljoin(str(response.url), html.unescape(action.group(1))),
                 data={"request_id": request_id, "identity": sub, "decision": decision},
             )
-            hops.append((decided.status_code, str(decided.url)))
             assert decided.status_code == 303, f"the demo's decision answered {decided.status_code}: {decided.text[:500]}"
             back = self._follow(browser, decided, hops)
             assert isinstance(back, str), (
@@ -166,17 +183,84 @@ class LiveServer:
     def _follow(
         self, browser: httpx.Client, response: httpx.Response, hops: list[tuple[int, str]]
     ) -> httpx.Response | str:
-        """Follows redirects until a page, or until one leads to the platform (returned as the URL, not fetched)."""
+        """Follows redirects until a page; onbehalf's page that forwards to the platform ends it (its URL is returned,
+        not fetched). A redirect to the platform fails: after a form post the browser's CSP `form-action` blocks it."""
         for _ in range(10):
             hops.append((response.status_code, str(response.url)))
-            if not response.is_redirect:
-                return response
-            location = urljoin(str(response.url), response.headers["location"])
-            if location.startswith(RETURN_PREFIX):
+            if response.is_redirect:
+                location = urljoin(str(response.url), response.headers["location"])
+                assert not location.startswith(RETURN_PREFIX), (
+                    f"a redirect to the platform ({location}), which a browser blocks after a form post: {hops}"
+                )
+                response = browser.get(location)
+                continue
+            if response.status_code == 200 and REFRESH.search(response.text):
+                location = forwarded_to(response)
                 hops.append((0, location))
-                return location
-            response = browser.get(location)
+                if location.startswith(RETURN_PREFIX):
+                    return location
+                response = browser.get(location)
+                continue
+            return response
         pytest.fail(f"too many redirects: {hops}")
+
+
+@dataclass
+class Confirmation:
+    """onbehalf's page at a fresh connect link: what it says and the form its Continue button posts."""
+
+    heading: str
+    text: str
+    action: str
+    fields: dict[str, str]
+
+
+def confirmation_page(response: httpx.Response) -> Confirmation:
+    """The confirmation page a fresh link shows (200, consuming nothing): a heading, a sentence and a form that
+    posts back to the link with the button Continue."""
+    page = response.text
+    assert response.status_code == 200, (
+        f"a fresh link answered {response.status_code} at {response.url}, not its confirmation page:\n{page[:2000]}"
+    )
+    heading = re.search(r"<h1[^>]*>(.*?)</h1>", page, re.S)
+    assert heading, f"no heading on the confirmation page:\n{page[:2000]}"
+    form = re.search(r'<form\b[^>]*\bmethod="post"[^>]*\baction="([^"]+)"[^>]*>(.*?)</form>', page, re.S | re.I)
+    assert form, f"no form posting on the confirmation page:\n{page[:2000]}"
+    action = html.unescape(form.group(1))
+    assert urljoin(str(response.url), action) == str(response.url).split("?")[0], (
+        f"the form posts to {action}, not back to the link {response.url}"
+    )
+    buttons = [_text(label) for label in re.findall(r"<button\b[^>]*>(.*?)</button>", form.group(2), re.S)]
+    assert "Continue" in buttons, f"no button Continue in the form:\n{form.group(0)}"
+    fields = {
+        html.unescape(name): html.unescape(value)
+        for name, value in re.findall(r'<input[^>]*\bname="([^"]+)"[^>]*\bvalue="([^"]*)"', form.group(2))
+    }
+    body = re.sub(r"<(script|style|head)\b.*?</\1>", " ", page, flags=re.S)
+    return Confirmation(heading=_text(heading.group(1)), text=_text(body), action=action, fields=fields)
+
+
+def _text(markup: str) -> str:
+    """The words of some HTML, as a reader sees them (tags and comments dropped, whitespace collapsed)."""
+    words = html.unescape(re.sub(r"<!--.*?-->|<[^>]+>", " ", markup, flags=re.S))
+    return " ".join(words.split())
+
+
+#: onbehalf's page that moves the browser on to the platform (a redirect would be blocked after a form post).
+REFRESH = re.compile(r'<meta http-equiv="refresh" content="0; url=([^"]*)"', re.I)
+
+
+def forwarded_to(response: httpx.Response) -> str:
+    """Where onbehalf's forwarding page sends the browser: 200 with a `refresh` and a link "Continue to <platform>"
+    to the same URL; returns the URL (unescaped)."""
+    page = response.text
+    assert response.status_code == 200, f"{response.status_code} at {response.url}, not a forwarding page: {page[:500]}"
+    refresh = REFRESH.search(page)
+    assert refresh, f"no refresh on the page at {response.url}:\n{page[:2000]}"
+    link = re.search(r'<a [^>]*href="([^"]*)"[^>]*>\s*Continue to [^<]+</a>', page)
+    assert link, f"no link Continue to <platform> on the page at {response.url}:\n{page[:2000]}"
+    assert link.group(1) == refresh.group(1), f"the link and the refresh differ:\n{page[:2000]}"
+    return html.unescape(refresh.group(1))
 
 
 def _input(page: str, name: str) -> str:

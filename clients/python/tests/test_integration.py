@@ -11,11 +11,12 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urljoin
 
 import httpx
 import pytest
 
-from conftest import IDENTITIES, RETURN_PREFIX, LiveServer, unique
+from conftest import IDENTITIES, RETURN_PREFIX, LiveServer, confirmation_page, forwarded_to, unique
 from onbehalf import (
     Account,
     BadRequest,
@@ -158,17 +159,62 @@ def test_a_connect_session_creates_the_user_and_its_link_works_once(live: LiveSe
     assert [a.id for a in ob.accounts(user_id=session.user.id)] == []
     assert ob.accounts(email=email) == []
 
-    first = browser_get(session.url)
-    assert first.status_code < 400, f"a fresh link answered {first.status_code}: {first.text[:500]}"
-    again = browser_get(session.url)
-    assert again.status_code in (404, 410), f"a reused link answered {again.status_code}"
-    assert "expired" in again.text.lower()
+    # Opening the link shows a confirmation page and consumes nothing (a link scanner or a prefetch may GET it).
+    with live.browser() as browser:
+        for _ in range(2):
+            shown = browser.get(session.url)
+            confirmation = confirmation_page(shown)
+            assert confirmation.heading == "Manage your linked accounts", confirmation
+            assert "Python Client Tests" in confirmation.text, confirmation.text
+            assert "set-cookie" not in shown.headers, "showing the page starts no session"
+        assert browser.head(session.url).status_code == 200
+
+        # A post from another site is refused and leaves the link alone.
+        forged = browser.post(session.url, headers={"Origin": "https://evil.example"}, data=confirmation.fields)
+        assert forged.status_code == 403, f"a cross-origin post answered {forged.status_code}"
+        assert browser.get(session.url).status_code == 200
+
+        # Continue: the link is spent, the session starts, and the browser goes to the user's linked accounts.
+        opened = live.post(browser, urljoin(session.url, confirmation.action), confirmation.fields)
+        assert opened.status_code == 303, f"Continue answered {opened.status_code}: {opened.text[:500]}"
+        assert urljoin(session.url, opened.headers["location"]) == f"{live.base_url}/linked-accounts"
+        assert "set-cookie" in opened.headers, "Continue starts the connect session"
+        assert browser.get(f"{live.base_url}/linked-accounts").status_code == 200
+
+        # Back to the platform: a page of onbehalf's that moves the browser on (not a redirect), to return_to.
+        back = live.post(browser, f"{live.base_url}/connect/end")
+        assert forwarded_to(back) == f"{RETURN_PREFIX}manage"
+        assert "Continue to Python Client Tests" in back.text
+        assert browser.get(f"{live.base_url}/linked-accounts").status_code != 200, "the session ended"
+
+        again = live.post(browser, urljoin(session.url, confirmation.action), confirmation.fields)
+        assert again.status_code == 410, f"a reused link answered {again.status_code} to Continue"
+        assert "expired" in again.text.lower()
+    for method in ("GET", "HEAD"):
+        reused = httpx.request(method, session.url, timeout=30)
+        assert reused.status_code == 410, f"{method} of a spent link answered {reused.status_code}"
+    assert "This link has expired" in browser_get(session.url).text
 
 
 def test_a_tampered_link_shows_the_expired_page(live: LiveServer) -> None:
-    response = browser_get(f"{live.base_url}/connect/not-a-real-token")
-    assert response.status_code in (404, 410)
-    assert "expired" in response.text.lower()
+    url = f"{live.base_url}/connect/not-a-real-token"
+    response = browser_get(url)
+    assert response.status_code == 404
+    assert "This link has expired" in response.text
+    with live.browser() as browser:
+        posted = live.post(browser, url)
+    assert posted.status_code == 404 and "This link has expired" in posted.text
+
+
+def test_a_link_without_a_provider_opens_the_chooser(live: LiveServer, ob: Onbehalf) -> None:
+    session = ob.connect_session(unique("chooser"), return_to=f"{RETURN_PREFIX}chooser", display_name="Chooser")
+    with live.browser() as browser:
+        confirmation = confirmation_page(browser.get(session.url))
+        assert confirmation.heading == "Link an account", confirmation
+        assert "Python Client Tests" in confirmation.text, confirmation.text
+        opened = live.post(browser, urljoin(session.url, confirmation.action), confirmation.fields)
+    assert opened.status_code == 303, f"Continue answered {opened.status_code}: {opened.text[:500]}"
+    assert urljoin(session.url, opened.headers["location"]) == f"{live.base_url}/connect"
 
 
 def test_linking_through_the_consent_pages(live: LiveServer, ob: Onbehalf) -> None:
@@ -178,8 +224,13 @@ def test_linking_through_the_consent_pages(live: LiveServer, ob: Onbehalf) -> No
         external_id, return_to=f"{RETURN_PREFIX}linked", provider="demo", email=email, display_name="Alan"
     )
     linked = live.open_link(session.url, "alan")
-    assert linked.hops[0][0] == 303, f"the link did not answer 303 first: {linked.hops}"
-    assert urlsplit_netloc(linked.hops[1][1]) == urlsplit_netloc(live.demo_url), linked.hops
+    # The confirmation page, Continue (303), the demo's consent page ... onbehalf's callback page, the platform.
+    assert linked.hops[0] == (200, session.url), linked.hops
+    assert linked.hops[1] == (303, session.url), f"Continue did not answer 303: {linked.hops}"
+    assert urlsplit_netloc(linked.hops[2][1]) == urlsplit_netloc(live.demo_url), linked.hops
+    [(callback_status, callback), (_, landed)] = linked.hops[-2:]
+    assert callback_status == 200 and httpx.URL(callback).path == "/oauth/demo/callback", linked.hops
+    assert landed == linked.location
     assert linked.location.startswith(f"{RETURN_PREFIX}linked?")
     assert linked.query["result"] == "linked"
     account_id = linked.account
@@ -200,7 +251,7 @@ def test_linking_through_the_consent_pages(live: LiveServer, ob: Onbehalf) -> No
     assert [a.id for a in ob.accounts(email=email)] == [account_id]
 
     reused = browser_get(session.url)
-    assert reused.status_code in (404, 410) and "expired" in reused.text.lower()
+    assert reused.status_code == 410 and "expired" in reused.text.lower()
 
 
 def urlsplit_netloc(url: str) -> str:
