@@ -16,6 +16,18 @@ async function control(request: APIRequestContext, path: string, data: object = 
   expect(res.ok()).toBeTruthy();
 }
 
+/**
+ * onbehalf's page at a fresh connect link (opening it uses nothing up): it says what the platform opens for which
+ * user, and Continue uses the link and goes on (to the provider's consent, or to the linked accounts).
+ */
+async function confirm(page: Page, heading: string, user: string): Promise<void> {
+  await expect(page).toHaveURL(new RegExp(`^${onbehalf}/connect/[^/?#]+$`));
+  await expect(page.getByRole('heading', { name: heading })).toBeVisible();
+  await expect(page.locator('body')).toContainText('Example Platform');
+  await expect(page.locator('body')).toContainText(user);
+  await page.getByRole('button', { name: 'Continue' }).click();
+}
+
 /** At the demo provider's consent page (reached through onbehalf): choose who to be, then Allow. */
 async function allowAs(page: Page, who: string): Promise<void> {
   await expect(page.getByRole('heading', { name: /Allow onbehalf to act for you/ })).toBeVisible();
@@ -49,9 +61,10 @@ test('a platform user links Globus through onbehalf, transfers, and reconnects a
   await page.getByRole('link', { name: 'Transfer with Globus' }).click();
   await expect(page.getByRole('heading', { name: 'Transfer with Globus' })).toBeVisible();
 
-  // Connect: the platform's connect session sends the browser through onbehalf to the provider's consent, and
-  // onbehalf brings it back with the new account.
+  // Connect: the platform's connect session sends the browser to onbehalf, which asks to Continue and goes on to the
+  // provider's consent; at the end a page of onbehalf's moves the browser back to the platform with the new account.
   await page.getByRole('button', { name: 'Connect your Globus account' }).click();
+  await confirm(page, 'Link an account', user);
   await allowAs(page, who);
   await endpointsListed(page);
   await page.screenshot({ path: testInfo.outputPath('platform_linked.png'), fullPage: true });
@@ -70,11 +83,13 @@ test('a platform user links Globus through onbehalf, transfers, and reconnects a
   await expect(page.getByRole('table', { name: 'Your endpoints' })).toHaveCount(0);
   await page.screenshot({ path: testInfo.outputPath('platform_reconnect.png'), fullPage: true });
   await page.getByRole('button', { name: 'Reconnect your Globus account' }).click();
+  await confirm(page, 'Link an account', user);
   await allowAs(page, who);
   await endpointsListed(page);
 
   // Manage linked accounts: onbehalf's page of this user's accounts (and only theirs), then back to the platform.
   await page.getByRole('button', { name: 'Manage linked accounts' }).click();
+  await confirm(page, 'Manage your linked accounts', user);
   await expect(page).toHaveURL(`${onbehalf}/linked-accounts`);
   await settled(page, testInfo);
   const escaped = username.replace(/\./g, '\\.');
