@@ -334,7 +334,13 @@ impl Settings {
             }
             None => {}
         }
-        let figment = figment.merge(Env::prefixed("ONBEHALF_").ignore(&["config"]).split("__"));
+        // ONBEHALF_URL and ONBEHALF_API_KEY are a platform's settings for talking to onbehalf (the Python client and
+        // the example platform read them), not the server's: a shell that has them must still start the server.
+        let figment = figment.merge(
+            Env::prefixed("ONBEHALF_")
+                .ignore(&["config", "url", "api_key"])
+                .split("__"),
+        );
         Self::from_figment(figment)
     }
 

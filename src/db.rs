@@ -321,7 +321,11 @@ mod tests {
         before.run(&db.pool).await.unwrap();
         for sql in [
             "INSERT INTO users (id, email, display_name, password_hash, role, created_at, updated_at) \
-             VALUES (7, 'ada@example.org', 'Ada', 'hash', 'admin', 1, 1)",
+                          VALUES (7, 'ada@example.org', 'Ada', 'hash', 'admin', 1, 1)",
+            // The newest user is gone: their id must not come back.
+            "INSERT INTO users (id, email, display_name, password_hash, role, created_at, updated_at) \
+             VALUES (9, 'gone@example.org', 'Gone', 'hash', 'user', 1, 1)",
+            "DELETE FROM users WHERE id = 9",
             "INSERT INTO sessions (id, user_id, data, expires_at) VALUES ('s', 7, '{}', 99999999999999)",
             "INSERT INTO linked_accounts (id, user_id, provider, subject, status, created_at, updated_at) \
              VALUES ('a', 7, 'demo', 'sub', 'active', 1, 1)",
@@ -362,7 +366,7 @@ mod tests {
         .await
         .unwrap();
         assert!(
-            next > 7,
+            next > 9,
             "ids are never reused after the rebuild (AUTOINCREMENT kept its sequence): {next}"
         );
         db.pool.close().await;

@@ -234,7 +234,7 @@ fn router(state: AppState) -> Router {
         ))
         .layer(from_fn(server_fn_error_status))
         .layer(from_fn(require_utf8_forms))
-        .layer(from_fn(crate::connect::gate::restrict))
+        .layer(from_fn_with_state(state.clone(), crate::connect::gate::restrict))
         .layer(session_layer)
         .layer(from_fn_with_state(allowed, require_same_origin));
     Router::new()

@@ -250,6 +250,16 @@ fn invalid_configuration_stops_start_up_naming_the_key() {
     assert!(!out.status.success());
     assert!(text(&out).contains("metrics.token"), "{}", text(&out));
 
+    // A platform's settings for talking to onbehalf share the prefix and are not the server's: ignored.
+    let out = Command::new(env!("CARGO_BIN_EXE_onbehalf"))
+        .args(["migrate"])
+        .env("ONBEHALF_URL", "http://127.0.0.1:3000")
+        .env("ONBEHALF_API_KEY", "obk_x")
+        .env("ONBEHALF_DATABASE__URL", format!("sqlite://{}", db.display()))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+
     let file = dir.path().join("bad.toml");
     std::fs::write(&file, "[server]\npublic_url = \"ftp://x\"\n").unwrap();
     let out = onbehalf(&db, &["--config", file.to_str().unwrap(), "migrate"], None);

@@ -51,10 +51,70 @@ async fn link_for(app: &TestApp, key: &str, body: Value) -> String {
 }
 
 /// Opens a link as a fresh browser: the answer, and the session cookie it set.
+/// Opens a link as a fresh browser does: its page (which spends nothing and names whose session it starts), then
+/// Continue, a same-origin form post. The answer, and the session cookie it set. A link that cannot be used answers
+/// its page at once.
 async fn open(app: &TestApp, url: &str) -> (reqwest::Response, Option<String>) {
-    let res = app.client.get(url).send().await.unwrap();
+    let page = app.client.get(url).send().await.unwrap();
+    if page.status() != StatusCode::OK {
+        assert!(session_cookie(&page).is_none(), "looking at a link starts no session");
+        return (page, None);
+    }
+    assert!(session_cookie(&page).is_none(), "looking at a link starts no session");
+    let html = page.text().await.unwrap();
+    let path = url.strip_prefix(&app.base).unwrap();
+    assert!(
+        html.contains(&format!("<form method=\"post\" action=\"{path}\">")) && html.contains("Continue"),
+        "{html}"
+    );
+    let res = post_link(app, url).await;
     let cookie = session_cookie(&res).map(|c| c.value);
     (res, cookie)
+}
+
+/// Continue on a link's page: the same-origin form post that opens it.
+async fn post_link(app: &TestApp, url: &str) -> reqwest::Response {
+    app.client
+        .post(url)
+        .header(header::ORIGIN, app.origin())
+        .send()
+        .await
+        .unwrap()
+}
+
+/// A request with its path exactly as given (an HTTP client would resolve `..` and `%2e%2e` first): the status.
+async fn raw_get(app: &TestApp, path: &str, cookie: &str) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", app.port)).await.unwrap();
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/html\r\nCookie: {SESSION_COOKIE}={cookie}\r\n\
+         Connection: close\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    answer
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("{answer}"))
+}
+
+/// Where a page of ours sends the browser back to the platform: a 200 page with a `refresh` and a link (a redirect
+/// would be blocked after a form post by `form-action`), never a redirect.
+async fn forwarded(res: reqwest::Response) -> String {
+    assert_eq!(res.status(), StatusCode::OK, "a forwarding page, not a redirect");
+    assert_eq!(res.headers()[header::REFERRER_POLICY], "no-referrer");
+    let html = res.text().await.unwrap();
+    let marker = "http-equiv=\"refresh\" content=\"0; url=";
+    let at = html.find(marker).unwrap_or_else(|| panic!("a refresh: {html}")) + marker.len();
+    let url = html[at..at + html[at..].find('"').unwrap()].replace("&amp;", "&");
+    assert!(
+        html.contains(&format!("href=\"{}\"", url.replace('&', "&amp;"))),
+        "and a link: {html}"
+    );
+    url
 }
 
 async fn error_of(res: reqwest::Response) -> (StatusCode, Value) {
@@ -77,8 +137,7 @@ async fn connect_and_link(app: &TestApp, key: &str, external_id: &str, n: usize)
     let cookie = cookie.expect("the link starts a session");
     let back = oauth::consent(app, &location(&res), identity(n), "allow").await;
     let res = oauth::callback(app, &cookie, &back).await;
-    assert_eq!(res.status(), StatusCode::SEE_OTHER);
-    let landed = location(&res);
+    let landed = forwarded(res).await;
     let account = query_value(&landed.replace(PLATFORM, "/"), "account").unwrap_or_default();
     (account, landed, cookie)
 }
@@ -150,7 +209,7 @@ async fn through(app: &TestApp, key: &str, body: Value, n: usize, decision: &str
     let (res, cookie) = open(app, &url).await;
     let back = oauth::consent(app, &location(&res), identity(n), decision).await;
     let res = oauth::callback(app, &cookie.expect("the link starts a session"), &back).await;
-    location(&res)
+    forwarded(res).await
 }
 
 async fn denied_consent_and_reconnect_come_back_with_their_result(backend: Backend) {
@@ -214,6 +273,10 @@ async fn links_are_single_use_expire_and_cannot_be_forged(backend: Backend) {
         );
         assert!(html.contains(&format!("href=\"{RETURN_TO}\"")), "a way back: {html}");
     }
+    // Continue pressed on a page loaded before the link was spent.
+    let reused = post_link(&app, &url).await;
+    assert_eq!(reused.status(), StatusCode::GONE);
+    assert!(session_cookie(&reused).is_none());
     // Expired before use.
     let url = link_for(&app, &key, body.clone()).await;
     sqlx::query("UPDATE connect_sessions SET expires_at = $1 WHERE used_at IS NULL")
@@ -224,6 +287,7 @@ async fn links_are_single_use_expire_and_cannot_be_forged(backend: Backend) {
     let (res, cookie) = open(&app, &url).await;
     assert_eq!(res.status(), StatusCode::GONE);
     assert!(cookie.is_none());
+    assert_eq!(post_link(&app, &url).await.status(), StatusCode::GONE);
     // Tampered: one character changed, a token never made, and things that are not tokens at all.
     let url = link_for(&app, &key, body).await;
     let last = url.chars().last().unwrap();
@@ -248,7 +312,10 @@ async fn links_are_single_use_expire_and_cannot_be_forged(backend: Backend) {
         "SELECT COUNT(*) FROM audit_events WHERE action = 'connect_session_opened' AND outcome = 'rejected'",
     )
     .await;
-    assert_eq!(refused, 3, "two reuses and one expired link");
+    assert_eq!(
+        refused, 2,
+        "using a spent link and an expired one (looking at them is not using them)"
+    );
     let token = url.rsplit('/').next().unwrap();
     let logs = common::captured_logs();
     assert!(logs.contains("connect link refused"), "the refusals are logged");
@@ -462,6 +529,16 @@ async fn a_connect_session_reaches_only_its_users_linked_accounts(backend: Backe
         let res = app.call(endpoint, &form, Some(&cookie)).await;
         assert_eq!(res.status(), StatusCode::FORBIDDEN, "{endpoint}");
     }
+    // Paths that a router behind the gate would resolve to other pages.
+    for path in [
+        "/pkg/../actions",
+        "/pkg/%2e%2e/account",
+        "/pkg/%2E%2E/admin",
+        "/pkg/..%2factions",
+        "/linked-accounts/../account",
+    ] {
+        assert_eq!(raw_get(&app, path, &cookie).await, 403, "{path}");
+    }
     // Another user's account cannot be disconnected from here; its own can.
     let res = app
         .call("disconnect_account", &[("account", &other.account_id)], Some(&cookie))
@@ -498,8 +575,7 @@ async fn a_connect_session_reaches_only_its_users_linked_accounts(backend: Backe
         .send()
         .await
         .unwrap();
-    assert_eq!(res.status(), StatusCode::SEE_OTHER);
-    assert_eq!(location(&res), RETURN_TO);
+    assert_eq!(forwarded(res).await, RETURN_TO);
     let res = app.get("/linked-accounts", Some(&cookie)).await;
     assert_ne!(res.status(), StatusCode::OK, "ended");
     // A signed-in user's own session is untouched by all this.
@@ -683,11 +759,16 @@ async fn the_platform_disconnects_and_reads_history(backend: Backend) {
             .all(|e| e["id"].as_i64().unwrap() < before)
     );
     assert_eq!(rest["next_before"], Value::Null);
-    for bad in ["?limit=0", "?limit=101", "?limit=x", "?before=x"] {
+    for (bad, field) in [
+        ("?limit=0", "limit"),
+        ("?limit=101", "limit"),
+        ("?limit=x", "limit"),
+        ("?before=x", "before"),
+    ] {
         let (status, error) = error_of(events(bad).await).await;
         assert_eq!(
             (status, error["field"].as_str()),
-            (StatusCode::BAD_REQUEST, Some("limit")),
+            (StatusCode::BAD_REQUEST, Some(field)),
             "{bad}"
         );
     }
@@ -750,7 +831,163 @@ async fn admins_see_and_find_platform_users(backend: Backend) {
     );
 }
 
+async fn looking_at_a_link_spends_nothing_and_opening_it_is_a_same_origin_post(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let key = key(&app, "invenio", &[]).await;
+    let url = link_for(
+        &app,
+        &key,
+        json!({"user": {"external_id": "u8", "display_name": "Ada Lovelace", "email": "ada@example.org"},
+               "mode": "connect", "provider": DEMO, "return_to": RETURN_TO}),
+    )
+    .await;
+    // A mail scanner's HEAD, a preview's GET: the link still works afterwards.
+    let head = app.client.head(&url).send().await.unwrap();
+    assert_eq!(head.status(), StatusCode::OK);
+    let page = app.client.get(&url).send().await.unwrap();
+    assert_eq!(page.headers()[header::REFERRER_POLICY], "no-referrer");
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains(
+            "Example Platform sends you here to link your Demo Globus account for <strong>Ada Lovelace \
+                       (ada@example.org)</strong>"
+        ),
+        "the page says whose session it starts: {html}"
+    );
+    // Another site cannot open it in this browser's name.
+    let forged = app
+        .client
+        .post(&url)
+        .header(header::ORIGIN, "http://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    assert!(session_cookie(&forged).is_none());
+    let (res, cookie) = open(&app, &url).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert!(
+        location(&res).starts_with(app.demo().issuer_str()),
+        "{}",
+        location(&res)
+    );
+    assert!(cookie.is_some());
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) FROM audit_events WHERE action = 'connect_session_opened'"
+        )
+        .await,
+        1
+    );
+}
+
+async fn revoking_the_key_ends_its_sessions(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let key = key(&app, "invenio", &[]).await;
+    let url = link_for(
+        &app,
+        &key,
+        json!({"user": {"external_id": "u9"}, "mode": "manage", "return_to": RETURN_TO}),
+    )
+    .await;
+    let (_, cookie) = open(&app, &url).await;
+    let cookie = cookie.unwrap();
+    assert_eq!(
+        app.get("/linked-accounts", Some(&cookie)).await.status(),
+        StatusCode::OK
+    );
+    let spare = link_for(
+        &app,
+        &key,
+        json!({"user": {"external_id": "u9"}, "mode": "manage", "return_to": RETURN_TO}),
+    )
+    .await;
+    keys::revoke(&app.state.db.pool, "invenio").await.unwrap();
+    let res = app.get("/linked-accounts", Some(&cookie)).await;
+    assert_eq!(res.status(), StatusCode::GONE);
+    assert!(res.text().await.unwrap().contains("This session has ended"));
+    assert_ne!(
+        app.get("/linked-accounts", Some(&cookie)).await.status(),
+        StatusCode::OK,
+        "and stays ended"
+    );
+    let (res, cookie) = open(&app, &spare).await;
+    assert_eq!(res.status(), StatusCode::GONE, "its unused links are spent too");
+    assert!(cookie.is_none());
+}
+
+async fn the_platform_reads_only_the_result_onbehalf_adds(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let key = key(&app, "invenio", &[]).await;
+    let planted = "http://platform.example/transfer?result=linked&account=planted&x=1#top";
+    let link = json!({"user": {"external_id": "u10"}, "mode": "connect", "provider": DEMO, "return_to": planted});
+    let landed = through(&app, &key, link, 4, "deny").await;
+    assert_eq!(
+        landed,
+        format!("{PLATFORM}transfer?x=1&result=denied&reason=access_denied#top")
+    );
+    // Ids that can name nothing are 404s, not database errors (PostgreSQL refuses a NUL byte in text).
+    for path in [
+        "/api/v1/accounts?external_id=%00".to_owned(),
+        "/api/v1/users/%00/events".to_owned(),
+        format!("/api/v1/users/{}/events", "x".repeat(300)),
+    ] {
+        let res = app.client.get(app.url(&path)).bearer_auth(&key).send().await.unwrap();
+        assert_eq!(error_of(res).await.1["error"], "user_not_found", "{path}");
+    }
+    for path in ["/api/v1/accounts/%00", "/api/v1/accounts/a%01b"] {
+        let res = app.client.delete(app.url(path)).bearer_auth(&key).send().await.unwrap();
+        assert_eq!(error_of(res).await.1["error"], "not_found", "{path}");
+    }
+    let (status, error) = error_of(
+        create(
+            &app,
+            &key,
+            json!({"user": {"external_id": "u10"}, "mode": "connect", "account": "\u{0}",
+                                   "return_to": RETURN_TO}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        (status, error["error"].as_str()),
+        (StatusCode::NOT_FOUND, Some("not_found"))
+    );
+    // One external id may not display as another.
+    let (status, error) = error_of(
+        create(
+            &app,
+            &key,
+            json!({"user": {"external_id": "admin\u{202e}1"}, "mode": "manage", "return_to": RETURN_TO}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        (status, error["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("user.external_id"))
+    );
+    let long = format!("{RETURN_TO}?q={}", "x".repeat(2100));
+    let (status, error) = error_of(
+        create(
+            &app,
+            &key,
+            json!({"user": {"external_id": "u10"}, "mode": "manage", "return_to": long}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        (status, error["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("return_to"))
+    );
+}
+
 on_both_backends!(
+    looking_at_a_link_spends_nothing_and_opening_it_is_a_same_origin_post,
+    revoking_the_key_ends_its_sessions,
+    the_platform_reads_only_the_result_onbehalf_adds,
     connect_links_an_account_and_goes_back_to_the_platform,
     denied_consent_and_reconnect_come_back_with_their_result,
     links_are_single_use_expire_and_cannot_be_forged,

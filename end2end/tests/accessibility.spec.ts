@@ -38,7 +38,7 @@ test('pages fit a 360 px screen and load without server-function round trips', a
   await signUp(page, testInfo, uniqueEmail('narrow'));
   await open(page, testInfo, '/linked-accounts');
   await page.getByRole('button', { name: 'Connect Demo Globus' }).click();
-  // Grace is the linking spec's identity in this project; on this user the same identity would be refused, so
+  // The identities are all taken by other specs (one identity belongs to one local user), so
   // use Deny and look at the page with its error, then at the pages as they are.
   await page.getByRole('button', { name: 'Deny' }).click();
   await expect(page).toHaveURL(/error=access_denied/);

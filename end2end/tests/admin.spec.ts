@@ -55,7 +55,7 @@ test('find a link, read its history, force a disconnect, see it audited; disable
   await expect(page.getByRole('heading', { name: 'Admin', exact: true })).toBeVisible();
   await noSeriousViolations(page, testInfo);
   await page.getByRole('navigation', { name: 'Admin' }).getByRole('link', { name: 'Linked accounts' }).click();
-  await page.getByLabel('User (email or id)').fill(userEmail);
+  await page.getByLabel('User (email, id or external id)').fill(userEmail);
   await page.getByRole('button', { name: 'Filter' }).click();
   await expect(page).toHaveURL(/\/admin\/accounts\?.*user=/);
   const rows = page.getByRole('table').getByRole('row');

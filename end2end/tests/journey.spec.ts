@@ -4,7 +4,7 @@ import { jsEnabled, open, settled, signUp, submit, uniqueEmail } from './helpers
 
 // The whole journey of an end user against the demo provider: connect, act, survive an expired token and a
 // revoked grant, grant a collection's consent, disconnect. Each project links its own demo identity (one identity
-// belongs to one local user; the linking spec uses Grace and Alan).
+// belongs to one local user; the linking spec uses Hedy and Radia, the example platform Grace and Alan).
 const demo = `http://127.0.0.1:${Number(process.env.E2E_PORT ?? 3210) + 1}/demo/control`;
 
 async function control(request: APIRequestContext, path: string, data: object = {}): Promise<void> {

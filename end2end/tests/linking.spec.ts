@@ -7,8 +7,8 @@ test('connect a demo Globus account through the consent page and see it listed',
   // One external identity belongs to one local user, and both projects share the app's database: each project
   // signs in at the provider as its own demo identity.
   const [who, username] = jsEnabled(testInfo)
-    ? ['Grace Hopper', 'grace@demo.globus.org']
-    : ['Alan Turing', 'alan@demo.globus.org'];
+    ? ['Hedy Lamarr', 'hedy@demo.globus.org']
+    : ['Radia Perlman', 'radia@demo.globus.org'];
   const escaped = username.replace(/\./g, '\\.');
   await signUp(page, testInfo, uniqueEmail('link'), 'Ada');
   await page.getByRole('link', { name: 'Linked accounts' }).click();

@@ -23,6 +23,12 @@ CREATE TABLE users_new (
 );
 INSERT INTO users_new (id, email, display_name, password_hash, role, disabled_at, created_at, updated_at)
 SELECT id, email, display_name, password_hash, role, disabled_at, created_at, updated_at FROM users;
+-- The id sequence goes along: the id of a deleted user is never given to another (the audit log names users by id).
+INSERT INTO sqlite_sequence (name, seq)
+SELECT 'users_new', 0 WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'users_new');
+UPDATE sqlite_sequence
+SET seq = MAX(seq, COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'users'), 0))
+WHERE name = 'users_new';
 DROP TABLE users;
 ALTER TABLE users_new RENAME TO users;
 

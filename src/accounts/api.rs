@@ -67,7 +67,9 @@ pub async fn retry_revocations() -> Result<Vec<DisconnectOutcome>, AppError> {
     use crate::state::{app_state, redirect_plain_form, request_id, require_user, session};
     let state = app_state()?;
     let user = require_user(&state, &session().await?).await?;
-    let outcomes = crate::accounts::disconnect::retry(&state, user.id, request_id().as_deref())
+    // A session opened from a platform's link retries at the platform key's providers only.
+    let allowed = user.connect.as_ref().and_then(|grant| grant.providers.clone());
+    let outcomes = crate::accounts::disconnect::retry(&state, user.id, allowed.as_deref(), request_id().as_deref())
         .await
         .map_err(AppError::internal)?;
     let failed: u32 = outcomes.iter().map(|o| o.failed).sum();

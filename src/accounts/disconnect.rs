@@ -221,7 +221,8 @@ pub async fn revoke_orphans(
     tokens: &[(&secrecy::SecretString, TokenKind)],
 ) -> Result<(), sqlx::Error> {
     let label: Option<String> = sqlx::query_scalar(
-        "SELECT details FROM audit_events WHERE account_id = $1 AND action = 'account_disconnected' LIMIT 1",
+        "SELECT details FROM audit_events WHERE account_id = $1 AND action = 'account_disconnected' \
+         AND outcome = 'success' LIMIT 1",
     )
     .bind(account_id)
     .fetch_optional(&revoker.db.pool)
@@ -254,13 +255,16 @@ pub async fn revoke_orphans(
     Ok(())
 }
 
-/// Tries again every revocation of the caller's that failed before; one outcome per disconnected account.
+/// Tries again every revocation of the caller's that failed before, at the providers `allowed` (`None`: all); one
+/// outcome per disconnected account.
 pub async fn retry(
     state: &AppState,
     user_id: i64,
+    allowed: Option<&[String]>,
     request_id: Option<&str>,
 ) -> Result<Vec<DisconnectOutcome>, sqlx::Error> {
-    let rows = pending_rows(&state.db.pool, user_id, None).await?;
+    let mut rows = pending_rows(&state.db.pool, user_id, None).await?;
+    rows.retain(|row| allowed.is_none_or(|list| list.contains(&row.provider)));
     revoke_rows(Revoker::of(state), user_id, Some(user_id), request_id, rows).await
 }
 

@@ -154,7 +154,8 @@ async fn callback(
                 reason: refused.error.code(),
             },
         };
-        return see_other(&crate::connect::service::finish(&session, grant, result).await);
+        let url = crate::connect::service::finish(&session, grant, result).await;
+        return crate::connect::routes::forward(&grant.platform_name, &url);
     }
     match result {
         Ok((linked, return_to)) => {

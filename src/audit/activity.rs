@@ -31,16 +31,30 @@ fn condition(kind: ActivityKind) -> &'static str {
     }
 }
 
-pub async fn page(state: &AppState, user_id: i64, query: &ActivityQuery) -> Result<ActivityList, sqlx::Error> {
+/// A page of the user's history; `allowed`, when set, are the only providers whose events it may show (a connect
+/// session's key's).
+pub async fn page(
+    state: &AppState,
+    user_id: i64,
+    query: &ActivityQuery,
+    allowed: Option<&[String]>,
+) -> Result<ActivityList, sqlx::Error> {
     let kind = query.kind.as_deref().and_then(ActivityKind::parse).unwrap_or_default();
     let provider = query
         .provider
         .as_deref()
         .filter(|p| state.catalog.get(p).is_some())
+        .filter(|p| allowed.is_none_or(|list| list.iter().any(|a| a == p)))
         .map(str::to_owned);
-    let providers = provider.as_ref().map(|p| vec![p.clone()]);
+    let providers = match &provider {
+        Some(p) => Some(vec![p.clone()]),
+        None => allowed.map(<[String]>::to_vec),
+    };
     let (entries, older) = history(state, user_id, kind, providers.as_deref(), query.before, PAGE_SIZE).await?;
-    let providers = crate::accounts::service::provider_views(state);
+    let providers = crate::accounts::service::provider_views(state)
+        .into_iter()
+        .filter(|p| allowed.is_none_or(|list| list.contains(&p.id)))
+        .collect();
     Ok(ActivityList {
         kind,
         provider,

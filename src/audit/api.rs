@@ -21,7 +21,9 @@ pub async fn user_activity(query: ActivityQuery) -> Result<ActivityList, AppErro
     use crate::state::{app_state, require_user, session};
     let state = app_state()?;
     let user = require_user(&state, &session().await?).await?;
-    super::activity::page(&state, user.id, &query)
+    // A session opened from a platform's link sees the history at the platform key's providers.
+    let providers = user.connect.as_ref().and_then(|grant| grant.providers.clone());
+    super::activity::page(&state, user.id, &query, providers.as_deref())
         .await
         .map_err(AppError::internal)
 }

@@ -112,10 +112,12 @@ pub fn validate_external_id(raw: &str) -> Result<&str, FieldError> {
             format!("An external id has at most {EXTERNAL_ID_MAX_BYTES} bytes."),
         ));
     }
-    if raw.chars().any(char::is_control) {
+    // Control characters corrupt logs and exports; bidirectional overrides make one id display as another.
+    let bidi = |c: &char| matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+    if raw.chars().any(|c| c.is_control() || bidi(&c)) {
         return Err(FieldError::new(
             FIELD,
-            "An external id cannot contain control characters.",
+            "An external id cannot contain control or text-direction characters.",
         ));
     }
     Ok(raw)

@@ -70,6 +70,13 @@ pub async fn find_by_id<'e>(
         .await
 }
 
+static UPDATE_PLATFORM_USER: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "UPDATE users SET email = COALESCE($2, email), display_name = COALESCE($3, display_name), updated_at = $4 \
+         WHERE external_id = $1 RETURNING {USER_COLUMNS}"
+    )
+});
+
 pub async fn find_by_external_id(pool: &AnyPool, external_id: &str) -> Result<Option<UserRow>, sqlx::Error> {
     sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE external_id = $1"))
         .bind(external_id)
@@ -78,9 +85,11 @@ pub async fn find_by_external_id(pool: &AnyPool, external_id: &str) -> Result<Op
 }
 
 /// Creates the platform user named `external_id`, or updates the email and name the platform gives (`None` keeps
-/// what is stored). One statement, so any number of first calls at once make one user (the unique `external_id`).
-/// A new user without a given name is called `new_display_name`. Fails with a unique violation of `users_email_key`
-/// when another user has the email.
+/// what is stored). Any number of first calls at once make one user (the unique `external_id`): the insert does
+/// nothing on a conflict and the winner's row is updated instead. Updating first, rather than one `INSERT … ON
+/// CONFLICT DO UPDATE`, spends no id on the calls that find the user (an upsert draws one from the sequence each
+/// time, and user ids would count the platform's calls). A new user without a given name is called
+/// `new_display_name`. Fails with a unique violation of `users_email_key` when another user has the email.
 pub async fn upsert_platform_user(
     pool: &AnyPool,
     external_id: &str,
@@ -89,20 +98,31 @@ pub async fn upsert_platform_user(
     new_display_name: &str,
     now: i64,
 ) -> Result<UserRow, sqlx::Error> {
-    sqlx::query_as(&format!(
+    let update = || {
+        sqlx::query_as::<_, UserRow>(&UPDATE_PLATFORM_USER)
+            .bind(external_id)
+            .bind(email)
+            .bind(display_name)
+            .bind(now)
+    };
+    if let Some(row) = update().fetch_optional(pool).await? {
+        return Ok(row);
+    }
+    let inserted = sqlx::query_as(&format!(
         "INSERT INTO users (external_id, email, display_name, password_hash, role, created_at, updated_at) \
-         VALUES ($1, $2, $3, NULL, 'user', $4, $4) \
-         ON CONFLICT (external_id) DO UPDATE SET email = COALESCE($2, users.email), \
-         display_name = COALESCE($5, users.display_name), updated_at = $4 \
-         RETURNING {USER_COLUMNS}"
+         VALUES ($1, $2, $3, NULL, 'user', $4, $4) ON CONFLICT (external_id) DO NOTHING RETURNING {USER_COLUMNS}"
     ))
     .bind(external_id)
     .bind(email)
     .bind(new_display_name)
     .bind(now)
-    .bind(display_name)
-    .fetch_one(pool)
-    .await
+    .fetch_optional(pool)
+    .await?;
+    match inserted {
+        Some(row) => Ok(row),
+        // Another call made the user a moment ago.
+        None => update().fetch_one(pool).await,
+    }
 }
 
 /// The user a reference names: a numeric id, else an email address (normalised as sign-in normalises it).

@@ -8,7 +8,7 @@
 //! listed here.
 
 use axum::{
-    extract::Request,
+    extract::{Request, State},
     http::StatusCode,
     middleware::Next,
     response::{Html, IntoResponse, Response},
@@ -17,8 +17,13 @@ use tower_sessions::Session;
 
 use super::ConnectGrant;
 use crate::{
-    auth::session::{AUTH_KEY, SessionAuth},
+    auth::{
+        self,
+        session::{AUTH_KEY, SessionAuth},
+    },
     http::escape_html as escape,
+    service_api::keys,
+    state::AppState,
 };
 
 /// Paths a connect session may open, exactly.
@@ -45,8 +50,23 @@ fn is_asset(path: &str) -> bool {
     path.starts_with("/pkg/") || matches!(path, "/favicon.svg" | "/favicon.ico")
 }
 
+/// Whether `path` is already in its plain form: no `.` or `..` segment, no empty segment, no backslash, no encoded
+/// dot, slash or backslash. Only such a path is compared with the list: a router behind this gate may resolve
+/// `/pkg/../actions` or `/pkg/%2e%2e/account` to a page the list does not name (the static-file fallback renders
+/// the app for the URL it normalises).
+fn plain(path: &str) -> bool {
+    let lower = path.to_ascii_lowercase();
+    !path.contains('\\')
+        && !path.contains("//")
+        && !["%2e", "%2f", "%5c"].iter().any(|encoded| lower.contains(encoded))
+        && !path.split('/').any(|segment| segment == "." || segment == "..")
+}
+
 /// Whether a connect session with `grant` may open `path`.
 pub fn allows(grant: &ConnectGrant, path: &str) -> bool {
+    if !plain(path) {
+        return false;
+    }
     if PAGES.contains(&path) || is_asset(path) {
         return true;
     }
@@ -69,9 +89,9 @@ pub fn allows(grant: &ConnectGrant, path: &str) -> bool {
     false
 }
 
-pub async fn restrict(req: Request, next: Next) -> Response {
+pub async fn restrict(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let path = req.uri().path();
-    if is_asset(path) {
+    if is_asset(path) && plain(path) {
         return next.run(req).await;
     }
     let Some(session) = req.extensions().get::<Session>().cloned() else {
@@ -85,6 +105,21 @@ pub async fn restrict(req: Request, next: Next) -> Response {
         })) => grant,
         _ => return next.run(req).await,
     };
+    // The platform's key still lives: revoking it ends the sessions opened with it, at their next request.
+    match keys::find(&state.db.pool, grant.api_key_id).await {
+        Ok(Some(key)) if key.revoked_at.is_none() => {}
+        Ok(_) => {
+            tracing::info!("connect session ended: its API key was revoked");
+            if let Err(e) = auth::session::end(&session).await {
+                tracing::warn!("ending a connect session: {e}");
+            }
+            return ended();
+        }
+        Err(e) => {
+            tracing::error!("connect gate: {e}");
+            return (StatusCode::SERVICE_UNAVAILABLE, "Try again in a moment.").into_response();
+        }
+    }
     if allows(&grant, path) {
         return next.run(req).await;
     }
@@ -94,6 +129,16 @@ pub async fn restrict(req: Request, next: Next) -> Response {
     }
     tracing::info!(path, "refused in a connect session");
     refused(&grant)
+}
+
+fn ended() -> Response {
+    let html = "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>This session has ended — onbehalf</title><link rel=\"stylesheet\" href=\"/pkg/onbehalf.css\"></head>\
+         <body><main id=\"main\" class=\"main\"><section class=\"card\"><h1>This session has ended</h1>\
+         <p role=\"alert\">The platform that opened it can no longer act here. Go back to it and try again.</p>\
+         </section></main></body></html>\n";
+    (StatusCode::GONE, Html(html)).into_response()
 }
 
 fn refused(grant: &ConnectGrant) -> Response {
@@ -158,6 +203,15 @@ mod tests {
             "/connect/a/b",
             "/linked-accounts/",
             "/LINKED-ACCOUNTS",
+            "/pkg/../actions",
+            "/pkg/%2e%2e/account",
+            "/pkg/%2E%2E/admin",
+            "/pkg/..%2factions",
+            "/pkg/.%2e/account",
+            "/pkg\\..\\account",
+            "/linked-accounts/./../account",
+            "//linked-accounts",
+            "/oauth/demo/../github/start",
         ] {
             assert!(!allows(&grant, denied), "{denied}");
         }

@@ -83,16 +83,19 @@ pub async fn consume(pool: &AnyPool, token_hash: &str, now: i64) -> Result<Consu
     if let Some(row) = fresh {
         return Ok(Consumed::Fresh(row));
     }
-    let row: Option<ConnectRow> =
-        sqlx::query_as(&format!("SELECT {COLUMNS} FROM connect_sessions WHERE token_hash = $1"))
-            .bind(token_hash)
-            .fetch_optional(pool)
-            .await?;
-    Ok(match row {
+    Ok(match find(pool, token_hash).await? {
         Some(row) if row.used_at.is_some() => Consumed::Used(row),
         Some(row) => Consumed::Expired(row),
         None => Consumed::Unknown,
     })
+}
+
+/// The link, without using it.
+pub async fn find(pool: &AnyPool, token_hash: &str) -> Result<Option<ConnectRow>, sqlx::Error> {
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM connect_sessions WHERE token_hash = $1"))
+        .bind(token_hash)
+        .fetch_optional(pool)
+        .await
 }
 
 /// Deletes links a day past their expiry (housekeeping). Until then a reused link is still recognised as one.

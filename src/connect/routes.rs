@@ -1,5 +1,6 @@
 //! The browser's side of connect sessions, as plain axum routes (the browser navigates to them):
-//! `GET /connect/{token}` opens a link, `POST /connect/end` is "Back to <platform>".
+//! `GET /connect/{token}` shows what a link will do, `POST /connect/{token}` (its Continue button, under the Origin
+//! check) opens it, `POST /connect/end` is "Back to <platform>".
 
 use axum::{
     Router,
@@ -10,7 +11,10 @@ use axum::{
 };
 use tower_sessions::Session;
 
-use super::service::{self, Platform, Refused};
+use super::{
+    ConnectMode,
+    service::{self, Platform, Refused},
+};
 use crate::{
     http::escape_html as escape,
     state::{AppState, current_user},
@@ -19,13 +23,56 @@ use crate::{
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/connect/end", post(end))
-        .route("/connect/{token}", get(open))
+        .route("/connect/{token}", get(confirm).post(open))
 }
 
 /// A redirect that tells the next site nothing of where the browser came from (the link's URL is a credential
 /// until used).
 pub(crate) fn see_other(location: &str) -> Response {
     let mut response = Redirect::to(location).into_response();
+    response
+        .headers_mut()
+        .insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    response
+}
+
+/// The page a link shows before it is used: for whom, from which platform, and a Continue button. Looking at it
+/// spends nothing.
+async fn confirm(State(state): State<AppState>, Path(token): Path<String>) -> Response {
+    let preview = match service::preview(&state, &token).await {
+        Ok(preview) => preview,
+        Err(refused) => return refusal(refused),
+    };
+    let who = match &preview.user_email {
+        Some(email) => format!("{} ({email})", preview.user_name),
+        None => preview.user_name.clone(),
+    };
+    let (title, what) = match (preview.mode, &preview.provider_name) {
+        (ConnectMode::Manage, _) => (
+            "Manage your linked accounts",
+            "to manage the accounts linked".to_owned(),
+        ),
+        (ConnectMode::Connect, Some(provider)) => ("Link an account", format!("to link your {provider} account")),
+        (ConnectMode::Connect, None) => ("Link an account", "to link an account".to_owned()),
+    };
+    let html = format!(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{title} — onbehalf</title><link rel=\"stylesheet\" href=\"/pkg/onbehalf.css\">\
+         <link rel=\"icon\" href=\"/favicon.svg\" type=\"image/svg+xml\"></head>\
+         <body><main id=\"main\" class=\"main\"><section class=\"card\"><h1>{title}</h1>\
+         <p>{platform} sends you here {what} for <strong>{who}</strong> at onbehalf, which keeps the tokens and acts \
+         for {platform}.</p>\
+         <form method=\"post\" action=\"/connect/{token}\"><button type=\"submit\" class=\"button button-primary\">\
+         Continue</button></form>\
+         <p><a href=\"{back}\">Back to {platform}</a></p></section></main></body></html>\n",
+        platform = escape(&preview.platform.name),
+        what = escape(&what),
+        who = escape(&who),
+        token = escape(&token),
+        back = escape(&preview.platform.return_to),
+    );
+    let mut response = (StatusCode::OK, Html(html)).into_response();
     response
         .headers_mut()
         .insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
@@ -41,13 +88,20 @@ async fn open(
     let request_id = headers.get("x-request-id").and_then(|v| v.to_str().ok());
     match service::open(&state, &session, &token, request_id).await {
         Ok(location) => see_other(&location),
-        Err(Refused::Unknown) => page(
+        Err(refused) => refusal(refused),
+    }
+}
+
+/// The page of a link that cannot be used.
+fn refusal(refused: Refused) -> Response {
+    match refused {
+        Refused::Unknown => page(
             StatusCode::NOT_FOUND,
             "This link has expired",
             "This link has expired or is not valid. Go back to the site that sent you here and try again.",
             None,
         ),
-        Err(Refused::Spent { platform }) => page(
+        Refused::Spent { platform } => page(
             StatusCode::GONE,
             "This link has expired",
             &format!(
@@ -56,7 +110,7 @@ async fn open(
             ),
             Some(&platform),
         ),
-        Err(Refused::UserDisabled { platform }) => page(
+        Refused::UserDisabled { platform } => page(
             StatusCode::FORBIDDEN,
             "Your account is disabled",
             &format!(
@@ -68,12 +122,36 @@ async fn open(
     }
 }
 
+/// The way out of a connect session to the platform, after a form post: a page of ours that moves the browser on
+/// (a `refresh` and a link), not a redirect. Content-Security-Policy's `form-action` governs every redirect that
+/// follows a form submission — ours allows no platform origin, and providers' consent pages (the demo's among them)
+/// allow only our callback — so a redirect to the platform at the end of such a chain is blocked by the browser.
+/// A navigation from a page of our own is not a form submission; it works with JavaScript off too.
+pub(crate) fn forward(platform_name: &str, url: &str) -> Response {
+    let html = format!(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta http-equiv=\"refresh\" content=\"0; url={url}\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>Back to {platform} — onbehalf</title><link rel=\"stylesheet\" href=\"/pkg/onbehalf.css\"></head>\
+         <body><main id=\"main\" class=\"main\"><section class=\"card\"><h1>Back to {platform}</h1>\
+         <p><a class=\"button button-primary\" href=\"{url}\">Continue to {platform}</a></p>\
+         </section></main></body></html>\n",
+        url = escape(url),
+        platform = escape(platform_name),
+    );
+    let mut response = (StatusCode::OK, Html(html)).into_response();
+    response
+        .headers_mut()
+        .insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    response
+}
+
 /// "Back to <platform>": ends the connect session and goes to the platform. Without a connect session there is
 /// nowhere known to go back to.
 async fn end(State(state): State<AppState>, session: Session) -> Response {
     match current_user(&state, &session).await {
         Ok(Some(user)) => match &user.connect {
-            Some(grant) => see_other(&service::leave(&session, grant).await),
+            Some(grant) => forward(&grant.platform_name, &service::leave(&session, grant).await),
             None => see_other("/linked-accounts"),
         },
         _ => page(

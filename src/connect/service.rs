@@ -28,6 +28,31 @@ use crate::{
     state::AppState,
 };
 
+/// `return_to` is kept in the session and sent back in a page: bounded.
+const RETURN_TO_MAX_LEN: usize = 2048;
+
+/// The query parameters the result is told in: removed from `return_to` when it is made, so the platform reads only
+/// what onbehalf adds (a parser that takes the first value would otherwise read one planted in the link).
+const RESULT_PARAMETERS: [&str; 3] = ["result", "account", "reason"];
+
+/// `url` without the result parameters (and without an empty `?`).
+fn without_result_parameters(mut url: url::Url) -> url::Url {
+    if url.query().is_none() {
+        return url;
+    }
+    let kept: Vec<(String, String)> = url
+        .query_pairs()
+        .filter(|(k, _)| !RESULT_PARAMETERS.contains(&k.as_ref()))
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    if kept.is_empty() {
+        url.set_query(None);
+    } else {
+        url.query_pairs_mut().clear().extend_pairs(kept);
+    }
+    url
+}
+
 /// The path of a link; the token follows.
 pub const LINK_PATH: &str = "/connect/";
 
@@ -84,6 +109,9 @@ impl From<AuthError> for ConnectError {
 pub async fn create(state: &AppState, key: &ApiKey, request: NewSession<'_>) -> Result<Created, ConnectError> {
     let mode =
         ConnectMode::parse(request.mode).ok_or_else(|| FieldError::new("mode", "mode is `connect` or `manage`."))?;
+    if request.return_to.len() > RETURN_TO_MAX_LEN {
+        return Err(FieldError::new("return_to", format!("return_to has at most {RETURN_TO_MAX_LEN} bytes.")).into());
+    }
     let return_to = if key.return_prefixes().next().is_none() {
         return Err(FieldError::new(
             "return_to",
@@ -99,6 +127,7 @@ pub async fn create(state: &AppState, key: &ApiKey, request: NewSession<'_>) -> 
             )
         })?
     };
+    let return_to = without_result_parameters(return_to);
     if mode == ConnectMode::Manage && (request.provider.is_some() || request.account.is_some()) {
         let field = if request.provider.is_some() {
             "provider"
@@ -115,15 +144,21 @@ pub async fn create(state: &AppState, key: &ApiKey, request: NewSession<'_>) -> 
             return Err(ConnectError::ProviderNotAllowed(provider.to_owned()));
         }
     }
-    auth::validate_external_id(request.user.external_id)?;
-    let user = auth::service::platform_user(&state.db, request.user).await?;
-    if user.disabled {
+    let external_id = auth::validate_external_id(request.user.external_id)?;
+    // The user as they are, before anything is written: a refused request changes no one.
+    let existing = auth::repo::find_by_external_id(&state.db.pool, external_id).await?;
+    if existing.as_ref().is_some_and(|u| u.is_disabled()) {
         return Err(ConnectError::UserDisabled);
     }
     let mut provider = request.provider.map(str::to_owned);
     if let Some(account_id) = request.account {
+        if !crate::service_api::plausible_id(account_id) {
+            return Err(ConnectError::AccountNotFound);
+        }
+        // A user made by this call has no accounts yet.
+        let owner = existing.as_ref().ok_or(ConnectError::AccountNotFound)?;
         let mut conn = state.db.pool.acquire().await?;
-        let account = crate::accounts::repo::find_for_user(&mut conn, account_id, user.id)
+        let account = crate::accounts::repo::find_for_user(&mut conn, account_id, owner.id)
             .await?
             .ok_or(ConnectError::AccountNotFound)?;
         if provider.as_deref().is_some_and(|p| p != account.provider) {
@@ -133,6 +168,11 @@ pub async fn create(state: &AppState, key: &ApiKey, request: NewSession<'_>) -> 
             return Err(ConnectError::ProviderNotAllowed(account.provider));
         }
         provider = Some(account.provider);
+    }
+    let user = auth::service::platform_user(&state.db, request.user).await?;
+    if user.disabled {
+        // Disabled between the two reads.
+        return Err(ConnectError::UserDisabled);
     }
     let token = random_token();
     let now = now_ms();
@@ -185,6 +225,72 @@ pub struct Platform {
     pub return_to: String,
 }
 
+/// A base64url token of 32 bytes: anything else is not one, and costs no database read.
+fn well_formed(token: &str) -> bool {
+    token.len() == 43
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// What a fresh link will do, shown before it is used. Opening a link is a POST from this page: a link followed by
+/// a mail scanner or a preview (GET or HEAD) spends nothing, and a link someone made for another user does not
+/// silently replace this browser's session — the page names whose session it starts.
+#[derive(Debug)]
+pub struct Preview {
+    pub platform: Platform,
+    pub mode: ConnectMode,
+    /// The platform's user the session would be for: their name, and their email when known.
+    pub user_name: String,
+    pub user_email: Option<String>,
+    pub provider_name: Option<String>,
+}
+
+pub async fn preview(state: &AppState, token: &str) -> Result<Preview, Refused> {
+    if !well_formed(token) {
+        return Err(Refused::Unknown);
+    }
+    let pool = &state.db.pool;
+    let failed = |e: sqlx::Error| internal(&e);
+    let row = repo::find(pool, &sha256_hex(token))
+        .await
+        .map_err(failed)?
+        .ok_or(Refused::Unknown)?;
+    let key = keys::find(pool, row.api_key_id)
+        .await
+        .map_err(failed)?
+        .ok_or(Refused::Unknown)?;
+    let platform = Platform {
+        name: key.platform_name().to_owned(),
+        return_to: row.return_to.clone(),
+    };
+    if row.used_at.is_some() || row.expires_at <= now_ms() || key.revoked_at.is_some() {
+        return Err(Refused::Spent { platform });
+    }
+    let user = auth::repo::find_by_id(pool, row.user_id).await.map_err(failed)?;
+    let Some(user) = user.filter(|u| !u.is_disabled()) else {
+        return Err(Refused::UserDisabled { platform });
+    };
+    Ok(Preview {
+        platform,
+        mode: row.mode(),
+        user_name: user.display_name,
+        user_email: user.email,
+        provider_name: row
+            .provider
+            .as_deref()
+            .and_then(|p| state.catalog.get(p))
+            .map(|p| p.display_name.clone()),
+    })
+}
+
+/// A database failure while opening a link: logged with a reference, and shown as a link that cannot be used.
+fn internal(e: &dyn std::fmt::Display) -> Refused {
+    let reference = crate::error::AppError::internal(e.to_string());
+    tracing::error!("opening a connect link failed: {reference}");
+    Refused::Unknown
+}
+
 /// Opens the link `token` on this browser: consumes it (single use), starts the connect session for its user, and
 /// says where the browser goes next (the provider's consent, the chooser, or the linked-accounts page).
 pub async fn open(
@@ -194,17 +300,8 @@ pub async fn open(
     request_id: Option<&str>,
 ) -> Result<String, Refused> {
     let now = now_ms();
-    let internal = |e: &dyn std::fmt::Display| {
-        let reference = crate::error::AppError::internal(e.to_string());
-        tracing::error!("opening a connect link failed: {reference}");
-        Refused::Unknown
-    };
-    // A token is base64url of 32 bytes: anything else is not one, and costs no database read.
-    if token.len() != 43
-        || !token
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    {
+
+    if !well_formed(token) {
         return Err(Refused::Unknown);
     }
     let consumed = repo::consume(&state.db.pool, &sha256_hex(token), now)

@@ -1,4 +1,4 @@
-//! The demo's fixed world: six identities and a few hundred collections owned by the first four.
+//! The demo's fixed world: eight identities and a few hundred collections owned by the first four.
 //!
 //! Everything here is derived from constants, so ids and names are the same in every run and tests can name them.
 
@@ -58,6 +58,21 @@ pub(crate) static IDENTITIES: &[Identity] = &[
         name: "Dorothy Vaughan",
         email: "dorothy@demo.globus.org",
         organization: "Demo Computing Section",
+    },
+    // Two more, also owning nothing, for the example platform's end-to-end journey (its two projects).
+    Identity {
+        sub: "b2f4c8e1-5a3d-4e7f-9c60-7d1e3f5a9b77",
+        username: "hedy@demo.globus.org",
+        name: "Hedy Lamarr",
+        email: "hedy@demo.globus.org",
+        organization: "Demo Radio Laboratory",
+    },
+    Identity {
+        sub: "f6a1d3b9-2c7e-4f58-8b04-9e2a6c4d1f88",
+        username: "radia@demo.globus.org",
+        name: "Radia Perlman",
+        email: "radia@demo.globus.org",
+        organization: "Demo Networking Group",
     },
 ];
 

@@ -58,6 +58,8 @@ pub(crate) async fn named_user(
     user: Option<&str>,
 ) -> Result<auth::repo::UserRow, ApiError> {
     let found = match (external_id, user) {
+        // One that could never have been made names nobody (and a NUL byte never reaches PostgreSQL).
+        (Some(external_id), None) if auth::validate_external_id(external_id).is_err() => None,
         (Some(external_id), None) => auth::repo::find_by_external_id(&state.db.pool, external_id)
             .await
             .map_err(ApiError::internal)?,
@@ -259,6 +261,9 @@ pub(crate) async fn disconnect(
     use crate::accounts::disconnect::{self, DisconnectError, DisconnectedBy};
     let audit = Audit::new(&state, &key, &headers);
     let gone = || ApiError::new(StatusCode::NOT_FOUND, "not_found", "No such linked account.");
+    if !super::plausible_id(&account_id) {
+        return Err(gone());
+    }
     let account = crate::accounts::repo::find(&state.db.pool, &account_id)
         .await
         .map_err(ApiError::internal)?

@@ -63,6 +63,11 @@ impl ApiKey {
         if !matches!(url.scheme(), "http" | "https") || !url.username().is_empty() || url.password().is_some() {
             return None;
         }
+        // An encoded dot, slash or backslash could climb out of the prefix's path once a proxy decodes it.
+        let path = url.path().to_ascii_lowercase();
+        if ["%2e", "%2f", "%5c"].iter().any(|encoded| path.contains(encoded)) {
+            return None;
+        }
         self.return_prefixes()
             .filter_map(|p| Url::parse(p).ok())
             .find_map(|prefix| {
@@ -269,6 +274,8 @@ mod tests {
         }
         for bad in [
             "https://p.example/application",
+            "https://p.example/app/..%2fadmin",
+            "https://p.example/app/%2E%2E/admin",
             "https://p.example/",
             "http://p.example/app/",
             "https://p.example.evil.example/app/",

@@ -302,6 +302,13 @@ impl Audit<'_> {
         account_id: &str,
         resource_server: Option<&str>,
     ) -> Result<AccountRow, ApiError> {
+        if !plausible_id(account_id) {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "No such linked account.",
+            ));
+        }
         let account = crate::accounts::repo::find(&self.state.db.pool, account_id)
             .await
             .map_err(ApiError::internal)?
@@ -326,6 +333,12 @@ impl Audit<'_> {
         }
         Ok(account)
     }
+}
+
+/// Whether an id from a request could name a row: ids are short and printable, and PostgreSQL refuses a NUL byte
+/// in text outright (an error, not "no such row").
+pub(crate) fn plausible_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 255 && !id.chars().any(char::is_control)
 }
 
 fn user_disabled() -> ApiError {

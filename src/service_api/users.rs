@@ -82,9 +82,14 @@ pub(crate) async fn events(
     query: Result<Query<EventsQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Path(external_id) = path.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.body_text()))?;
-    let Query(EventsQuery { before, limit }) = query.map_err(|_| {
+    let Query(EventsQuery { before, limit }) = query.map_err(|e| {
+        let field = if e.body_text().contains("before") {
+            "before"
+        } else {
+            "limit"
+        };
         ApiError::invalid(
-            "limit",
+            field,
             "`limit` is a whole number from 1 to 100 and `before` an event id.",
         )
     })?;
