@@ -940,6 +940,19 @@ async fn the_platform_reads_only_the_result_onbehalf_adds(backend: Backend) {
         let res = app.client.delete(app.url(path)).bearer_auth(&key).send().await.unwrap();
         assert_eq!(error_of(res).await.1["error"], "not_found", "{path}");
     }
+    // An id that is not even UTF-8 is refused in the API's JSON too.
+    let res = app
+        .client
+        .delete(app.url("/api/v1/accounts/%FF"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    let (status, error) = error_of(res).await;
+    assert_eq!(
+        (status, error["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("bad_request"))
+    );
     let (status, error) = error_of(
         create(
             &app,

@@ -3,7 +3,7 @@
 use axum::{
     Json,
     extract::{
-        Path, Query, State,
+        Query, State,
         rejection::{JsonRejection, QueryRejection},
     },
     http::{HeaderMap, StatusCode, header},
@@ -13,7 +13,7 @@ use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{ApiError, Audit, Caller, ErrorBody, user_disabled};
+use super::{ApiError, ApiPath, Audit, Caller, ErrorBody, user_disabled};
 use crate::{
     accounts::LinkedAccountView,
     audit::{AuditAction, Outcome, repo::NewEvent},
@@ -185,7 +185,7 @@ pub(crate) async fn token(
     State(state): State<AppState>,
     Caller(key): Caller,
     headers: HeaderMap,
-    Path(account_id): Path<String>,
+    ApiPath(account_id): ApiPath<String>,
     body: Result<Json<TokenRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Json(TokenRequest { resource_server }) =
@@ -256,7 +256,7 @@ pub(crate) async fn disconnect(
     State(state): State<AppState>,
     Caller(key): Caller,
     headers: HeaderMap,
-    Path(account_id): Path<String>,
+    ApiPath(account_id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     use crate::accounts::disconnect::{self, DisconnectError, DisconnectedBy};
     let audit = Audit::new(&state, &key, &headers);

@@ -7,14 +7,14 @@ use std::collections::BTreeMap;
 use axum::{
     Json,
     body::Bytes,
-    extract::{Path, State},
+    extract::State,
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{ApiError, Audit, Caller, ErrorBody, seconds_until};
+use super::{ApiError, ApiPath, Audit, Caller, ErrorBody, seconds_until};
 use crate::{
     accounts::repo::AccountRow,
     actions::{ActionProblem, EndpointScope, TransferForm, configured, globus::Transfer},
@@ -77,7 +77,7 @@ pub(crate) async fn run_action(
     State(state): State<AppState>,
     Caller(key): Caller,
     headers: HeaderMap,
-    Path((account_id, action)): Path<(String, String)>,
+    ApiPath((account_id, action)): ApiPath<(String, String)>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     // No body at all is as good as `{}`: most actions take no parameters.

@@ -224,6 +224,28 @@ impl From<Unavailable> for ApiError {
     }
 }
 
+/// A path's parameters, refused in the API's own JSON (`bad_request`) when they do not decode (say, invalid UTF-8
+/// in a percent-encoded id) instead of axum's plain-text answer.
+pub(crate) struct ApiPath<T>(pub T);
+
+impl<T> FromRequestParts<AppState> for ApiPath<T>
+where
+    T: serde::de::DeserializeOwned + Send,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(ApiPath(value)),
+            Err(rejection) => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                rejection.body_text(),
+            )),
+        }
+    }
+}
+
 /// The key a request presents, checked: extracting this is what makes a handler require a live key.
 pub(crate) struct Caller(ApiKey);
 
