@@ -185,7 +185,11 @@ def test_a_connect_session_creates_the_user_and_its_link_works_once(live: LiveSe
         back = live.post(browser, f"{live.base_url}/connect/end")
         assert forwarded_to(back) == f"{RETURN_PREFIX}manage"
         assert "Continue to Python Client Tests" in back.text
-        assert browser.get(f"{live.base_url}/linked-accounts").status_code != 200, "the session ended"
+        assert "onbehalf_session" not in browser.cookies, "the session cookie is cleared"
+        ended = browser.get(f"{live.base_url}/linked-accounts")
+        assert httpx.URL(urljoin(live.base_url, ended.headers.get("location", ""))).path == "/sign-in", (
+            f"the session ended, so the linked accounts send to sign-in: {ended.status_code} {ended.headers}"
+        )
 
         again = live.post(browser, urljoin(session.url, confirmation.action), confirmation.fields)
         assert again.status_code == 410, f"a reused link answered {again.status_code} to Continue"
