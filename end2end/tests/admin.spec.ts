@@ -97,7 +97,7 @@ test('find a link, read its history, force a disconnect, see it audited; disable
 
   // Disable the user: they cannot sign in. Enable them again.
   await page.getByRole('navigation', { name: 'Admin' }).getByRole('link', { name: 'Users' }).click();
-  await page.getByLabel('Email or name starts with').fill(userEmail);
+  await page.getByLabel('Email, name or external id starts with').fill(userEmail);
   await page.getByRole('button', { name: 'Find' }).click();
   await page.getByRole('button', { name: `Disable ${userEmail}` }).click();
   await expect(page.getByRole('status')).toContainText('Saved.');
