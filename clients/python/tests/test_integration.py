@@ -167,6 +167,10 @@ def test_a_connect_session_creates_the_user_and_its_link_works_once(live: LiveSe
             assert confirmation.heading == "Manage your linked accounts", confirmation
             assert "Python Client Tests" in confirmation.text, confirmation.text
             assert "set-cookie" not in shown.headers, "showing the page starts no session"
+            # Under no-referrer a browser posts the page's form with `Origin: null`, which onbehalf's Origin check
+            # refuses: Continue would never work in a browser (httpx sends whatever Origin it is given).
+            policy = shown.headers.get("referrer-policy", "").split(",")[-1].strip().lower()
+            assert policy != "no-referrer", "a no-referrer confirmation page: a browser posts it with Origin: null"
         assert browser.head(session.url).status_code == 200
 
         # A post from another site is refused and leaves the link alone.
