@@ -117,12 +117,24 @@ pub async fn upsert_platform_user(
     .bind(new_display_name)
     .bind(now)
     .fetch_optional(pool)
-    .await?;
+    .await;
     match inserted {
-        Some(row) => Ok(row),
+        Ok(Some(row)) => Ok(row),
         // Another call made the user a moment ago.
-        None => update().fetch_one(pool).await,
+        Ok(None) => update().fetch_one(pool).await,
+        // PostgreSQL checks `ON CONFLICT` against its arbiter index only: when a concurrent first call with the same
+        // email commits first, this insert fails on the email's index instead. The user exists then, and the update
+        // finds it; when it finds no one, the email really is another user's.
+        Err(e) if is_unique_violation_of_any(&e) => match update().fetch_optional(pool).await? {
+            Some(row) => Ok(row),
+            None => Err(e),
+        },
+        Err(e) => Err(e),
     }
+}
+
+fn is_unique_violation_of_any(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
 }
 
 /// The user a reference names: a numeric id, else an email address (normalised as sign-in normalises it).
