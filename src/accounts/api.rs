@@ -68,8 +68,7 @@ pub async fn retry_revocations() -> Result<Vec<DisconnectOutcome>, AppError> {
     let state = app_state()?;
     let user = require_user(&state, &session().await?).await?;
     // A session opened from a platform's link retries at the platform key's providers only.
-    let allowed = user.connect.as_ref().and_then(|grant| grant.providers.clone());
-    let outcomes = crate::accounts::disconnect::retry(&state, user.id, allowed.as_deref(), request_id().as_deref())
+    let outcomes = crate::accounts::disconnect::retry(&state, user.id, user.provider_scope(), request_id().as_deref())
         .await
         .map_err(AppError::internal)?;
     let failed: u32 = outcomes.iter().map(|o| o.failed).sum();

@@ -7,8 +7,8 @@
 use axum::{
     Form, Router,
     extract::{Path, Query, State},
-    http::{HeaderMap, HeaderValue, StatusCode, header},
-    response::{Html, IntoResponse, Redirect, Response},
+    http::{HeaderMap, StatusCode},
+    response::{Html, IntoResponse, Response},
     routing::{get, post},
 };
 use serde::Deserialize;
@@ -20,6 +20,7 @@ use super::{
 };
 use crate::{
     connect::{ConnectMode, ConnectResult},
+    http::see_other,
     state::{AppState, current_user},
 };
 
@@ -58,14 +59,6 @@ fn unknown_provider(id: &str) -> Response {
 fn internal_error(cause: impl std::fmt::Display) -> Response {
     let error = crate::error::AppError::internal(cause);
     (StatusCode::INTERNAL_SERVER_ERROR, error.to_string()).into_response()
-}
-
-fn see_other(location: &str) -> Response {
-    let mut response = Redirect::to(location).into_response();
-    response
-        .headers_mut()
-        .insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    response
 }
 
 fn error_location(provider: &str, error: super::LinkError) -> String {

@@ -22,8 +22,7 @@ pub async fn user_activity(query: ActivityQuery) -> Result<ActivityList, AppErro
     let state = app_state()?;
     let user = require_user(&state, &session().await?).await?;
     // A session opened from a platform's link sees the history at the platform key's providers.
-    let providers = user.connect.as_ref().and_then(|grant| grant.providers.clone());
-    super::activity::page(&state, user.id, &query, providers.as_deref())
+    super::activity::page(&state, user.id, &query, user.provider_scope())
         .await
         .map_err(AppError::internal)
 }

@@ -98,8 +98,13 @@ impl User {
         }
     }
 
-    /// Whether this session may act with accounts of `provider`: always, except in a connect session, which may use
-    /// the providers of the platform's key only.
+    /// The providers this session may act with: `None`, every one, except in a connect session, which may use the
+    /// providers of the platform's key only.
+    pub fn provider_scope(&self) -> Option<&[String]> {
+        self.connect.as_ref().and_then(|grant| grant.providers.as_deref())
+    }
+
+    /// Whether this session may act with accounts of `provider` (see [`Self::provider_scope`]).
     pub fn may_use_provider(&self, provider: &str) -> bool {
         self.connect.as_ref().is_none_or(|grant| grant.allows(provider))
     }

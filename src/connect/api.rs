@@ -14,7 +14,7 @@ pub async fn get_connect_choices() -> Result<ConnectChoices, AppError> {
     let grant = user.connect.as_ref().ok_or(AppError::Forbidden)?;
     let providers = crate::accounts::service::provider_views(&state)
         .into_iter()
-        .filter(|p| grant.allows(&p.id))
+        .filter(|p| user.may_use_provider(&p.id))
         .collect();
     Ok(ConnectChoices {
         platform_name: grant.platform_name.clone(),

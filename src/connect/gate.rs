@@ -11,7 +11,7 @@ use axum::{
     extract::{Request, State},
     http::StatusCode,
     middleware::Next,
-    response::{Html, IntoResponse, Response},
+    response::{IntoResponse, Response},
 };
 use tower_sessions::Session;
 
@@ -55,10 +55,9 @@ fn is_asset(path: &str) -> bool {
 /// `/pkg/../actions` or `/pkg/%2e%2e/account` to a page the list does not name (the static-file fallback renders
 /// the app for the URL it normalises).
 fn plain(path: &str) -> bool {
-    let lower = path.to_ascii_lowercase();
     !path.contains('\\')
         && !path.contains("//")
-        && !["%2e", "%2f", "%5c"].iter().any(|encoded| lower.contains(encoded))
+        && !crate::http::has_encoded_separator(path)
         && !path.split('/').any(|segment| segment == "." || segment == "..")
 }
 
@@ -132,28 +131,23 @@ pub async fn restrict(State(state): State<AppState>, req: Request, next: Next) -
 }
 
 fn ended() -> Response {
-    let html = "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>This session has ended — onbehalf</title><link rel=\"stylesheet\" href=\"/pkg/onbehalf.css\"></head>\
-         <body><main id=\"main\" class=\"main\"><section class=\"card\"><h1>This session has ended</h1>\
-         <p role=\"alert\">The platform that opened it can no longer act here. Go back to it and try again.</p>\
-         </section></main></body></html>\n";
-    (StatusCode::GONE, Html(html)).into_response()
+    super::routes::page(
+        StatusCode::GONE,
+        "This session has ended",
+        "The platform that opened it can no longer act here. Go back to it and try again.",
+        None,
+    )
 }
 
 fn refused(grant: &ConnectGrant) -> Response {
-    let html = format!(
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>Not available here — onbehalf</title><link rel=\"stylesheet\" href=\"/pkg/onbehalf.css\"></head>\
-         <body><main id=\"main\" class=\"main\"><section class=\"card\"><h1>Not available here</h1>\
-         <p role=\"alert\">This page is not part of what {platform} opened for you: only your linked accounts are.</p>\
+    let platform = escape(&grant.platform_name);
+    let body = format!(
+        "<p role=\"alert\">This page is not part of what {platform} opened for you: only your linked accounts are.</p>\
          <p><a href=\"/linked-accounts\">Your linked accounts</a></p>\
          <form method=\"post\" action=\"/connect/end\"><button type=\"submit\" class=\"button button-primary\">\
-         Back to {platform}</button></form></section></main></body></html>\n",
-        platform = escape(&grant.platform_name)
+         Back to {platform}</button></form>"
     );
-    (StatusCode::FORBIDDEN, Html(html)).into_response()
+    super::routes::card(StatusCode::FORBIDDEN, "Not available here", &body, "")
 }
 
 #[cfg(test)]

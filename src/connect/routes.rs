@@ -5,8 +5,8 @@
 use axum::{
     Router,
     extract::{Path, State},
-    http::{HeaderMap, HeaderValue, StatusCode, header},
-    response::{Html, IntoResponse, Redirect, Response},
+    http::{HeaderMap, StatusCode},
+    response::{Html, IntoResponse, Response},
     routing::{get, post},
 };
 use tower_sessions::Session;
@@ -16,7 +16,7 @@ use super::{
     service::{self, Platform, Refused},
 };
 use crate::{
-    http::escape_html as escape,
+    http::{escape_html as escape, see_other, without_referrer},
     state::{AppState, current_user},
 };
 
@@ -24,16 +24,6 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/connect/end", post(end))
         .route("/connect/{token}", get(confirm).post(open))
-}
-
-/// A redirect that tells the next site nothing of where the browser came from (the link's URL is a credential
-/// until used).
-pub(crate) fn see_other(location: &str) -> Response {
-    let mut response = Redirect::to(location).into_response();
-    response
-        .headers_mut()
-        .insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    response
 }
 
 /// The page a link shows before it is used: for whom, from which platform, and a Continue button. Looking at it
@@ -55,17 +45,12 @@ async fn confirm(State(state): State<AppState>, Path(token): Path<String>) -> Re
         (ConnectMode::Connect, Some(provider)) => ("Link an account", format!("to link your {provider} account")),
         (ConnectMode::Connect, None) => ("Link an account", "to link an account".to_owned()),
     };
-    let html = format!(
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{title} — onbehalf</title><link rel=\"stylesheet\" href=\"/pkg/onbehalf.css\">\
-         <link rel=\"icon\" href=\"/favicon.svg\" type=\"image/svg+xml\"></head>\
-         <body><main id=\"main\" class=\"main\"><section class=\"card\"><h1>{title}</h1>\
-         <p>{platform} sends you here {what} for <strong>{who}</strong> at onbehalf, which keeps the tokens and acts \
+    let body = format!(
+        "<p>{platform} sends you here {what} for <strong>{who}</strong> at onbehalf, which keeps the tokens and acts \
          for {platform}.</p>\
          <form method=\"post\" action=\"/connect/{token}\"><button type=\"submit\" class=\"button button-primary\">\
          Continue</button></form>\
-         <p><a href=\"{back}\">Back to {platform}</a></p></section></main></body></html>\n",
+         <p><a href=\"{back}\">Back to {platform}</a></p>",
         platform = escape(&preview.platform.name),
         what = escape(&what),
         who = escape(&who),
@@ -74,7 +59,7 @@ async fn confirm(State(state): State<AppState>, Path(token): Path<String>) -> Re
     );
     // The site's `Referrer-Policy: same-origin` stays: under `no-referrer` a browser sends `Origin: null` with the
     // Continue post, which the Origin check must refuse. The link's URL goes to no other site either way.
-    (StatusCode::OK, Html(html)).into_response()
+    card(StatusCode::OK, title, &body, "")
 }
 
 async fn open(
@@ -126,22 +111,16 @@ fn refusal(refused: Refused) -> Response {
 /// allow only our callback — so a redirect to the platform at the end of such a chain is blocked by the browser.
 /// A navigation from a page of our own is not a form submission; it works with JavaScript off too.
 pub(crate) fn forward(platform_name: &str, url: &str) -> Response {
-    let html = format!(
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta http-equiv=\"refresh\" content=\"0; url={url}\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>Back to {platform} — onbehalf</title><link rel=\"stylesheet\" href=\"/pkg/onbehalf.css\"></head>\
-         <body><main id=\"main\" class=\"main\"><section class=\"card\"><h1>Back to {platform}</h1>\
-         <p><a class=\"button button-primary\" href=\"{url}\">Continue to {platform}</a></p>\
-         </section></main></body></html>\n",
-        url = escape(url),
-        platform = escape(platform_name),
-    );
-    let mut response = (StatusCode::OK, Html(html)).into_response();
-    response
-        .headers_mut()
-        .insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    response
+    let url = escape(url);
+    let platform = escape(platform_name);
+    let body = format!("<p><a class=\"button button-primary\" href=\"{url}\">Continue to {platform}</a></p>");
+    let refresh = format!("<meta http-equiv=\"refresh\" content=\"0; url={url}\">");
+    without_referrer(card(
+        StatusCode::OK,
+        &format!("Back to {platform_name}"),
+        &body,
+        &refresh,
+    ))
 }
 
 /// "Back to <platform>": ends the connect session and goes to the platform. Without a connect session there is
@@ -162,7 +141,7 @@ async fn end(State(state): State<AppState>, session: Session) -> Response {
 }
 
 /// The page a link that cannot be used shows: a sentence, and the way back when the platform is known.
-fn page(status: StatusCode, title: &str, message: &str, platform: Option<&Platform>) -> Response {
+pub(crate) fn page(status: StatusCode, title: &str, message: &str, platform: Option<&Platform>) -> Response {
     let back = platform
         .map(|p| {
             format!(
@@ -172,19 +151,21 @@ fn page(status: StatusCode, title: &str, message: &str, platform: Option<&Platfo
             )
         })
         .unwrap_or_default();
+    let body = format!("<p role=\"alert\">{}</p>{back}", escape(message));
+    without_referrer(card(status, title, &body, ""))
+}
+
+/// The few pages of connect sessions that are not Leptos pages (they answer before, or instead of, the app): the
+/// site's stylesheet around one card. `title` is text; `body` and `head` are HTML, escaped by the caller.
+pub(crate) fn card(status: StatusCode, title: &str, body: &str, head: &str) -> Response {
     let html = format!(
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">{head}\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <title>{title} — onbehalf</title><link rel=\"stylesheet\" href=\"/pkg/onbehalf.css\">\
          <link rel=\"icon\" href=\"/favicon.svg\" type=\"image/svg+xml\"></head>\
-         <body><main id=\"main\" class=\"main\"><section class=\"card\"><h1>{title}</h1>\
-         <p role=\"alert\">{message}</p>{back}</section></main></body></html>\n",
+         <body><main id=\"main\" class=\"main\"><section class=\"card\"><h1>{title}</h1>{body}</section></main>\
+         </body></html>\n",
         title = escape(title),
-        message = escape(message),
     );
-    let mut response = (status, Html(html)).into_response();
-    response
-        .headers_mut()
-        .insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    response
+    (status, Html(html)).into_response()
 }

@@ -250,29 +250,23 @@ pub async fn preview(state: &AppState, token: &str) -> Result<Preview, Refused> 
     if !well_formed(token) {
         return Err(Refused::Unknown);
     }
-    let pool = &state.db.pool;
-    let failed = |e: sqlx::Error| internal(&e);
-    let row = repo::find(pool, &sha256_hex(token))
+    let row = repo::find(&state.db.pool, &sha256_hex(token))
         .await
-        .map_err(failed)?
+        .map_err(|e| internal(&e))?
         .ok_or(Refused::Unknown)?;
-    let key = keys::find(pool, row.api_key_id)
-        .await
-        .map_err(failed)?
-        .ok_or(Refused::Unknown)?;
-    let platform = Platform {
-        name: key.platform_name().to_owned(),
-        return_to: row.return_to.clone(),
+    let spent = if row.used_at.is_some() {
+        Some("used")
+    } else if row.expires_at <= now_ms() {
+        Some("expired")
+    } else {
+        None
     };
-    if row.used_at.is_some() || row.expires_at <= now_ms() || key.revoked_at.is_some() {
-        return Err(Refused::Spent { platform });
-    }
-    let user = auth::repo::find_by_id(pool, row.user_id).await.map_err(failed)?;
-    let Some(user) = user.filter(|u| !u.is_disabled()) else {
-        return Err(Refused::UserDisabled { platform });
+    let link = inspect(state, &row, spent).await?;
+    let (Some(user), None) = (link.user, link.refusal) else {
+        return Err(Refused::from_reason(link.refusal.unwrap_or("user_gone"), link.platform));
     };
     Ok(Preview {
-        platform,
+        platform: link.platform,
         mode: row.mode(),
         user_name: user.display_name,
         user_email: user.email,
@@ -282,6 +276,54 @@ pub async fn preview(state: &AppState, token: &str) -> Result<Preview, Refused> 
             .and_then(|p| state.catalog.get(p))
             .map(|p| p.display_name.clone()),
     })
+}
+
+/// A link as it stands now: its key, the platform it returns to, its user, and why it cannot be used (if it
+/// cannot) — the one place that decides, for looking at a link and for using it alike.
+struct Inspected {
+    key: ApiKey,
+    platform: Platform,
+    user: Option<auth::repo::UserRow>,
+    /// `used`, `expired` (from `spent`), `key_revoked`, `user_disabled` or `user_gone`.
+    refusal: Option<&'static str>,
+}
+
+async fn inspect(state: &AppState, row: &ConnectRow, spent: Option<&'static str>) -> Result<Inspected, Refused> {
+    let pool = &state.db.pool;
+    let key = keys::find(pool, row.api_key_id)
+        .await
+        .map_err(|e| internal(&e))?
+        .ok_or(Refused::Unknown)?;
+    let user = auth::repo::find_by_id(pool, row.user_id)
+        .await
+        .map_err(|e| internal(&e))?;
+    let refusal = match (spent, &user) {
+        (Some(why), _) => Some(why),
+        _ if key.revoked_at.is_some() => Some("key_revoked"),
+        (_, Some(u)) if u.is_disabled() => Some("user_disabled"),
+        (_, None) => Some("user_gone"),
+        _ => None,
+    };
+    let platform = Platform {
+        name: key.platform_name().to_owned(),
+        return_to: row.return_to.clone(),
+    };
+    Ok(Inspected {
+        key,
+        platform,
+        user,
+        refusal,
+    })
+}
+
+impl Refused {
+    /// What the browser is told about a link refused for `reason` (see [`Inspected::refusal`]).
+    fn from_reason(reason: &str, platform: Platform) -> Self {
+        match reason {
+            "user_disabled" => Refused::UserDisabled { platform },
+            _ => Refused::Spent { platform },
+        }
+    }
 }
 
 /// A database failure while opening a link: logged with a reference, and shown as a link that cannot be used.
@@ -313,24 +355,9 @@ pub async fn open(
         Consumed::Expired(row) => (row, Some("expired")),
         Consumed::Unknown => return Err(Refused::Unknown),
     };
-    let key = keys::find(&state.db.pool, row.api_key_id)
-        .await
-        .map_err(|e| internal(&e))?
-        .ok_or(Refused::Unknown)?;
-    let platform = Platform {
-        name: key.platform_name().to_owned(),
-        return_to: row.return_to.clone(),
-    };
-    let user = auth::repo::find_by_id(&state.db.pool, row.user_id)
-        .await
-        .map_err(|e| internal(&e))?;
-    let refusal = match (&spent, &user) {
-        (Some(why), _) => Some(*why),
-        _ if key.revoked_at.is_some() => Some("key_revoked"),
-        (_, Some(u)) if u.is_disabled() => Some("user_disabled"),
-        (_, None) => Some("user_gone"),
-        _ => None,
-    };
+    let Inspected {
+        key, platform, refusal, ..
+    } = inspect(state, &row, spent).await?;
     let mut event = NewEvent::by_user(AuditAction::ConnectSessionOpened, Outcome::Success, row.user_id);
     event.actor_user_id = None;
     event.request_id = request_id;
@@ -344,10 +371,7 @@ pub async fn open(
             record(state, &event).await;
         }
         tracing::info!(reason = why, "connect link refused");
-        return Err(match why {
-            "user_disabled" => Refused::UserDisabled { platform },
-            _ => Refused::Spent { platform },
-        });
+        return Err(Refused::from_reason(why, platform));
     }
     let grant = ConnectGrant {
         mode: row.mode(),
@@ -449,12 +473,10 @@ pub const CHOOSER_PATH: &str = "/connect";
 /// Ends a connect session and gives the platform URL to send the browser to, with `result` when the session was a
 /// `connect` one (a `manage` session just goes back).
 pub async fn finish(session: &Session, grant: &ConnectGrant, result: ConnectResult) -> String {
-    if let Err(e) = auth::session::end(session).await {
-        tracing::warn!("ending a connect session: {e}");
-    }
+    let back = leave(session, grant).await;
     match grant.mode {
-        ConnectMode::Connect => result.apply(&grant.return_to),
-        ConnectMode::Manage => grant.return_to.clone(),
+        ConnectMode::Connect => result.apply(&back),
+        ConnectMode::Manage => back,
     }
 }
 

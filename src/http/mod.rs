@@ -30,3 +30,26 @@ pub fn escape_html(text: &str) -> String {
     }
     out
 }
+
+/// `response` with `Referrer-Policy: no-referrer`: for answers whose URL is a credential until used (an OAuth
+/// callback, a connect link), so the next site is not told it.
+pub fn without_referrer(mut response: axum::response::Response) -> axum::response::Response {
+    response.headers_mut().insert(
+        axum::http::header::REFERRER_POLICY,
+        axum::http::HeaderValue::from_static("no-referrer"),
+    );
+    response
+}
+
+/// A 303 to `location` that tells it nothing of where the browser came from.
+pub fn see_other(location: &str) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    without_referrer(axum::response::Redirect::to(location).into_response())
+}
+
+/// Whether `path` holds a percent-encoded dot, slash or backslash: a router or proxy that decodes it could resolve
+/// the path to another one than the text says (`/pkg/%2e%2e/account`, `/app/..%2fadmin`).
+pub fn has_encoded_separator(path: &str) -> bool {
+    let lower = path.to_ascii_lowercase();
+    ["%2e", "%2f", "%5c"].iter().any(|encoded| lower.contains(encoded))
+}

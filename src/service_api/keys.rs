@@ -64,8 +64,7 @@ impl ApiKey {
             return None;
         }
         // An encoded dot, slash or backslash could climb out of the prefix's path once a proxy decodes it.
-        let path = url.path().to_ascii_lowercase();
-        if ["%2e", "%2f", "%5c"].iter().any(|encoded| path.contains(encoded)) {
+        if crate::http::has_encoded_separator(url.path()) {
             return None;
         }
         self.return_prefixes()
