@@ -251,6 +251,7 @@ fn router(state: AppState) -> Router {
                 .layer(trace)
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID)),
         )
+        .layer(from_fn(crate::http::owner::isolate))
         .with_state(state)
 }
 

@@ -1,10 +1,11 @@
-//! HTTP hygiene around every route: same-origin checks for state changes, UTF-8 and bounded form bodies, security headers with a per-response
+//! HTTP hygiene around every route: each request under no leaked Leptos owner, same-origin checks for state changes, UTF-8 and bounded form bodies, security headers with a per-response
 //! CSP nonce, error statuses for server functions, and the health probes.
 
 pub mod form_encoding;
 pub mod headers;
 pub mod health;
 pub mod origin;
+pub mod owner;
 pub mod server_fn_status;
 
 /// The credentials of an `Authorization: Bearer <credentials>` header (the scheme in any case, RFC 7235), for the
