@@ -250,7 +250,16 @@ async fn seed(bench: &common::Bench, cookie: &str) {
             name: Some(format!("Researcher {n}")),
             email: Some(format!("researcher{n}@example.org")),
         };
-        onbehalf::accounts::repo::insert_account(&mut tx, &id, user_id, "demo", &identity, now)
+        let stored = onbehalf::accounts::status::Stored {
+            user_id,
+            provider: "demo",
+            account_id: &id,
+            intent: onbehalf::accounts::LinkIntent::Link,
+            new: true,
+            details: serde_json::Value::Null,
+            request_id: None,
+        };
+        onbehalf::accounts::status::create(&mut tx, &stored, &identity, now)
             .await
             .unwrap();
         let set = |resource_server: &str, scopes: &[&str]| IssuedTokenSet {

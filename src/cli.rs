@@ -58,6 +58,11 @@ enum Command {
         #[command(subcommand)]
         command: ApikeyCommand,
     },
+    /// Webhook endpoints: where the platform is told when a link changes (Standard Webhooks 1.0).
+    Webhook {
+        #[command(subcommand)]
+        command: WebhookCommand,
+    },
     /// Fill an empty database with synthetic users, linked accounts and audit events (the admin area's scale
     /// benchmark; trying the admin pages on volume). Refuses a database that has users.
     Seed {
@@ -94,6 +99,43 @@ enum ApikeyCommand {
     Revoke {
         #[arg(long)]
         name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum WebhookCommand {
+    /// Add an endpoint; its signing secret (whsec_…) is printed once.
+    Add {
+        /// Where to POST: https:// (http:// only to a loopback address with webhooks.allow_http_loopback).
+        #[arg(long)]
+        url: String,
+        /// An event type to send (e.g. account.needs_reconnect); repeat for several. None: every type.
+        #[arg(long = "event", value_name = "TYPE")]
+        events: Vec<String>,
+        #[arg(long)]
+        description: Option<String>,
+    },
+    /// List the endpoints with their health (never their secrets).
+    List,
+    /// Stop sending to an endpoint.
+    Disable {
+        id: String,
+        #[arg(long, default_value = "disabled by an operator")]
+        reason: String,
+    },
+    /// Send to an endpoint again (deliveries waiting for it go out; replay covers what happened meanwhile).
+    Enable { id: String },
+    /// A new signing secret, printed once; the previous one keeps signing for webhooks.rotation_overlap.
+    RotateSecret { id: String },
+    /// Send a webhook.test event to an endpoint.
+    Test { id: String },
+    /// Send events to an endpoint again: one (--event ID), or every one since a time (--since, Unix ms or RFC 3339).
+    Replay {
+        id: String,
+        #[arg(long = "event", value_name = "EVENT_ID", conflicts_with = "since")]
+        event: Option<String>,
+        #[arg(long, required_unless_present = "event")]
+        since: Option<String>,
     },
 }
 
@@ -237,7 +279,8 @@ async fn run(cli: Cli) -> Result<(), String> {
         } => {
             let vault = crate::tokens::vault_from_settings(&settings)?;
             let db = open_db(&settings).await?;
-            let report = crate::tokens::rotation::rotate(&db, &vault)
+            let catalog = crate::providers::Catalog::from_settings(&settings);
+            let report = crate::tokens::rotation::rotate(&db, &vault, &catalog)
                 .await
                 .map_err(|e| format!("key rotation stopped: {e}"))?;
             println!(
@@ -267,6 +310,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         } => check_providers(&settings).await,
         Command::User { command } => user_command(&open_db(&settings).await?, command).await,
         Command::Apikey { command } => apikey_command(&settings, &open_db(&settings).await?, command).await,
+        Command::Webhook { command } => webhook_command(&settings, &open_db(&settings).await?, command).await,
         Command::Seed {
             users,
             accounts,
@@ -285,6 +329,106 @@ async fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
     }
+}
+
+async fn webhook_command(settings: &Settings, db: &Db, command: WebhookCommand) -> Result<(), String> {
+    use crate::webhooks::endpoints::{self, ChangedBy, NewWebhook, Replay};
+    let by = ChangedBy::default();
+    match command {
+        WebhookCommand::Add {
+            url,
+            events,
+            description,
+        } => {
+            let vault = crate::tokens::vault_from_settings(settings)?;
+            let new = NewWebhook {
+                url: &url,
+                events: &events,
+                description: description.as_deref(),
+            };
+            let (endpoint, secret) = endpoints::add(db, &vault, &settings.webhooks, new, by)
+                .await
+                .map_err(|e| e.to_string())?;
+            let events = if endpoint.events.is_empty() {
+                "every event".to_owned()
+            } else {
+                endpoint.events.join(", ")
+            };
+            println!("added webhook endpoint {} → {} ({events})", endpoint.id, endpoint.url);
+            println!("signing secret (shown once, store it now): {secret}");
+        }
+        WebhookCommand::List => {
+            let list = endpoints::list(db).await.map_err(|e| e.to_string())?;
+            if list.is_empty() {
+                println!("no webhook endpoints (onbehalf webhook add --url <url>)");
+            }
+            for e in list {
+                let state = match (&e.disabled_reason, e.enabled) {
+                    (_, true) if e.consecutive_failures > 0 => format!("failing ({} in a row)", e.consecutive_failures),
+                    (_, true) => "enabled".to_owned(),
+                    (Some(reason), false) => format!("disabled: {reason}"),
+                    (None, false) => "disabled".to_owned(),
+                };
+                let events = if e.events.is_empty() {
+                    "every event".to_owned()
+                } else {
+                    e.events.join(",")
+                };
+                println!(
+                    "{}\t{}\t{state}\t{events}\t{}",
+                    e.id,
+                    e.url,
+                    e.description.unwrap_or_default()
+                );
+            }
+        }
+        WebhookCommand::Disable { id, reason } => {
+            endpoints::set_disabled(db, &id, Some(&reason), by)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("disabled webhook endpoint {id}");
+        }
+        WebhookCommand::Enable { id } => {
+            endpoints::set_disabled(db, &id, None, by)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("enabled webhook endpoint {id}");
+        }
+        WebhookCommand::RotateSecret { id } => {
+            let vault = crate::tokens::vault_from_settings(settings)?;
+            let secret = endpoints::rotate_secret(db, &vault, &settings.webhooks, &id, by)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "new signing secret for {id} (shown once; the previous one also signs for {}): {secret}",
+                humantime_serde::re::humantime::format_duration(settings.webhooks.rotation_overlap)
+            );
+        }
+        WebhookCommand::Test { id } => {
+            let event = endpoints::send_test(db, &id).await.map_err(|e| e.to_string())?;
+            println!("queued test event {event} for {id} (a running server sends it)");
+        }
+        WebhookCommand::Replay { id, event, since } => {
+            let what = match (&event, &since) {
+                (Some(event), _) => Replay::Event(event),
+                (None, Some(since)) => Replay::Since(parse_time(since)?),
+                (None, None) => return Err("name an --event or a --since time".into()),
+            };
+            let queued = endpoints::replay(db, &id, what, by).await.map_err(|e| e.to_string())?;
+            println!("queued {queued} deliveries for {id} (a running server sends them)");
+        }
+    }
+    Ok(())
+}
+
+/// Unix milliseconds, or an RFC 3339 time.
+fn parse_time(text: &str) -> Result<i64, String> {
+    if let Ok(ms) = text.parse::<i64>() {
+        return Ok(ms);
+    }
+    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
+        .map_err(|_| format!("`{text}` is neither Unix milliseconds nor an RFC 3339 time (2026-12-01T00:00:00Z)"))
 }
 
 async fn apikey_command(settings: &Settings, db: &Db, command: ApikeyCommand) -> Result<(), String> {

@@ -36,6 +36,7 @@ pub struct Settings {
     pub delegation: DelegationSettings,
     pub metrics: MetricsSettings,
     pub connect: ConnectSettings,
+    pub webhooks: WebhookSettings,
 }
 
 /// `[connect]`: connect sessions, the links a platform's backend opens for its users (`POST /api/v1/connect_sessions`).
@@ -55,6 +56,65 @@ impl Default for ConnectSettings {
         Self {
             link_ttl: Duration::from_secs(10 * 60),
             session_max: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// `[webhooks]`: signed webhooks to the platform (`onbehalf webhook add`), sent from the outbox by every instance.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhookSettings {
+    /// Whether this instance sends deliveries (every instance does by default; any one suffices).
+    pub dispatch: bool,
+    /// Allows `http://` and loopback receivers (a receiver on this machine: development, tests). Never private
+    /// networks.
+    pub allow_http_loopback: bool,
+    /// How long a receiver has to answer one delivery.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    /// How long a delivery is retried before it is marked failed.
+    #[serde(with = "humantime_serde")]
+    pub retry_for: Duration,
+    /// The first retry waits up to this long; each next one up to twice as long (full jitter), at most
+    /// `retry_max_delay`.
+    #[serde(with = "humantime_serde")]
+    pub retry_base: Duration,
+    #[serde(with = "humantime_serde")]
+    pub retry_max_delay: Duration,
+    /// An endpoint that has failed for this long without a success is disabled (and audited).
+    #[serde(with = "humantime_serde")]
+    pub disable_after: Duration,
+    /// After `webhook rotate-secret`, the previous secret signs too for this long.
+    #[serde(with = "humantime_serde")]
+    pub rotation_overlap: Duration,
+    /// Deliveries in flight at once, per instance.
+    pub concurrency: usize,
+    /// How often an instance looks for deliveries others enqueued (its own are sent at once).
+    #[serde(with = "humantime_serde")]
+    pub poll_interval: Duration,
+    /// How long a claimed delivery is this instance's; another instance retries it after that.
+    #[serde(with = "humantime_serde")]
+    pub lease: Duration,
+    /// Events whose deliveries are all over are kept this long (for the admin page and replays).
+    #[serde(with = "humantime_serde")]
+    pub retention: Duration,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        Self {
+            dispatch: true,
+            allow_http_loopback: false,
+            timeout: Duration::from_secs(10),
+            retry_for: Duration::from_secs(3 * 24 * 3600),
+            retry_base: Duration::from_secs(5),
+            retry_max_delay: Duration::from_secs(6 * 3600),
+            disable_after: Duration::from_secs(24 * 3600),
+            rotation_overlap: Duration::from_secs(24 * 3600),
+            concurrency: 64,
+            poll_interval: Duration::from_millis(500),
+            lease: Duration::from_secs(60),
+            retention: Duration::from_secs(30 * 24 * 3600),
         }
     }
 }
@@ -388,6 +448,28 @@ impl Settings {
             || self.connect.session_max > Duration::from_secs(24 * 3600)
         {
             return Err(invalid("connect.session_max", "must be between 1m and 24h"));
+        }
+        let w = &self.webhooks;
+        if w.timeout < Duration::from_millis(100) || w.timeout > Duration::from_secs(60) {
+            return Err(invalid("webhooks.timeout", "must be between 100ms and 60s"));
+        }
+        if w.lease < w.timeout.saturating_mul(2) {
+            return Err(invalid(
+                "webhooks.lease",
+                "must be at least twice webhooks.timeout (a delivery must finish inside its lease)",
+            ));
+        }
+        if w.retry_base.is_zero() || w.retry_max_delay < w.retry_base {
+            return Err(invalid(
+                "webhooks.retry_base",
+                "must be above zero and at most webhooks.retry_max_delay",
+            ));
+        }
+        if w.concurrency == 0 || w.concurrency > 1024 {
+            return Err(invalid("webhooks.concurrency", "must be between 1 and 1024"));
+        }
+        if w.poll_interval < Duration::from_millis(10) {
+            return Err(invalid("webhooks.poll_interval", "must be at least 10ms"));
         }
         let d = &self.delegation;
         if d.refresh_attempts == 0 || d.refresh_attempts > 10 {

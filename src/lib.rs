@@ -13,6 +13,7 @@ pub mod components;
 pub mod connect;
 pub mod error;
 pub mod pages;
+pub mod webhooks;
 
 /// The server's allocator. Rendering a page allocates per element, attribute and formatted string; with glibc's
 /// malloc that was about 30 % of a page's CPU time (BENCHMARKS.md, "Linked-accounts page"). Declared here, not in

@@ -88,8 +88,15 @@ fn call_duration_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.005, 2.0, 14))
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WebhookLabels {
+    outcome: &'static str,
+}
+
 struct Metrics {
     registry: Registry,
+    webhook_deliveries: Family<WebhookLabels, Counter>,
+    webhook_latency: Histogram,
     refresh_attempts: Family<RefreshLabels, Counter>,
     calls: Family<CallLabels, Counter>,
     call_duration: Family<ProviderLabel, Histogram, fn() -> Histogram>,
@@ -132,8 +139,24 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "Linked accounts in the database, by provider and status (read at each scrape)",
         links.clone(),
     );
+    let webhook_deliveries = Family::default();
+    registry.register(
+        "onbehalf_webhook_deliveries",
+        "Webhook delivery attempts by this instance, by outcome (delivered, retry, failed, gone)",
+        webhook_deliveries.clone(),
+    );
+    // 10 ms to ~80 s, doubling: a healthy receiver gets an event in milliseconds; retries take seconds and more.
+    let webhook_latency = Histogram::new(exponential_buckets(0.01, 2.0, 14));
+    registry.register_with_unit(
+        "onbehalf_webhook_delivery_latency",
+        "From the change that made an event to its delivery's 2xx, retries included",
+        Unit::Seconds,
+        webhook_latency.clone(),
+    );
     Metrics {
         registry,
+        webhook_deliveries,
+        webhook_latency,
         refresh_attempts,
         calls,
         call_duration,
@@ -183,6 +206,17 @@ pub fn audit_event(action: &'static str, outcome: &'static str) {
         .audit_events
         .get_or_create(&AuditLabels { action, outcome })
         .inc();
+}
+
+/// Counts one webhook delivery attempt; `latency` (event to 2xx) when it was delivered.
+pub fn webhook_delivery(outcome: &'static str, latency: Option<Duration>) {
+    METRICS
+        .webhook_deliveries
+        .get_or_create(&WebhookLabels { outcome })
+        .inc();
+    if let Some(latency) = latency {
+        METRICS.webhook_latency.observe(latency.as_secs_f64());
+    }
 }
 
 /// `GET /metrics`.

@@ -130,6 +130,15 @@ impl Application {
         if self.state.settings.delegation.background.enabled {
             tokio::spawn(crate::delegation::background::run(self.state.delegation.clone()));
         }
+        if self.state.settings.webhooks.dispatch {
+            let dispatcher = crate::webhooks::dispatcher::Dispatcher::new(
+                self.state.db.clone(),
+                self.state.vault.clone(),
+                self.state.settings.webhooks.clone(),
+                &self.state.delegation.instance,
+            );
+            tokio::spawn(dispatcher.run());
+        }
         let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
         // Responses written in several pieces (static files, streamed bodies) otherwise wait ~40 ms for the
         // client's delayed ACK (Nagle's algorithm); measured in BENCHMARKS.md.
@@ -272,6 +281,9 @@ async fn housekeeping(state: AppState) {
         }
         if let Err(err) = crate::connect::repo::delete_stale(&state.db.pool, crate::db::now_ms()).await {
             tracing::warn!("deleting stale connect links failed: {err}");
+        }
+        if let Err(err) = crate::webhooks::dispatcher::delete_old_events(&state.db, &state.settings.webhooks).await {
+            tracing::warn!("deleting old webhook events failed: {err}");
         }
     }
 }

@@ -333,7 +333,9 @@ async fn queued_tokens_are_resealed_by_key_rotation_and_kept_without_their_key(b
 
     // `keys rotate` to a key this running app does not have: the queue is re-sealed like token sets.
     let rotated = common::rotated_vault();
-    let report = rotation::rotate(&app.state.db, &rotated).await.unwrap();
+    let report = rotation::rotate(&app.state.db, &rotated, &app.state.catalog)
+        .await
+        .unwrap();
     assert_eq!((report.resealed, report.left_on_old_keys), (4, 0));
     let on_next = "SELECT COUNT(*) FROM pending_revocations WHERE token LIKE 'v1.next.%'";
     assert_eq!(count(&app, on_next).await, 4);

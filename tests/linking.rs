@@ -442,7 +442,9 @@ async fn undecryptable_tokens_mark_the_account_error_and_keys_rotate(backend: Ba
         std::collections::BTreeMap::from([("next".to_owned(), [9u8; 32])]),
     )
     .unwrap();
-    let err = rotation::rotate(&app.state.db, &only_next).await.unwrap_err();
+    let err = rotation::rotate(&app.state.db, &only_next, &app.state.catalog)
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("`test`, which is not in vault.keys"), "{err}");
     assert_eq!(
         count(
@@ -455,7 +457,9 @@ async fn undecryptable_tokens_mark_the_account_error_and_keys_rotate(backend: Ba
 
     // Rotation: a vault with the old key and a new current one re-seals every access and refresh token.
     let rotated = common::rotated_vault();
-    let report = rotation::rotate(&app.state.db, &rotated).await.unwrap();
+    let report = rotation::rotate(&app.state.db, &rotated, &app.state.catalog)
+        .await
+        .unwrap();
     assert_eq!((report.rows, report.resealed, report.current), (4, 4, 0));
     let rows = sqlx::query("SELECT id, access_token, refresh_token FROM token_sets")
         .fetch_all(&app.state.db.pool)
@@ -476,7 +480,10 @@ async fn undecryptable_tokens_mark_the_account_error_and_keys_rotate(backend: Ba
         );
     }
     assert_eq!(
-        rotation::rotate(&app.state.db, &rotated).await.unwrap().current,
+        rotation::rotate(&app.state.db, &rotated, &app.state.catalog)
+            .await
+            .unwrap()
+            .current,
         4,
         "a second run has nothing to do"
     );

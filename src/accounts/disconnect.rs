@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 
 use sqlx::{AnyConnection, AnyPool, Row};
 
-use super::{DisconnectOutcome, PendingRevocationView, repo};
+use super::{DisconnectOutcome, PendingRevocationView, repo, status};
 use crate::{
     audit::{
         AuditAction, Outcome,
@@ -33,6 +33,7 @@ use crate::{
         repo::{access_slot, refresh_slot},
         vault::{Slot, Vault, VaultError},
     },
+    webhooks::{EventType, outbox, payload},
 };
 
 const TABLE: &str = "pending_revocations";
@@ -94,6 +95,23 @@ pub enum DisconnectedBy<'a> {
 }
 
 impl DisconnectedBy<'_> {
+    /// As the webhook names it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DisconnectedBy::Owner => "user",
+            DisconnectedBy::Admin { .. } => "admin",
+            DisconnectedBy::Platform { .. } => "platform",
+        }
+    }
+
+    /// The admin's reason, shown to the user and sent to the platform.
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            DisconnectedBy::Admin { reason, .. } => Some(reason),
+            _ => None,
+        }
+    }
+
     fn actor(self, owner: i64) -> Option<i64> {
         match self {
             DisconnectedBy::Owner => Some(owner),
@@ -114,6 +132,8 @@ pub async fn disconnect(
 ) -> Result<DisconnectOutcome, DisconnectError> {
     let now = now_ms();
     let mut tx = state.db.begin_write().await?;
+    // As it is before it goes, for the webhook (read before the delete checks the owner; unused if it refuses).
+    let before = status::before_disconnect(&mut tx, &state.catalog, account_id).await?;
     // Token sets first (the account's delete would cascade them away unread); the owner check is in the statement.
     let sets = sqlx::query(
         "DELETE FROM token_sets WHERE account_id = $1 \
@@ -183,8 +203,9 @@ pub async fn disconnect(
         DisconnectedBy::Platform { key } => event.details["key"] = key.into(),
         DisconnectedBy::Owner => {}
     }
-    audit::record(&mut tx, &event, now).await?;
+    status::disconnected(&mut tx, &event, before, by, now).await?;
     tx.commit().await?;
+    outbox::committed();
 
     let revoker = Revoker::of(state);
     let rows = pending_rows(&state.db.pool, user_id, Some(account_id)).await?;
@@ -386,8 +407,20 @@ async fn revoke_rows(
             "revoked": outcome.revoked, "failed": outcome.failed, "not_offered": outcome.not_offered,
             "error": outcome.error,
         });
-        let mut conn = revoker.db.pool.acquire().await?;
-        audit::record(&mut conn, &event, now_ms()).await?;
+        let mut tx = revoker.db.begin_write().await?;
+        audit::record(&mut tx, &event, now_ms()).await?;
+        if outcome.failed > 0 {
+            let mut data = payload::EventData::new_for(payload::user(&mut tx, user_id).await?, None);
+            data.account_id = Some(account_id.clone());
+            data.provider = Some(outcome.provider_id.clone());
+            data.failed_tokens = Some(outcome.failed);
+            data.reason = outcome.error.clone();
+            outbox::enqueue(&mut tx, EventType::AccountRevocationFailed, data, now_ms()).await?;
+        }
+        tx.commit().await?;
+        if outcome.failed > 0 {
+            outbox::committed();
+        }
         outcomes.push(outcome);
     }
     Ok(outcomes)

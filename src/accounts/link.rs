@@ -15,6 +15,7 @@ use url::Url;
 use super::{
     FLOW_TTL_MS, LinkError, LinkIntent,
     repo::{self, Consumed, FlowRow},
+    status,
 };
 use crate::{
     audit::{
@@ -30,6 +31,7 @@ use crate::{
     },
     state::AppState,
     tokens::repo as tokens,
+    webhooks::outbox,
 };
 
 /// Where the user lands after linking unless the form names another local path.
@@ -403,7 +405,7 @@ fn printable(s: &str) -> String {
         .collect()
 }
 
-/// Account, token sets and audit event in one transaction.
+/// Account, token sets, audit event and webhook in one transaction.
 async fn store(
     state: &AppState,
     provider: &Provider,
@@ -421,23 +423,9 @@ async fn store(
                 return Err(Refused::new(LinkError::IdentityTaken, "identity_owned_by_another_user"));
             }
             Some(account) => Linked::Again { account_id: account.id },
-            None => {
-                let id = uuid::Uuid::new_v4().to_string();
-                match repo::insert_account(&mut tx, &id, flow.user_id, &provider.id, identity, now).await {
-                    Ok(()) => Linked::New { account_id: id },
-                    // Another user linked this identity a moment ago.
-                    Err(e)
-                        if is_unique_violation(
-                            &e,
-                            "linked_accounts_provider_subject_key",
-                            "linked_accounts.provider, linked_accounts.subject",
-                        ) =>
-                    {
-                        return Err(Refused::new(LinkError::IdentityTaken, "identity_owned_by_another_user"));
-                    }
-                    Err(e) => return Err(e.into()),
-                }
-            }
+            None => Linked::New {
+                account_id: uuid::Uuid::new_v4().to_string(),
+            },
         },
         (_, Some(account_id)) => {
             let account = repo::find_for_user(&mut tx, account_id, flow.user_id)
@@ -454,26 +442,46 @@ async fn store(
         }
         (_, None) => return Err(Refused::new(LinkError::AccountGone, "account_gone")),
     };
-    let (account_id, action) = match &linked {
-        Linked::New { account_id } => (account_id.as_str(), AuditAction::AccountLinked),
-        Linked::Again { account_id } => {
-            repo::mark_relinked(&mut tx, account_id, identity, now).await?;
-            (account_id.as_str(), AuditAction::AccountRelinked)
-        }
+    let (account_id, new) = match &linked {
+        Linked::New { account_id } => (account_id.as_str(), true),
+        Linked::Again { account_id } => (account_id.as_str(), false),
     };
+    let stored = status::Stored {
+        user_id: flow.user_id,
+        provider: &provider.id,
+        account_id,
+        intent: flow.intent,
+        new,
+        details: serde_json::json!({
+            "intent": flow.intent.as_str(),
+            "resource_servers": response.sets.iter().map(|s| serde_json::json!({
+                "resource_server": s.resource_server, "scopes": s.scopes,
+            })).collect::<Vec<_>>(),
+        }),
+        request_id,
+    };
+    if new {
+        match status::create(&mut tx, &stored, identity, now).await {
+            Ok(()) => {}
+            // Another user linked this identity a moment ago.
+            Err(e)
+                if is_unique_violation(
+                    &e,
+                    "linked_accounts_provider_subject_key",
+                    "linked_accounts.provider, linked_accounts.subject",
+                ) =>
+            {
+                return Err(Refused::new(LinkError::IdentityTaken, "identity_owned_by_another_user"));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    } else {
+        status::reactivate(&mut tx, account_id, identity, now).await?;
+    }
     tokens::store_issued(&mut tx, &state.vault, account_id, &response.sets, now).await?;
-    let mut event = NewEvent::by_user(action, Outcome::Success, flow.user_id);
-    event.provider = Some(&provider.id);
-    event.account_id = Some(account_id);
-    event.request_id = request_id;
-    event.details = serde_json::json!({
-        "intent": flow.intent.as_str(),
-        "resource_servers": response.sets.iter().map(|s| serde_json::json!({
-            "resource_server": s.resource_server, "scopes": s.scopes,
-        })).collect::<Vec<_>>(),
-    });
-    audit::record(&mut tx, &event, now).await?;
+    status::announce_link(&mut tx, &state.catalog, stored, now).await?;
     tx.commit().await?;
+    outbox::committed();
     Ok(linked)
 }
 

@@ -12,6 +12,8 @@ pub mod repo;
 pub mod routes;
 #[cfg(feature = "ssr")]
 pub mod service;
+#[cfg(feature = "ssr")]
+pub mod status;
 
 pub mod api;
 

@@ -3,10 +3,7 @@
 use sqlx::{AnyConnection, AnyPool, Row, any::AnyRow};
 
 use super::{AccountStatus, LinkIntent};
-use crate::{
-    providers::identity::ExternalIdentity,
-    tokens::repo::{self as tokens, TokenSetMeta},
-};
+use crate::tokens::repo::{self as tokens, TokenSetMeta};
 
 /// A pending authorization, as stored (the state itself is only kept hashed).
 #[derive(Clone)]
@@ -292,6 +289,33 @@ pub async fn accounts_page(pool: &AnyPool, user_id: i64) -> Result<AccountsPage,
     Ok(page)
 }
 
+/// One account with the metadata of its token sets (never a token), in the caller's transaction.
+pub async fn find_with_sets(
+    conn: &mut AnyConnection,
+    account_id: &str,
+) -> Result<Option<(AccountRow, Vec<TokenSetMeta>)>, sqlx::Error> {
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        let account: Vec<String> = ACCOUNT_COLUMNS.split(", ").map(|c| format!("a.{c}")).collect();
+        format!(
+            "SELECT {}, {} FROM linked_accounts a LEFT JOIN token_sets t ON t.account_id = a.id WHERE a.id = $1 \
+             ORDER BY t.resource_server",
+            account.join(", "),
+            tokens::META_COLUMNS
+        )
+    });
+    let mut found: Option<(AccountRow, Vec<TokenSetMeta>)> = None;
+    for row in sqlx::query(&SQL).bind(account_id).fetch_all(conn).await? {
+        let (_, sets) = match &mut found {
+            Some(found) => found,
+            None => found.insert((account_from_row(&row)?, Vec::new())),
+        };
+        if let Some(meta) = tokens::meta_from_row(&row)? {
+            sets.push(meta);
+        }
+    }
+    Ok(found)
+}
+
 /// How many linked accounts each (provider, status) pair has, over all users (the metrics' gauge).
 pub async fn count_by_provider_and_status(pool: &AnyPool) -> Result<Vec<(String, String, i64)>, sqlx::Error> {
     sqlx::query_as("SELECT provider, status, COUNT(*) FROM linked_accounts GROUP BY provider, status")
@@ -309,69 +333,4 @@ pub async fn list_for_user(pool: &AnyPool, user_id: i64) -> Result<Vec<AccountRo
     .iter()
     .map(account_from_row)
     .collect()
-}
-
-pub async fn insert_account(
-    conn: &mut AnyConnection,
-    id: &str,
-    user_id: i64,
-    provider: &str,
-    identity: &ExternalIdentity,
-    now: i64,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO linked_accounts (id, user_id, provider, subject, username, display_name, email, status, \
-         last_refreshed_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 'active', $8, $8, $8)",
-    )
-    .bind(id)
-    .bind(user_id)
-    .bind(provider)
-    .bind(&identity.subject)
-    .bind(&identity.username)
-    .bind(&identity.name)
-    .bind(&identity.email)
-    .bind(now)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-/// After a successful relink: fresh display facts, status back to active.
-pub async fn mark_relinked(
-    conn: &mut AnyConnection,
-    id: &str,
-    identity: &ExternalIdentity,
-    now: i64,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE linked_accounts SET username = $2, display_name = $3, email = $4, status = 'active', \
-         status_reason = NULL, consent_scopes = NULL, last_refreshed_at = $5, updated_at = $5 WHERE id = $1",
-    )
-    .bind(id)
-    .bind(&identity.username)
-    .bind(&identity.name)
-    .bind(&identity.email)
-    .bind(now)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-pub async fn set_status(
-    conn: &mut AnyConnection,
-    id: &str,
-    status: AccountStatus,
-    reason: Option<&str>,
-    now: i64,
-) -> Result<Option<i64>, sqlx::Error> {
-    sqlx::query_scalar(
-        "UPDATE linked_accounts SET status = $2, status_reason = $3, updated_at = $4 WHERE id = $1 AND status <> $2 \
-         RETURNING user_id",
-    )
-    .bind(id)
-    .bind(status.as_str())
-    .bind(reason)
-    .bind(now)
-    .fetch_optional(conn)
-    .await
 }

@@ -3,16 +3,17 @@
 
 use std::collections::BTreeMap;
 
-use super::{AccountStatus, LinkedAccountView, LinkedAccounts, ProviderView, ResourceServerView, ScopeView, repo};
+use super::{
+    LinkedAccountView, LinkedAccounts, ProviderView, ResourceServerView, ScopeView,
+    repo::{self, AccountRow},
+    status,
+};
 use crate::{
-    audit::{
-        AuditAction, Outcome,
-        repo::{self as audit, NewEvent},
-    },
     db::{Db, now_ms},
-    providers::{Provider, scopes},
+    providers::{Catalog, Provider, scopes},
     state::AppState,
     tokens::{repo::TokenSetMeta, vault::VaultError},
+    webhooks::outbox,
 };
 
 /// Everything the linked-accounts page shows for one user.
@@ -26,27 +27,7 @@ pub async fn linked_accounts(state: &AppState, user_id: i64) -> Result<LinkedAcc
     let accounts = page
         .accounts
         .into_iter()
-        .map(|(row, sets)| {
-            let provider = state.catalog.get(&row.provider);
-            LinkedAccountView {
-                resource_servers: consent_status(provider.as_deref(), row.consent_scopes.as_deref(), sets),
-                provider_name: provider
-                    .as_ref()
-                    .map(|p| p.display_name.clone())
-                    .unwrap_or_else(|| row.provider.clone()),
-                id: row.id,
-                provider_id: row.provider,
-                subject: row.subject,
-                username: row.username,
-                display_name: row.display_name,
-                email: row.email,
-                status: row.status,
-                status_reason: row.status_reason,
-                created_at: row.created_at,
-                last_refreshed_at: row.last_refreshed_at,
-                last_used_at: row.last_used_at,
-            }
-        })
+        .map(|(row, sets)| view(&state.catalog, row, sets))
         .collect();
     let providers = provider_views(state);
     Ok(LinkedAccounts {
@@ -55,6 +36,29 @@ pub async fn linked_accounts(state: &AppState, user_id: i64) -> Result<LinkedAcc
         accounts,
         pending_revocations,
     })
+}
+
+/// One account as the page, the service API and webhooks show it: with its consent status per resource server.
+pub fn view(catalog: &Catalog, row: AccountRow, sets: Vec<TokenSetMeta>) -> LinkedAccountView {
+    let provider = catalog.get(&row.provider);
+    LinkedAccountView {
+        resource_servers: consent_status(provider.as_deref(), row.consent_scopes.as_deref(), sets),
+        provider_name: provider
+            .as_ref()
+            .map(|p| p.display_name.clone())
+            .unwrap_or_else(|| row.provider.clone()),
+        id: row.id,
+        provider_id: row.provider,
+        subject: row.subject,
+        username: row.username,
+        display_name: row.display_name,
+        email: row.email,
+        status: row.status,
+        status_reason: row.status_reason,
+        created_at: row.created_at,
+        last_refreshed_at: row.last_refreshed_at,
+        last_used_at: row.last_used_at,
+    }
 }
 
 /// The providers users can connect, in configuration order.
@@ -133,18 +137,23 @@ fn consent_status(
     servers.into_values().collect()
 }
 
-/// Marks the account `error` because one of its stored tokens does not decrypt, with an audit event, in one
-/// transaction. The reason names the key, never a value.
-pub async fn mark_undecryptable(db: &Db, account_id: &str, err: &VaultError) -> Result<(), sqlx::Error> {
-    let now = now_ms();
+/// Marks the account `error` because one of its stored tokens does not decrypt (`accounts::status`: with its audit
+/// event and webhook, in one transaction). The reason names the key, never a value.
+pub async fn mark_undecryptable(
+    db: &Db,
+    catalog: &Catalog,
+    account_id: &str,
+    err: &VaultError,
+) -> Result<(), sqlx::Error> {
     let reason = format!("A stored token cannot be decrypted: {err}. Reconnect the account to store new tokens.");
+    let detail = err.to_string();
+    let problem = status::Problem::Undecryptable {
+        reason: &reason,
+        detail: &detail,
+    };
     let mut tx = db.begin_write().await?;
-    if let Some(user_id) = repo::set_status(&mut tx, account_id, AccountStatus::Error, Some(&reason), now).await? {
-        let mut event = NewEvent::by_user(AuditAction::TokenUndecryptable, Outcome::Failure, user_id);
-        event.actor_user_id = None;
-        event.account_id = Some(account_id);
-        event.details = serde_json::json!({ "reason": err.to_string() });
-        audit::record(&mut tx, &event, now).await?;
-    }
-    tx.commit().await
+    status::report(&mut tx, catalog, account_id, problem, status::Seen::default(), now_ms()).await?;
+    tx.commit().await?;
+    outbox::committed();
+    Ok(())
 }

@@ -60,11 +60,20 @@ pub enum AuditAction {
     /// The user's browser opened a connect link (`rejected` with `details.error` = `used` or `expired` when the link
     /// was spent, or `user_disabled` / `key_revoked`).
     ConnectSessionOpened,
+    /// A webhook endpoint was added (`details`: endpoint, url, events); no user is its subject.
+    WebhookEndpointAdded,
+    /// A webhook endpoint was disabled (`details.reason`: an admin's, or `failing` / `gone` when the dispatcher did).
+    WebhookEndpointDisabled,
+    WebhookEndpointEnabled,
+    /// A webhook endpoint got a new signing secret (`details.previous_valid_until`).
+    WebhookSecretRotated,
+    /// Events were queued again for a webhook endpoint (`details`: event or since, queued).
+    WebhookReplayed,
 }
 
 impl AuditAction {
     /// Every action, in the order the admin audit filter lists them.
-    pub const ALL: [AuditAction; 19] = [
+    pub const ALL: [AuditAction; 24] = [
         AuditAction::AccountLinked,
         AuditAction::AccountRelinked,
         AuditAction::LinkRejected,
@@ -84,6 +93,11 @@ impl AuditAction {
         AuditAction::UserEnabled,
         AuditAction::ConnectSessionCreated,
         AuditAction::ConnectSessionOpened,
+        AuditAction::WebhookEndpointAdded,
+        AuditAction::WebhookEndpointDisabled,
+        AuditAction::WebhookEndpointEnabled,
+        AuditAction::WebhookSecretRotated,
+        AuditAction::WebhookReplayed,
     ];
 
     pub fn parse(s: &str) -> Option<Self> {
@@ -111,6 +125,11 @@ impl AuditAction {
             AuditAction::ServiceEventsRead => "service_events_read",
             AuditAction::ConnectSessionCreated => "connect_session_created",
             AuditAction::ConnectSessionOpened => "connect_session_opened",
+            AuditAction::WebhookEndpointAdded => "webhook_endpoint_added",
+            AuditAction::WebhookEndpointDisabled => "webhook_endpoint_disabled",
+            AuditAction::WebhookEndpointEnabled => "webhook_endpoint_enabled",
+            AuditAction::WebhookSecretRotated => "webhook_secret_rotated",
+            AuditAction::WebhookReplayed => "webhook_replayed",
         }
     }
 }

@@ -345,9 +345,12 @@ pub struct ChangedBy<'a> {
 /// change is audited (`user_disabled` / `user_enabled`); asking for the state the user is already in changes and
 /// records nothing. Returns the user as they are now.
 pub async fn set_disabled(db: &Db, user_id: i64, disabled: bool, by: ChangedBy<'_>) -> Result<User, AuthError> {
-    use crate::audit::{
-        AuditAction, Outcome,
-        repo::{NewEvent, record},
+    use crate::{
+        audit::{
+            AuditAction, Outcome,
+            repo::{NewEvent, record},
+        },
+        webhooks::{EventType, outbox, payload},
     };
     let now = now_ms();
     let mut tx = db.begin_write().await?;
@@ -375,8 +378,18 @@ pub async fn set_disabled(db: &Db, user_id: i64, disabled: bool, by: ChangedBy<'
         event.request_id = by.request_id;
         event.details = serde_json::json!({ "email": row.email });
         record(&mut tx, &event, now).await?;
+        let kind = if disabled {
+            EventType::UserDisabled
+        } else {
+            EventType::UserEnabled
+        };
+        let data = payload::EventData::new_for(Some((&row).into()), None);
+        outbox::enqueue(&mut tx, kind, data, now).await?;
     }
     tx.commit().await?;
+    if changed {
+        outbox::committed();
+    }
     Ok(row.into())
 }
 

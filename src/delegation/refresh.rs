@@ -41,7 +41,7 @@ use tokio::sync::watch;
 
 use super::{Bearer, Delegator, InflightMap, Unavailable, repo, repo::TokenSetRow};
 use crate::{
-    accounts::AccountStatus,
+    accounts::status,
     audit::{
         AuditAction, Outcome,
         repo::{self as audit, NewEvent},
@@ -53,6 +53,7 @@ use crate::{
         token_endpoint::{self, TokenEndpointError, TokenResponse},
     },
     tokens::{IssuedTokenSet, repo::refresh_slot, vault::VaultError},
+    webhooks::{EventType, outbox, payload},
 };
 
 /// The longest wait between two attempts, whatever `Retry-After` says; a longer one becomes the cooldown.
@@ -300,7 +301,8 @@ async fn refresh_under_lease(
         }
         Err(e) => {
             release(delegator, row, lease, "undecryptable refresh token").await?;
-            crate::accounts::service::mark_undecryptable(&delegator.db, &row.account_id, &e).await?;
+            crate::accounts::service::mark_undecryptable(&delegator.db, &delegator.catalog, &row.account_id, &e)
+                .await?;
             return Err(Unavailable::NeedsReconnect {
                 reason: "A stored token cannot be decrypted. Reconnect the account.".into(),
             });
@@ -380,14 +382,28 @@ async fn failed(
             tracing::warn!(account_id = row.account_id, attempts, failures, "refresh failed: {e}");
             let released =
                 repo::release_failed(&mut tx, row, &lease.owner, failures, Some(retry_at), &error, now).await?;
-            if released && row.failures == 0 {
+            let unavailable = released && row.failures == 0;
+            if unavailable {
                 let mut event = system_event(AuditAction::ProviderUnavailable, Outcome::Failure, row);
                 event.details = serde_json::json!({
                     "error": error, "attempts": attempts, "retry_at": retry_at,
                 });
                 audit::record(&mut tx, &event, now).await?;
+                let reason = format!("The provider could not renew the token: {error}");
+                notify(
+                    delegator,
+                    &mut tx,
+                    row,
+                    EventType::AccountProviderUnavailable,
+                    Some(reason),
+                    now,
+                )
+                .await?;
             }
             tx.commit().await?;
+            if unavailable {
+                outbox::committed();
+            }
             Err(Unavailable::ProviderUnavailable { retry_at })
         }
     }
@@ -414,8 +430,10 @@ async fn dead_link(
             .ok_or(Unavailable::NotFound)?;
         return delegator.settle(&current, now_ms(), false).await;
     }
-    status_change(&mut tx, row, AccountStatus::NeedsReconnect, reason, None, code, now).await?;
+    let problem = status::Problem::NeedsReconnect { reason, cause: code };
+    report(delegator, &mut tx, row, problem, now).await?;
     tx.commit().await?;
+    outbox::committed();
     Err(Unavailable::NeedsReconnect { reason: reason.into() })
 }
 
@@ -466,8 +484,12 @@ async fn stored(
             let mut event = system_event(AuditAction::ProviderRecovered, Outcome::Success, row);
             event.details = serde_json::json!({ "failures": row.failures });
             audit::record(&mut tx, &event, now).await?;
+            notify(delegator, &mut tx, row, EventType::AccountRecovered, None, now).await?;
         }
         tx.commit().await?;
+        if row.failures > 0 {
+            outbox::committed();
+        }
     }
     let expires_at = set.expires_in.map(|s| now.saturating_add(s.saturating_mul(1000)));
     Ok(delegator.bearer_from(row, set.access_token, row.version + 1, expires_at, set.scopes.join(" ")))
@@ -531,34 +553,40 @@ fn error_code(e: &TokenEndpointError) -> &str {
     }
 }
 
-/// Changes the account's status with its audit event, in the caller's transaction; nothing when the account
-/// already has that status (one event per change, however many callers saw the cause) or is in a state `to` must
-/// not replace (see `repo::change_status`).
-pub(crate) async fn status_change(
+/// Reports a problem the provider showed with `row`'s token (`accounts::status`: precedence, audit event and webhook),
+/// in the caller's transaction; whether the status changed.
+pub(crate) async fn report(
+    delegator: &Delegator,
     conn: &mut sqlx::AnyConnection,
     row: &TokenSetRow,
-    to: AccountStatus,
-    reason: &str,
-    consent_scopes: Option<&[String]>,
-    cause: &str,
+    problem: status::Problem<'_>,
     now: i64,
 ) -> Result<bool, sqlx::Error> {
-    let from: &[AccountStatus] = match to {
-        AccountStatus::NeedsConsent => &[AccountStatus::Active],
-        _ => &[AccountStatus::Active, AccountStatus::NeedsConsent],
+    let seen = status::Seen {
+        resource_server: Some(&row.resource_server),
     };
-    let scopes = consent_scopes.map(|s| s.join(" "));
-    let Some(before) =
-        repo::change_status(conn, &row.account_id, from, to, Some(reason), scopes.as_deref(), now).await?
-    else {
-        return Ok(false);
-    };
-    let mut event = system_event(AuditAction::AccountStatusChanged, Outcome::Failure, row);
-    event.details = serde_json::json!({
-        "from": before.as_str(), "to": to.as_str(), "reason": reason, "cause": cause, "scopes": consent_scopes,
-    });
-    audit::record(conn, &event, now).await?;
-    Ok(true)
+    Ok(
+        status::report(conn, &delegator.catalog, &row.account_id, problem, seen, now)
+            .await?
+            .is_some(),
+    )
+}
+
+/// The webhook of a token set's provider going away or coming back (no status change: the account stays as it is,
+/// its calls fail fast meanwhile), in the caller's transaction.
+async fn notify(
+    delegator: &Delegator,
+    conn: &mut sqlx::AnyConnection,
+    row: &TokenSetRow,
+    kind: EventType,
+    reason: Option<String>,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    let mut data = payload::about_account(conn, &delegator.catalog, row.user_id, &row.account_id).await?;
+    data.resource_server = Some(row.resource_server.clone());
+    data.reason = reason;
+    outbox::enqueue(conn, kind, data, now).await?;
+    Ok(())
 }
 
 /// `needs_reconnect` for an access token that cannot be used or renewed.
@@ -569,17 +597,11 @@ pub(crate) async fn mark_needs_reconnect(
     cause: &str,
 ) -> Result<(), sqlx::Error> {
     let mut tx = delegator.db.begin_write().await?;
-    status_change(
-        &mut tx,
-        row,
-        AccountStatus::NeedsReconnect,
-        reason,
-        None,
-        cause,
-        now_ms(),
-    )
-    .await?;
-    tx.commit().await
+    let problem = status::Problem::NeedsReconnect { reason, cause };
+    report(delegator, &mut tx, row, problem, now_ms()).await?;
+    tx.commit().await?;
+    outbox::committed();
+    Ok(())
 }
 
 /// `needs_consent` with the scopes to request. Scopes asked for again while already `needs_consent` are added
@@ -591,23 +613,15 @@ pub(crate) async fn mark_needs_consent(
 ) -> Result<(), sqlx::Error> {
     let reason = "The provider asks for more consent before this can be done. Grant access to continue.";
     let mut tx = delegator.db.begin_write().await?;
-    let now = now_ms();
-    let changed = status_change(
-        &mut tx,
-        row,
-        AccountStatus::NeedsConsent,
-        reason,
-        Some(scopes),
-        "consent_required",
-        now,
-    )
-    .await?;
-    if !changed {
+    let problem = status::Problem::NeedsConsent { reason, scopes };
+    if !report(delegator, &mut tx, row, problem, now_ms()).await? {
         // Already waiting for consent: remember these scopes too, without another event. (Or the link is dead:
         // then the scopes wait with it, for the reconnect to ask for them.)
         repo::add_consent_scopes(&mut tx, &row.account_id, &scopes.join(" ")).await?;
     }
-    tx.commit().await
+    tx.commit().await?;
+    outbox::committed();
+    Ok(())
 }
 
 #[cfg(test)]

@@ -232,44 +232,6 @@ pub async fn release_failed(
     Ok(done.rows_affected() == 1)
 }
 
-/// Moves an account to `to` (with the scopes it lacks, for `needs_consent`) if its status is one of `from`;
-/// returns the previous status when it changed, so exactly one caller records the change. `from` gives the states
-/// their precedence: a consent demand never hides a dead link (`needs_reconnect` is not left for `needs_consent`).
-pub async fn change_status(
-    conn: &mut AnyConnection,
-    account_id: &str,
-    from: &[AccountStatus],
-    to: AccountStatus,
-    reason: Option<&str>,
-    consent_scopes: Option<&str>,
-    now: i64,
-) -> Result<Option<AccountStatus>, sqlx::Error> {
-    let before: Option<String> = sqlx::query_scalar("SELECT status FROM linked_accounts WHERE id = $1")
-        .bind(account_id)
-        .fetch_optional(&mut *conn)
-        .await?;
-    let Some(before) = before.as_deref().and_then(AccountStatus::parse) else {
-        return Ok(None);
-    };
-    if before == to || !from.contains(&before) {
-        return Ok(None);
-    }
-    // The compare-and-swap on the status read makes concurrent callers agree on who changed it.
-    let done = sqlx::query(
-        "UPDATE linked_accounts SET status = $1, status_reason = $2, consent_scopes = $3, updated_at = $4 \
-         WHERE id = $5 AND status = $6",
-    )
-    .bind(to.as_str())
-    .bind(reason)
-    .bind(consent_scopes)
-    .bind(now)
-    .bind(account_id)
-    .bind(before.as_str())
-    .execute(&mut *conn)
-    .await?;
-    Ok((done.rows_affected() == 1).then_some(before))
-}
-
 /// The scopes an account was told it lacks (`needs_consent`), for "Grant access".
 pub async fn consent_scopes_in(conn: &mut AnyConnection, account_id: &str) -> Result<Vec<String>, sqlx::Error> {
     let scopes: Option<Option<String>> = sqlx::query_scalar("SELECT consent_scopes FROM linked_accounts WHERE id = $1")

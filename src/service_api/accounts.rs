@@ -31,7 +31,7 @@ pub struct ListQuery {
 }
 
 /// A user, as the service API names them.
-#[derive(Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct UserRef {
     pub id: i64,
     /// The platform's id of a platform user; `null` for local accounts.

@@ -11,11 +11,12 @@
 //! Not a browser surface: no session, no cookies, so no cross-site request forgery to defend against (the router
 //! mounts it outside the Origin check and the session layer).
 
-mod accounts;
+pub mod accounts;
 mod actions;
 mod connect;
 pub mod keys;
 mod users;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -51,13 +52,17 @@ use keys::ApiKey;
         description = "For the platform's own backend: a user's linked accounts, fresh access tokens, and actions \
                        at their providers, each call audited with the API key's name. Keys: `onbehalf apikey create`."
     ),
-    modifiers(&BearerKey),
+    modifiers(&BearerKey, &WebhookSchemas),
+    components(schemas(crate::webhooks::payload::Event)),
     security(("api_key" = [])),
     tags(
         (name = "accounts", description = "Linked accounts and their access tokens"),
         (name = "actions", description = "Acting at a provider with a user's linked account"),
         (name = "connect", description = "Connect sessions: your users link and manage their accounts, no password"),
-        (name = "users", description = "Your users' history")
+        (name = "users", description = "Your users' history"),
+        (name = "webhooks", description = "Webhook endpoints' health and replays. The events themselves are POSTed \
+                                          to your endpoints, signed per Standard Webhooks 1.0: `WebhookEvent` and one \
+                                          schema per type below")
     )
 )]
 struct ApiDoc;
@@ -74,6 +79,41 @@ impl utoipa::Modify for BearerKey {
     }
 }
 
+/// One schema per webhook event type: `WebhookEvent` with `type` fixed and the `data` fields the type always carries
+/// required (`EventType::required_data`, the one list of them).
+struct WebhookSchemas;
+
+impl utoipa::Modify for WebhookSchemas {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{
+            Ref,
+            schema::{AllOfBuilder, ObjectBuilder, Type},
+        };
+        let components = openapi.components.get_or_insert_with(Default::default);
+        for kind in crate::webhooks::EventType::ALL {
+            let mut data = ObjectBuilder::new();
+            for field in kind.required_data() {
+                data = data.required(*field);
+            }
+            let this = ObjectBuilder::new()
+                .property(
+                    "type",
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .enum_values(Some([kind.as_str()])),
+                )
+                .required("type")
+                .property("data", data)
+                .required("data");
+            let schema = AllOfBuilder::new()
+                .item(Ref::from_schema_name("WebhookEvent"))
+                .item(this)
+                .description(Some(format!("The body of a `{kind}` webhook.")));
+            components.schemas.insert(kind.schema_name(), schema.into());
+        }
+    }
+}
+
 /// The service API's routes and the OpenAPI document of exactly those routes.
 pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
@@ -83,6 +123,8 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(actions::run_action))
         .routes(routes!(connect::create_connect_session))
         .routes(routes!(users::events))
+        .routes(routes!(webhooks::list))
+        .routes(routes!(webhooks::replay))
         .split_for_parts()
 }
 

@@ -3,7 +3,7 @@
 //! (a concurrent writer already sealed fresh values with the current key). A value that does not open marks its
 //! account `error` and the walk goes on.
 
-use crate::{accounts::service::mark_undecryptable, db::Db};
+use crate::{accounts::service::mark_undecryptable, db::Db, providers::Catalog};
 
 use super::{
     repo::{self, access_slot, refresh_slot},
@@ -40,14 +40,15 @@ pub enum RotationError {
 /// Walks are repeated while rows changed under them (a writer still sealing with an old key); bounded.
 const MAX_PASSES: usize = 5;
 
-pub async fn rotate(db: &Db, vault: &Vault) -> Result<RotationReport, RotationError> {
+/// `catalog` names the providers in the webhook of an account found undecryptable.
+pub async fn rotate(db: &Db, vault: &Vault, catalog: &Catalog) -> Result<RotationReport, RotationError> {
     check_keys_known(db, vault).await?;
-    let mut report = walk(db, vault).await?;
+    let mut report = walk(db, vault, catalog).await?;
     for _ in 1..MAX_PASSES {
         if report.raced == 0 {
             break;
         }
-        let again = walk(db, vault).await?;
+        let again = walk(db, vault, catalog).await?;
         report.resealed += again.resealed;
         report.raced = again.raced;
         report.undecryptable.extend(again.undecryptable);
@@ -55,6 +56,10 @@ pub async fn rotate(db: &Db, vault: &Vault) -> Result<RotationReport, RotationEr
     report.left_on_old_keys = count_on_old_keys(db, vault).await?;
     // Tokens of disconnected accounts still waiting to be revoked are sealed too.
     let (resealed, left) = crate::accounts::disconnect::reseal_pending(db, vault).await?;
+    report.resealed += resealed;
+    report.left_on_old_keys += left;
+    // And the webhook endpoints' signing secrets.
+    let (resealed, left) = crate::webhooks::endpoints::reseal(db, vault).await?;
     report.resealed += resealed;
     report.left_on_old_keys += left;
     Ok(report)
@@ -117,7 +122,7 @@ async fn count_on_old_keys(db: &Db, vault: &Vault) -> Result<u64, sqlx::Error> {
     Ok(old)
 }
 
-async fn walk(db: &Db, vault: &Vault) -> Result<RotationReport, sqlx::Error> {
+async fn walk(db: &Db, vault: &Vault, catalog: &Catalog) -> Result<RotationReport, sqlx::Error> {
     let mut report = RotationReport::default();
     let mut pages = Pages::new(db);
     while let Some(page) = pages.next().await? {
@@ -132,7 +137,7 @@ async fn walk(db: &Db, vault: &Vault) -> Result<RotationReport, sqlx::Error> {
             let (access, refresh) = match (access, refresh) {
                 (Ok(a), Ok(r)) => (a, r.flatten()),
                 (Err(err), _) | (_, Err(err)) => {
-                    mark_undecryptable(db, &row.account_id, &err).await?;
+                    mark_undecryptable(db, catalog, &row.account_id, &err).await?;
                     report.undecryptable.push(row.account_id.clone());
                     continue;
                 }

@@ -1,0 +1,533 @@
+//! The webhook tables' SQL: endpoints, the deliveries' claims and results, and what the admin page lists.
+
+use sqlx::{AnyConnection, AnyPool, Row, any::AnyRow};
+
+use super::{AttemptView, DeliveryView, EndpointView};
+use crate::db::{Backend, Db};
+
+// --- endpoints ---------------------------------------------------------------------------------------------------
+
+const ENDPOINT_COLUMNS: &str = "id, url, description, events, secret, previous_secret, previous_secret_until, \
+                                disabled_at, disabled_reason, last_success_at, failing_since, consecutive_failures, \
+                                created_at";
+
+/// An endpoint with its sealed secrets (never leaves the server).
+#[derive(Debug, Clone)]
+pub struct EndpointRow {
+    pub id: String,
+    pub url: String,
+    pub description: Option<String>,
+    pub events: Option<String>,
+    pub secret: String,
+    pub previous_secret: Option<String>,
+    pub previous_secret_until: Option<i64>,
+    pub disabled_at: Option<i64>,
+    pub disabled_reason: Option<String>,
+    pub last_success_at: Option<i64>,
+    pub failing_since: Option<i64>,
+    pub consecutive_failures: i64,
+    pub created_at: i64,
+}
+
+impl EndpointRow {
+    pub fn view(&self) -> EndpointView {
+        EndpointView {
+            id: self.id.clone(),
+            url: self.url.clone(),
+            description: self.description.clone(),
+            events: self
+                .events
+                .as_deref()
+                .map(|e| e.split_whitespace().map(str::to_owned).collect())
+                .unwrap_or_default(),
+            enabled: self.disabled_at.is_none(),
+            disabled_reason: self.disabled_reason.clone(),
+            last_success_at: self.last_success_at,
+            consecutive_failures: self.consecutive_failures,
+            failing_since: self.failing_since,
+            previous_secret_until: self.previous_secret_until,
+            created_at: self.created_at,
+        }
+    }
+}
+
+fn endpoint_from_row(r: &AnyRow) -> Result<EndpointRow, sqlx::Error> {
+    Ok(EndpointRow {
+        id: r.try_get("id")?,
+        url: r.try_get("url")?,
+        description: r.try_get("description")?,
+        events: r.try_get("events")?,
+        secret: r.try_get("secret")?,
+        previous_secret: r.try_get("previous_secret")?,
+        previous_secret_until: r.try_get("previous_secret_until")?,
+        disabled_at: r.try_get("disabled_at")?,
+        disabled_reason: r.try_get("disabled_reason")?,
+        last_success_at: r.try_get("last_success_at")?,
+        failing_since: r.try_get("failing_since")?,
+        consecutive_failures: r.try_get("consecutive_failures")?,
+        created_at: r.try_get("created_at")?,
+    })
+}
+
+pub struct NewEndpoint<'a> {
+    pub id: &'a str,
+    pub url: &'a str,
+    pub description: Option<&'a str>,
+    pub events: Option<&'a str>,
+    pub sealed_secret: &'a str,
+}
+
+pub async fn insert_endpoint(conn: &mut AnyConnection, new: &NewEndpoint<'_>, now: i64) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO webhook_endpoints (id, url, description, events, secret, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $6)",
+    )
+    .bind(new.id)
+    .bind(new.url)
+    .bind(new.description)
+    .bind(new.events)
+    .bind(new.sealed_secret)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn endpoints(pool: &AnyPool) -> Result<Vec<EndpointRow>, sqlx::Error> {
+    sqlx::query(&format!(
+        "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints ORDER BY created_at, id"
+    ))
+    .fetch_all(pool)
+    .await?
+    .iter()
+    .map(endpoint_from_row)
+    .collect()
+}
+
+pub async fn endpoint<'e>(
+    conn: impl sqlx::Executor<'e, Database = sqlx::Any>,
+    id: &str,
+) -> Result<Option<EndpointRow>, sqlx::Error> {
+    sqlx::query(&format!(
+        "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(conn)
+    .await?
+    .as_ref()
+    .map(endpoint_from_row)
+    .transpose()
+}
+
+/// Disables (with the reason) or enables an endpoint, only from the other state; whether it changed. Enabling
+/// starts its health afresh.
+pub async fn set_disabled(
+    conn: &mut AnyConnection,
+    id: &str,
+    disabled: Option<&str>,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let done = match disabled {
+        Some(reason) => {
+            sqlx::query(
+                "UPDATE webhook_endpoints SET disabled_at = $2, disabled_reason = $3, updated_at = $2 \
+                 WHERE id = $1 AND disabled_at IS NULL",
+            )
+            .bind(id)
+            .bind(now)
+            .bind(reason)
+            .execute(conn)
+            .await?
+        }
+        None => {
+            sqlx::query(
+                "UPDATE webhook_endpoints SET disabled_at = NULL, disabled_reason = NULL, failing_since = NULL, \
+                 consecutive_failures = 0, updated_at = $2 WHERE id = $1 AND disabled_at IS NOT NULL",
+            )
+            .bind(id)
+            .bind(now)
+            .execute(conn)
+            .await?
+        }
+    };
+    Ok(done.rows_affected() == 1)
+}
+
+/// A new secret; the current one becomes the previous one until `previous_until`.
+pub async fn rotate_secret(
+    conn: &mut AnyConnection,
+    id: &str,
+    sealed_new: &str,
+    sealed_previous: &str,
+    previous_until: i64,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE webhook_endpoints SET secret = $2, previous_secret = $3, previous_secret_until = $4, updated_at = $5 \
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(sealed_new)
+    .bind(sealed_previous)
+    .bind(previous_until)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Replaces the sealed secrets of one endpoint (key rotation), only if they are still the ones read.
+pub async fn replace_sealed(
+    pool: &AnyPool,
+    row: &EndpointRow,
+    secret: &str,
+    previous: Option<&str>,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE webhook_endpoints SET secret = $2, previous_secret = $3 WHERE id = $1 AND secret = $4 \
+         AND (previous_secret = $5 OR (previous_secret IS NULL AND $5 IS NULL))",
+    )
+    .bind(&row.id)
+    .bind(secret)
+    .bind(previous)
+    .bind(&row.secret)
+    .bind(row.previous_secret.as_deref())
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+// --- claiming and recording ---------------------------------------------------------------------------------------
+
+/// A delivery this instance holds the lease of, with what it needs to send it.
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    pub id: i64,
+    pub event_id: String,
+    pub endpoint_id: String,
+    /// This claim's attempt number (1 for the first).
+    pub attempt: i64,
+    pub created_at: i64,
+    pub occurred_at: i64,
+    pub payload: String,
+    pub url: String,
+    pub secret: String,
+    pub previous_secret: Option<String>,
+    pub previous_secret_until: Option<i64>,
+}
+
+/// Takes the lease of up to `limit` due deliveries: pending, not leased (or the lease expired), to an enabled
+/// endpoint, and the first pending one of their (endpoint, ordering key) — a later change never overtakes an earlier
+/// one still in flight or waiting for a retry. Each claim counts as an attempt.
+///
+/// Safe between instances: the update re-checks the lease on the row it locks (PostgreSQL re-evaluates the `WHERE`
+/// on the newest version of a row another claim just updated), so two instances never hold one delivery. On
+/// PostgreSQL the candidates are picked `FOR UPDATE SKIP LOCKED`, so concurrent claims take different rows instead of
+/// queueing on the same ones.
+pub async fn claim(db: &Db, owner: &str, now: i64, lease_until: i64, limit: i64) -> Result<Vec<Claimed>, sqlx::Error> {
+    let skip_locked = match db.backend {
+        Backend::Postgres => "FOR UPDATE OF d SKIP LOCKED",
+        Backend::Sqlite => "",
+    };
+    let sql = format!(
+        "UPDATE webhook_deliveries SET lease_owner = $1, lease_until = $2, attempts = attempts + 1 \
+         WHERE id IN (SELECT d.id FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id \
+                      WHERE d.state = 'pending' AND d.next_attempt_at <= $3 \
+                        AND (d.lease_until IS NULL OR d.lease_until < $3) AND e.disabled_at IS NULL \
+                        AND NOT EXISTS (SELECT 1 FROM webhook_deliveries p WHERE p.endpoint_id = d.endpoint_id \
+                                        AND p.ordering_key = d.ordering_key AND p.state = 'pending' AND p.id < d.id) \
+                      ORDER BY d.next_attempt_at, d.id LIMIT $4 {skip_locked}) \
+           AND state = 'pending' AND (lease_until IS NULL OR lease_until < $3) \
+         RETURNING id"
+    );
+    let ids: Vec<i64> = sqlx::query_scalar(&sql)
+        .bind(owner)
+        .bind(lease_until)
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&db.pool)
+        .await?;
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(", ");
+    // The ids are integers from the database, so the list is safe to inline.
+    let rows = sqlx::query(&format!(
+        "SELECT d.id, d.event_id, d.endpoint_id, d.attempts, d.created_at, v.occurred_at, v.payload, e.url, \
+         e.secret, e.previous_secret, e.previous_secret_until \
+         FROM webhook_deliveries d JOIN webhook_events v ON v.id = d.event_id \
+         JOIN webhook_endpoints e ON e.id = d.endpoint_id WHERE d.id IN ({list}) AND d.lease_owner = $1 ORDER BY d.id"
+    ))
+    .bind(owner)
+    .fetch_all(&db.pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Claimed {
+                id: r.try_get("id")?,
+                event_id: r.try_get("event_id")?,
+                endpoint_id: r.try_get("endpoint_id")?,
+                attempt: r.try_get("attempts")?,
+                created_at: r.try_get("created_at")?,
+                occurred_at: r.try_get("occurred_at")?,
+                payload: r.try_get("payload")?,
+                url: r.try_get("url")?,
+                secret: r.try_get("secret")?,
+                previous_secret: r.try_get("previous_secret")?,
+                previous_secret_until: r.try_get("previous_secret_until")?,
+            })
+        })
+        .collect()
+}
+
+/// What one attempt came to.
+#[derive(Debug, Clone)]
+pub struct AttemptResult {
+    pub delivery_id: i64,
+    pub endpoint_id: String,
+    pub attempt: i64,
+    pub sent_at: i64,
+    pub webhook_timestamp: i64,
+    pub latency_ms: i64,
+    pub status: Option<u16>,
+    pub error: Option<String>,
+    pub response_headers: Option<String>,
+    pub response_body: Option<String>,
+    /// Where the delivery goes next.
+    pub next: Next,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    Delivered,
+    RetryAt(i64),
+    Failed,
+    /// 410 Gone: the delivery fails and the endpoint is disabled.
+    Gone,
+}
+
+/// Records one attempt, fenced by the lease: a result that comes back after the lease passed to another instance
+/// changes nothing (that instance's attempt decides). Returns whether it was recorded.
+pub async fn record(conn: &mut AnyConnection, owner: &str, r: &AttemptResult, now: i64) -> Result<bool, sqlx::Error> {
+    let (state, next_at, delivered_at) = match r.next {
+        Next::Delivered => ("delivered", r.sent_at, Some(now)),
+        Next::RetryAt(at) => ("pending", at, None),
+        Next::Failed | Next::Gone => ("failed", r.sent_at, None),
+    };
+    let done = sqlx::query(
+        "UPDATE webhook_deliveries SET state = $3, next_attempt_at = $4, delivered_at = $5, lease_owner = NULL, \
+         lease_until = NULL, last_attempt_at = $6, last_status = $7, last_error = $8, last_latency_ms = $9 \
+         WHERE id = $1 AND lease_owner = $2",
+    )
+    .bind(r.delivery_id)
+    .bind(owner)
+    .bind(state)
+    .bind(next_at)
+    .bind(delivered_at)
+    .bind(r.sent_at)
+    .bind(r.status.map(i64::from))
+    .bind(r.error.as_deref())
+    .bind(r.latency_ms)
+    .execute(&mut *conn)
+    .await?;
+    if done.rows_affected() != 1 {
+        return Ok(false);
+    }
+    sqlx::query(
+        "INSERT INTO webhook_attempts (delivery_id, attempt, sent_by, sent_at, webhook_timestamp, latency_ms, status, \
+         error, response_headers, response_body) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(r.delivery_id)
+    .bind(r.attempt)
+    .bind(owner)
+    .bind(r.sent_at)
+    .bind(r.webhook_timestamp)
+    .bind(r.latency_ms)
+    .bind(r.status.map(i64::from))
+    .bind(r.error.as_deref())
+    .bind(r.response_headers.as_deref())
+    .bind(r.response_body.as_deref())
+    .execute(&mut *conn)
+    .await?;
+    // The endpoint's health.
+    let health = if r.next == Next::Delivered {
+        "UPDATE webhook_endpoints SET last_success_at = $2, failing_since = NULL, consecutive_failures = 0 \
+         WHERE id = $1"
+    } else {
+        "UPDATE webhook_endpoints SET failing_since = COALESCE(failing_since, $2), \
+         consecutive_failures = consecutive_failures + 1 WHERE id = $1"
+    };
+    sqlx::query(health)
+        .bind(&r.endpoint_id)
+        .bind(r.sent_at)
+        .execute(&mut *conn)
+        .await?;
+    Ok(true)
+}
+
+/// Endpoints that have failed without a success since before `since`, still enabled.
+pub async fn failing_since_before(conn: &mut AnyConnection, since: i64) -> Result<Vec<EndpointRow>, sqlx::Error> {
+    sqlx::query(&format!(
+        "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE disabled_at IS NULL AND failing_since < $1"
+    ))
+    .bind(since)
+    .fetch_all(conn)
+    .await?
+    .iter()
+    .map(endpoint_from_row)
+    .collect()
+}
+
+// --- replay ------------------------------------------------------------------------------------------------------
+
+/// A new delivery of one event to one endpoint (the event keeps its id: receivers de-duplicate on it). `None` when
+/// there is no such event.
+pub async fn redeliver(
+    conn: &mut AnyConnection,
+    endpoint_id: &str,
+    event_id: &str,
+    now: i64,
+) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar(
+        "INSERT INTO webhook_deliveries (event_id, endpoint_id, ordering_key, state, next_attempt_at, created_at) \
+         SELECT v.id, $2, COALESCE('account:' || v.account_id, 'user:' || v.user_id, 'event:' || v.id), 'pending', \
+         $3, $3 FROM webhook_events v WHERE v.id = $1 RETURNING id",
+    )
+    .bind(event_id)
+    .bind(endpoint_id)
+    .bind(now)
+    .fetch_optional(conn)
+    .await
+}
+
+/// New deliveries to one endpoint of every event since `since` of the types it subscribes to, in the order they
+/// occurred; how many.
+pub async fn redeliver_since(
+    conn: &mut AnyConnection,
+    endpoint: &EndpointRow,
+    since: i64,
+    now: i64,
+) -> Result<u64, sqlx::Error> {
+    let types: Vec<String> = endpoint
+        .events
+        .as_deref()
+        .map(|e| {
+            e.split_whitespace()
+                .map(|t| format!("'{}'", t.replace('\'', "''")))
+                .collect()
+        })
+        .unwrap_or_default();
+    let filter = if types.is_empty() {
+        String::new()
+    } else {
+        format!("AND v.type IN ({})", types.join(", "))
+    };
+    let done = sqlx::query(&format!(
+        "INSERT INTO webhook_deliveries (event_id, endpoint_id, ordering_key, state, next_attempt_at, created_at) \
+         SELECT v.id, $1, COALESCE('account:' || v.account_id, 'user:' || v.user_id, 'event:' || v.id), 'pending', \
+         $3, $3 FROM webhook_events v WHERE v.occurred_at >= $2 AND v.type <> 'webhook.test' {filter} \
+         ORDER BY v.occurred_at, v.id"
+    ))
+    .bind(&endpoint.id)
+    .bind(since)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+// --- the admin's view ---------------------------------------------------------------------------------------------
+
+const DELIVERY_COLUMNS: &str = "d.id, d.event_id, v.type, d.endpoint_id, d.state, d.attempts, v.occurred_at, \
+                                d.next_attempt_at, d.last_status, d.last_error, d.last_latency_ms, d.delivered_at";
+
+fn delivery_from_row(r: &AnyRow) -> Result<DeliveryView, sqlx::Error> {
+    let state: String = r.try_get("state")?;
+    let next: i64 = r.try_get("next_attempt_at")?;
+    Ok(DeliveryView {
+        id: r.try_get("id")?,
+        event_id: r.try_get("event_id")?,
+        event_type: r.try_get("type")?,
+        endpoint_id: r.try_get("endpoint_id")?,
+        next_attempt_at: (state == "pending").then_some(next),
+        state,
+        attempts: r.try_get("attempts")?,
+        occurred_at: r.try_get("occurred_at")?,
+        last_status: r.try_get("last_status")?,
+        last_error: r.try_get("last_error")?,
+        last_latency_ms: r.try_get("last_latency_ms")?,
+        delivered_at: r.try_get("delivered_at")?,
+    })
+}
+
+/// An endpoint's most recent deliveries, newest first.
+pub async fn recent_deliveries(
+    pool: &AnyPool,
+    endpoint_id: &str,
+    limit: i64,
+) -> Result<Vec<DeliveryView>, sqlx::Error> {
+    sqlx::query(&format!(
+        "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries d JOIN webhook_events v ON v.id = d.event_id \
+         WHERE d.endpoint_id = $1 ORDER BY d.id DESC LIMIT $2"
+    ))
+    .bind(endpoint_id)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?
+    .iter()
+    .map(delivery_from_row)
+    .collect()
+}
+
+pub async fn delivery(pool: &AnyPool, id: i64) -> Result<Option<(DeliveryView, String)>, sqlx::Error> {
+    let Some(r) = sqlx::query(&format!(
+        "SELECT {DELIVERY_COLUMNS}, v.payload FROM webhook_deliveries d JOIN webhook_events v ON v.id = d.event_id \
+         WHERE d.id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(pool)
+    .await?
+    else {
+        return Ok(None);
+    };
+    Ok(Some((delivery_from_row(&r)?, r.try_get("payload")?)))
+}
+
+/// The recorded attempts of a delivery; `request_headers` is filled by the caller (it knows the event's id).
+pub async fn attempts(pool: &AnyPool, delivery_id: i64) -> Result<Vec<AttemptView>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT attempt, sent_at, webhook_timestamp, latency_ms, status, error, response_headers, response_body \
+         FROM webhook_attempts WHERE delivery_id = $1 ORDER BY attempt, id",
+    )
+    .bind(delivery_id)
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let headers: Option<String> = r.try_get("response_headers")?;
+            let timestamp: i64 = r.try_get("webhook_timestamp")?;
+            Ok(AttemptView {
+                attempt: r.try_get("attempt")?,
+                sent_at: r.try_get("sent_at")?,
+                latency_ms: r.try_get("latency_ms")?,
+                request_headers: vec![("webhook-timestamp".into(), timestamp.to_string())],
+                status: r.try_get("status")?,
+                error: r.try_get("error")?,
+                response_headers: headers.and_then(|h| serde_json::from_str(&h).ok()).unwrap_or_default(),
+                response_body: r.try_get("response_body")?,
+            })
+        })
+        .collect()
+}
+
+/// Deletes events older than `before` whose deliveries are all over (their deliveries and attempts go with them).
+pub async fn delete_finished_before(pool: &AnyPool, before: i64) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(
+        "DELETE FROM webhook_events WHERE occurred_at < $1 AND NOT EXISTS \
+         (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = webhook_events.id AND d.state = 'pending')",
+    )
+    .bind(before)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected())
+}
