@@ -18,8 +18,8 @@ use crate::{
     error::AppError,
     pages::{
         AccountPage, ActionsPage, ActivityPage, AdminAccountPage, AdminAccountsPage, AdminAuditPage,
-        AdminDashboardPage, AdminUsersPage, ConnectChooserPage, DisconnectPage, HomePage, LinkedAccountsPage,
-        NotFoundPage, SignInPage, SignUpPage,
+        AdminDashboardPage, AdminUsersPage, AdminWebhookPage, AdminWebhooksPage, ConnectChooserPage, DisconnectPage,
+        HomePage, LinkedAccountsPage, NotFoundPage, SignInPage, SignUpPage,
     },
 };
 
@@ -84,6 +84,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/admin/accounts/:id") view=AdminAccountPage ssr=SsrMode::Async />
                     <Route path=path!("/admin/users") view=AdminUsersPage ssr=SsrMode::Async />
                     <Route path=path!("/admin/audit") view=AdminAuditPage ssr=SsrMode::Async />
+                    <Route path=path!("/admin/webhooks") view=AdminWebhooksPage ssr=SsrMode::Async />
+                    <Route path=path!("/admin/webhooks/:id") view=AdminWebhookPage ssr=SsrMode::Async />
                 </Routes>
             </main>
             <SiteFooter />

@@ -405,8 +405,12 @@ async fn webhook_command(settings: &Settings, db: &Db, command: WebhookCommand) 
             );
         }
         WebhookCommand::Test { id } => {
-            let event = endpoints::send_test(db, &id).await.map_err(|e| e.to_string())?;
-            println!("queued test event {event} for {id} (a running server sends it)");
+            let (event, enabled) = endpoints::send_test(db, &id).await.map_err(|e| e.to_string())?;
+            if enabled {
+                println!("queued test event {event} for {id} (a running server sends it)");
+            } else {
+                println!("queued test event {event} for {id}; the endpoint is disabled: it goes out once enabled");
+            }
         }
         WebhookCommand::Replay { id, event, since } => {
             let what = match (&event, &since) {

@@ -5,23 +5,26 @@
 mod common;
 
 use common::{
-    Backend, PASSWORD, TestApp,
+    Backend, PASSWORD, TestApp, admin,
     oauth::{count, identity, linked, location, start},
-    session_cookie, unique_email,
 };
-use onbehalf::auth::Role;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-/// A signed-in admin: (session cookie, user id).
-async fn admin(app: &TestApp) -> (String, i64) {
-    let email = unique_email("admin");
-    let user = onbehalf::auth::service::create_user(&app.state.db, &email, "Ada Admin", PASSWORD, Role::Admin)
+/// A webhook endpoint (to a loopback port nothing listens on); its id.
+async fn webhook_endpoint(app: &TestApp) -> String {
+    let mut settings = app.state.settings.webhooks.clone();
+    settings.allow_http_loopback = true;
+    let new = onbehalf::webhooks::endpoints::NewWebhook {
+        url: "http://127.0.0.1:9/hook",
+        events: &[],
+        description: None,
+    };
+    let by = onbehalf::webhooks::endpoints::ChangedBy::default();
+    let (endpoint, _) = onbehalf::webhooks::endpoints::add(&app.state.db, &app.state.vault, &settings, new, by)
         .await
         .unwrap();
-    let res = app.sign_in(&email, PASSWORD).await;
-    assert_eq!(res.status(), StatusCode::OK);
-    (session_cookie(&res).unwrap().value, user.id)
+    endpoint.id
 }
 
 async fn json(res: reqwest::Response) -> Value {
@@ -95,6 +98,7 @@ async fn admin_area_refuses_visitors_and_users(backend: Backend) {
     let mallory = linked(&app, 1).await;
     let (admin_cookie, _) = admin(&app).await;
     let ada_id = ada.user_id.to_string();
+    let endpoint = webhook_endpoint(&app).await;
     // Every admin server function, with arguments that would act on Ada.
     let functions: Vec<(&str, Vec<(&str, &str)>)> = vec![
         ("admin_dashboard", vec![]),
@@ -107,6 +111,12 @@ async fn admin_area_refuses_visitors_and_users(backend: Backend) {
             vec![("account", &ada.account_id), ("reason", "audit")],
         ),
         ("admin_set_user_disabled", vec![("user", &ada_id), ("disabled", "true")]),
+        ("admin_webhooks", vec![]),
+        ("admin_webhook", vec![("endpoint", &endpoint)]),
+        (
+            "admin_webhook_action",
+            vec![("endpoint", &endpoint), ("action", "disable")],
+        ),
     ];
     for (endpoint, form) in &functions {
         let res = app.call(endpoint, form, None).await;
@@ -118,6 +128,10 @@ async fn admin_area_refuses_visitors_and_users(backend: Backend) {
     }
     // Nothing happened on the way.
     assert_eq!(count(&app, "SELECT COUNT(*) FROM linked_accounts").await, 2);
+    assert_eq!(
+        count(&app, "SELECT COUNT(*) FROM webhook_endpoints WHERE disabled_at IS NULL").await,
+        1
+    );
     assert!(!is_disabled(&app, ada.user_id).await);
     assert_eq!(app.demo().counters().revocations, 0);
     // Every admin page and the export.
@@ -127,6 +141,8 @@ async fn admin_area_refuses_visitors_and_users(backend: Backend) {
         format!("/admin/accounts/{}", ada.account_id),
         "/admin/users".to_owned(),
         "/admin/audit".to_owned(),
+        "/admin/webhooks".to_owned(),
+        format!("/admin/webhooks/{endpoint}"),
     ];
     for page in &pages {
         let res = app.get(page, None).await;

@@ -64,6 +64,8 @@ enum Reply {
     Slow(Duration),
     /// 200 with a body of this many bytes.
     Huge(usize),
+    /// 200 with NUL bytes in the body (PostgreSQL keeps no NUL in text).
+    Nul,
 }
 
 type Script = Arc<dyn Fn(usize, &Received) -> Reply + Send + Sync>;
@@ -106,6 +108,7 @@ impl Receiver {
                                 StatusCode::OK.into_response()
                             }
                             Reply::Huge(bytes) => (StatusCode::OK, vec![b'x'; bytes]).into_response(),
+                            Reply::Nul => (StatusCode::OK, b"ok\0\0ok".to_vec()).into_response(),
                         }
                     },
                 ),
@@ -237,7 +240,12 @@ async fn enqueue(db: &Db, user_id: i64, account_id: &str, reason: &str) -> Strin
 }
 
 async fn a_link_is_delivered_at_once_signed_and_without_tokens(backend: Backend) {
-    let app = spawn(backend).await;
+    const METRICS_TOKEN: &str = "scrape-me-0123456789";
+    let app = TestApp::spawn_with(backend, |s| {
+        fast(s);
+        s.metrics.token = Some(METRICS_TOKEN.to_owned().into());
+    })
+    .await;
     let receiver = Receiver::ok().await;
     let (_, secret) = add(&app, &receiver.url, &[]).await;
     let started = Instant::now();
@@ -293,6 +301,31 @@ async fn a_link_is_delivered_at_once_signed_and_without_tokens(backend: Backend)
     let endpoint = &endpoints::list(&app.state.db).await.unwrap()[0];
     assert!(endpoint.last_success_at.is_some());
     assert_eq!(endpoint.consecutive_failures, 0);
+    // Counted in /metrics: the delivery by outcome, and its latency from the change.
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .bearer_auth(METRICS_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let sample = |series: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+            .unwrap_or(0.0)
+    };
+    assert!(
+        sample("onbehalf_webhook_deliveries_total{outcome=\"delivered\"}") >= 1.0,
+        "{metrics}"
+    );
+    assert!(
+        sample("onbehalf_webhook_delivery_latency_seconds_count") >= 1.0,
+        "{metrics}"
+    );
 }
 
 async fn a_revoked_grant_is_told_as_needs_reconnect_after_the_link(backend: Backend) {
@@ -344,7 +377,7 @@ async fn five_hundreds_then_ok_is_delivered_once_on_the_fourth_attempt(backend: 
     let app = spawn(backend).await;
     let receiver = Receiver::start(|n, _| Reply::Status(if n < 3 { 500 } else { 200 })).await;
     let (endpoint, secret) = add(&app, &receiver.url, &[]).await;
-    let event = endpoints::send_test(&app.state.db, &endpoint).await.unwrap();
+    let (event, _) = endpoints::send_test(&app.state.db, &endpoint).await.unwrap();
     let got = receiver.wait_for(4, Duration::from_secs(10)).await;
     assert_eq!(got.len(), 4);
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -463,10 +496,12 @@ async fn a_slow_or_huge_receiver_never_stalls_the_others(backend: Backend) {
     let slow = Receiver::start(|_, _| Reply::Slow(Duration::from_secs(5))).await;
     let huge = Receiver::start(|_, _| Reply::Huge(10 * 1024 * 1024)).await;
     let healthy = Receiver::ok().await;
+    let nul = Receiver::start(|_, _| Reply::Nul).await;
     let (slow_id, _) = add(&app, &slow.url, &[]).await;
     let (huge_id, _) = add(&app, &huge.url, &[]).await;
     let (healthy_id, _) = add(&app, &healthy.url, &[]).await;
-    for id in [&slow_id, &huge_id] {
+    let (nul_id, _) = add(&app, &nul.url, &[]).await;
+    for id in [&slow_id, &huge_id, &nul_id] {
         for _ in 0..5 {
             endpoints::send_test(&app.state.db, id).await.unwrap();
         }
@@ -505,6 +540,19 @@ async fn a_slow_or_huge_receiver_never_stalls_the_others(backend: Backend) {
     assert!(
         bodies.iter().all(|b| b.as_ref().is_some_and(|b| b.len() == 4096)),
         "4 KB kept"
+    );
+    // An answer the database could not store as it is (NUL bytes) is recorded all the same, and so are the others
+    // of its batch.
+    let nul_delivered = count(
+        &app,
+        &format!("SELECT COUNT(*) FROM webhook_deliveries WHERE endpoint_id = '{nul_id}' AND state = 'delivered'"),
+    )
+    .await;
+    assert_eq!(nul_delivered, 5);
+    assert_eq!(
+        nul.seen().len(),
+        5,
+        "each sent once: recorded, not re-sent after the lease"
     );
 }
 
@@ -676,7 +724,10 @@ async fn replays_resend_with_the_same_event_ids(backend: Backend) {
     )
     .await
     .unwrap_err();
-    assert!(err.to_string().contains("no event has the id `evt_nope`"), "{err}");
+    assert!(
+        err.to_string().contains("never had an event with the id `evt_nope`"),
+        "{err}"
+    );
 }
 
 async fn a_consent_demand_never_hides_a_dead_link(backend: Backend) {
@@ -726,7 +777,249 @@ async fn a_consent_demand_never_hides_a_dead_link(backend: Backend) {
     assert_eq!(receiver.seen().len(), 3);
 }
 
+async fn the_admin_page_shows_deliveries_and_its_buttons_work(backend: Backend) {
+    let app = spawn(backend).await;
+    let receiver = Receiver::start(|n, _| if n == 0 { Reply::Status(500) } else { Reply::Status(200) }).await;
+    let (endpoint, secret) = add(&app, &receiver.url, &[]).await;
+    let (cookie, _) = common::admin(&app).await;
+    let page = format!("/admin/webhooks/{endpoint}");
+    let press = |form: Vec<(&'static str, String)>| {
+        let app = &app;
+        let cookie = cookie.clone();
+        let page = page.clone();
+        let endpoint = endpoint.clone();
+        async move {
+            let mut fields = vec![("endpoint", endpoint.clone())];
+            fields.extend(form);
+            let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let res = app
+                .post_plain_form_as("admin_webhook_action", &page, &fields, Some(&cookie))
+                .await;
+            assert!(res.status().is_redirection(), "{}", res.status());
+            common::oauth::location(&res)
+        }
+    };
+    // Send test event: a 500 first, then the retry's 200.
+    let back = press(vec![("action", "test".into())]).await;
+    assert_eq!(back, format!("{page}?done=test"));
+    let got = receiver.wait_for(2, Duration::from_secs(5)).await;
+    assert_eq!(got.len(), 2);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let html = app.get("/admin/webhooks", Some(&cookie)).await.text().await.unwrap();
+    assert!(html.contains(&receiver.url) && html.contains("Healthy"), "{html}");
+    let html = app.get(&page, Some(&cookie)).await.text().await.unwrap();
+    assert!(html.contains("webhook.test") && html.contains("Delivered"), "{html}");
+    let delivery: i64 = sqlx::query_scalar("SELECT id FROM webhook_deliveries")
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap();
+    // One delivery in full: the request with the signature redacted, each attempt's answer.
+    let html = app
+        .get(&format!("{page}?delivery={delivery}"), Some(&cookie))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("v1,… (redacted)"), "{html}");
+    assert!(
+        !html.contains(got[0].header("webhook-signature")),
+        "the real signature is not shown"
+    );
+    assert!(!html.contains(&secret));
+    assert!(
+        html.contains("Attempt 1: HTTP 500") && html.contains("Attempt 2: HTTP 200"),
+        "{html}"
+    );
+    // Redeliver it, then disable: nothing more is sent; enable: what waited goes out.
+    let event = got[0].id();
+    assert_eq!(
+        press(vec![("action", "redeliver".into()), ("event", event.clone())]).await,
+        format!("{page}?done=queued-1")
+    );
+    let got = receiver.wait_for(3, Duration::from_secs(5)).await;
+    assert_eq!(got[2].id(), event);
+    assert_eq!(
+        press(vec![("action", "disable".into())]).await,
+        format!("{page}?done=disabled")
+    );
+    let html = app.get(&page, Some(&cookie)).await.text().await.unwrap();
+    assert!(html.contains("disabled by an admin"), "{html}");
+    press(vec![("action", "test".into())]).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(receiver.seen().len(), 3, "nothing goes to a disabled endpoint");
+    assert_eq!(
+        press(vec![("action", "enable".into())]).await,
+        format!("{page}?done=enabled")
+    );
+    receiver.wait_for(4, Duration::from_secs(5)).await;
+    // Replay since a time (the form's datetime-local, UTC): every event since (test events aside), in order.
+    linked(&app, 0).await;
+    receiver.wait_for(5, Duration::from_secs(5)).await;
+    assert_eq!(
+        press(vec![("action", "replay".into()), ("since", "2000-01-01T00:00".into())]).await,
+        format!("{page}?done=queued-1")
+    );
+    receiver.wait_for(6, Duration::from_secs(5)).await;
+    // Bad input: a clear problem on the page, nothing queued.
+    assert_eq!(
+        press(vec![("action", "replay".into()), ("since", "yesterday".into())]).await,
+        format!("{page}?error=since")
+    );
+    let html = app
+        .get(&format!("{page}?error=since"), Some(&cookie))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("Give a date and time (UTC) to replay from."));
+    assert_eq!(
+        count(&app, "SELECT COUNT(*) FROM audit_events WHERE action LIKE 'webhook_%'").await,
+        5,
+        "added, redelivered, disabled, enabled, replayed: each audited"
+    );
+}
+
+async fn the_service_api_lists_endpoints_and_replays_for_an_unrestricted_key(backend: Backend) {
+    use onbehalf::service_api::keys;
+    let app = spawn(backend).await;
+    let receiver = Receiver::ok().await;
+    let (endpoint, _) = add(&app, &receiver.url, &[]).await;
+    let known = vec!["demo".to_owned()];
+    let full = keys::create(
+        &app.state.db.pool,
+        keys::NewKey {
+            name: "platform",
+            ..Default::default()
+        },
+        &known,
+    )
+    .await
+    .unwrap()
+    .1;
+    let demo_only = ["demo".to_owned()];
+    let limited = keys::create(
+        &app.state.db.pool,
+        keys::NewKey {
+            name: "demo-only",
+            providers: &demo_only,
+            ..Default::default()
+        },
+        &known,
+    )
+    .await
+    .unwrap()
+    .1;
+    let ada = linked(&app, 0).await;
+    let first = receiver.wait_for(1, Duration::from_secs(5)).await;
+    let list = |key: String| {
+        let app = &app;
+        async move {
+            app.client
+                .get(app.url("/api/v1/webhooks"))
+                .bearer_auth(key)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let res = list(full.clone()).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["endpoints"][0]["id"], endpoint.as_str());
+    assert_eq!(body["endpoints"][0]["enabled"], true);
+    assert!(!body.to_string().contains("whsec_"), "never a secret");
+    let res = list(limited.clone()).await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let replay = |key: String, body: Value| {
+        let app = &app;
+        let endpoint = endpoint.clone();
+        async move {
+            app.client
+                .post(app.url(&format!("/api/v1/webhooks/{endpoint}/replay")))
+                .bearer_auth(key)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let res = replay(full.clone(), serde_json::json!({ "event_id": first[0].id() })).await;
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    assert_eq!(res.json::<Value>().await.unwrap()["queued"], 1);
+    let got = receiver.wait_for(2, Duration::from_secs(5)).await;
+    assert_eq!(got[1].id(), first[0].id());
+    assert_eq!(got[1].json()["data"]["account"]["id"], ada.account_id.as_str());
+    // Bad input: a clear error, nothing queued.
+    for (body, status, error) in [
+        (serde_json::json!({}), StatusCode::BAD_REQUEST, "bad_request"),
+        (
+            serde_json::json!({ "event_id": "evt_x", "since": 1 }),
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+        (serde_json::json!({ "since": -1 }), StatusCode::BAD_REQUEST, "invalid"),
+        (
+            serde_json::json!({ "event_id": "evt_never" }),
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            serde_json::json!({ "sinse": 1 }),
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+    ] {
+        let res = replay(full.clone(), body.clone()).await;
+        assert_eq!(res.status(), status, "{body}");
+        assert_eq!(res.json::<Value>().await.unwrap()["error"], error, "{body}");
+    }
+    assert_eq!(
+        replay(limited, serde_json::json!({ "since": 0 })).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    let res = app
+        .client
+        .post(app.url("/api/v1/webhooks/ep_nope/replay"))
+        .bearer_auth(&full)
+        .json(&serde_json::json!({ "since": 0 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(receiver.seen().len(), 2);
+
+    // The OpenAPI document describes each event type's body.
+    let doc: Value = app
+        .client
+        .get(app.url("/api/v1/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let schemas = &doc["components"]["schemas"];
+    assert!(schemas["WebhookEvent"].is_object());
+    for kind in EventType::ALL {
+        let schema = &schemas[kind.schema_name()];
+        let this = &schema["allOf"][1];
+        assert_eq!(
+            this["properties"]["type"]["enum"],
+            serde_json::json!([kind.as_str()]),
+            "{kind}"
+        );
+        let required: Vec<&str> = this["properties"]["data"]["required"]
+            .as_array()
+            .map(|r| r.iter().map(|v| v.as_str().unwrap()).collect())
+            .unwrap_or_default();
+        assert_eq!(required, kind.required_data(), "{kind}");
+    }
+}
+
 on_both_backends!(
+    the_service_api_lists_endpoints_and_replays_for_an_unrestricted_key,
+    the_admin_page_shows_deliveries_and_its_buttons_work,
     a_link_is_delivered_at_once_signed_and_without_tokens,
     a_revoked_grant_is_told_as_needs_reconnect_after_the_link,
     five_hundreds_then_ok_is_delivered_once_on_the_fourth_attempt,

@@ -12,7 +12,8 @@
 //! authorization ([`relinked`]) makes an account `active` again, from any state.
 //!
 //! **Concurrency.** The status is compared and swapped (`WHERE status = <the one read>`): of two concurrent changes
-//! one wins and records; the other finds the new status and applies the precedence to it.
+//! one wins and records; the other reads the new status again and applies the precedence to it (so a consent demand
+//! racing a dead link on PostgreSQL still ends `needs_reconnect`).
 //!
 //! Disconnecting deletes the account rather than changing its status; its audit event and webhook are written here
 //! too ([`disconnected`]), from the account as it was just before.
@@ -87,40 +88,52 @@ pub async fn report(
     seen: Seen<'_>,
     now: i64,
 ) -> Result<Option<AccountStatus>, sqlx::Error> {
-    let Some(current) = sqlx::query("SELECT status, user_id, provider FROM linked_accounts WHERE id = $1")
-        .bind(account_id)
-        .fetch_optional(&mut *conn)
-        .await?
-    else {
-        return Ok(None);
-    };
-    let before = AccountStatus::parse(&current.try_get::<String, _>("status")?).unwrap_or(AccountStatus::Error);
-    let user_id: i64 = current.try_get("user_id")?;
-    let provider: String = current.try_get("provider")?;
     let to = problem.status();
-    if severity(to) <= severity(before) {
-        return Ok(None);
-    }
     let scopes = match problem {
         Problem::NeedsConsent { scopes, .. } => Some(scopes.join(" ")),
         _ => None,
     };
-    let done = sqlx::query(
-        "UPDATE linked_accounts SET status = $1, status_reason = $2, consent_scopes = $3, updated_at = $4 \
-         WHERE id = $5 AND status = $6",
-    )
-    .bind(to.as_str())
-    .bind(problem.reason())
-    .bind(scopes.as_deref())
-    .bind(now)
-    .bind(account_id)
-    .bind(before.as_str())
-    .execute(&mut *conn)
-    .await?;
-    if done.rows_affected() != 1 {
-        // Another change won the race; it recorded itself.
-        return Ok(None);
-    }
+    // Compare and swap, read again when another change got in between (it may have left a status this problem
+    // outranks): bounded, because each lost round means another change committed.
+    let mut rounds = 0;
+    let (before, user_id, provider) = loop {
+        let Some(current) = sqlx::query("SELECT status, user_id, provider FROM linked_accounts WHERE id = $1")
+            .bind(account_id)
+            .fetch_optional(&mut *conn)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let before = AccountStatus::parse(&current.try_get::<String, _>("status")?).unwrap_or(AccountStatus::Error);
+        if severity(to) <= severity(before) {
+            return Ok(None);
+        }
+        let done = sqlx::query(
+            "UPDATE linked_accounts SET status = $1, status_reason = $2, consent_scopes = $3, updated_at = $4 \
+             WHERE id = $5 AND status = $6",
+        )
+        .bind(to.as_str())
+        .bind(problem.reason())
+        .bind(scopes.as_deref())
+        .bind(now)
+        .bind(account_id)
+        .bind(before.as_str())
+        .execute(&mut *conn)
+        .await?;
+        if done.rows_affected() == 1 {
+            break (
+                before,
+                current.try_get::<i64, _>("user_id")?,
+                current.try_get::<String, _>("provider")?,
+            );
+        }
+        rounds += 1;
+        if rounds == 5 {
+            return Err(sqlx::Error::Protocol(format!(
+                "account {account_id}: its status kept changing under five attempts to set it"
+            )));
+        }
+    };
 
     let (action, details) = match problem {
         Problem::Undecryptable { detail, .. } => {

@@ -4,7 +4,10 @@
 
 use leptos::prelude::*;
 
-use super::{AccountDetail, AccountList, AccountQuery, AuditList, AuditQuery, Dashboard, UserList, UserQuery};
+use super::{
+    AccountDetail, AccountList, AccountQuery, AuditList, AuditQuery, Dashboard, UserList, UserQuery, WebhookDetail,
+    WebhookList,
+};
 use crate::error::AppError;
 
 #[server(endpoint = "admin_dashboard")]
@@ -103,4 +106,63 @@ pub async fn admin_audit(query: AuditQuery) -> Result<AuditList, AppError> {
     let state = app_state()?;
     super::require_admin(&state, &session().await?).await?;
     super::audit_log::list(&state, query).await
+}
+
+#[server(endpoint = "admin_webhooks")]
+pub async fn admin_webhooks() -> Result<WebhookList, AppError> {
+    use crate::state::{app_state, session};
+    let state = app_state()?;
+    super::require_admin(&state, &session().await?).await?;
+    super::webhooks::list(&state).await
+}
+
+#[server(endpoint = "admin_webhook")]
+pub async fn admin_webhook(endpoint: String, delivery: Option<i64>) -> Result<WebhookDetail, AppError> {
+    use crate::state::{app_state, session};
+    let state = app_state()?;
+    super::require_admin(&state, &session().await?).await?;
+    super::webhooks::detail(&state, &endpoint, delivery).await
+}
+
+/// A button of the webhook pages (`action`: test, disable, enable, redeliver with `event`, replay with `since`); a
+/// plain form returns to the endpoint's page with the notice or the problem.
+#[server(endpoint = "admin_webhook_action")]
+pub async fn admin_webhook_action(
+    endpoint: String,
+    action: String,
+    event: Option<String>,
+    since: Option<String>,
+) -> Result<String, AppError> {
+    use super::webhooks::Action;
+    use crate::state::{app_state, redirect_plain_form, request_id, session};
+    let state = app_state()?;
+    let admin = super::require_admin(&state, &session().await?).await?;
+    let page = format!("/admin/webhooks/{}", super::encode(&endpoint));
+    let action = match (action.as_str(), event.as_deref(), since.as_deref()) {
+        ("test", _, _) => Action::Test,
+        ("disable", _, _) => Action::Disable,
+        ("enable", _, _) => Action::Enable,
+        ("redeliver", Some(event), _) => Action::Redeliver { event },
+        ("replay", _, Some(since)) => Action::ReplaySince { since },
+        _ => {
+            redirect_plain_form(&format!("{page}?error=action"));
+            return Err(AppError::invalid("action", "Unknown button."));
+        }
+    };
+    match super::webhooks::act(&state, admin.id, &endpoint, action, request_id().as_deref()).await {
+        Ok(notice) => {
+            redirect_plain_form(&format!("{page}?done={notice}"));
+            Ok(notice)
+        }
+        Err(err) => {
+            let code = match &err {
+                AppError::Invalid { field, .. } if field == "since" => "since",
+                AppError::Invalid { field, .. } if field == "event" => "event",
+                AppError::NotFound { .. } => "gone",
+                _ => "failed",
+            };
+            redirect_plain_form(&format!("{page}?error={code}"));
+            Err(err)
+        }
+    }
 }

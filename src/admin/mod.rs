@@ -1,5 +1,6 @@
 //! The admin area (role `admin`): every linked account across users, one account's tokens' metadata and history,
-//! force disconnect, users disable / enable, and the whole audit log with its export.
+//! force disconnect, users disable / enable, the whole audit log with its export, and the webhook endpoints with their
+//! deliveries.
 //!
 //! Every server function here and the export route begin with [`require_admin`]: anonymous callers get 401, signed-in
 //! users who are not admins 403 (`tests/admin.rs` checks each one). The wire types below never carry a token value.
@@ -17,6 +18,8 @@ pub mod export;
 mod sql;
 #[cfg(feature = "ssr")]
 pub mod users;
+#[cfg(feature = "ssr")]
+pub mod webhooks;
 
 use serde::{Deserialize, Serialize};
 
@@ -338,6 +341,33 @@ pub struct UserList {
     /// The caller's own id: their row offers no "Disable".
     pub me: i64,
     pub now: i64,
+}
+
+/// `/admin/webhooks`: every endpoint with its health.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookList {
+    pub endpoints: Vec<crate::webhooks::EndpointView>,
+    pub now: i64,
+}
+
+/// `/admin/webhooks/{id}`: one endpoint, its recent deliveries, and the one asked for in full.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookDetail {
+    pub endpoint: crate::webhooks::EndpointView,
+    /// Newest first.
+    pub deliveries: Vec<crate::webhooks::DeliveryView>,
+    pub delivery: Option<DeliveryDetail>,
+    pub now: i64,
+}
+
+/// A delivery's request (the signature redacted) and every attempt's answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryDetail {
+    pub delivery: crate::webhooks::DeliveryView,
+    pub url: String,
+    pub request_headers: Vec<(String, String)>,
+    pub body: String,
+    pub attempts: Vec<crate::webhooks::AttemptView>,
 }
 
 #[cfg(test)]

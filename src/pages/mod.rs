@@ -15,7 +15,10 @@ mod sign_up;
 pub use account::AccountPage;
 pub use actions::ActionsPage;
 pub use activity::ActivityPage;
-pub use admin::{AdminAccountPage, AdminAccountsPage, AdminAuditPage, AdminDashboardPage, AdminUsersPage};
+pub use admin::{
+    AdminAccountPage, AdminAccountsPage, AdminAuditPage, AdminDashboardPage, AdminUsersPage, AdminWebhookPage,
+    AdminWebhooksPage,
+};
 pub use connect::ConnectChooserPage;
 pub use disconnect::DisconnectPage;
 pub use home::HomePage;

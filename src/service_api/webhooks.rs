@@ -1,6 +1,9 @@
 //! `GET /api/v1/webhooks` and `POST /api/v1/webhooks/{endpoint}/replay`: the platform's backend sees its endpoints'
 //! health and asks for events again (after an outage of its receiver, or to rebuild its state). Adding endpoints
 //! and their secrets stays with the operator (`onbehalf webhook add`): a secret is shown once, to a person.
+//!
+//! Endpoints belong to no provider, so only a key for every provider (made without `--provider`) may use these: a
+//! key limited to some providers must not read every endpoint's URL nor replay events of the others.
 
 use axum::{
     Json,
@@ -19,6 +22,17 @@ use crate::{
     },
 };
 
+/// The refusal of a key limited to some providers.
+fn limited(key: &super::keys::ApiKey) -> Option<ApiError> {
+    key.providers.as_ref().map(|_| {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "This key is limited to some providers; webhooks concern them all. Use a key made without --provider.",
+        )
+    })
+}
+
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct EndpointsResponse {
     pub endpoints: Vec<EndpointView>,
@@ -35,9 +49,13 @@ pub struct EndpointsResponse {
     responses(
         (status = 200, description = "The endpoints", body = EndpointsResponse),
         (status = 401, description = "Missing, unknown or revoked key", body = ErrorBody),
+        (status = 403, description = "The key is limited to some providers", body = ErrorBody),
     )
 )]
-pub(crate) async fn list(State(state): State<AppState>, Caller(_key): Caller) -> Result<Response, ApiError> {
+pub(crate) async fn list(State(state): State<AppState>, Caller(key): Caller) -> Result<Response, ApiError> {
+    if let Some(refused) = limited(&key) {
+        return Err(refused);
+    }
     let endpoints = endpoints::list(&state.db).await.map_err(ApiError::internal)?;
     Ok(Json(EndpointsResponse { endpoints }).into_response())
 }
@@ -61,7 +79,9 @@ pub struct ReplayResponse {
 /// Sends events to an endpoint again.
 ///
 /// New deliveries with the events' own ids (receivers de-duplicate on `webhook-id`), after any still pending for
-/// the same account. Works on a disabled endpoint too: they go out once it is enabled.
+/// the same account: `event_id` resends an event this endpoint had; `since` sends every event since then (at most
+/// 10,000 per call: call again from the last one's `occurred_at`), including ones it never had. An old event comes
+/// after newer ones: order by `occurred_at`. Works on a disabled endpoint too: they go out once it is enabled.
 #[utoipa::path(
     post,
     path = "/api/v1/webhooks/{endpoint}/replay",
@@ -72,6 +92,7 @@ pub struct ReplayResponse {
         (status = 202, description = "Queued", body = ReplayResponse),
         (status = 400, description = "Neither or both of `event_id` and `since`", body = ErrorBody),
         (status = 401, description = "Missing, unknown or revoked key", body = ErrorBody),
+        (status = 403, description = "The key is limited to some providers", body = ErrorBody),
         (status = 404, description = "No such endpoint, or no such event (kept for `webhooks.retention`)", body = ErrorBody),
     )
 )]
@@ -82,6 +103,9 @@ pub(crate) async fn replay(
     ApiPath(endpoint): ApiPath<String>,
     body: Result<Json<ReplayRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
+    if let Some(refused) = limited(&key) {
+        return Err(refused);
+    }
     let Json(request) = body.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.body_text()))?;
     let what = match (&request.event_id, request.since) {
         (Some(event), None) => Replay::Event(event),

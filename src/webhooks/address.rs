@@ -36,17 +36,21 @@ pub fn is_public(ip: IpAddr) -> bool {
             if let Some(v4) = v6.to_ipv4_mapped() {
                 return is_public_v4(v4);
             }
-            let first = v6.segments()[0];
+            let [first, second, ..] = v6.segments();
             !(v6.is_unspecified()
                 || v6.is_loopback()
                 || v6.is_multicast()
                 || (first & 0xfe00) == 0xfc00 // unique local fc00::/7
                 || (first & 0xffc0) == 0xfe80 // link-local fe80::/10
                 || (first & 0xffc0) == 0xfec0 // site-local (deprecated) fec0::/10
-                || first == 0x2001 && v6.segments()[1] == 0x0db8 // documentation 2001:db8::/32
-                || first == 0x0064 && v6.segments()[1] == 0xff9b // NAT64 64:ff9b::/96 (embeds IPv4)
+                || (first == 0x2001 && second == 0x0db8) // documentation 2001:db8::/32
+                || (first == 0x2001 && second == 0) // Teredo 2001::/32 (embeds IPv4)
+                || (first == 0x2001 && second == 2) // benchmarking 2001:2::/48
+                || (first == 0x0064 && second == 0xff9b) // NAT64 64:ff9b::/96 and 64:ff9b:1::/48 (embed IPv4)
+                || (first == 0x0100 && v6.segments()[1..4] == [0; 3]) // discard-only 100::/64
                 || first == 0x2002 // 6to4 (embeds IPv4)
-                || v6.segments()[..6] == [0; 6]) // IPv4-compatible ::a.b.c.d
+                || v6.segments()[..6] == [0; 6] // IPv4-compatible ::a.b.c.d
+                || v6.segments()[..6] == [0, 0, 0, 0, 0xffff, 0]) // SIIT ::ffff:0:a.b.c.d
         }
     }
 }
@@ -205,6 +209,11 @@ mod tests {
             "::ffff:10.0.0.1",
             "::ffff:127.0.0.1",
             "64:ff9b::a00:1",
+            "64:ff9b:1::a00:1",
+            "::ffff:0:a00:1",
+            "2001:0:4136:e378::1",
+            "2001:2::1",
+            "100::1",
             "2002:a00:1::",
             "2001:db8::1",
         ] {

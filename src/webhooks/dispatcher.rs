@@ -20,7 +20,7 @@
 use std::{sync::Arc, time::Duration};
 
 use rand::Rng;
-use tokio::sync::{Notify, Semaphore, mpsc};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc};
 
 use super::{
     address::{self, GuardedResolver, Policy},
@@ -60,6 +60,8 @@ pub fn client(settings: &WebhookSettings) -> reqwest::Client {
         allow_http_loopback: settings.allow_http_loopback,
     };
     reqwest::Client::builder()
+        // A proxy would resolve the name itself, out of the resolver's sight: webhooks connect directly.
+        .no_proxy()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(settings.timeout)
         .connect_timeout(settings.timeout.min(Duration::from_secs(5)))
@@ -127,8 +129,13 @@ impl Dispatcher {
                 let results = results.clone();
                 tokio::spawn(async move {
                     let result = this.attempt(&delivery).await;
-                    let _ = results.send((result, delivery.occurred_at));
-                    drop(permit);
+                    // The slot stays taken until the result is recorded: a slow recorder slows the claims, and
+                    // what waits in the channel is bounded by the slots.
+                    let _ = results.send(Recorded {
+                        result,
+                        occurred_at: delivery.occurred_at,
+                        _slot: permit,
+                    });
                 });
             }
         }
@@ -140,6 +147,7 @@ impl Dispatcher {
         let timestamp = sent_at / 1000;
         let started = std::time::Instant::now();
         let outcome = self.send(d, sent_at).await;
+        let counts = !matches!(outcome, Err(Failure::Unsigned(_)));
         let latency_ms = started.elapsed().as_millis() as i64;
         let retry_or_fail = || {
             let at = now_ms()
@@ -159,7 +167,7 @@ impl Dispatcher {
                 };
                 (Some(answer.status), None, Some(answer.headers), Some(answer.body), next)
             }
-            Err(Failure::Retry(e)) => (None, Some(e), None, None, retry_or_fail()),
+            Err(Failure::Retry(e) | Failure::Unsigned(e)) => (None, Some(e), None, None, retry_or_fail()),
             Err(Failure::Refused(e)) => (None, Some(e), None, None, Next::Failed),
         };
         AttemptResult {
@@ -174,6 +182,7 @@ impl Dispatcher {
             response_headers,
             response_body,
             next,
+            counts,
         }
     }
 
@@ -193,8 +202,7 @@ impl Dispatcher {
             d.previous_secret_until,
             sent_at,
         )
-        // A key this instance lacks (a rotation rolling out): another instance or a later attempt can sign.
-        .map_err(|e| Failure::Retry(format!("the endpoint's secret cannot be opened here: {e}")))?;
+        .map_err(|e| Failure::Unsigned(format!("the endpoint's secret cannot be opened here: {e}")))?;
         let signature = super::signing::signature_header(&keys, &d.event_id, timestamp, d.payload.as_bytes());
         let request = self
             .client
@@ -228,8 +236,8 @@ impl Dispatcher {
             }
             Ok(Answer {
                 status,
-                headers: serde_json::to_string(&headers).unwrap_or_default(),
-                body: String::from_utf8_lossy(&body).into_owned(),
+                headers: storable(&serde_json::to_string(&headers).unwrap_or_default()),
+                body: storable(&String::from_utf8_lossy(&body)),
             })
         };
         // reqwest's timeout covers the whole exchange too; this one also bounds a body trickling in.
@@ -239,71 +247,87 @@ impl Dispatcher {
     }
 
     /// Writes results in batches until the process ends.
-    async fn record_loop(self: Arc<Self>, mut inbox: mpsc::UnboundedReceiver<(AttemptResult, i64)>) {
+    async fn record_loop(self: Arc<Self>, mut inbox: mpsc::UnboundedReceiver<Recorded>) {
         let mut batch = Vec::with_capacity(RECORD_BATCH);
         while inbox.recv_many(&mut batch, RECORD_BATCH).await > 0 {
-            if let Err(e) = self.record(&batch).await {
-                // The leases run out and another attempt is made: at least once, never lost.
-                tracing::error!("recording {} webhook deliveries failed: {e}", batch.len());
+            let results: Vec<&Recorded> = batch.iter().collect();
+            if let Err(e) = self.record(&results).await {
+                // One result the database refuses must not sink the others: each alone, then.
+                tracing::warn!(
+                    "recording {} webhook results in one transaction failed ({e}); one by one",
+                    batch.len()
+                );
+                for one in &batch {
+                    if let Err(e) = self.record(&[one]).await {
+                        // Its lease runs out and another attempt is made: at least once, never lost.
+                        tracing::error!(
+                            delivery = one.result.delivery_id,
+                            "recording a webhook result failed: {e}"
+                        );
+                    }
+                }
             }
-            batch.clear();
+            batch.clear(); // frees the slots
             self.recorded.notify_one();
+            let before = now_ms() - self.settings.disable_after.as_millis() as i64;
+            if let Err(e) = endpoints::disable_failing(&self.db, before, &in_words(self.settings.disable_after)).await {
+                tracing::error!("disabling failing webhook endpoints: {e}");
+            }
         }
     }
 
-    async fn record(&self, batch: &[(AttemptResult, i64)]) -> Result<(), sqlx::Error> {
+    /// Records results in one transaction: each delivery (fenced by its claim), then each endpoint's health once, in
+    /// endpoint order (so instances recording at once lock endpoints in the same order).
+    async fn record(&self, batch: &[&Recorded]) -> Result<(), sqlx::Error> {
         let now = now_ms();
+        let mut ordered: Vec<&AttemptResult> = batch.iter().map(|r| &r.result).collect();
+        ordered.sort_by_key(|r| r.delivery_id);
         let mut tx = self.db.begin_write().await?;
         let mut recorded = Vec::with_capacity(batch.len());
-        for (result, occurred_at) in batch {
+        let mut health: std::collections::BTreeMap<&str, Vec<(i64, bool)>> = Default::default();
+        for result in ordered {
             if repo::record(&mut tx, &self.owner, result, now).await? {
-                recorded.push((result, *occurred_at));
+                recorded.push(result.delivery_id);
+                if result.counts {
+                    health
+                        .entry(&result.endpoint_id)
+                        .or_default()
+                        .push((result.sent_at, result.next == Next::Delivered));
+                }
             }
         }
+        for (endpoint, attempts) in health {
+            repo::record_health(&mut tx, endpoint, &repo::Health::of(attempts)).await?;
+        }
         tx.commit().await?;
-        let mut failures = false;
-        for (result, occurred_at) in recorded {
-            let outcome = match result.next {
+        for r in batch.iter().filter(|r| recorded.contains(&r.result.delivery_id)) {
+            let outcome = match r.result.next {
                 Next::Delivered => "delivered",
                 Next::RetryAt(_) => "retry",
                 Next::Failed => "failed",
                 Next::Gone => "gone",
             };
-            let latency = (result.next == Next::Delivered)
-                .then(|| Duration::from_millis(now.saturating_sub(occurred_at).max(0) as u64));
+            let latency = (r.result.next == Next::Delivered)
+                .then(|| Duration::from_millis(now.saturating_sub(r.occurred_at).max(0) as u64));
             metrics::webhook_delivery(outcome, latency);
-            if result.next == Next::Gone {
-                let by = ChangedBy::default();
+            if r.result.next == Next::Gone {
                 let reason = "gone: the receiver answered 410 Gone";
-                if let Err(e) = endpoints::set_disabled(&self.db, &result.endpoint_id, Some(reason), by).await {
+                if let Err(e) =
+                    endpoints::set_disabled(&self.db, &r.result.endpoint_id, Some(reason), ChangedBy::default()).await
+                {
                     tracing::error!("disabling a gone webhook endpoint: {e}");
                 }
             }
-            failures |= result.next != Next::Delivered;
-        }
-        if failures {
-            self.disable_failing(now).await?;
         }
         Ok(())
     }
+}
 
-    /// Disables the endpoints that have not succeeded for `webhooks.disable_after` (with an audit event each).
-    async fn disable_failing(&self, now: i64) -> Result<(), sqlx::Error> {
-        let before = now - self.settings.disable_after.as_millis() as i64;
-        let mut conn = self.db.pool.acquire().await?;
-        for endpoint in repo::failing_since_before(&mut conn, before).await? {
-            let reason = format!(
-                "failing: no delivery succeeded for {} ({} failed attempts)",
-                in_words(self.settings.disable_after),
-                endpoint.consecutive_failures
-            );
-            tracing::warn!(endpoint = endpoint.id, "webhook endpoint disabled: {reason}");
-            if let Err(e) = endpoints::set_disabled(&self.db, &endpoint.id, Some(&reason), ChangedBy::default()).await {
-                tracing::error!("disabling a failing webhook endpoint: {e}");
-            }
-        }
-        Ok(())
-    }
+/// A result on its way to the recorder, holding its delivery's slot.
+struct Recorded {
+    result: AttemptResult,
+    occurred_at: i64,
+    _slot: OwnedSemaphorePermit,
 }
 
 struct Answer {
@@ -313,10 +337,19 @@ struct Answer {
 }
 
 enum Failure {
-    /// Worth another attempt (no connection, timeout, a key this instance lacks).
+    /// Worth another attempt (no connection, timeout).
     Retry(String),
+    /// This instance cannot sign (a vault key it lacks, during a key rollout): another attempt, by an instance that
+    /// has it or later, and no fault of the receiver's.
+    Unsigned(String),
     /// Can never work (the URL is no longer allowed).
     Refused(String),
+}
+
+/// Text a receiver chose, as the database stores it: PostgreSQL refuses NUL in `TEXT`, and one such answer must
+/// not keep a batch of results from being recorded.
+fn storable(text: &str) -> String {
+    text.replace('\0', "\u{FFFD}")
 }
 
 /// A send error in words, with its cause (reqwest's own message alone is "error sending request").

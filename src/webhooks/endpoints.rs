@@ -36,6 +36,10 @@ pub enum EndpointError {
     NotFound(String),
     #[error("the endpoint's secret cannot be opened: {0}")]
     Secret(#[from] VaultError),
+    #[error(
+        "the endpoint's secret was rotated by someone else at the same moment; run it again if a new one is still wanted"
+    )]
+    Concurrent,
     #[error(transparent)]
     Database(#[from] sqlx::Error),
 }
@@ -216,15 +220,19 @@ pub async fn rotate_secret(
     let now = now_ms();
     let until = now + settings.rotation_overlap.as_millis() as i64;
     let mut tx = db.begin_write().await?;
-    repo::rotate_secret(
+    let rotated = repo::rotate_secret(
         &mut tx,
         id,
+        &row.secret,
         &vault.seal(&secret, secret_slot(id)),
         &vault.seal(current.expose_secret(), previous_secret_slot(id)),
         until,
         now,
     )
     .await?;
+    if !rotated {
+        return Err(EndpointError::Concurrent);
+    }
     let mut audit_event = event(AuditAction::WebhookSecretRotated, &row, by);
     audit_event.details["previous_valid_until"] = until.into();
     audit::record(&mut tx, &audit_event, now).await?;
@@ -243,7 +251,8 @@ pub fn signing_keys(
 ) -> Result<Vec<Vec<u8>>, VaultError> {
     let mut keys = Vec::with_capacity(2);
     let current = vault.open(secret, secret_slot(endpoint_id))?;
-    keys.extend(signing::key_of(current.expose_secret()));
+    // Never an unsigned request: a secret that is not one is an error, not an empty signature.
+    keys.push(signing::key_of(current.expose_secret()).ok_or(VaultError::Malformed)?);
     if let (Some(previous), Some(until)) = (previous, previous_until)
         && until > now
     {
@@ -253,14 +262,38 @@ pub fn signing_keys(
     Ok(keys)
 }
 
-/// A `webhook.test` event to this endpoint only ("Send test event"); its id.
-pub async fn send_test(db: &Db, id: &str) -> Result<String, EndpointError> {
-    find(db, id).await?;
+/// A `webhook.test` event to this endpoint only ("Send test event"); its id, and whether the endpoint is enabled
+/// (a disabled one gets it once enabled).
+pub async fn send_test(db: &Db, id: &str) -> Result<(String, bool), EndpointError> {
+    let row = find(db, id).await?;
     let mut tx = db.begin_write().await?;
     let event_id = outbox::enqueue_test(&mut tx, id, now_ms()).await?;
     tx.commit().await?;
     outbox::committed();
-    Ok(event_id)
+    Ok((event_id, row.disabled_at.is_none()))
+}
+
+/// Disables the endpoints that have not succeeded since before `before` (checked again in the update: a success
+/// recorded meanwhile keeps an endpoint enabled), each with its audit event; how many.
+pub async fn disable_failing(db: &Db, before: i64, for_how_long: &str) -> Result<usize, sqlx::Error> {
+    let mut disabled = 0;
+    for row in repo::failing_since_before(&mut *db.pool.acquire().await?, before).await? {
+        let reason = format!(
+            "failing: no delivery succeeded for {for_how_long} ({} failed attempts)",
+            row.consecutive_failures
+        );
+        let now = now_ms();
+        let mut tx = db.begin_write().await?;
+        if repo::disable_if_failing(&mut tx, &row.id, before, &reason, now).await? {
+            let mut audit_event = event(AuditAction::WebhookEndpointDisabled, &row, ChangedBy::default());
+            audit_event.details["reason"] = reason.clone().into();
+            audit::record(&mut tx, &audit_event, now).await?;
+            tracing::warn!(endpoint = row.id, "webhook endpoint disabled: {reason}");
+            disabled += 1;
+        }
+        tx.commit().await?;
+    }
+    Ok(disabled)
 }
 
 /// What a replay asks for.
@@ -276,7 +309,9 @@ pub enum Replay<'a> {
 pub enum ReplayError {
     #[error(transparent)]
     Endpoint(#[from] EndpointError),
-    #[error("no event has the id `{0}` (events are kept for webhooks.retention)")]
+    #[error(
+        "this endpoint never had an event with the id `{0}` (events are kept for webhooks.retention; replay since a time sends it events it never had)"
+    )]
     NoSuchEvent(String),
 }
 
@@ -299,7 +334,7 @@ pub async fn replay(db: &Db, id: &str, what: Replay<'_>, by: ChangedBy<'_>) -> R
             }
             1
         }
-        Replay::Since(since) => repo::redeliver_since(&mut tx, &row, since, now).await?,
+        Replay::Since(since) => repo::redeliver_since(&mut tx, id, since, now).await?,
     };
     let mut audit_event = event(AuditAction::WebhookReplayed, &row, by);
     audit_event.details["queued"] = queued.into();

@@ -153,10 +153,12 @@ pub async fn set_disabled(
     Ok(done.rows_affected() == 1)
 }
 
-/// A new secret; the current one becomes the previous one until `previous_until`.
+/// A new secret; the current one (`current`, as read) becomes the previous one until `previous_until`. Nothing when
+/// the secret changed since it was read (a concurrent rotation): whether it rotated.
 pub async fn rotate_secret(
     conn: &mut AnyConnection,
     id: &str,
+    current: &str,
     sealed_new: &str,
     sealed_previous: &str,
     previous_until: i64,
@@ -164,13 +166,14 @@ pub async fn rotate_secret(
 ) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
         "UPDATE webhook_endpoints SET secret = $2, previous_secret = $3, previous_secret_until = $4, updated_at = $5 \
-         WHERE id = $1",
+         WHERE id = $1 AND secret = $6",
     )
     .bind(id)
     .bind(sealed_new)
     .bind(sealed_previous)
     .bind(previous_until)
     .bind(now)
+    .bind(current)
     .execute(conn)
     .await?;
     Ok(done.rows_affected() == 1)
@@ -295,6 +298,9 @@ pub struct AttemptResult {
     pub response_body: Option<String>,
     /// Where the delivery goes next.
     pub next: Next,
+    /// Whether the attempt says something about the receiver (not when this instance could not sign: a key it
+    /// lacks is no fault of the endpoint's).
+    pub counts: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -306,8 +312,9 @@ pub enum Next {
     Gone,
 }
 
-/// Records one attempt, fenced by the lease: a result that comes back after the lease passed to another instance
-/// changes nothing (that instance's attempt decides). Returns whether it was recorded.
+/// Records one attempt, fenced by the claim (owner and attempt number): a result that comes back after its lease
+/// passed to another claim — another instance's, or this one's again — changes nothing; that claim's attempt
+/// decides. Returns whether it was recorded. The endpoint's health is recorded apart ([`record_health`]).
 pub async fn record(conn: &mut AnyConnection, owner: &str, r: &AttemptResult, now: i64) -> Result<bool, sqlx::Error> {
     let (state, next_at, delivered_at) = match r.next {
         Next::Delivered => ("delivered", r.sent_at, Some(now)),
@@ -317,7 +324,7 @@ pub async fn record(conn: &mut AnyConnection, owner: &str, r: &AttemptResult, no
     let done = sqlx::query(
         "UPDATE webhook_deliveries SET state = $3, next_attempt_at = $4, delivered_at = $5, lease_owner = NULL, \
          lease_until = NULL, last_attempt_at = $6, last_status = $7, last_error = $8, last_latency_ms = $9 \
-         WHERE id = $1 AND lease_owner = $2",
+         WHERE id = $1 AND lease_owner = $2 AND attempts = $10",
     )
     .bind(r.delivery_id)
     .bind(owner)
@@ -328,6 +335,7 @@ pub async fn record(conn: &mut AnyConnection, owner: &str, r: &AttemptResult, no
     .bind(r.status.map(i64::from))
     .bind(r.error.as_deref())
     .bind(r.latency_ms)
+    .bind(r.attempt)
     .execute(&mut *conn)
     .await?;
     if done.rows_affected() != 1 {
@@ -349,20 +357,61 @@ pub async fn record(conn: &mut AnyConnection, owner: &str, r: &AttemptResult, no
     .bind(r.response_body.as_deref())
     .execute(&mut *conn)
     .await?;
-    // The endpoint's health.
-    let health = if r.next == Next::Delivered {
-        "UPDATE webhook_endpoints SET last_success_at = $2, failing_since = NULL, consecutive_failures = 0 \
-         WHERE id = $1"
-    } else {
-        "UPDATE webhook_endpoints SET failing_since = COALESCE(failing_since, $2), \
-         consecutive_failures = consecutive_failures + 1 WHERE id = $1"
-    };
-    sqlx::query(health)
-        .bind(&r.endpoint_id)
-        .bind(r.sent_at)
-        .execute(&mut *conn)
-        .await?;
     Ok(true)
+}
+
+/// What a batch of attempts says about one endpoint, folded in the order they were sent.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Health {
+    /// The last success in the batch.
+    pub success_at: Option<i64>,
+    /// Failures after that success (or in the whole batch, without one), and the first of them.
+    pub failures: i64,
+    pub first_failure_at: Option<i64>,
+}
+
+impl Health {
+    /// Folds attempts `(sent_at, succeeded)` in any order.
+    pub fn of(mut attempts: Vec<(i64, bool)>) -> Self {
+        attempts.sort_unstable();
+        let mut health = Health::default();
+        for (at, ok) in attempts {
+            if ok {
+                health = Health {
+                    success_at: Some(at),
+                    ..Health::default()
+                };
+            } else {
+                health.failures += 1;
+                health.first_failure_at.get_or_insert(at);
+            }
+        }
+        health
+    }
+}
+
+/// Applies a batch's [`Health`] to one endpoint. Callers apply several in endpoint id order, so two instances'
+/// batches lock endpoint rows in the same order and never deadlock.
+pub async fn record_health(conn: &mut AnyConnection, endpoint_id: &str, health: &Health) -> Result<(), sqlx::Error> {
+    let query = match health.success_at {
+        Some(at) => sqlx::query(
+            "UPDATE webhook_endpoints SET last_success_at = $2, failing_since = $3, consecutive_failures = $4 \
+             WHERE id = $1",
+        )
+        .bind(endpoint_id)
+        .bind(at)
+        .bind(health.first_failure_at)
+        .bind(health.failures),
+        None => sqlx::query(
+            "UPDATE webhook_endpoints SET failing_since = COALESCE(failing_since, $2), \
+             consecutive_failures = consecutive_failures + $3 WHERE id = $1",
+        )
+        .bind(endpoint_id)
+        .bind(health.first_failure_at)
+        .bind(health.failures),
+    };
+    query.execute(conn).await?;
+    Ok(())
 }
 
 /// Endpoints that have failed without a success since before `since`, still enabled.
@@ -378,10 +427,35 @@ pub async fn failing_since_before(conn: &mut AnyConnection, since: i64) -> Resul
     .collect()
 }
 
+/// Disables an endpoint only if it is still failing since before `before` (a success recorded meanwhile, by any
+/// instance, keeps it enabled); whether it did.
+pub async fn disable_if_failing(
+    conn: &mut AnyConnection,
+    id: &str,
+    before: i64,
+    reason: &str,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE webhook_endpoints SET disabled_at = $2, disabled_reason = $3, updated_at = $2 \
+         WHERE id = $1 AND disabled_at IS NULL AND failing_since < $4",
+    )
+    .bind(id)
+    .bind(now)
+    .bind(reason)
+    .bind(before)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 // --- replay ------------------------------------------------------------------------------------------------------
 
-/// A new delivery of one event to one endpoint (the event keeps its id: receivers de-duplicate on it). `None` when
-/// there is no such event.
+/// The most deliveries one replay queues (the rest: replay again from the last one's time).
+pub const MAX_REPLAY: i64 = 10_000;
+
+/// A new delivery of an event already delivered (or tried) to this endpoint: the event keeps its id (receivers
+/// de-duplicate on it). `None` when the endpoint never had that event.
 pub async fn redeliver(
     conn: &mut AnyConnection,
     endpoint_id: &str,
@@ -390,8 +464,8 @@ pub async fn redeliver(
 ) -> Result<Option<i64>, sqlx::Error> {
     sqlx::query_scalar(
         "INSERT INTO webhook_deliveries (event_id, endpoint_id, ordering_key, state, next_attempt_at, created_at) \
-         SELECT v.id, $2, COALESCE('account:' || v.account_id, 'user:' || v.user_id, 'event:' || v.id), 'pending', \
-         $3, $3 FROM webhook_events v WHERE v.id = $1 RETURNING id",
+         SELECT d.event_id, d.endpoint_id, d.ordering_key, 'pending', $3, $3 FROM webhook_deliveries d \
+         WHERE d.id = (SELECT MIN(id) FROM webhook_deliveries WHERE event_id = $1 AND endpoint_id = $2) RETURNING id",
     )
     .bind(event_id)
     .bind(endpoint_id)
@@ -400,37 +474,26 @@ pub async fn redeliver(
     .await
 }
 
-/// New deliveries to one endpoint of every event since `since` of the types it subscribes to, in the order they
-/// occurred; how many.
+/// New deliveries to one endpoint of the events since `since` of the types it subscribes to, in the order they
+/// occurred, at most [`MAX_REPLAY`]; how many.
 pub async fn redeliver_since(
     conn: &mut AnyConnection,
-    endpoint: &EndpointRow,
+    endpoint_id: &str,
     since: i64,
     now: i64,
 ) -> Result<u64, sqlx::Error> {
-    let types: Vec<String> = endpoint
-        .events
-        .as_deref()
-        .map(|e| {
-            e.split_whitespace()
-                .map(|t| format!("'{}'", t.replace('\'', "''")))
-                .collect()
-        })
-        .unwrap_or_default();
-    let filter = if types.is_empty() {
-        String::new()
-    } else {
-        format!("AND v.type IN ({})", types.join(", "))
-    };
-    let done = sqlx::query(&format!(
+    let done = sqlx::query(
         "INSERT INTO webhook_deliveries (event_id, endpoint_id, ordering_key, state, next_attempt_at, created_at) \
-         SELECT v.id, $1, COALESCE('account:' || v.account_id, 'user:' || v.user_id, 'event:' || v.id), 'pending', \
-         $3, $3 FROM webhook_events v WHERE v.occurred_at >= $2 AND v.type <> 'webhook.test' {filter} \
-         ORDER BY v.occurred_at, v.id"
-    ))
-    .bind(&endpoint.id)
+         SELECT v.id, e.id, COALESCE('account:' || v.account_id, 'user:' || v.user_id, 'event:' || v.id), 'pending', \
+         $3, $3 FROM webhook_events v JOIN webhook_endpoints e ON e.id = $1 \
+         WHERE v.occurred_at >= $2 AND v.type <> 'webhook.test' \
+           AND (e.events IS NULL OR (' ' || e.events || ' ') LIKE ('% ' || v.type || ' %')) \
+         ORDER BY v.occurred_at, v.id LIMIT $4",
+    )
+    .bind(endpoint_id)
     .bind(since)
     .bind(now)
+    .bind(MAX_REPLAY)
     .execute(conn)
     .await?;
     Ok(done.rows_affected())
@@ -530,4 +593,37 @@ pub async fn delete_finished_before(pool: &AnyPool, before: i64) -> Result<u64, 
     .execute(pool)
     .await?;
     Ok(done.rows_affected())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Health;
+
+    #[test]
+    fn a_batch_folds_into_one_health_per_endpoint() {
+        assert_eq!(
+            Health::of(vec![(3, false), (1, false), (2, true)]),
+            Health {
+                success_at: Some(2),
+                failures: 1,
+                first_failure_at: Some(3)
+            },
+            "the failure after the success counts, the one before does not"
+        );
+        assert_eq!(
+            Health::of(vec![(5, false), (4, false)]),
+            Health {
+                success_at: None,
+                failures: 2,
+                first_failure_at: Some(4)
+            }
+        );
+        assert_eq!(
+            Health::of(vec![(1, true), (2, true)]),
+            Health {
+                success_at: Some(2),
+                ..Health::default()
+            }
+        );
+    }
 }

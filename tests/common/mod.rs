@@ -313,6 +313,23 @@ pub fn captured_logs() -> String {
     String::from_utf8_lossy(&LOGS.lock().unwrap()).into_owned()
 }
 
+/// A signed-in admin: (session cookie, user id).
+pub async fn admin(app: &TestApp) -> (String, i64) {
+    let email = unique_email("admin");
+    let user = onbehalf::auth::service::create_user(
+        &app.state.db,
+        &email,
+        "Ada Admin",
+        PASSWORD,
+        onbehalf::auth::Role::Admin,
+    )
+    .await
+    .unwrap();
+    let res = app.sign_in(&email, PASSWORD).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    (session_cookie(&res).unwrap().value, user.id)
+}
+
 pub fn unique_email(tag: &str) -> String {
     format!("{tag}-{}@example.org", &uuid::Uuid::new_v4().simple().to_string()[..8])
 }

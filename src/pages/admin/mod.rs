@@ -6,12 +6,14 @@ mod accounts;
 mod audit;
 mod dashboard;
 mod users;
+mod webhooks;
 
 pub use account::AdminAccountPage;
 pub use accounts::AdminAccountsPage;
 pub use audit::AdminAuditPage;
 pub use dashboard::AdminDashboardPage;
 pub use users::AdminUsersPage;
+pub use webhooks::{AdminWebhookPage, AdminWebhooksPage};
 
 use leptos::prelude::*;
 use leptos_router::components::Redirect;
@@ -61,6 +63,7 @@ fn AdminNav() -> impl IntoView {
             <a href="/admin/accounts">"Linked accounts"</a>
             <a href="/admin/users">"Users"</a>
             <a href="/admin/audit">"Audit log"</a>
+            <a href="/admin/webhooks">"Webhooks"</a>
         </nav>
     }
 }
