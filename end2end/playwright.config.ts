@@ -52,6 +52,8 @@ export default defineConfig({
         ONBEHALF_DATABASE__URL: 'sqlite://target/e2e/onbehalf.db',
         // The built-in demo provider, off the default port so a running development server does not collide.
         ONBEHALF_DEMO__BIND: `127.0.0.1:${port + 1}`,
+        // The example platform's webhook endpoint is plain http:// on 127.0.0.1 (registered by its e2e-server).
+        ONBEHALF_WEBHOOKS__ALLOW_HTTP_LOOPBACK: 'true',
         RUST_LOG: 'warn',
       },
     },

@@ -394,11 +394,12 @@ impl Settings {
             }
             None => {}
         }
-        // ONBEHALF_URL and ONBEHALF_API_KEY are a platform's settings for talking to onbehalf (the Python client and
-        // the example platform read them), not the server's: a shell that has them must still start the server.
+        // ONBEHALF_URL, ONBEHALF_API_KEY and ONBEHALF_WEBHOOK_SECRET are a platform's settings for talking to
+        // onbehalf (the Python client and the example platform read them), not the server's: a shell that has them
+        // must still start the server.
         let figment = figment.merge(
             Env::prefixed("ONBEHALF_")
-                .ignore(&["config", "url", "api_key"])
+                .ignore(&["config", "url", "api_key", "webhook_secret"])
                 .split("__"),
         );
         Self::from_figment(figment)

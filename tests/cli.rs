@@ -39,7 +39,16 @@ fn help_lists_every_command() {
     let out = onbehalf(&dir.path().join("x.db"), &["--help"], None);
     assert!(out.status.success());
     let help = text(&out);
-    for command in ["serve", "migrate", "user", "keys", "providers", "apikey", "seed"] {
+    for command in [
+        "serve",
+        "migrate",
+        "user",
+        "keys",
+        "providers",
+        "apikey",
+        "webhook",
+        "seed",
+    ] {
         assert!(help.contains(command), "{help}");
     }
     let out = onbehalf(&dir.path().join("x.db"), &["user", "--help"], None);
@@ -255,6 +264,7 @@ fn invalid_configuration_stops_start_up_naming_the_key() {
         .args(["migrate"])
         .env("ONBEHALF_URL", "http://127.0.0.1:3000")
         .env("ONBEHALF_API_KEY", "obk_x")
+        .env("ONBEHALF_WEBHOOK_SECRET", "whsec_x")
         .env("ONBEHALF_DATABASE__URL", format!("sqlite://{}", db.display()))
         .output()
         .unwrap();
@@ -393,4 +403,127 @@ fn seed_fills_an_empty_database_and_refuses_a_used_one() {
     let out = onbehalf(&db, &["seed", "--users", "5"], None);
     assert!(!out.status.success());
     assert!(text(&out).contains("already has users"), "{}", text(&out));
+}
+
+#[test]
+fn webhook_add_list_disable_enable_rotate_test_replay() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("onbehalf.db");
+    let run = |args: &[&str], loopback: bool| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_onbehalf"));
+        command
+            .args(args)
+            .env("ONBEHALF_DATABASE__URL", format!("sqlite://{}", db.display()))
+            .env("RUST_LOG", "warn")
+            .current_dir(std::env::temp_dir());
+        if loopback {
+            command.env("ONBEHALF_WEBHOOKS__ALLOW_HTTP_LOOPBACK", "true");
+        }
+        command.output().unwrap()
+    };
+    // Refused with the reason, nothing stored.
+    for (url, why) in [
+        ("http://hooks.example.org/x", "must use https://"),
+        ("https://10.1.2.3/x", "10.1.2.3 is not a public address"),
+        ("http://127.0.0.1:9/x", "must use https://"),
+    ] {
+        let out = run(&["webhook", "add", "--url", url], false);
+        assert!(!out.status.success(), "{url}");
+        assert!(text(&out).contains(why), "{url}: {}", text(&out));
+    }
+    let out = run(
+        &[
+            "webhook",
+            "add",
+            "--url",
+            "https://hooks.example.org/x",
+            "--event",
+            "account.linkd",
+        ],
+        false,
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("unknown event type `account.linkd`"),
+        "{}",
+        text(&out)
+    );
+    assert!(text(&run(&["webhook", "list"], false)).contains("no webhook endpoints"));
+
+    let out = run(
+        &[
+            "webhook",
+            "add",
+            "--url",
+            "http://127.0.0.1:9/hook",
+            "--event",
+            "account.needs_reconnect",
+            "--event",
+            "account.linked",
+            "--description",
+            "Invenio",
+        ],
+        true,
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let shown = text(&out);
+    let secret = shown
+        .lines()
+        .find_map(|l| l.strip_prefix("signing secret (shown once, store it now): "))
+        .expect("the secret is printed once");
+    assert!(secret.starts_with("whsec_"));
+    let id = shown
+        .split_whitespace()
+        .find(|w| w.starts_with("ep_"))
+        .expect("the endpoint's id")
+        .to_owned();
+    assert!(shown.contains("account.needs_reconnect, account.linked"), "{shown}");
+    let list = text(&run(&["webhook", "list"], false));
+    assert!(
+        list.contains(&id) && list.contains("enabled") && list.contains("Invenio"),
+        "{list}"
+    );
+    assert!(!list.contains(secret), "a listing never shows a secret");
+
+    let out = run(&["webhook", "disable", &id, "--reason", "receiver moving"], false);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&run(&["webhook", "list"], false)).contains("disabled: receiver moving"));
+    let out = run(&["webhook", "test", &id], false);
+    assert!(
+        text(&out).contains("the endpoint is disabled: it goes out once enabled"),
+        "{}",
+        text(&out)
+    );
+    assert!(run(&["webhook", "enable", &id], false).status.success());
+    assert!(text(&run(&["webhook", "list"], false)).contains("\tenabled\t"));
+
+    let out = run(&["webhook", "rotate-secret", &id], false);
+    let rotated = text(&out);
+    assert!(out.status.success(), "{rotated}");
+    assert!(rotated.contains("the previous one also signs for 1day"), "{rotated}");
+    assert!(!rotated.contains(secret));
+
+    let out = run(&["webhook", "replay", &id, "--since", "2026-01-01T00:00:00Z"], false);
+    assert!(text(&out).contains("queued 0 deliveries"), "{}", text(&out));
+    let out = run(&["webhook", "replay", &id, "--since", "last week"], false);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("neither Unix milliseconds nor an RFC 3339 time"),
+        "{}",
+        text(&out)
+    );
+    let out = run(&["webhook", "replay", &id, "--event", "evt_nope"], false);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("never had an event with the id `evt_nope`"),
+        "{}",
+        text(&out)
+    );
+    let out = run(&["webhook", "enable", "ep_nope"], false);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("no webhook endpoint has the id `ep_nope`"),
+        "{}",
+        text(&out)
+    );
 }

@@ -47,17 +47,50 @@ pub async fn start(tweak: impl FnOnce(&mut Settings)) -> Bench {
         "bench".into(),
         SecretString::from(onbehalf::tokens::vault::generate_key()),
     );
+    let webhook = std::env::var_os("BENCH_WEBHOOK").is_some();
+    settings.webhooks.allow_http_loopback |= webhook;
     tweak(&mut settings);
     let app = Application::build(settings).await.expect("app builds");
     let base = format!("http://127.0.0.1:{}", app.port());
     let state = app.state().clone();
     tokio::spawn(app.run());
+    if webhook {
+        receive_every_event(&state).await;
+    }
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .pool_max_idle_per_host(64)
         .build()
         .unwrap();
     Bench { state, base, client }
+}
+
+/// `BENCH_WEBHOOK=1`: a webhook endpoint for every event type, a receiver on loopback answering 204, so that what a
+/// bench measures includes the outbox (the event and its delivery written in the change's transaction) and the
+/// dispatcher sending them (issue 18: the outbox adds at most 10 % to the link callback and the refresh storm).
+async fn receive_every_event(state: &AppState) {
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(|| async { axum::http::StatusCode::NO_CONTENT }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://127.0.0.1:{}/hook", listener.local_addr().unwrap().port());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let new = onbehalf::webhooks::endpoints::NewWebhook {
+        url: &url,
+        events: &[],
+        description: Some("bench receiver"),
+    };
+    onbehalf::webhooks::endpoints::add(
+        &state.db,
+        &state.vault,
+        &state.settings.webhooks,
+        new,
+        Default::default(),
+    )
+    .await
+    .expect("the bench's webhook endpoint");
+    eprintln!("BENCH_WEBHOOK: every event is delivered to {url}");
 }
 
 impl Bench {

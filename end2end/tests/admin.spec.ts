@@ -1,4 +1,6 @@
 import { execFileSync } from 'node:child_process';
+import http from 'node:http';
+import { AddressInfo } from 'node:net';
 import AxeBuilder from '@axe-core/playwright';
 import { expect, Page, test, TestInfo } from '@playwright/test';
 import { jsEnabled, open, PASSWORD, settled, signIn, signOut, signUp, uniqueEmail } from './helpers';
@@ -8,13 +10,24 @@ import { jsEnabled, open, PASSWORD, settled, signIn, signOut, signUp, uniqueEmai
 // JavaScript on, Dorothy with it off), the other specs use the other four.
 const demo = `http://127.0.0.1:${Number(process.env.E2E_PORT ?? 3210) + 1}/demo/control`;
 
-/** Creates an admin with the command line, against the database the test server uses (see playwright.config). */
-function createAdmin(email: string): void {
-  execFileSync('./target/release/onbehalf', ['user', 'add', '--email', email, '--name', 'Audrey Admin', '--admin'], {
+/** Runs the command line against the database the test server uses (see playwright.config); what it printed. */
+function cli(args: string[], input = ''): string {
+  return execFileSync('./target/release/onbehalf', args, {
     cwd: '..',
-    input: `${PASSWORD}\n`,
-    env: { ...process.env, ONBEHALF_DATABASE__URL: 'sqlite://target/e2e/onbehalf.db', RUST_LOG: 'warn' },
+    input,
+    encoding: 'utf8',
+    env: {
+      ...process.env,
+      ONBEHALF_DATABASE__URL: 'sqlite://target/e2e/onbehalf.db',
+      ONBEHALF_WEBHOOKS__ALLOW_HTTP_LOOPBACK: 'true',
+      RUST_LOG: 'warn',
+    },
   });
+}
+
+/** Creates an admin with the command line. */
+function createAdmin(email: string): void {
+  cli(['user', 'add', '--email', email, '--name', 'Audrey Admin', '--admin'], `${PASSWORD}\n`);
 }
 
 async function noSeriousViolations(page: Page, testInfo: TestInfo): Promise<void> {
@@ -114,4 +127,75 @@ test('find a link, read its history, force a disconnect, see it audited; disable
   await signOut(page, testInfo);
   await signIn(page, testInfo, userEmail, PASSWORD);
   await expect(page).toHaveURL(/\/account$/);
+});
+
+test('see webhook endpoints, send a test event, read its delivery, redeliver it, disable and enable', async ({
+  page,
+}, testInfo) => {
+  test.setTimeout(60_000);
+  // A receiver of our own on loopback, registered with the command line (the server allows loopback receivers in
+  // these tests: webhooks.allow_http_loopback in playwright.config).
+  const received: { id: string; signature: string }[] = [];
+  // Only test events are counted: the other specs' changes (running in parallel) reach every endpoint that wants them.
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      if (JSON.parse(Buffer.concat(chunks).toString('utf8')).type === 'webhook.test') {
+        received.push({ id: String(req.headers['webhook-id']), signature: String(req.headers['webhook-signature']) });
+      }
+      res.writeHead(204).end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
+  try {
+    const added = cli([
+      'webhook', 'add', '--url', url, '--event', 'account.revocation_failed',
+      '--description', `E2E receiver (${testInfo.project.name})`,
+    ]);
+    expect(added).toContain('signing secret (shown once, store it now): whsec_');
+    const adminEmail = uniqueEmail('hooks-admin');
+    createAdmin(adminEmail);
+    await signIn(page, testInfo, adminEmail, PASSWORD);
+    await expect(page).toHaveURL(/\/account$/);
+
+    await open(page, testInfo, '/admin');
+    await page.getByRole('navigation', { name: 'Admin' }).getByRole('link', { name: 'Webhooks' }).click();
+    await expect(page.getByRole('heading', { name: 'Webhooks', exact: true })).toBeVisible();
+    await noSeriousViolations(page, testInfo);
+    await page.getByRole('link', { name: url }).click();
+    await expect(page.getByRole('heading', { name: url })).toBeVisible();
+
+    await page.getByRole('button', { name: 'Send test event' }).click();
+    await expect(page.getByRole('status')).toContainText('Test event queued.');
+    await expect.poll(() => received.length).toBe(1);
+    expect(received[0].signature).toMatch(/^v1,/);
+    await expect(async () => {
+      await page.reload();
+      await expect(page.getByRole('table', { name: 'Recent deliveries' })).toContainText('Delivered');
+    }).toPass();
+    await noSeriousViolations(page, testInfo);
+
+    // The delivery in full: the request with the signature redacted, and the answer.
+    await page.getByRole('link', { name: 'webhook.test' }).click();
+    await expect(page.getByRole('heading', { name: /Delivery of evt_/ })).toBeVisible();
+    await expect(page.locator('body')).toContainText('webhook-signature: v1,… (redacted)');
+    await expect(page.locator('body')).not.toContainText(received[0].signature);
+    await expect(page.getByRole('heading', { name: /Attempt 1: HTTP 204/ })).toBeVisible();
+    await page.screenshot({ path: testInfo.outputPath('admin_webhook.png'), fullPage: true });
+
+    await page.getByRole('button', { name: `Redeliver ${received[0].id}` }).click();
+    await expect(page.getByRole('status')).toContainText('1 delivery queued.');
+    await expect.poll(() => received.length).toBe(2);
+    expect(received[1].id).toBe(received[0].id);
+
+    await page.getByRole('button', { name: 'Disable', exact: true }).click();
+    await expect(page.getByRole('status')).toContainText('Disabled: nothing is sent to it.');
+    await expect(page.locator('.facts')).toContainText('disabled by an admin');
+    await page.getByRole('button', { name: 'Enable', exact: true }).click();
+    await expect(page.getByRole('status')).toContainText('Enabled: deliveries go out again.');
+  } finally {
+    server.close();
+  }
 });

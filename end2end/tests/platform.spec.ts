@@ -1,10 +1,12 @@
+import { execFileSync } from 'node:child_process';
 import { APIRequestContext, expect, Page, test } from '@playwright/test';
 import { jsEnabled, settled } from './helpers';
 
 // A research platform's user, end to end: the example platform (examples/platform, a Flask app standing for
 // InvenioRDM, started by playwright.config.ts on E2E_PORT + 2) links the user's Globus account through an onbehalf
 // connect session, lists their endpoints and submits a transfer through the service API, and sends them back
-// through onbehalf to reconnect after the provider revoked the grant. The platform's pages are plain HTML either
+// through onbehalf to reconnect after the provider revoked the grant, which onbehalf told the platform by webhook
+// (examples/platform/e2e-server registers the platform's endpoint). The platform's pages are plain HTML either
 // way; onbehalf's and the demo provider's pages in between run with JavaScript on and off.
 const port = Number(process.env.E2E_PORT ?? 3210);
 const onbehalf = `http://127.0.0.1:${port}`;
@@ -14,6 +16,21 @@ const demo = `http://127.0.0.1:${port + 1}/demo/control`;
 async function control(request: APIRequestContext, path: string, data: object = {}): Promise<void> {
   const res = await request.post(`${demo}${path}`, { data });
   expect(res.ok()).toBeTruthy();
+}
+
+/**
+ * A service API key made with the command line against the test server's database (see playwright.config), for the
+ * part of the platform's backend that works without its pages (a scheduled job, say).
+ */
+function serviceKey(name: string): string {
+  const out = execFileSync('./target/release/onbehalf', ['apikey', 'create', '--name', name, '--provider', 'demo'], {
+    cwd: '..',
+    encoding: 'utf8',
+    env: { ...process.env, ONBEHALF_DATABASE__URL: 'sqlite://target/e2e/onbehalf.db', RUST_LOG: 'warn' },
+  });
+  const key = /^key \(shown once, store it now\): (obk_\S+)$/m.exec(out)?.[1];
+  expect(key, `no key in the output of apikey create:\n${out}`).toBeTruthy();
+  return key as string;
 }
 
 /**
@@ -67,6 +84,8 @@ test('a platform user links Globus through onbehalf, transfers, and reconnects a
   await confirm(page, 'Link an account', user);
   await allowAs(page, who);
   await endpointsListed(page);
+  const account = new URL(page.url()).searchParams.get('account') ?? '';
+  expect(account).not.toBe('');
   await page.screenshot({ path: testInfo.outputPath('platform_linked.png'), fullPage: true });
 
   // A transfer between two of the user's endpoints, through onbehalf's `transfer` action.
@@ -76,10 +95,26 @@ test('a platform user links Globus through onbehalf, transfers, and reconnects a
   await page.getByRole('button', { name: 'Start transfer' }).click();
   await expect(page.getByRole('status')).toContainText(/Transfer submitted: task [0-9a-f-]{36}\./);
 
-  // The provider revokes the grant: the next page load finds out, and the platform offers to reconnect.
+  // The provider revokes the grant. The platform's backend, away from its pages, lists the user's transfers through
+  // onbehalf: Globus refuses the token and then its refresh, so onbehalf answers needs_reconnect, and tells the
+  // platform by webhook (POST /webhooks, signed).
   await control(request, '/revoke-grants', { identity: sub });
-  await page.goto(`${platform}/transfer`);
-  await expect(page.getByRole('alert').first()).toContainText('Globus no longer accepts');
+  const key = serviceKey(`e2e-platform-job-${testInfo.project.name}-${Date.now()}`);
+  const tasks = await request.post(`${onbehalf}/api/v1/accounts/${encodeURIComponent(account)}/actions/tasks`, {
+    headers: { Authorization: `Bearer ${key}` },
+    data: { params: {} },
+  });
+  expect(tasks.status()).toBe(409);
+  expect((await tasks.json()).error).toBe('needs_reconnect');
+
+  // The transfer page says so from the webhook alone, without asking onbehalf (a page that asks shows "Globus no
+  // longer accepts …" instead); reloaded until the webhook is in.
+  await expect(async () => {
+    await page.goto(`${platform}/transfer`);
+    await expect(page.getByRole('alert').first()).toContainText('Your Globus account needs reconnecting.', {
+      timeout: 1_000,
+    });
+  }).toPass({ timeout: 10_000 });
   await expect(page.getByRole('table', { name: 'Your endpoints' })).toHaveCount(0);
   await page.screenshot({ path: testInfo.outputPath('platform_reconnect.png'), fullPage: true });
   await page.getByRole('button', { name: 'Reconnect your Globus account' }).click();

@@ -5,12 +5,18 @@ by its own id (``external_id``) and asks onbehalf, with its API key, to list the
 When the user has no linked account, or Globus stopped accepting it, the platform creates a connect session and
 sends the browser to onbehalf, which brings it back to ``/transfer`` with ``result=linked|denied|failed``.
 
+onbehalf also tells the platform, by webhook (``POST /webhooks``, Standard Webhooks signatures checked with the
+``standardwebhooks`` package), when an account changes: the transfer page shows "needs reconnecting" as soon as
+Globus stopped accepting the account, before the platform itself asks onbehalf anything.
+
 Configuration (environment):
     ONBEHALF_URL       onbehalf's base URL (default http://127.0.0.1:3000)
     ONBEHALF_API_KEY   the platform's API key (``onbehalf apikey create``; required)
     PLATFORM_BIND      host:port to listen on (default 127.0.0.1:5000)
     PLATFORM_URL       this app's URL as browsers see it (default http://<PLATFORM_BIND>); return_to is built on it
     FLASK_SECRET_KEY   signs the session cookie (default: random, so sessions end when the app restarts)
+    ONBEHALF_WEBHOOK_SECRET  the ``whsec_...`` secret of the platform's webhook endpoint (``onbehalf webhook add
+                       --url <PLATFORM_URL>/webhooks``); unset: /webhooks answers 404 and the page only asks onbehalf
     PLATFORM_ACCESS_LOG  0 to silence the request log
 """
 
@@ -21,11 +27,14 @@ import hmac
 import logging
 import os
 import secrets
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask, abort, flash, g, redirect, render_template, request, session, url_for
 from onbehalf import Invalid, NeedsConsent, NeedsReconnect, Onbehalf, OnbehalfError, UserNotFound
+from standardwebhooks import Webhook, WebhookVerificationError
 
 PLATFORM_NAME = "Example Platform"
 # The onbehalf provider the platform links (the built-in demo provider stands for Globus).
@@ -35,6 +44,13 @@ FIXABLE = {"needs_reconnect", "needs_consent", "error"}
 TRANSFER_FIELDS = (
     "source_endpoint", "source_path", "destination_endpoint", "destination_path", "label", "recursive"
 )
+# What the transfer page says, without asking onbehalf, when a webhook said an account is in one of these statuses.
+TOLD = {
+    "needs_reconnect": "Your Globus account needs reconnecting.",
+    "needs_consent": "Your Globus account needs more access granted.",
+}
+# Routes that skip the CSRF check: onbehalf's webhooks carry no session; their signature authenticates them.
+CSRF_EXEMPT = {"onbehalf_webhook"}
 
 
 @dataclass(frozen=True)
@@ -50,7 +66,87 @@ USERS = {
 }
 
 
-def create_app(client: Onbehalf | None = None) -> Flask:
+@dataclass(frozen=True)
+class LinkState:
+    """What onbehalf's webhooks last said about one linked account of a platform user."""
+
+    #: The account's id (``id`` and ``label``, like the client's Account, so the templates take either).
+    id: str
+    provider: str
+    label: str
+    #: The account's status after the event (``active``, ``needs_reconnect``, ...), or ``disconnected``.
+    status: str
+    reason: str | None
+    #: When it happened at onbehalf (Unix ms): an older event that comes again (a retry, a replay) changes nothing.
+    occurred_at: int
+
+
+class LinkStates:
+    """The latest state of each linked account, per platform user (``external_id``), from ``account.*`` webhooks;
+    and the webhook ids already handled, since a delivery can come more than once.
+
+    In memory and behind one lock (Flask serves requests on threads), for the demo: a real platform keeps both in its
+    database, the webhook id under a unique constraint.
+    """
+
+    def __init__(self, remembered: int = 10_000) -> None:
+        self._lock = threading.Lock()
+        self._handled: OrderedDict[str, None] = OrderedDict()
+        self._remembered = remembered
+        self._states: dict[str, dict[str, LinkState]] = {}
+
+    def record(self, webhook_id: str, event: dict[str, Any]) -> bool:
+        """Handles an event once: ``False`` when ``webhook_id`` was handled already (nothing changes)."""
+        with self._lock:
+            if webhook_id in self._handled:
+                return False
+            self._handled[webhook_id] = None
+            if len(self._handled) > self._remembered:
+                self._handled.popitem(last=False)
+            told = link_state(event)
+            if told is not None:
+                external_id, state = told
+                accounts = self._states.setdefault(external_id, {})
+                known = accounts.get(state.id)
+                if known is None or known.occurred_at <= state.occurred_at:
+                    accounts[state.id] = state
+            return True
+
+    def of(self, external_id: str) -> list[LinkState]:
+        """The accounts of a platform user that webhooks told about."""
+        with self._lock:
+            return list(self._states.get(external_id, {}).values())
+
+    def handled(self) -> int:
+        """How many webhook ids were handled (for the tests)."""
+        with self._lock:
+            return len(self._handled)
+
+
+def link_state(event: dict[str, Any]) -> tuple[str, LinkState] | None:
+    """The user and account state an ``account.*`` event reports; ``None`` for other events (``user.*``,
+    ``webhook.test``) and for ``account.revocation_failed``, whose account is gone already."""
+    kind, data = event.get("type"), event.get("data")
+    if not (isinstance(kind, str) and kind.startswith("account.") and isinstance(data, dict)):
+        return None
+    user, account = data.get("user"), data.get("account")
+    if not (isinstance(user, dict) and isinstance(account, dict) and user.get("external_id") and account.get("id")):
+        return None
+    label = next((account[k] for k in ("username", "email", "display_name", "subject") if account.get(k)), "")
+    return str(user["external_id"]), LinkState(
+        id=str(account["id"]),
+        provider=str(account.get("provider_id", "")),
+        label=str(label),
+        # The account object is as it is after the change, but as it was just before for a disconnect.
+        status="disconnected" if kind == "account.disconnected" else str(account.get("status", "")),
+        reason=data.get("reason") or account.get("status_reason"),
+        occurred_at=int(event.get("occurred_at") or 0),
+    )
+
+
+def create_app(
+    client: Onbehalf | None = None, webhook_secret: str | None = None, link_states: LinkStates | None = None
+) -> Flask:
     app = Flask(__name__)
     app.config.update(
         SECRET_KEY=os.environ.get("FLASK_SECRET_KEY") or secrets.token_hex(32),
@@ -66,6 +162,11 @@ def create_app(client: Onbehalf | None = None) -> Flask:
             raise SystemExit("ONBEHALF_API_KEY is not set: create a key with `onbehalf apikey create` (see README.md).")
         client = Onbehalf(os.environ.get("ONBEHALF_URL", "http://127.0.0.1:3000"), api_key)
     onbehalf = client
+    secret = webhook_secret if webhook_secret is not None else os.environ.get("ONBEHALF_WEBHOOK_SECRET", "")
+    # Fails at start on a secret that is not whsec_ + base64, rather than refusing every delivery later.
+    webhook = Webhook(secret) if secret else None
+    states = link_states if link_states is not None else LinkStates()
+    app.extensions["link_states"] = states
 
     # --- sign-in and CSRF --------------------------------------------------------------------------------------
 
@@ -79,7 +180,7 @@ def create_app(client: Onbehalf | None = None) -> Flask:
     @app.before_request
     def check_csrf() -> None:
         g.user = USERS.get(session.get("user", ""))
-        if request.method == "POST":
+        if request.method == "POST" and request.endpoint not in CSRF_EXEMPT:
             sent = request.form.get("csrf_token", "")
             if not sent or not hmac.compare_digest(sent, session.get("csrf", "")):
                 abort(400, "This form has expired. Go back, reload the page and try again.")
@@ -143,6 +244,35 @@ def create_app(client: Onbehalf | None = None) -> Flask:
         )
         return redirect(connect.url, 303)
 
+    # --- onbehalf's webhooks ------------------------------------------------------------------------------------
+
+    @app.post("/webhooks")
+    def onbehalf_webhook() -> Any:
+        """An event from onbehalf: answered 204 once verified and recorded (or already recorded: onbehalf sends an
+        event again until it gets a 2xx), 400 with nothing stored when the signature does not hold."""
+        if webhook is None:
+            return {"error": "webhooks are not configured (ONBEHALF_WEBHOOK_SECRET)"}, 404
+        try:
+            # The body exactly as received: what was signed. The headers' names are compared in lower case.
+            event = webhook.verify(request.get_data(), dict(request.headers.items()))
+        except (WebhookVerificationError, ValueError) as e:
+            # ValueError too: standardwebhooks raises it for a malformed signature list and a body that is not JSON.
+            app.logger.warning("refused a webhook: %s", e)
+            return {"error": "the webhook's signature does not verify"}, 400
+        if not isinstance(event, dict):
+            return {"error": "the webhook is not an event"}, 400
+        # webhook-id is signed (and is the event's id): the same on every retry and redelivery.
+        states.record(request.headers["webhook-id"], event)
+        return "", 204
+
+    def told_to_fix(wanted: str | None) -> LinkState | None:
+        """The signed-in user's account that onbehalf's webhooks last said needs them (reconnect, consent), unless
+        they also said another one (or this one) is active: known without asking onbehalf."""
+        known = [s for s in states.of(g.user.external_id) if s.provider == PROVIDER and (not wanted or s.id == wanted)]
+        if any(s.status == "active" for s in known):
+            return None
+        return next((s for s in known if s.status in TOLD), None)
+
     @app.post("/connect")
     @signed_in
     def connect() -> Any:
@@ -171,8 +301,15 @@ def create_app(client: Onbehalf | None = None) -> Flask:
         elif result == "failed":
             reason = request.args.get("reason") or "unknown"
             problem = f"Linking your Globus account did not work ({reason}). You can try again."
-        accounts = demo_accounts()
         wanted = request.args.get("account") or form.get("account")
+        # Back from onbehalf with the account linked: onbehalf's webhook saying so may still be on its way.
+        told = None if result == "linked" else told_to_fix(wanted)
+        if told is not None:
+            return render_template(
+                "transfer.html", view="told", told=TOLD[told.status], reason=told.reason, account=told,
+                notice=notice, problem=problem, form=form,
+            ), status
+        accounts = demo_accounts()
         account = (
             next((a for a in accounts if a.id == wanted), None)
             or next((a for a in accounts if a.status == "active"), None)

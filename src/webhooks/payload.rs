@@ -31,6 +31,8 @@ pub struct Event {
 #[derive(Debug, Default, Serialize, utoipa::ToSchema)]
 #[schema(as = WebhookEventData)]
 pub struct EventData {
+    /// Absent only in `webhook.test`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub user: Option<UserRef>,
     /// The account as it is after the change (for `account.disconnected`: as it was just before).
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -1,6 +1,7 @@
 """The real server for the integration tests: `target/release/onbehalf serve` on a free port with a fresh SQLite
-database, the demo provider ("Demo Globus", id `demo`) on another, API keys from the CLI, and a helper that links
-demo accounts by driving the browser pages over HTTP.
+database, the demo provider ("Demo Globus", id `demo`) on another, API keys from the CLI, a helper that links
+demo accounts by driving the browser pages over HTTP, and a webhook receiver on 127.0.0.1 that records what
+onbehalf delivers (the server may send webhooks to plain http:// on loopback, and retries within a second).
 
 Without the binary the integration tests are skipped (say how to build it); with `ONBEHALF_REQUIRE_SERVER=1` a
 missing binary fails them instead, which is what CI wants. `ONBEHALF_BINARY` names another build.
@@ -9,14 +10,17 @@ missing binary fails them instead, which is what CI wants. `ONBEHALF_BINARY` nam
 from __future__ import annotations
 
 import html
+import json
 import os
 import re
 import socket
 import subprocess
+import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urljoin, urlsplit
@@ -36,7 +40,7 @@ RETURN_PREFIX = "http://127.0.0.1:9/return/"
 
 #: The demo provider's identities, in the order its consent page offers them (src/demo/data.rs); the first four own
 #: collections. Each test that links uses an identity of its own, so that switches aimed at one identity (revoked
-#: grants, expired tokens) touch only that test.
+#: grants, expired tokens) touch only that test; the webhook tests use the last two.
 IDENTITIES = {
     "ada": "3b9c4a7e-6f21-4d0b-8a5e-1c2f7e9d0a11",
     "grace": "7e2d1f90-48ac-4b6e-b3d1-95c0a4e8f622",
@@ -44,6 +48,8 @@ IDENTITIES = {
     "katherine": "e95f2b6c-71d8-4a03-9e4f-3a6c0b8d2e44",
     "mary": "5d7a9c21-3e8f-4b60-a1d4-6f2b8e0c9a55",
     "dorothy": "a83e6d05-9b2c-4f71-8e3a-2c5d7f1b0e66",
+    "hedy": "b2f4c8e1-5a3d-4e7f-9c60-7d1e3f5a9b77",
+    "radia": "f6a1d3b9-2c7e-4f58-8b04-9e2a6c4d1f88",
 }
 
 # A second provider the key scoping can name (never contacted: no account of it is ever linked).
@@ -110,6 +116,14 @@ class LiveServer:
         found = re.search(r"key \(shown once, store it now\): (obk_\S+)", out)
         assert found, f"no key in the output of apikey create:\n{out}"
         return found.group(1)
+
+    def webhook_add(self, url: str) -> tuple[str, str]:
+        """Registers a webhook endpoint for every event; returns its id (`ep_...`) and signing secret (`whsec_...`)."""
+        out = self.cli("webhook", "add", "--url", url, "--description", "Python client tests")
+        endpoint = re.search(r"added webhook endpoint (ep_\w+)", out)
+        secret = re.search(r"signing secret \(shown once, store it now\): (whsec_\S+)", out)
+        assert endpoint and secret, f"no endpoint id or secret in the output of webhook add:\n{out}"
+        return endpoint.group(1), secret.group(1)
 
     def client(self, key: str | None = None) -> Onbehalf:
         return Onbehalf(self.base_url, key or self.key, timeout=60)
@@ -274,6 +288,88 @@ def _linked(location: str, hops: list[tuple[int, str]]) -> Linked:
     return Linked(location=location, query=query, hops=hops)
 
 
+@dataclass(frozen=True)
+class Delivery:
+    """One request the webhook receiver got, as it came (header names lowercased)."""
+
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def event(self) -> dict[str, Any]:
+        """The body's JSON object, unverified (to find a delivery; verify it before trusting it); {} if not one."""
+        try:
+            document = json.loads(self.body)
+        except ValueError:
+            return {}
+        return document if isinstance(document, dict) else {}
+
+    @property
+    def external_id(self) -> str | None:
+        data = self.event.get("data")
+        user = data.get("user") if isinstance(data, dict) else None
+        external_id = user.get("external_id") if isinstance(user, dict) else None
+        return external_id if isinstance(external_id, str) else None
+
+    def summary(self) -> str:
+        return f"{self.path} {self.event.get('type')} {self.external_id} {self.headers.get('webhook-id')}"
+
+
+class Receiver:
+    """A webhook endpoint on 127.0.0.1 (an `http.server` in a thread): records every POST and answers 204."""
+
+    def __init__(self) -> None:
+        self.deliveries: list[Delivery] = []
+        self._arrived = threading.Condition()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._thread = threading.Thread(target=self._server.serve_forever, name="webhook-receiver", daemon=True)
+        self._thread.start()
+
+    def url(self, path: str = "/hook") -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}{path}"
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length") or 0))
+                headers = {name.lower(): value for name, value in self.headers.items()}
+                receiver._record(Delivery(path=self.path, headers=headers, body=body))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass  # quiet: pytest shows the deliveries when a wait fails
+
+        return Handler
+
+    def _record(self, delivery: Delivery) -> None:
+        with self._arrived:
+            self.deliveries.append(delivery)
+            self._arrived.notify_all()
+
+    def wait_for(self, what: str, matches: Callable[[Delivery], bool], timeout: float = 10.0) -> Delivery:
+        """The first delivery that `matches`, waiting up to `timeout` seconds for it to arrive."""
+        deadline = time.monotonic() + timeout
+        with self._arrived:
+            while True:
+                found = next((d for d in self.deliveries if matches(d)), None)
+                if found is not None:
+                    return found
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    seen = "\n".join(d.summary() for d in self.deliveries) or "nothing"
+                    pytest.fail(f"no webhook {what} within {timeout:g} s; the receiver got:\n{seen}")
+                self._arrived.wait(left)
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=10)
+
+
 @pytest.fixture(scope="session")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """The real server for the whole session; skipped without the binary (unless ONBEHALF_REQUIRE_SERVER=1)."""
@@ -295,6 +391,11 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         ONBEHALF_SERVER__BIND=f"127.0.0.1:{port}",
         ONBEHALF_DATABASE__URL=f"sqlite://{tmp}/onbehalf.db",
         ONBEHALF_DEMO__BIND=f"127.0.0.1:{demo_port}",
+        # Webhooks to the test's receiver (http://127.0.0.1:<port>): refused by default. The CLI enqueues `webhook
+        # test` for the dispatcher's next look (every 50 ms here), and a failed delivery is retried within a second.
+        ONBEHALF_WEBHOOKS__ALLOW_HTTP_LOOPBACK="true",
+        ONBEHALF_WEBHOOKS__POLL_INTERVAL="50ms",
+        ONBEHALF_WEBHOOKS__RETRY_BASE="200ms",
         RUST_LOG="warn",
     )
     log = tmp / "server.log"

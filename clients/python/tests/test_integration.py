@@ -1,5 +1,6 @@
 """The client against the real server (`target/release/onbehalf serve`, started by the `live` fixture in conftest.py)
-and its demo provider: every method, and every error the server can be made to answer.
+and its demo provider: every method, every error the server can be made to answer, and the webhooks it sends (to a
+receiver in the test, checked by `standardwebhooks` and by verify_webhook).
 
 Each test that links an account uses a demo identity of its own (conftest.IDENTITIES), so that the demo's switches
 (revoked grants, expired tokens, required consent) aimed at one identity or collection touch only that test.
@@ -7,16 +8,29 @@ Each test that links an account uses a demo identity of its own (conftest.IDENTI
 
 from __future__ import annotations
 
+import json
 import re
-from dataclasses import dataclass
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urljoin
 
 import httpx
 import pytest
+import standardwebhooks
 
-from conftest import IDENTITIES, RETURN_PREFIX, LiveServer, confirmation_page, forwarded_to, unique
+from conftest import (
+    IDENTITIES,
+    RETURN_PREFIX,
+    Delivery,
+    LiveServer,
+    Receiver,
+    confirmation_page,
+    forwarded_to,
+    unique,
+)
 from onbehalf import (
     Account,
     BadRequest,
@@ -33,6 +47,9 @@ from onbehalf import (
     Unauthorized,
     UserDisabled,
     UserNotFound,
+    WebhookEvent,
+    WebhookVerificationError,
+    verify_webhook,
 )
 
 pytestmark = pytest.mark.integration
@@ -578,3 +595,130 @@ def test_events_refuse_a_limit_out_of_range(ob: Onbehalf, ada: Person) -> None:
         with pytest.raises(Invalid) as caught:
             ob.events(ada.external_id, limit=limit)
         assert caught.value.field == "limit"
+
+
+# -- webhooks -------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Hook:
+    """The test receiver, registered with `onbehalf webhook add` for every event."""
+
+    receiver: Receiver
+    endpoint: str
+    secret: str = field(repr=False)
+
+    def verified(self, delivery: Delivery) -> WebhookEvent:
+        """The delivery checked by both implementations: the reference `standardwebhooks` and verify_webhook."""
+        document = standardwebhooks.Webhook(self.secret).verify(delivery.body, delivery.headers)
+        event = verify_webhook(delivery.headers, delivery.body, self.secret)
+        assert document == json.loads(delivery.body) and event.raw == document
+        return event
+
+    def wait_for(self, kind: str, external_id: str | None = None, after: int = 0) -> Delivery:
+        """The first delivery of an event of type `kind` (for the user `external_id`, after `after` ms) to /hook."""
+        return self.receiver.wait_for(
+            f"{kind} for {external_id or 'anyone'}",
+            lambda d: d.path == "/hook"
+            and d.event.get("type") == kind
+            and (external_id is None or d.external_id == external_id)
+            and int(d.event.get("occurred_at") or 0) > after,
+        )
+
+
+@pytest.fixture(scope="module")
+def hook(live: LiveServer) -> Iterator[Hook]:
+    """A receiver on 127.0.0.1 registered for every event; disabled and stopped after the module."""
+    receiver = Receiver()
+    endpoint, secret = live.webhook_add(receiver.url("/hook"))
+    try:
+        yield Hook(receiver, endpoint, secret)
+    finally:
+        live.cli("webhook", "disable", endpoint, "--reason", "the Python client's tests are done")
+        receiver.close()
+
+
+def test_webhook_test_is_delivered_signed_per_standard_webhooks(live: LiveServer, hook: Hook) -> None:
+    before = int(time.time() * 1000)
+    out = live.cli("webhook", "test", hook.endpoint)
+    queued = re.search(r"(evt_[0-9a-f]+)", out)
+    assert queued, f"no event id in the output of webhook test:\n{out}"
+    delivery = hook.wait_for("webhook.test")
+    event = hook.verified(delivery)
+    assert event.id == queued.group(1) == delivery.headers["webhook-id"]
+    assert re.fullmatch(r"evt_[0-9a-f]{32}", event.id), event.id
+    assert (event.type, event.user, event.account) == ("webhook.test", None, None)
+    assert event.data in ({}, {"user": None}), "no user (null or left out), nothing else"
+    assert before - 1000 <= event.occurred_at <= int(time.time() * 1000)
+    assert delivery.headers["content-type"].startswith("application/json")
+    assert delivery.headers["user-agent"].startswith("onbehalf-webhooks/")
+    assert abs(int(delivery.headers["webhook-timestamp"]) - time.time()) < 60
+    assert re.fullmatch(r"v1,[A-Za-z0-9+/]{43}=", delivery.headers["webhook-signature"]), "one secret, one signature"
+    # The body is what was signed, byte for byte: a receiver that re-serializes it breaks the signature.
+    with pytest.raises(WebhookVerificationError, match="No signature"):
+        verify_webhook(delivery.headers, json.dumps(json.loads(delivery.body), indent=1), hook.secret)
+
+
+def test_linking_an_account_sends_account_linked(live: LiveServer, ob: Onbehalf, hook: Hook) -> None:
+    external_id = unique("hedy")
+    email = f"{external_id}@example.org"
+    account_id = live.link(ob, external_id, "hedy", email=email)
+    delivery = hook.wait_for("account.linked", external_id)
+    event = hook.verified(delivery)
+    [account] = ob.accounts(external_id)
+    assert account.id == account_id
+    assert event.user is not None and (event.user.external_id, event.user.email) == (external_id, email)
+    assert event.account is not None
+    assert (event.account.id, event.account.provider_id, event.account.subject) == (
+        account.id,
+        "demo",
+        account.subject,
+    )
+    assert event.account.is_active and event.account.username == "hedy@demo.globus.org"
+    assert event.account.resource_server(TRANSFER) is not None, event.account.resource_servers
+    assert delivery.headers["webhook-id"] == event.id
+
+
+def test_a_revoked_grant_sends_needs_reconnect_then_reconnected(live: LiveServer, ob: Onbehalf, hook: Hook) -> None:
+    radia = linked_person(live, ob, "radia")
+    linked = hook.verified(hook.wait_for("account.linked", radia.external_id))
+    live.demo("revoke-grants", {"identity": IDENTITIES["radia"]})
+    live.demo("expire-tokens", {"identity": IDENTITIES["radia"]})
+    with pytest.raises(NeedsReconnect):
+        ob.run_action(radia.account, "tasks")
+
+    # onbehalf tells the platform at once: no call of the platform's needed to find out.
+    lost = hook.verified(hook.wait_for("account.needs_reconnect", radia.external_id))
+    assert lost.account is not None and lost.account.id == radia.account.id
+    assert lost.account.needs_reconnect and lost.reason, lost
+    assert lost.occurred_at >= linked.occurred_at
+
+    link = ob.connect_session(radia.external_id, account=radia.account, return_to=f"{RETURN_PREFIX}reconnect")
+    assert live.open_link(link.url, "radia").account == radia.account.id
+    back = hook.receiver.wait_for(
+        f"account.reconnected (or linked) for {radia.external_id}",
+        lambda d: d.event.get("type") in {"account.reconnected", "account.linked"}
+        and d.external_id == radia.external_id
+        and int(d.event.get("occurred_at") or 0) > lost.occurred_at,
+    )
+    fixed = hook.verified(back)
+    assert fixed.account is not None and fixed.account.id == radia.account.id and fixed.account.is_active
+
+
+def test_a_rotated_secret_signs_with_both_secrets(live: LiveServer, hook: Hook) -> None:
+    # An endpoint of its own, so the module's endpoint keeps a single secret.
+    endpoint, old = live.webhook_add(hook.receiver.url("/rotated"))
+    try:
+        out = live.cli("webhook", "rotate-secret", endpoint)
+        found = re.search(r"(whsec_\S+)", out)
+        assert found, f"no secret in the output of rotate-secret:\n{out}"
+        new = found.group(1)
+        assert new != old
+        live.cli("webhook", "test", endpoint)
+        delivery = hook.receiver.wait_for("webhook.test at /rotated", lambda d: d.path == "/rotated")
+        assert len(delivery.headers["webhook-signature"].split(" ")) == 2, delivery.headers
+        for secret in (old, new):
+            assert verify_webhook(delivery.headers, delivery.body, secret).type == "webhook.test"
+            standardwebhooks.Webhook(secret).verify(delivery.body, delivery.headers)
+    finally:
+        live.cli("webhook", "disable", endpoint)

@@ -146,6 +146,7 @@ pub fn AdminWebhookPage() -> impl IntoView {
                 "Enabled: deliveries go out again.".to_owned(),
             ),
             (None, Some(done)) => match done.strip_prefix("queued-") {
+                Some("1") => ("alert alert-success", "status", "1 delivery queued.".to_owned()),
                 Some(n) => ("alert alert-success", "status", format!("{n} deliveries queued.")),
                 None => return None,
             },

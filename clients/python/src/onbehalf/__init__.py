@@ -5,6 +5,8 @@ and actions taken on the user's behalf, from a platform's backend.
 >>> with Onbehalf("http://127.0.0.1:3000", "obk_...") as ob:  # doctest: +SKIP
 ...     account = ob.accounts("u-42")[0]
 ...     token = ob.token(account, "transfer.api.globus.org")
+
+A webhook receiver checks each delivery with :func:`verify_webhook` (the endpoint's ``whsec_...`` secret).
 """
 
 from ._version import __version__
@@ -32,9 +34,17 @@ from .errors import (
     error_class,
 )
 from .models import Account, ConnectSession, Disconnected, Event, EventPage, ResourceServer, Scope, Token, User
+from .webhooks import (
+    DEFAULT_WEBHOOK_TOLERANCE,
+    WebhookEvent,
+    WebhookVerificationError,
+    sign_webhook,
+    verify_webhook,
+)
 
 __all__ = [
     "DEFAULT_TIMEOUT",
+    "DEFAULT_WEBHOOK_TOLERANCE",
     "Account",
     "BadRequest",
     "Busy",
@@ -64,6 +74,10 @@ __all__ = [
     "User",
     "UserDisabled",
     "UserNotFound",
+    "WebhookEvent",
+    "WebhookVerificationError",
     "__version__",
     "error_class",
+    "sign_webhook",
+    "verify_webhook",
 ]

@@ -38,10 +38,12 @@ def _no_fields() -> Mapping[str, Any]:
 class _Reader:
     """Typed access to one JSON object of an answer; errors name the path of the field (``accounts[0].id``)."""
 
-    def __init__(self, value: Any, where: str, status: int | None = None) -> None:
+    def __init__(self, value: Any, where: str, status: int | None = None, *, what: str = "The server's answer") -> None:
         self.where = where
         #: The HTTP status of the answer, for the errors.
         self.status = status
+        #: What is being read, for the errors (a webhook's body is not an answer).
+        self.what = what
         if not isinstance(value, Mapping):
             raise self._invalid(where, "an object")
         self.data: Mapping[str, Any] = value
@@ -49,7 +51,7 @@ class _Reader:
     def _invalid(self, path: str, expected: str) -> ProtocolError:
         return ProtocolError(
             "invalid_response",
-            f"The server's answer cannot be read: {path or 'the body'} should be {expected}.",
+            f"{self.what} cannot be read: {path or 'the body'} should be {expected}.",
             self.status,
         )
 
@@ -111,10 +113,12 @@ class _Reader:
             return []
         if not isinstance(value, list):
             raise self._invalid(self._path(key), "a list")
-        return [_Reader(item, f"{self._path(key)}[{at}]", self.status) for at, item in enumerate(value)]
+        return [
+            _Reader(item, f"{self._path(key)}[{at}]", self.status, what=self.what) for at, item in enumerate(value)
+        ]
 
     def child(self, key: str) -> _Reader:
-        return _Reader(self.data.get(key), self._path(key), self.status)
+        return _Reader(self.data.get(key), self._path(key), self.status, what=self.what)
 
 
 def _from_ms(millis: int) -> datetime:

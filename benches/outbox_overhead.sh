@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Issue 18: the outbox adds at most 10 % to the link callback's and the refresh storm's time. Builds the commit
+# before webhooks (BASE, default d0f9c0a) in a worktree and runs its link_callbacks and delegated_calls benches side by
+# side with this checkout's (with BENCH_WEBHOOK=1: an endpoint receives every event), alternating, ROUNDS times each,
+# and prints every run's figures. Compare the two columns of the same run; these machines are noisy.
+#   bash benches/outbox_overhead.sh [ROUNDS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BASE=${BASE:-d0f9c0a}
+ROUNDS=${1:-2}
+base_dir=${BASE_DIR:-/tmp/onbehalf-base-$BASE}
+if [ ! -d "$base_dir" ]; then
+  git worktree add --detach "$base_dir" "$BASE" >/dev/null
+fi
+export CARGO_TARGET_DIR_BASE=${CARGO_TARGET_DIR_BASE:-/tmp/onbehalf-base-target}
+build() { (cd "$1" && CARGO_TARGET_DIR="$2" cargo bench --features ssr --no-run --bench link_callbacks --bench delegated_calls >/dev/null 2>&1); }
+echo "building $BASE in $base_dir (its own target dir) and this checkout…"
+build "$base_dir" "$CARGO_TARGET_DIR_BASE"
+build . "${CARGO_TARGET_DIR:-target}"
+run() { # label dir target [env]
+  local label=$1 dir=$2 target=$3; shift 3
+  for bench in link_callbacks delegated_calls; do
+    (cd "$dir" && env "$@" CARGO_TARGET_DIR="$target" cargo bench --features ssr --bench "$bench" 2>/dev/null) |
+      grep -E "links/s|storm|calls/s" | sed "s/^/$label $bench: /"
+  done
+}
+for round in $(seq "$ROUNDS"); do
+  echo "== round $round"
+  run "base ($BASE)" "$base_dir" "$CARGO_TARGET_DIR_BASE"
+  run "outbox (HEAD)" . "${CARGO_TARGET_DIR:-target}" BENCH_WEBHOOK=1
+done
