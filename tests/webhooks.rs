@@ -1017,7 +1017,60 @@ async fn the_service_api_lists_endpoints_and_replays_for_an_unrestricted_key(bac
     }
 }
 
+async fn an_endpoint_failing_for_too_long_is_disabled_and_audited(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |s| {
+        fast(s);
+        s.webhooks.disable_after = Duration::from_secs(1);
+    })
+    .await;
+    let receiver = Receiver::start(|_, _| Reply::Status(503)).await;
+    let healthy = Receiver::ok().await;
+    let (failing, _) = add(&app, &receiver.url, &[]).await;
+    let (fine, _) = add(&app, &healthy.url, &[]).await;
+    endpoints::send_test(&app.state.db, &failing).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let view = loop {
+        let list = endpoints::list(&app.state.db).await.unwrap();
+        let view = list.into_iter().find(|e| e.id == failing).unwrap();
+        if !view.enabled || Instant::now() > deadline {
+            break view;
+        }
+        // Something to record now and then, as traffic would bring (the check runs after each batch).
+        endpoints::send_test(&app.state.db, &fine).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(!view.enabled, "still enabled after failing for over a second: {view:?}");
+    let reason = view.disabled_reason.clone().unwrap();
+    assert!(
+        reason.starts_with("failing: no delivery succeeded for 1 second ("),
+        "{reason}"
+    );
+    assert!(view.consecutive_failures >= 2, "{view:?}");
+    assert!(
+        receiver.seen().len() >= 2,
+        "retried meanwhile: {}",
+        receiver.seen().len()
+    );
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) FROM audit_events WHERE action = 'webhook_endpoint_disabled'"
+        )
+        .await,
+        1
+    );
+    // The healthy one stays enabled.
+    assert!(
+        endpoints::list(&app.state.db)
+            .await
+            .unwrap()
+            .iter()
+            .any(|e| e.id == fine && e.enabled)
+    );
+}
+
 on_both_backends!(
+    an_endpoint_failing_for_too_long_is_disabled_and_audited,
     the_service_api_lists_endpoints_and_replays_for_an_unrestricted_key,
     the_admin_page_shows_deliveries_and_its_buttons_work,
     a_link_is_delivered_at_once_signed_and_without_tokens,
