@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Issue 18: the outbox adds at most 10 % to the link callback's and the refresh storm's time. Builds the commit
 # before webhooks (BASE, default d0f9c0a) in a worktree and runs its link_callbacks and delegated_calls benches side by
-# side with this checkout's (with BENCH_WEBHOOK=1: an endpoint receives every event), alternating, ROUNDS times each,
-# and prints every run's figures. Compare the two columns of the same run; these machines are noisy.
+# side with this checkout's, alternating, ROUNDS times each, and prints every run's figures. This checkout runs three
+# ways: with no webhook endpoint; BENCH_WEBHOOK=outbox (an endpoint for every event, so every change also writes its
+# event and delivery, but no dispatcher); BENCH_WEBHOOK=1 (the same, and the dispatcher sends each one to a receiver
+# in the same process, on the same two cores). Compare the columns of the same run; these machines are noisy.
 #   bash benches/outbox_overhead.sh [ROUNDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,5 +29,7 @@ run() { # label dir target [env]
 for round in $(seq "$ROUNDS"); do
   echo "== round $round"
   run "base ($BASE)" "$base_dir" "$CARGO_TARGET_DIR_BASE"
-  run "outbox (HEAD)" . "${CARGO_TARGET_DIR:-target}" BENCH_WEBHOOK=1
+  run "HEAD, no endpoint" . "${CARGO_TARGET_DIR:-target}"
+  run "HEAD, outbox only" . "${CARGO_TARGET_DIR:-target}" BENCH_WEBHOOK=outbox
+  run "HEAD, delivered" . "${CARGO_TARGET_DIR:-target}" BENCH_WEBHOOK=1
 done

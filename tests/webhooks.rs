@@ -29,7 +29,7 @@ use onbehalf::{
         endpoints::{self, ChangedBy, NewWebhook, Replay},
         outbox,
         payload::EventData,
-        signing,
+        repo, signing,
     },
 };
 use serde_json::Value;
@@ -489,6 +489,163 @@ async fn an_accounts_events_arrive_in_order_under_a_burst_and_failures(backend: 
         }
     }
     assert_eq!(accepted, expected);
+}
+
+/// How many of an endpoint's pending deliveries wait behind an earlier one of their key (and so are never claimed).
+async fn waiting(app: &TestApp) -> i64 {
+    sqlx::query_scalar("SELECT COUNT(*) FROM webhook_deliveries WHERE state = 'pending' AND next_attempt_at = $1")
+        .bind(repo::WAITING)
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap()
+}
+
+async fn deliveries_behind_a_pending_one_wait_and_go_in_turn(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |s| {
+        fast(s);
+        s.webhooks.timeout = Duration::from_secs(5); // the slow answer below is an answer, not a timeout
+    })
+    .await;
+    // The link's event holds the account's head in flight for a while.
+    let receiver = Receiver::start(|n, _| {
+        if n == 0 {
+            Reply::Slow(Duration::from_secs(2))
+        } else {
+            Reply::Status(204)
+        }
+    })
+    .await;
+    let (endpoint, _) = add(&app, &receiver.url, &[]).await;
+    let ada = linked(&app, 0).await;
+    receiver.wait_for(1, Duration::from_secs(5)).await;
+    for reason in ["a", "b", "c"] {
+        enqueue(&app.state.db, ada.user_id, &ada.account_id, reason).await;
+    }
+    assert_eq!(waiting(&app).await, 3, "the three behind the one in flight wait");
+    let shown = repo::recent_deliveries(&app.state.db.pool, &endpoint, 10)
+        .await
+        .unwrap();
+    let waiting_shown: Vec<bool> = shown.iter().map(|d| d.waiting).collect();
+    assert_eq!(
+        waiting_shown,
+        [true, true, true, false],
+        "newest first, as the admin page lists them"
+    );
+    assert!(shown.iter().filter(|d| d.waiting).all(|d| d.next_attempt_at.is_none()));
+    // Another account is not held back by Ada's.
+    let grace = linked(&app, 1).await;
+    let got = receiver.wait_for(2, Duration::from_secs(5)).await;
+    assert_eq!(
+        got[1].json()["data"]["account"]["id"],
+        grace.account_id.as_str(),
+        "Grace's link goes at once"
+    );
+    let got = receiver.wait_for(5, Duration::from_secs(10)).await;
+    let ada_reasons: Vec<String> = got
+        .iter()
+        .filter(|r| r.json()["type"] == "account.recovered")
+        .map(|r| r.json()["data"]["reason"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ada_reasons, ["a", "b", "c"]);
+    assert_eq!(waiting(&app).await, 0);
+    assert_eq!(delivery_states(&app).await.get("delivered"), Some(&5));
+    // A replay queues behind what is pending of each key, and is sent in order too.
+    let before = receiver.seen().len();
+    let queued = endpoints::replay(&app.state.db, &endpoint, Replay::Since(0), ChangedBy::default())
+        .await
+        .unwrap();
+    assert_eq!(queued, 5);
+    let got = receiver.wait_for(before + 5, Duration::from_secs(10)).await;
+    let replayed: Vec<String> = got[before..]
+        .iter()
+        .filter(|r| r.json()["type"] == "account.recovered")
+        .map(|r| r.json()["data"]["reason"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(replayed, ["a", "b", "c"]);
+    assert_eq!(waiting(&app).await, 0);
+}
+
+/// The race the order locks close: an event is enqueued behind its key's head (so it waits) while the head's result
+/// is being recorded. Without the lock, the recorder (not seeing the uncommitted row) would promote nothing and the
+/// event would wait for ever; with it, the recorder waits for the enqueue's commit and promotes it.
+async fn an_event_enqueued_as_its_head_ends_is_never_stranded(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |s| {
+        fast(s);
+        s.webhooks.dispatch = false; // this test claims and records as a dispatcher does
+    })
+    .await;
+    let receiver = Receiver::ok().await;
+    add(&app, &receiver.url, &[]).await;
+    let ada = linked(&app, 0).await;
+    let db = app.state.db.clone();
+    let now = now_ms();
+    let head = repo::claim(&db, "test/webhooks", now, now + 60_000, 10).await.unwrap();
+    assert_eq!(head.len(), 1, "the link's event, the account's head");
+    let head = head.into_iter().next().unwrap();
+
+    // The change: its event goes behind the head (in flight), so it waits; not committed yet.
+    let mut change = db.begin_write().await.unwrap();
+    let mut data = EventData::new_for(
+        onbehalf::webhooks::payload::user(&mut change, ada.user_id)
+            .await
+            .unwrap(),
+        None,
+    );
+    data.account_id = Some(ada.account_id.clone());
+    let event = outbox::enqueue(&mut change, EventType::AccountRecovered, data, now_ms())
+        .await
+        .unwrap();
+
+    // Meanwhile the head's result is recorded, as the recorder does: the key's lock first, then the result.
+    let recording = tokio::spawn({
+        let db = db.clone();
+        let head = head.clone();
+        async move {
+            let mut tx = db.begin_write().await.unwrap();
+            repo::lock_order(&mut tx, [head.ordering_key.as_str()]).await.unwrap();
+            let result = repo::AttemptResult {
+                delivery_id: head.id,
+                endpoint_id: head.endpoint_id.clone(),
+                ordering_key: head.ordering_key.clone(),
+                attempt: head.attempt,
+                sent_at: now_ms(),
+                webhook_timestamp: now_ms() / 1000,
+                latency_ms: 1,
+                status: Some(204),
+                error: None,
+                response_headers: None,
+                response_body: None,
+                next: repo::Next::Delivered,
+                counts: true,
+            };
+            assert!(repo::record(&mut tx, "test/webhooks", &result, now_ms()).await.unwrap());
+            tx.commit().await.unwrap();
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !recording.is_finished(),
+        "the recorder waits for the enqueue holding the key"
+    );
+    change.commit().await.unwrap();
+    recording.await.unwrap();
+
+    let next: i64 = sqlx::query_scalar("SELECT next_attempt_at FROM webhook_deliveries WHERE event_id = $1")
+        .bind(&event)
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert!(
+        next <= now_ms(),
+        "the event became due when its head ended (next attempt {next})"
+    );
+    let claimed = repo::claim(&db, "test/webhooks", now_ms(), now_ms() + 60_000, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        claimed.iter().map(|c| c.event_id.as_str()).collect::<Vec<_>>(),
+        [event.as_str()]
+    );
 }
 
 async fn a_slow_or_huge_receiver_never_stalls_the_others(backend: Backend) {
@@ -1078,6 +1235,8 @@ on_both_backends!(
     five_hundreds_then_ok_is_delivered_once_on_the_fourth_attempt,
     gone_disables_the_endpoint,
     an_accounts_events_arrive_in_order_under_a_burst_and_failures,
+    deliveries_behind_a_pending_one_wait_and_go_in_turn,
+    an_event_enqueued_as_its_head_ends_is_never_stranded,
     a_slow_or_huge_receiver_never_stalls_the_others,
     bad_endpoints_are_refused_with_a_clear_message,
     two_dispatchers_deliver_every_event_exactly_once,

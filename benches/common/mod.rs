@@ -47,14 +47,19 @@ pub async fn start(tweak: impl FnOnce(&mut Settings)) -> Bench {
         "bench".into(),
         SecretString::from(onbehalf::tokens::vault::generate_key()),
     );
-    let webhook = std::env::var_os("BENCH_WEBHOOK").is_some();
-    settings.webhooks.allow_http_loopback |= webhook;
+    let webhook = std::env::var("BENCH_WEBHOOK").ok();
+    settings.webhooks.allow_http_loopback |= webhook.is_some();
+    if webhook.as_deref() == Some("outbox") {
+        // Events and deliveries written, never sent: the outbox's own cost, without the dispatcher and the receiver
+        // sharing the bench's two cores.
+        settings.webhooks.dispatch = false;
+    }
     tweak(&mut settings);
     let app = Application::build(settings).await.expect("app builds");
     let base = format!("http://127.0.0.1:{}", app.port());
     let state = app.state().clone();
     tokio::spawn(app.run());
-    if webhook {
+    if webhook.is_some() {
         receive_every_event(&state).await;
     }
     let client = reqwest::Client::builder()
@@ -68,6 +73,7 @@ pub async fn start(tweak: impl FnOnce(&mut Settings)) -> Bench {
 /// `BENCH_WEBHOOK=1`: a webhook endpoint for every event type, a receiver on loopback answering 204, so that what a
 /// bench measures includes the outbox (the event and its delivery written in the change's transaction) and the
 /// dispatcher sending them (issue 18: the outbox adds at most 10 % to the link callback and the refresh storm).
+/// `BENCH_WEBHOOK=outbox`: the same endpoint, but no dispatcher (the writes alone).
 async fn receive_every_event(state: &AppState) {
     let app = axum::Router::new().route(
         "/hook",

@@ -8,7 +8,8 @@
 //!   connecting only to public addresses (`address::GuardedResolver`). A slow or huge answer holds one slot for at
 //!   most the timeout; the others go on.
 //! - **Record**: results go to one recorder task that writes them in batches (one transaction per batch, fenced by
-//!   the lease), with the endpoint's health; then the claimer looks again (an account's next delivery may now go).
+//!   the lease), with the endpoint's health; a delivery that is over makes the next one of its account due (only
+//!   the first pending delivery of an account is ever due: see `repo::WAITING`); then the claimer looks again.
 //!   2xx: delivered. 410 Gone: failed, and the endpoint disabled. Anything else (other statuses, timeouts, refused
 //!   connections): retried after a full-jitter exponential backoff ([`retry_delay`]) until `webhooks.retry_for`
 //!   has passed since the event, then failed. An endpoint failing for `webhooks.disable_after` is disabled and
@@ -173,6 +174,7 @@ impl Dispatcher {
         AttemptResult {
             delivery_id: d.id,
             endpoint_id: d.endpoint_id.clone(),
+            ordering_key: d.ordering_key.clone(),
             attempt: d.attempt,
             sent_at,
             webhook_timestamp: timestamp,
@@ -276,13 +278,21 @@ impl Dispatcher {
         }
     }
 
-    /// Records results in one transaction: each delivery (fenced by its claim), then each endpoint's health once, in
-    /// endpoint order (so instances recording at once lock endpoints in the same order).
+    /// Records results in one transaction: each delivery (fenced by its claim; one that is over makes the next of
+    /// its key due), then each endpoint's health once, in endpoint order (so instances recording at once lock
+    /// endpoints in the same order).
     async fn record(&self, batch: &[&Recorded]) -> Result<(), sqlx::Error> {
         let now = now_ms();
         let mut ordered: Vec<&AttemptResult> = batch.iter().map(|r| &r.result).collect();
         ordered.sort_by_key(|r| r.delivery_id);
         let mut tx = self.db.begin_write().await?;
+        // Before anything else (all writers take these first, in key order): a delivery that ends promotes the next
+        // of its key, which an enqueue of the same key must not miss.
+        let ending = ordered
+            .iter()
+            .filter(|r| r.next.ends())
+            .map(|r| r.ordering_key.as_str());
+        repo::lock_order(&mut tx, ending).await?;
         let mut recorded = Vec::with_capacity(batch.len());
         let mut health: std::collections::BTreeMap<&str, Vec<(i64, bool)>> = Default::default();
         for result in ordered {

@@ -177,7 +177,11 @@ pub struct DeliveryView {
     pub state: String,
     pub attempts: i64,
     pub occurred_at: i64,
+    /// When it is tried next (pending, not waiting).
     pub next_attempt_at: Option<i64>,
+    /// Pending behind an earlier delivery of the same account (or user) to this endpoint: it goes when that one is
+    /// over.
+    pub waiting: bool,
     pub last_status: Option<i64>,
     pub last_error: Option<String>,
     pub last_latency_ms: Option<i64>,

@@ -11,6 +11,7 @@ use tokio::sync::Notify;
 use super::{
     EventType,
     payload::{self, Event, EventData},
+    repo,
 };
 
 /// Wakes this process's dispatcher when something was enqueued and committed here (other instances find it at their
@@ -46,17 +47,8 @@ pub async fn enqueue(
     let key = payload::ordering_key(account_id.as_deref(), user_id, &id);
     // Subscribed: no list (every type), or the type among the space-separated ones (`_` escaped for LIKE).
     let pattern = format!("% {} %", kind.as_str().replace('_', "\\_"));
-    sqlx::query(
-        "INSERT INTO webhook_deliveries (event_id, endpoint_id, ordering_key, state, next_attempt_at, created_at) \
-         SELECT $1, id, $2, 'pending', $3, $3 FROM webhook_endpoints \
-         WHERE disabled_at IS NULL AND (events IS NULL OR (' ' || events || ' ') LIKE $4 ESCAPE '\\')",
-    )
-    .bind(&id)
-    .bind(&key)
-    .bind(now)
-    .bind(pattern)
-    .execute(&mut *conn)
-    .await?;
+    repo::lock_order(conn, [key.as_str()]).await?;
+    repo::insert_subscribed(conn, &id, &key, &pattern, now).await?;
     Ok(id)
 }
 
@@ -64,16 +56,8 @@ pub async fn enqueue(
 pub async fn enqueue_test(conn: &mut AnyConnection, endpoint_id: &str, now: i64) -> Result<String, sqlx::Error> {
     let id = new_event_id();
     write_event(conn, &id, EventType::Test, None, None, EventData::default(), now).await?;
-    sqlx::query(
-        "INSERT INTO webhook_deliveries (event_id, endpoint_id, ordering_key, state, next_attempt_at, created_at) \
-         VALUES ($1, $2, $3, 'pending', $4, $4)",
-    )
-    .bind(&id)
-    .bind(endpoint_id)
-    .bind(payload::ordering_key(None, None, &id))
-    .bind(now)
-    .execute(&mut *conn)
-    .await?;
+    // Its key is its own: nothing to wait for, nobody to lock out.
+    repo::insert_delivery(conn, &id, endpoint_id, &payload::ordering_key(None, None, &id), now).await?;
     Ok(id)
 }
 

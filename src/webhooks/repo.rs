@@ -200,6 +200,109 @@ pub async fn replace_sealed(
     Ok(done.rows_affected() == 1)
 }
 
+// --- ordering ----------------------------------------------------------------------------------------------------
+
+/// The `next_attempt_at` of a delivery that waits for an earlier pending one of its endpoint and ordering key: never
+/// due by time. So only the first pending delivery of a key (its head) is ever due, and a claim looks at heads only,
+/// never at the backlog behind them (thousands of rows behind a slow receiver, or a burst of changes to one
+/// account). When a head is over (delivered or failed), the recorder makes the next one due in the same transaction
+/// ([`promote_next`]).
+pub const WAITING: i64 = i64::MAX;
+
+/// SQL for a new delivery's first `next_attempt_at`: `now` when nothing of its endpoint and key is pending, else
+/// [`WAITING`]. Its writer holds the key's lock ([`lock_order`]).
+fn first_attempt(endpoint: &str, key: &str, now: &str) -> String {
+    format!(
+        "CASE WHEN EXISTS (SELECT 1 FROM webhook_deliveries p WHERE p.endpoint_id = {endpoint} \
+         AND p.ordering_key = {key} AND p.state = 'pending') THEN {WAITING} ELSE {now} END"
+    )
+}
+
+/// Takes the transaction's lock of each ordering key, in key order (so two writers never deadlock): held by whoever
+/// adds a delivery behind a key's head and by the recorder ending a head, so that the one cannot decide "waiting"
+/// while the other, not yet seeing its row, promotes nothing — and a later change's delivery of a key gets the
+/// higher id. On PostgreSQL, an advisory lock; SQLite has one writer at a time already (and a write transaction
+/// that read before another's commit is refused, not run on its stale view).
+pub async fn lock_order<'k>(
+    conn: &mut AnyConnection,
+    keys: impl IntoIterator<Item = &'k str>,
+) -> Result<(), sqlx::Error> {
+    if conn.backend_name() != POSTGRES {
+        return Ok(());
+    }
+    let keys: std::collections::BTreeSet<&str> = keys.into_iter().collect();
+    for key in keys {
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+            .bind(format!("webhook-order:{key}"))
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// What sqlx's `Any` driver calls PostgreSQL.
+const POSTGRES: &str = "PostgreSQL";
+
+/// Adds one delivery of an event to an endpoint (a test event, a redelivery, a replay), behind any pending one of
+/// its key; the caller holds the key's lock. Returns its id.
+pub async fn insert_delivery(
+    conn: &mut AnyConnection,
+    event_id: &str,
+    endpoint_id: &str,
+    key: &str,
+    now: i64,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(&format!(
+        "INSERT INTO webhook_deliveries (event_id, endpoint_id, ordering_key, state, next_attempt_at, created_at) \
+         VALUES ($1, $2, $3, 'pending', {}, $4) RETURNING id",
+        first_attempt("$2", "$3", "$4")
+    ))
+    .bind(event_id)
+    .bind(endpoint_id)
+    .bind(key)
+    .bind(now)
+    .fetch_one(conn)
+    .await
+}
+
+/// One delivery of an event to every enabled endpoint subscribed to its type (`pattern`: ` type ` for `LIKE`), each
+/// behind any pending one of its key; the caller holds the key's lock.
+pub async fn insert_subscribed(
+    conn: &mut AnyConnection,
+    event_id: &str,
+    key: &str,
+    pattern: &str,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(&format!(
+        "INSERT INTO webhook_deliveries (event_id, endpoint_id, ordering_key, state, next_attempt_at, created_at) \
+         SELECT $1, e.id, $2, 'pending', {}, $3 FROM webhook_endpoints e \
+         WHERE e.disabled_at IS NULL AND (e.events IS NULL OR (' ' || e.events || ' ') LIKE $4 ESCAPE '\\')",
+        first_attempt("e.id", "$2", "$3")
+    ))
+    .bind(event_id)
+    .bind(key)
+    .bind(now)
+    .bind(pattern)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Makes the first pending delivery of an endpoint's key due, if it waits: its head is over.
+async fn promote_next(conn: &mut AnyConnection, endpoint_id: &str, key: &str, now: i64) -> Result<(), sqlx::Error> {
+    sqlx::query(&format!(
+        "UPDATE webhook_deliveries SET next_attempt_at = $3 WHERE next_attempt_at = {WAITING} AND id = \
+         (SELECT MIN(id) FROM webhook_deliveries WHERE endpoint_id = $1 AND ordering_key = $2 AND state = 'pending')"
+    ))
+    .bind(endpoint_id)
+    .bind(key)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 // --- claiming and recording ---------------------------------------------------------------------------------------
 
 /// A delivery this instance holds the lease of, with what it needs to send it.
@@ -208,6 +311,7 @@ pub struct Claimed {
     pub id: i64,
     pub event_id: String,
     pub endpoint_id: String,
+    pub ordering_key: String,
     /// This claim's attempt number (1 for the first).
     pub attempt: i64,
     pub created_at: i64,
@@ -221,32 +325,44 @@ pub struct Claimed {
 
 /// Takes the lease of up to `limit` due deliveries: pending, not leased (or the lease expired), to an enabled
 /// endpoint, and the first pending one of their (endpoint, ordering key) — a later change never overtakes an earlier
-/// one still in flight or waiting for a retry. Each claim counts as an attempt.
+/// one still in flight or waiting for a retry. Each claim counts as an attempt. Deliveries behind a head are
+/// [`WAITING`], out of the due index's range, so a claim reads the heads only; the `NOT EXISTS` still guards the
+/// order of deliveries written before that rule, or by two transactions that both found their key idle.
 ///
 /// Safe between instances: the update re-checks the lease on the row it locks (PostgreSQL re-evaluates the `WHERE`
 /// on the newest version of a row another claim just updated), so two instances never hold one delivery. On
 /// PostgreSQL the candidates are picked `FOR UPDATE SKIP LOCKED`, so concurrent claims take different rows instead of
 /// queueing on the same ones.
 pub async fn claim(db: &Db, owner: &str, now: i64, lease_until: i64, limit: i64) -> Result<Vec<Claimed>, sqlx::Error> {
+    // The due heads; `$1` is now.
+    let due = "FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id \
+               WHERE d.state = 'pending' AND d.next_attempt_at <= $1 \
+                 AND (d.lease_until IS NULL OR d.lease_until < $1) AND e.disabled_at IS NULL \
+                 AND NOT EXISTS (SELECT 1 FROM webhook_deliveries p WHERE p.endpoint_id = d.endpoint_id \
+                                 AND p.ordering_key = d.ordering_key AND p.state = 'pending' AND p.id < d.id)";
+    // A read first: the claimer looks after every local commit, mostly finding nothing, and an `UPDATE` takes
+    // SQLite's one write lock even when it changes no row (the link callbacks and refreshes would queue behind it).
+    let any: Option<i64> = sqlx::query_scalar(&format!("SELECT d.id {due} LIMIT 1"))
+        .bind(now)
+        .fetch_optional(&db.pool)
+        .await?;
+    if any.is_none() {
+        return Ok(Vec::new());
+    }
     let skip_locked = match db.backend {
         Backend::Postgres => "FOR UPDATE OF d SKIP LOCKED",
         Backend::Sqlite => "",
     };
     let sql = format!(
-        "UPDATE webhook_deliveries SET lease_owner = $1, lease_until = $2, attempts = attempts + 1 \
-         WHERE id IN (SELECT d.id FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id \
-                      WHERE d.state = 'pending' AND d.next_attempt_at <= $3 \
-                        AND (d.lease_until IS NULL OR d.lease_until < $3) AND e.disabled_at IS NULL \
-                        AND NOT EXISTS (SELECT 1 FROM webhook_deliveries p WHERE p.endpoint_id = d.endpoint_id \
-                                        AND p.ordering_key = d.ordering_key AND p.state = 'pending' AND p.id < d.id) \
-                      ORDER BY d.next_attempt_at, d.id LIMIT $4 {skip_locked}) \
-           AND state = 'pending' AND (lease_until IS NULL OR lease_until < $3) \
+        "UPDATE webhook_deliveries SET lease_owner = $2, lease_until = $3, attempts = attempts + 1 \
+         WHERE id IN (SELECT d.id {due} ORDER BY d.next_attempt_at, d.id LIMIT $4 {skip_locked}) \
+           AND state = 'pending' AND (lease_until IS NULL OR lease_until < $1) \
          RETURNING id"
     );
     let ids: Vec<i64> = sqlx::query_scalar(&sql)
+        .bind(now)
         .bind(owner)
         .bind(lease_until)
-        .bind(now)
         .bind(limit)
         .fetch_all(&db.pool)
         .await?;
@@ -256,7 +372,7 @@ pub async fn claim(db: &Db, owner: &str, now: i64, lease_until: i64, limit: i64)
     let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(", ");
     // The ids are integers from the database, so the list is safe to inline.
     let rows = sqlx::query(&format!(
-        "SELECT d.id, d.event_id, d.endpoint_id, d.attempts, d.created_at, v.occurred_at, v.payload, e.url, \
+        "SELECT d.id, d.event_id, d.endpoint_id, d.ordering_key, d.attempts, d.created_at, v.occurred_at, v.payload, e.url, \
          e.secret, e.previous_secret, e.previous_secret_until \
          FROM webhook_deliveries d JOIN webhook_events v ON v.id = d.event_id \
          JOIN webhook_endpoints e ON e.id = d.endpoint_id WHERE d.id IN ({list}) AND d.lease_owner = $1 ORDER BY d.id"
@@ -270,6 +386,7 @@ pub async fn claim(db: &Db, owner: &str, now: i64, lease_until: i64, limit: i64)
                 id: r.try_get("id")?,
                 event_id: r.try_get("event_id")?,
                 endpoint_id: r.try_get("endpoint_id")?,
+                ordering_key: r.try_get("ordering_key")?,
                 attempt: r.try_get("attempts")?,
                 created_at: r.try_get("created_at")?,
                 occurred_at: r.try_get("occurred_at")?,
@@ -288,6 +405,7 @@ pub async fn claim(db: &Db, owner: &str, now: i64, lease_until: i64, limit: i64)
 pub struct AttemptResult {
     pub delivery_id: i64,
     pub endpoint_id: String,
+    pub ordering_key: String,
     pub attempt: i64,
     pub sent_at: i64,
     pub webhook_timestamp: i64,
@@ -312,9 +430,17 @@ pub enum Next {
     Gone,
 }
 
+impl Next {
+    /// Whether the delivery is over (its key's next one may go).
+    pub fn ends(self) -> bool {
+        !matches!(self, Next::RetryAt(_))
+    }
+}
+
 /// Records one attempt, fenced by the claim (owner and attempt number): a result that comes back after its lease
 /// passed to another claim — another instance's, or this one's again — changes nothing; that claim's attempt
-/// decides. Returns whether it was recorded. The endpoint's health is recorded apart ([`record_health`]).
+/// decides. Returns whether it was recorded. A delivery that is over makes the next one of its key due; the caller
+/// holds the key's lock ([`lock_order`]). The endpoint's health is recorded apart ([`record_health`]).
 pub async fn record(conn: &mut AnyConnection, owner: &str, r: &AttemptResult, now: i64) -> Result<bool, sqlx::Error> {
     let (state, next_at, delivered_at) = match r.next {
         Next::Delivered => ("delivered", r.sent_at, Some(now)),
@@ -357,6 +483,9 @@ pub async fn record(conn: &mut AnyConnection, owner: &str, r: &AttemptResult, no
     .bind(r.response_body.as_deref())
     .execute(&mut *conn)
     .await?;
+    if r.next.ends() {
+        promote_next(conn, &r.endpoint_id, &r.ordering_key, now).await?;
+    }
     Ok(true)
 }
 
@@ -455,23 +584,25 @@ pub async fn disable_if_failing(
 pub const MAX_REPLAY: i64 = 10_000;
 
 /// A new delivery of an event already delivered (or tried) to this endpoint: the event keeps its id (receivers
-/// de-duplicate on it). `None` when the endpoint never had that event.
+/// de-duplicate on it) and its place in its key's order. `None` when the endpoint never had that event.
 pub async fn redeliver(
     conn: &mut AnyConnection,
     endpoint_id: &str,
     event_id: &str,
     now: i64,
 ) -> Result<Option<i64>, sqlx::Error> {
-    sqlx::query_scalar(
-        "INSERT INTO webhook_deliveries (event_id, endpoint_id, ordering_key, state, next_attempt_at, created_at) \
-         SELECT d.event_id, d.endpoint_id, d.ordering_key, 'pending', $3, $3 FROM webhook_deliveries d \
-         WHERE d.id = (SELECT MIN(id) FROM webhook_deliveries WHERE event_id = $1 AND endpoint_id = $2) RETURNING id",
+    let key: Option<String> = sqlx::query_scalar(
+        "SELECT ordering_key FROM webhook_deliveries WHERE event_id = $1 AND endpoint_id = $2 ORDER BY id LIMIT 1",
     )
     .bind(event_id)
     .bind(endpoint_id)
-    .bind(now)
-    .fetch_optional(conn)
-    .await
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(key) = key else {
+        return Ok(None);
+    };
+    lock_order(conn, [key.as_str()]).await?;
+    insert_delivery(conn, event_id, endpoint_id, &key, now).await.map(Some)
 }
 
 /// New deliveries to one endpoint of the events since `since` of the types it subscribes to, in the order they
@@ -482,21 +613,30 @@ pub async fn redeliver_since(
     since: i64,
     now: i64,
 ) -> Result<u64, sqlx::Error> {
-    let done = sqlx::query(
-        "INSERT INTO webhook_deliveries (event_id, endpoint_id, ordering_key, state, next_attempt_at, created_at) \
-         SELECT v.id, e.id, COALESCE('account:' || v.account_id, 'user:' || v.user_id, 'event:' || v.id), 'pending', \
-         $3, $3 FROM webhook_events v JOIN webhook_endpoints e ON e.id = $1 \
+    let rows: Vec<(String, Option<String>, Option<i64>)> = sqlx::query_as(
+        "SELECT v.id, v.account_id, v.user_id FROM webhook_events v JOIN webhook_endpoints e ON e.id = $1 \
          WHERE v.occurred_at >= $2 AND v.type <> 'webhook.test' \
            AND (e.events IS NULL OR (' ' || e.events || ' ') LIKE ('% ' || v.type || ' %')) \
-         ORDER BY v.occurred_at, v.id LIMIT $4",
+         ORDER BY v.occurred_at, v.id LIMIT $3",
     )
     .bind(endpoint_id)
     .bind(since)
-    .bind(now)
     .bind(MAX_REPLAY)
-    .execute(conn)
+    .fetch_all(&mut *conn)
     .await?;
-    Ok(done.rows_affected())
+    let events: Vec<(String, String)> = rows
+        .into_iter()
+        .map(|(id, account, user)| {
+            let key = super::payload::ordering_key(account.as_deref(), user, &id);
+            (id, key)
+        })
+        .collect();
+    lock_order(conn, events.iter().map(|(_, key)| key.as_str())).await?;
+    // One by one, so each sees the ones before it: the first of a key idle at this endpoint is due, the rest wait.
+    for (event_id, key) in &events {
+        insert_delivery(conn, event_id, endpoint_id, key, now).await?;
+    }
+    Ok(events.len() as u64)
 }
 
 // --- the admin's view ---------------------------------------------------------------------------------------------
@@ -507,12 +647,14 @@ const DELIVERY_COLUMNS: &str = "d.id, d.event_id, v.type, d.endpoint_id, d.state
 fn delivery_from_row(r: &AnyRow) -> Result<DeliveryView, sqlx::Error> {
     let state: String = r.try_get("state")?;
     let next: i64 = r.try_get("next_attempt_at")?;
+    let waiting = state == "pending" && next == WAITING;
     Ok(DeliveryView {
         id: r.try_get("id")?,
         event_id: r.try_get("event_id")?,
         event_type: r.try_get("type")?,
         endpoint_id: r.try_get("endpoint_id")?,
-        next_attempt_at: (state == "pending").then_some(next),
+        next_attempt_at: (state == "pending" && !waiting).then_some(next),
+        waiting,
         state,
         attempts: r.try_get("attempts")?,
         occurred_at: r.try_get("occurred_at")?,

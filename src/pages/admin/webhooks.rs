@@ -181,6 +181,7 @@ fn state_badge(d: &DeliveryView) -> AnyView {
         "delivered" => ("badge badge-ok", "Delivered"),
         "failed" => ("badge badge-error", "Failed"),
         _ if d.attempts > 0 => ("badge badge-warn", "Retrying"),
+        _ if d.waiting => ("badge", "Waiting"),
         _ => ("badge badge-warn", "Pending"),
     };
     view! { <span class=class>{text}</span> }.into_any()
@@ -222,7 +223,7 @@ fn WebhookView(detail: WebhookDetail) -> impl IntoView {
                     <td class="number">{d.attempts}</td>
                     <td class="small">{status}</td>
                     <td class="number">{latency}</td>
-                    <td>{time_cell(d.next_attempt_at, now, "—")}</td>
+                    <td>{time_cell(d.next_attempt_at, now, if d.waiting { "after the one before" } else { "—" })}</td>
                     <td>
                         <form method="post" action="/api/admin_webhook_action">
                             <input type="hidden" name="endpoint" value=id.clone() />
