@@ -277,6 +277,13 @@ async fn links_are_single_use_expire_and_cannot_be_forged(backend: Backend) {
     let reused = post_link(&app, &url).await;
     assert_eq!(reused.status(), StatusCode::GONE);
     assert!(session_cookie(&reused).is_none());
+    // Continue pressed in several browsers at once: exactly one gets a session.
+    let url = link_for(&app, &key, body.clone()).await;
+    let racing = futures::future::join_all((0..8).map(|_| post_link(&app, &url))).await;
+    let sessions = racing.iter().filter(|res| session_cookie(res).is_some()).count();
+    let statuses: Vec<u16> = racing.iter().map(|res| res.status().as_u16()).collect();
+    assert_eq!(sessions, 1, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 410).count(), 7, "{statuses:?}");
     // Expired before use.
     let url = link_for(&app, &key, body.clone()).await;
     sqlx::query("UPDATE connect_sessions SET expires_at = $1 WHERE used_at IS NULL")
@@ -313,8 +320,9 @@ async fn links_are_single_use_expire_and_cannot_be_forged(backend: Backend) {
     )
     .await;
     assert_eq!(
-        refused, 2,
-        "using a spent link and an expired one (looking at them is not using them)"
+        refused,
+        2 + 7,
+        "using a spent link, the seven losers of the race and an expired one (looking at them is not using them)"
     );
     let token = url.rsplit('/').next().unwrap();
     let logs = common::captured_logs();
