@@ -5,6 +5,9 @@ onbehalf delivers (the server may send webhooks to plain http:// on loopback, an
 
 Without the binary the integration tests are skipped (say how to build it); with `ONBEHALF_REQUIRE_SERVER=1` a
 missing binary fails them instead, which is what CI wants. `ONBEHALF_BINARY` names another build.
+
+Tests that must break a server (stop it, lock its database, run a second instance on its database) start servers of
+their own with the `spawn` fixture, so the session's server stays as the other tests expect it.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import subprocess
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -94,10 +97,13 @@ class LiveServer:
     """A running onbehalf and what the tests need to talk to it."""
 
     base_url: str
+    #: The built-in demo provider's URL; "" when the server runs without it (`ONBEHALF_DEMO__ENABLED=false`).
     demo_url: str
     env: dict[str, str] = field(repr=False)
     log: Path
     process: subprocess.Popen[bytes] = field(repr=False)
+    #: The SQLite database file (`database.url`); a second instance may be started on it.
+    database: Path
     #: A key for the demo provider that may create connect sessions returning under RETURN_PREFIX.
     key: str = field(default="", repr=False)
 
@@ -133,8 +139,25 @@ class LiveServer:
         response = httpx.request(method, f"{self.demo_url}/demo/control/{path}", json=body, timeout=10)
         assert response.status_code == 200, f"{method} /demo/control/{path}: {response.status_code} {response.text}"
 
+    def demo_counters(self) -> dict[str, Any]:
+        """What the demo provider has seen (src/demo/control.rs `counters`)."""
+        response = httpx.get(f"{self.demo_url}/demo/control/counters", timeout=10)
+        assert response.status_code == 200, f"GET /demo/control/counters: {response.status_code} {response.text}"
+        counters: dict[str, Any] = response.json()
+        return counters
+
     def stderr(self) -> str:
         return self.log.read_text(errors="replace")
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stops the server (SIGTERM, then SIGKILL after `timeout` seconds); nothing listens on its ports after."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
 
     # -- the browser ------------------------------------------------------------------------------------------------
 
@@ -370,26 +393,54 @@ class Receiver:
         self._thread.join(timeout=10)
 
 
-@pytest.fixture(scope="session")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """The real server for the whole session; skipped without the binary (unless ONBEHALF_REQUIRE_SERVER=1)."""
+def require_binary() -> None:
+    """Skips the test without the binary, or fails it with ONBEHALF_REQUIRE_SERVER=1."""
     if not BINARY.is_file():
         reason = f"{BINARY} is missing: build it with `cargo leptos build --release` to run the integration tests"
         if os.environ.get("ONBEHALF_REQUIRE_SERVER") == "1":
             pytest.fail(reason)
         pytest.skip(reason)
-    tmp = tmp_path_factory.mktemp("onbehalf")
-    config = tmp / "onbehalf.toml"
-    config.write_text(CONFIG)
-    port, demo_port = free_port(), free_port()
-    while demo_port == port:
-        demo_port = free_port()
+
+
+def demo_entry(demo_url: str) -> str:
+    """A `[providers.demo]` entry for the demo provider at `demo_url`, as the built-in one makes it
+    (src/providers/presets.rs `demo`): for an instance without a demo of its own (`ONBEHALF_DEMO__ENABLED=false`)
+    that serves the same deployment as the instance whose demo it is."""
+    return (
+        "\n[providers.demo]\n"
+        'kind = "globus"\n'
+        'display_name = "Demo Globus"\n'
+        'client_id = "onbehalf-demo"\n'
+        'client_secret = "demo-secret"\n'
+        f'issuer = "{demo_url}"\n'
+        f'api_base_urls = ["{demo_url}/v0.10/", "{demo_url}/v2/"]\n'
+    )
+
+
+def start_server(
+    tmp: Path,
+    *,
+    database: Path | None = None,
+    config: str = CONFIG,
+    env: dict[str, str] | None = None,
+    avoid: Collection[int] = (),
+) -> LiveServer:
+    """Starts `onbehalf serve` on free ports (none of `avoid`) with its files in `tmp`: a fresh database there, or
+    `database` (another instance's: then both share it, and its development vault key next to it). `env` adds to or
+    overrides the settings; with `ONBEHALF_DEMO__ENABLED=false` no demo provider runs. Returns once /readyz is 200."""
+    require_binary()
+    tmp.mkdir(parents=True, exist_ok=True)
+    (tmp / "onbehalf.toml").write_text(config)
+    taken = set(avoid)
+    port = _free_port_but(taken)
+    demo_port = _free_port_but(taken | {port})
+    database = database or tmp / "onbehalf.db"
     # Nothing from the caller's ONBEHALF_* environment leaks in: the run depends on this file only.
-    env = {name: value for name, value in os.environ.items() if not name.startswith("ONBEHALF_")}
-    env.update(
-        ONBEHALF_CONFIG=str(config),
+    merged = {name: value for name, value in os.environ.items() if not name.startswith("ONBEHALF_")}
+    merged.update(
+        ONBEHALF_CONFIG=str(tmp / "onbehalf.toml"),
         ONBEHALF_SERVER__BIND=f"127.0.0.1:{port}",
-        ONBEHALF_DATABASE__URL=f"sqlite://{tmp}/onbehalf.db",
+        ONBEHALF_DATABASE__URL=f"sqlite://{database}",
         ONBEHALF_DEMO__BIND=f"127.0.0.1:{demo_port}",
         # Webhooks to the test's receiver (http://127.0.0.1:<port>): refused by default. The CLI enqueues `webhook
         # test` for the dispatcher's next look (every 50 ms here), and a failed delivery is retried within a second.
@@ -398,31 +449,69 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         ONBEHALF_WEBHOOKS__RETRY_BASE="200ms",
         RUST_LOG="warn",
     )
+    merged.update(env or {})
+    demo = merged.get("ONBEHALF_DEMO__ENABLED", "true").lower() != "false"
     log = tmp / "server.log"
     with log.open("wb") as sink:
         process = subprocess.Popen(
-            [str(BINARY), "serve"], cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=sink, stderr=sink
+            [str(BINARY), "serve"], cwd=ROOT, env=merged, stdin=subprocess.DEVNULL, stdout=sink, stderr=sink
         )
     server = LiveServer(
         base_url=f"http://127.0.0.1:{port}",
-        demo_url=f"http://127.0.0.1:{demo_port}",
-        env=env,
+        demo_url=f"http://127.0.0.1:{demo_port}" if demo else "",
+        env=merged,
         log=log,
         process=process,
+        database=database,
     )
     try:
         _wait_ready(server)
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
+def _free_port_but(taken: Collection[int]) -> int:
+    while True:
+        port = free_port()
+        if port not in taken:
+            return port
+
+
+@pytest.fixture(scope="session")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """The real server for the whole session; skipped without the binary (unless ONBEHALF_REQUIRE_SERVER=1)."""
+    require_binary()
+    server = start_server(tmp_path_factory.mktemp("onbehalf"))
+    try:
         server.key = server.apikey(
             "--provider", "demo", "--return-url", RETURN_PREFIX, "--platform-name", "Python Client Tests"
         )
         yield server
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        server.stop()
+
+
+@pytest.fixture
+def spawn(tmp_path: Path) -> Iterator[Callable[..., LiveServer]]:
+    """Starts servers of the test's own (`start_server`'s arguments), each with a demo key like the session's, and
+    stops them all when the test ends."""
+    started: list[LiveServer] = []
+
+    def start(**kwargs: Any) -> LiveServer:
+        server = start_server(tmp_path / f"server-{len(started)}", **kwargs)
+        started.append(server)
+        server.key = server.apikey(
+            "--provider", "demo", "--return-url", RETURN_PREFIX, "--platform-name", "Python Client Tests"
+        )
+        return server
+
+    try:
+        yield start
+    finally:
+        for server in reversed(started):
+            server.stop(timeout=5)
 
 
 def _wait_ready(server: LiveServer) -> None:

@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 import time
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
 
@@ -22,29 +26,38 @@ import pytest
 import standardwebhooks
 
 from conftest import (
+    CONFIG,
     IDENTITIES,
     RETURN_PREFIX,
     Delivery,
     LiveServer,
     Receiver,
     confirmation_page,
+    demo_entry,
     forwarded_to,
     unique,
 )
 from onbehalf import (
     Account,
     BadRequest,
+    Busy,
+    ConnectionFailed,
     ConnectSession,
     EmailTaken,
+    Failed,
+    InternalError,
     Invalid,
     NeedsConsent,
     NeedsReconnect,
     NotFound,
     Onbehalf,
+    ProtocolError,
     ProviderNotAllowed,
     ProviderUnavailable,
+    RetryLater,
     Token,
     Unauthorized,
+    Upstream,
     UserDisabled,
     UserNotFound,
     WebhookEvent,
@@ -528,6 +541,208 @@ def test_a_malformed_request_is_a_bad_request(ob: Onbehalf, ada: Person) -> None
     assert caught.value.status == 400
     with pytest.raises(NotFound):
         ob._call("GET", "/api/v1/no/such/path")
+
+
+# -- when things break: the provider, the database, another instance, the network -----------------------------------
+#
+# The real server made to fail: the session's server where nothing is left broken (a refused transfer, a wrong
+# base_url), else servers of the test's own (`spawn`): stopped, their database locked, a second instance on the same
+# database.
+
+
+def expire_in_db(database: Path, account_id: str) -> None:
+    """Makes the account's Transfer token expired in onbehalf's records, as the two days the demo's tokens live would
+    (nothing else can: the demo's lifetime is fixed). The same move as the Rust tests' `expire_in_db`
+    (tests/delegation.rs): the clock, not the token; the token at the provider is left as it is."""
+    now_ms = int(time.time() * 1000)
+    with closing(sqlite3.connect(database, timeout=30)) as db, db:
+        changed = db.execute(
+            "UPDATE token_sets SET expires_at = ? WHERE account_id = ? AND resource_server = ?",
+            (now_ms - 1000, account_id, TRANSFER),
+        ).rowcount
+    assert changed == 1, f"no Transfer token set of {account_id} in {database}"
+
+
+def wait_until(what: str, done: Callable[[], bool], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not done():
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what}: not within {timeout:g} s")
+        time.sleep(0.05)
+
+
+def test_upstream_when_the_provider_refuses_the_action(ob: Onbehalf, ada: Person, ada_endpoints: list[str]) -> None:
+    # A well-formed transfer from a collection the demo does not have: its Transfer API answers 404 EndpointNotFound.
+    missing = str(uuid.uuid4())
+    with pytest.raises(Upstream) as caught:
+        ob.run_action(
+            ada.account,
+            "transfer",
+            source_endpoint=missing,
+            source_path="/~/data/",
+            destination_endpoint=ada_endpoints[1],
+            destination_path="/~/copy/",
+            label="no such source",
+        )
+    error = caught.value
+    assert (error.status, error.code) == (502, "upstream"), repr(error)
+    assert error.upstream_status == 404
+    assert error.message == f"The provider refused: No such endpoint with id '{missing}' (EndpointNotFound).", error
+    assert error.body == {"error": "upstream", "message": error.message, "upstream_status": 404}
+    # The provider refused one request; the account is fine.
+    [account] = [a for a in ob.accounts(ada.external_id) if a.id == ada.account.id]
+    assert account.is_active
+
+
+def test_failed_when_the_providers_api_does_not_answer(spawn: Callable[..., LiveServer]) -> None:
+    first = spawn()
+    with first.client() as client:
+        person = linked_person(first, client, "grace")
+        assert isinstance(client.run_action(person.account, "tasks"), list)
+    # The provider goes down (the demo provider stops with the instance it runs in); the deployment's other instance,
+    # on the same database and configured for that same provider, is asked to act.
+    first.stop()
+    demo_port = httpx.URL(first.demo_url).port
+    assert demo_port is not None
+    second = spawn(
+        database=first.database,
+        config=CONFIG + demo_entry(first.demo_url),
+        env={"ONBEHALF_DEMO__ENABLED": "false"},
+        avoid={demo_port},
+    )
+    with second.client(first.key) as client:
+        # The stored token is fine (it is onbehalf's to hand out)...
+        assert client.token(person.account, TRANSFER).access_token
+        # ...but the provider's API does not answer.
+        with pytest.raises(Failed) as caught:
+            client.run_action(person.account, "tasks")
+        error = caught.value
+        assert (error.status, error.code) == (502, "failed"), repr(error)
+        assert error.message == "the provider's API did not answer (connection failed)", error
+        assert error.body == {"error": "failed", "message": error.message}
+        with pytest.raises(Failed):
+            client.run_action(person.account, "endpoint_search", scope="my-endpoints")
+        [account] = client.accounts(person.external_id)
+        assert account.is_active, "an outage of the provider's API is not the account's fault"
+
+
+def test_busy_while_another_instance_holds_the_refresh(spawn: Callable[..., LiveServer]) -> None:
+    # No background refresher: only the calls below refresh.
+    quiet = {"ONBEHALF_DELEGATION__BACKGROUND__ENABLED": "false"}
+    first = spawn(env={**quiet, "ONBEHALF_OUTBOUND__TIMEOUT": "30s"})
+    with first.client() as client:
+        person = linked_person(first, client, "ada")
+        assert client.token(person.account, TRANSFER).access_token
+    expire_in_db(first.database, person.account.id)
+    # The demo's token endpoint stops answering: the first instance's refresh holds the token set's lease while it
+    # waits (three attempts of 30 s). Its caller gives up after 2 s: no answer in time is a ConnectionFailed.
+    first.demo("token-fault", {"fault": "timeout"})
+    with Onbehalf(first.base_url, first.key, timeout=2) as impatient, pytest.raises(ConnectionFailed) as hung:
+        impatient.token(person.account, TRANSFER)
+    assert isinstance(hung.value.error, httpx.TimeoutException), repr(hung.value)
+    assert (hung.value.code, hung.value.status, hung.value.body) == ("connection_failed", None, None)
+    assert hung.value.__cause__ is hung.value.error
+    assert first.key not in str(hung.value) and first.key not in repr(hung.value)
+    wait_until("the refresh reaches the demo's token endpoint", lambda: first.demo_counters()["faults_injected"] >= 1)
+
+    # A second instance of the deployment (same database and provider) whose refreshes may take at most 7 s (one
+    # attempt of 2 s): it waits that long for the lease, then says busy.
+    second = spawn(
+        database=first.database,
+        config=CONFIG + demo_entry(first.demo_url),
+        env={
+            **quiet,
+            "ONBEHALF_DEMO__ENABLED": "false",
+            "ONBEHALF_OUTBOUND__TIMEOUT": "2s",
+            "ONBEHALF_DELEGATION__REFRESH_ATTEMPTS": "1",
+        },
+    )
+    recording = Recording()
+    started = time.monotonic()
+    with Onbehalf(second.base_url, first.key, transport=recording) as other, pytest.raises(Busy) as caught:
+        other.token(person.account, TRANSFER)
+    waited = time.monotonic() - started
+    error = caught.value
+    assert isinstance(error, RetryLater)
+    assert (error.status, error.code) == (503, "busy"), repr(error)
+    assert error.retry_after == 1
+    assert error.message == "a refresh of this token is still running elsewhere; try again in a moment", error
+    assert error.body == {"error": "busy", "message": error.message, "retry_after_seconds": 1}
+    [(_, _, status, headers)] = recording.answers
+    assert status == 503 and headers.get("retry-after") == "1"
+    assert waited >= 5, f"answered after {waited:.1f} s, without waiting for the other instance's refresh"
+    assert "refresh_token" not in first.demo_counters()["grants"], "no refresh got through"
+    first.demo("token-fault", method="DELETE")
+
+
+def test_internal_error_while_the_database_is_locked(spawn: Callable[..., LiveServer]) -> None:
+    server = spawn()
+    external_id = unique("locked")
+    with server.client() as client:
+        client.connect_session(external_id, return_to=f"{RETURN_PREFIX}x", mode="manage")
+        assert client.accounts(external_id) == []
+        # Another process holds SQLite's write lock (a backup, a migration, an operator's sqlite3 shell): onbehalf's
+        # writes wait `busy_timeout` (5 s, src/db.rs) for it, then fail; the call's audit record is one.
+        with closing(sqlite3.connect(server.database, timeout=30, isolation_level=None)) as db:
+            db.execute("BEGIN EXCLUSIVE")
+            try:
+                with pytest.raises(InternalError) as caught:
+                    client.accounts(external_id)
+            finally:
+                db.execute("ROLLBACK")
+        error = caught.value
+        assert (error.status, error.code) == (500, "internal"), repr(error)
+        assert error.message == "Something went wrong on our side."
+        assert error.body == {"error": "internal", "message": error.message}, "the details go to the log only"
+        assert "database is locked" in server.stderr()
+        # The lock released, the same call works again.
+        assert client.accounts(external_id) == []
+
+
+def test_a_base_url_copied_from_the_browser_is_a_protocol_error(live: LiveServer) -> None:
+    # Where a browser that opens onbehalf lands without a session, as its address bar shows it: the sign-in page,
+    # with a query. A client given that finds onbehalf's HTML page, 200, at every GET. (Asked as a browser asks, with
+    # `Accept: text/html`: without it the page answers 200 with the Location header instead of 302.)
+    landed = httpx.get(f"{live.base_url}/linked-accounts", headers={"Accept": "text/html"}, timeout=30)
+    assert landed.is_redirect, landed.status_code
+    address = urljoin(live.base_url, landed.headers["location"])
+    assert httpx.URL(address).path == "/sign-in" and httpx.URL(address).query, address
+    with Onbehalf(address, live.key) as wrong:
+        for call in (lambda: wrong.accounts(unique("anyone")), lambda: wrong.events(unique("anyone"))):
+            with pytest.raises(ProtocolError) as caught:
+                call()
+            error = caught.value
+            assert (error.status, error.code) == (200, "invalid_response"), repr(error)
+            assert "text/html" in error.message and "not JSON" in error.message, error.message
+            assert isinstance(error.body, str) and "<html" in error.body.lower(), error.body
+            assert live.key not in str(error) and live.key not in repr(error) and live.key not in error.body
+
+
+def test_connection_failed_when_the_server_is_stopped(spawn: Callable[..., LiveServer]) -> None:
+    server = spawn()
+    external_id = unique("stopped")
+    with server.client() as client:
+        client.connect_session(external_id, return_to=f"{RETURN_PREFIX}x", mode="manage")
+        assert client.accounts(external_id) == []
+        server.stop()
+        calls: dict[str, Callable[[], object]] = {
+            "accounts": lambda: client.accounts(external_id),
+            "token": lambda: client.token("some-account", TRANSFER),
+            "run_action": lambda: client.run_action("some-account", "tasks"),
+            "connect_session": lambda: client.connect_session(external_id, return_to=f"{RETURN_PREFIX}x"),
+            "disconnect": lambda: client.disconnect("some-account"),
+            "events": lambda: client.events(external_id),
+        }
+        for name, call in calls.items():
+            with pytest.raises(ConnectionFailed) as caught:
+                call()
+            error = caught.value
+            assert (error.code, error.status, error.body) == ("connection_failed", None, None), (name, repr(error))
+            assert isinstance(error.error, httpx.ConnectError), (name, repr(error))
+            assert error.__cause__ is error.error
+            assert f"got no answer from {server.base_url}: ConnectError" in error.message, (name, error.message)
+            assert server.key not in str(error) and server.key not in repr(error)
+
 
 
 # -- disconnect and events ------------------------------------------------------------------------------------------
