@@ -14,6 +14,9 @@ base_dir=${BASE_DIR:-/tmp/onbehalf-base-$BASE}
 if [ ! -d "$base_dir" ]; then
   git worktree add --detach "$base_dir" "$BASE" >/dev/null
 fi
+# The base's callback bench learns BENCH_IN_FLIGHT exactly as this checkout's has it (the same two lines).
+sed -i 's|^const IN_FLIGHT: usize = 32;$|static IN_FLIGHT: std::sync::LazyLock<usize> = std::sync::LazyLock::new(\|\| std::env::var("BENCH_IN_FLIGHT").ok().and_then(\|v\| v.parse().ok()).unwrap_or(32));|; s|0\.\.IN_FLIGHT {|0..*IN_FLIGHT {|' \
+  "$base_dir/benches/link_callbacks.rs"
 export CARGO_TARGET_DIR_BASE=${CARGO_TARGET_DIR_BASE:-/tmp/onbehalf-base-target}
 build() { (cd "$1" && CARGO_TARGET_DIR="$2" cargo bench --features ssr --no-run --bench link_callbacks --bench delegated_calls >/dev/null 2>&1); }
 echo "building $BASE in $base_dir (its own target dir) and this checkout…"
@@ -23,8 +26,11 @@ run() { # label dir target [env]
   local label=$1 dir=$2 target=$3; shift 3
   for bench in link_callbacks delegated_calls; do
     (cd "$dir" && env "$@" CARGO_TARGET_DIR="$target" cargo bench --features ssr --bench "$bench" 2>/dev/null) |
-      grep -E "links/s|storm|calls/s" | sed "s/^/$label $bench: /"
+      grep -E "links/s|storm|calls/s" | sed "s/^/$label $bench: /" || true
   done
+  # One callback at a time: its own time, nothing queueing behind SQLite's one writer.
+  (cd "$dir" && env "$@" BENCH_IN_FLIGHT=1 CARGO_TARGET_DIR="$target" cargo bench --features ssr --bench link_callbacks \
+    2>/dev/null) | grep -E "links/s" | sed "s/^/$label one at a time: /" || true
 }
 for round in $(seq "$ROUNDS"); do
   echo "== round $round"

@@ -289,31 +289,72 @@ pub async fn accounts_page(pool: &AnyPool, user_id: i64) -> Result<AccountsPage,
     Ok(page)
 }
 
+/// The `SELECT … FROM` of an account with its token sets' metadata (one row per set, or one without a set), and
+/// `extra` columns.
+fn with_sets_sql(extra: &str) -> String {
+    let account: Vec<String> = ACCOUNT_COLUMNS.split(", ").map(|c| format!("a.{c}")).collect();
+    format!(
+        "SELECT {}, {}{extra} FROM linked_accounts a LEFT JOIN token_sets t ON t.account_id = a.id",
+        account.join(", "),
+        tokens::META_COLUMNS
+    )
+}
+
+/// Folds the rows of [`with_sets_sql`] (ordered by resource server) into the account and its sets.
+fn fold_with_sets(rows: &[AnyRow]) -> Result<Option<(AccountRow, Vec<TokenSetMeta>)>, sqlx::Error> {
+    let mut found: Option<(AccountRow, Vec<TokenSetMeta>)> = None;
+    for row in rows {
+        let (_, sets) = match &mut found {
+            Some(found) => found,
+            None => found.insert((account_from_row(row)?, Vec::new())),
+        };
+        if let Some(meta) = tokens::meta_from_row(row)? {
+            sets.push(meta);
+        }
+    }
+    Ok(found)
+}
+
 /// One account with the metadata of its token sets (never a token), in the caller's transaction.
 pub async fn find_with_sets(
     conn: &mut AnyConnection,
     account_id: &str,
 ) -> Result<Option<(AccountRow, Vec<TokenSetMeta>)>, sqlx::Error> {
+    static SQL: std::sync::LazyLock<String> =
+        std::sync::LazyLock::new(|| format!("{} WHERE a.id = $1 ORDER BY t.resource_server", with_sets_sql("")));
+    fold_with_sets(&sqlx::query(&SQL).bind(account_id).fetch_all(conn).await?)
+}
+
+/// Who owns an account, as its webhook events name them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner {
+    pub id: i64,
+    pub external_id: Option<String>,
+    pub email: Option<String>,
+}
+
+/// [`find_with_sets`] and the account's owner in one read: an account's webhook event is written inside the change's
+/// transaction, where every statement holds SQLite's one write lock a little longer.
+pub async fn find_with_sets_and_owner(
+    conn: &mut AnyConnection,
+    account_id: &str,
+) -> Result<Option<(AccountRow, Vec<TokenSetMeta>, Owner)>, sqlx::Error> {
     static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-        let account: Vec<String> = ACCOUNT_COLUMNS.split(", ").map(|c| format!("a.{c}")).collect();
         format!(
-            "SELECT {}, {} FROM linked_accounts a LEFT JOIN token_sets t ON t.account_id = a.id WHERE a.id = $1 \
-             ORDER BY t.resource_server",
-            account.join(", "),
-            tokens::META_COLUMNS
+            "{} JOIN users u ON u.id = a.user_id WHERE a.id = $1 ORDER BY t.resource_server",
+            with_sets_sql(", u.external_id AS owner_external_id, u.email AS owner_email")
         )
     });
-    let mut found: Option<(AccountRow, Vec<TokenSetMeta>)> = None;
-    for row in sqlx::query(&SQL).bind(account_id).fetch_all(conn).await? {
-        let (_, sets) = match &mut found {
-            Some(found) => found,
-            None => found.insert((account_from_row(&row)?, Vec::new())),
-        };
-        if let Some(meta) = tokens::meta_from_row(&row)? {
-            sets.push(meta);
-        }
-    }
-    Ok(found)
+    let rows = sqlx::query(&SQL).bind(account_id).fetch_all(conn).await?;
+    let Some(first) = rows.first() else {
+        return Ok(None);
+    };
+    let owner = Owner {
+        id: first.try_get("user_id")?,
+        external_id: first.try_get("owner_external_id")?,
+        email: first.try_get("owner_email")?,
+    };
+    Ok(fold_with_sets(&rows)?.map(|(account, sets)| (account, sets, owner)))
 }
 
 /// How many linked accounts each (provider, status) pair has, over all users (the metrics' gauge).

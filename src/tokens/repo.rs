@@ -46,14 +46,17 @@ pub async fn store_issued(
     sets: &[IssuedTokenSet],
     now: i64,
 ) -> Result<(), sqlx::Error> {
+    // The ids of the account's sets, read once (the caller's transaction holds the write lock meanwhile).
+    let ids: std::collections::HashMap<String, String> =
+        sqlx::query_as("SELECT resource_server, id FROM token_sets WHERE account_id = $1")
+            .bind(account_id)
+            .fetch_all(&mut *conn)
+            .await?
+            .into_iter()
+            .collect();
     for set in sets {
-        let existing: Option<String> =
-            sqlx::query_scalar("SELECT id FROM token_sets WHERE account_id = $1 AND resource_server = $2")
-                .bind(account_id)
-                .bind(&set.resource_server)
-                .fetch_optional(&mut *conn)
-                .await?;
-        let id = existing.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let existing = ids.get(&set.resource_server);
+        let id = existing.cloned().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         let access = vault.seal(set.access_token(), access_slot(&id));
         let refresh = set
             .refresh_token

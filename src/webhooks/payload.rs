@@ -96,6 +96,21 @@ pub async fn about_account(
     user_id: i64,
     account_id: &str,
 ) -> Result<EventData, sqlx::Error> {
+    // One read for both, the usual case (these events are written under the change's lock).
+    if let Some((row, sets, owner)) = accounts_repo::find_with_sets_and_owner(conn, account_id).await?
+        && owner.id == user_id
+    {
+        let user = UserRef {
+            id: owner.id,
+            external_id: owner.external_id,
+            email: owner.email,
+        };
+        return Ok(EventData::new_for(
+            Some(user),
+            Some(accounts_service::view(catalog, row, sets)),
+        ));
+    }
+    // The account is gone (the user may remain).
     let account = account(conn, catalog, account_id).await?;
     Ok(EventData::new_for(user(conn, user_id).await?, account))
 }
