@@ -548,6 +548,11 @@ async fn deliveries_behind_a_pending_one_wait_and_go_in_turn(backend: Backend) {
         .collect();
     assert_eq!(ada_reasons, ["a", "b", "c"]);
     assert_eq!(waiting(&app).await, 0);
+    // The last answer arrived; its result is recorded a moment later.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while delivery_states(&app).await.get("delivered") != Some(&5) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert_eq!(delivery_states(&app).await.get("delivered"), Some(&5));
     // A replay queues behind what is pending of each key, and is sent in order too.
     let before = receiver.seen().len();
