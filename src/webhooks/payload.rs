@@ -96,23 +96,26 @@ pub async fn about_account(
     user_id: i64,
     account_id: &str,
 ) -> Result<EventData, sqlx::Error> {
-    // One read for both, the usual case (these events are written under the change's lock).
-    if let Some((row, sets, owner)) = accounts_repo::find_with_sets_and_owner(conn, account_id).await?
-        && owner.id == user_id
-    {
-        let user = UserRef {
-            id: owner.id,
-            external_id: owner.external_id,
-            email: owner.email,
-        };
-        return Ok(EventData::new_for(
-            Some(user),
+    // One read for the account, its token sets and its owner (these events are written under the change's lock).
+    match accounts_repo::find_with_sets_and_owner(conn, account_id).await? {
+        Some((row, sets, owner)) if owner.id == user_id => {
+            let user = UserRef {
+                id: owner.id,
+                external_id: owner.external_id,
+                email: owner.email,
+            };
+            Ok(EventData::new_for(
+                Some(user),
+                Some(accounts_service::view(catalog, row, sets)),
+            ))
+        }
+        Some((row, sets, _)) => Ok(EventData::new_for(
+            user(conn, user_id).await?,
             Some(accounts_service::view(catalog, row, sets)),
-        ));
+        )),
+        // The account is gone (the user may remain): nothing more to read about it.
+        None => Ok(EventData::new_for(user(conn, user_id).await?, None)),
     }
-    // The account is gone (the user may remain).
-    let account = account(conn, catalog, account_id).await?;
-    Ok(EventData::new_for(user(conn, user_id).await?, account))
 }
 
 /// The ordering key of an event: deliveries with one key go out one after another, in the order they were made.
