@@ -277,7 +277,7 @@ async fn seed(bench: &common::Bench, cookie: &str) {
                 &["urn:globus:auth:scope:transfer.api.globus.org:all"],
             ),
         ];
-        tokens::store_issued(&mut tx, &bench.state.vault, &id, &sets, now)
+        tokens::store_issued(&mut tx, &bench.state.vault, &id, tokens::Account::New, &sets, now)
             .await
             .unwrap();
     }

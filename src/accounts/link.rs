@@ -478,7 +478,12 @@ async fn store(
     } else {
         status::reactivate(&mut tx, account_id, identity, now).await?;
     }
-    tokens::store_issued(&mut tx, &state.vault, account_id, &response.sets, now).await?;
+    let whose = if new {
+        tokens::Account::New
+    } else {
+        tokens::Account::Existing
+    };
+    tokens::store_issued(&mut tx, &state.vault, account_id, whose, &response.sets, now).await?;
     status::announce_link(&mut tx, &state.catalog, stored, now).await?;
     tx.commit().await?;
     outbox::committed();

@@ -37,23 +37,36 @@ pub struct TokenSetMeta {
     pub has_refresh_token: bool,
 }
 
+/// Whose token sets [`store_issued`] writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Account {
+    /// An account created in this transaction: it has no token sets yet (nothing to read).
+    New,
+    /// An account that may have token sets already.
+    Existing,
+}
+
 /// Stores what a provider just issued, one row per resource server: an existing row for the same resource server is
 /// overwritten (its version bumped), others are left as they are. Runs inside the caller's transaction.
 pub async fn store_issued(
     conn: &mut AnyConnection,
     vault: &Vault,
     account_id: &str,
+    account: Account,
     sets: &[IssuedTokenSet],
     now: i64,
 ) -> Result<(), sqlx::Error> {
-    // The ids of the account's sets, read once (the caller's transaction holds the write lock meanwhile).
-    let ids: std::collections::HashMap<String, String> =
-        sqlx::query_as("SELECT resource_server, id FROM token_sets WHERE account_id = $1")
+    // The ids of the account's sets, read once (the caller's transaction holds the write lock meanwhile; on SQLite
+    // every other writer waits for each round trip inside it, so a new account skips this one).
+    let ids: std::collections::HashMap<String, String> = match account {
+        Account::New => Default::default(),
+        Account::Existing => sqlx::query_as("SELECT resource_server, id FROM token_sets WHERE account_id = $1")
             .bind(account_id)
             .fetch_all(&mut *conn)
             .await?
             .into_iter()
-            .collect();
+            .collect(),
+    };
     for set in sets {
         let existing = ids.get(&set.resource_server);
         let id = existing.cloned().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
