@@ -1,5 +1,5 @@
 //! The outbox: events written in the transaction of the change they report, each with one delivery per endpoint
-//! subscribed to its type at that moment. Nothing here talks to the network: the dispatcher sends what commits, so a
+//! subscribed to its type at that moment (made by the event's own INSERT: the `webhook_events_fan_out` trigger). Nothing here talks to the network: the dispatcher sends what commits, so a
 //! change and its event commit or vanish together (an event for a rolled-back change is never sent, and a committed
 //! change never lacks its event).
 
@@ -28,8 +28,10 @@ pub async fn enqueued() {
     ENQUEUED.notified().await;
 }
 
-/// Writes the event and its deliveries, in the caller's transaction; returns the event's id. `account_id` and
-/// `user_id` give its ordering key (see [`payload::ordering_key`]).
+/// Writes the event, in the caller's transaction; its INSERT also writes one delivery per endpoint subscribed to its
+/// type (the `webhook_events_fan_out` trigger, in the migrations: one statement inside the change's transaction, not
+/// three — see its comment). Returns the event's id. `account_id` and `user_id` give its ordering key (see
+/// [`payload::ordering_key`]).
 pub async fn enqueue(
     conn: &mut AnyConnection,
     kind: EventType,
@@ -43,48 +45,65 @@ pub async fn enqueue(
         .as_ref()
         .map(|a| a.id.clone())
         .or_else(|| data.account_id.clone());
-    write_event(conn, &id, kind, user_id, account_id.as_deref(), data, now).await?;
     let key = payload::ordering_key(account_id.as_deref(), user_id, &id);
-    // Subscribed: no list (every type), or the type among the space-separated ones (`_` escaped for LIKE).
-    let pattern = format!("% {} %", kind.as_str().replace('_', "\\_"));
-    repo::lock_order(conn, [key.as_str()]).await?;
-    repo::insert_subscribed(conn, &id, &key, &pattern, now).await?;
+    let event = NewEvent {
+        id: &id,
+        kind,
+        user_id,
+        account_id: account_id.as_deref(),
+        ordering_key: &key,
+    };
+    write_event(conn, event, data, now).await?;
     Ok(id)
 }
 
-/// A `webhook.test` event for one endpoint only.
+/// A `webhook.test` event for one endpoint only (the trigger leaves test events alone).
 pub async fn enqueue_test(conn: &mut AnyConnection, endpoint_id: &str, now: i64) -> Result<String, sqlx::Error> {
     let id = new_event_id();
-    write_event(conn, &id, EventType::Test, None, None, EventData::default(), now).await?;
     // Its key is its own: nothing to wait for, nobody to lock out.
-    repo::insert_delivery(conn, &id, endpoint_id, &payload::ordering_key(None, None, &id), now).await?;
+    let key = payload::ordering_key(None, None, &id);
+    let event = NewEvent {
+        id: &id,
+        kind: EventType::Test,
+        user_id: None,
+        account_id: None,
+        ordering_key: &key,
+    };
+    write_event(conn, event, EventData::default(), now).await?;
+    repo::insert_delivery(conn, &id, endpoint_id, &key, now).await?;
     Ok(id)
+}
+
+struct NewEvent<'a> {
+    id: &'a str,
+    kind: EventType,
+    user_id: Option<i64>,
+    account_id: Option<&'a str>,
+    ordering_key: &'a str,
 }
 
 async fn write_event(
     conn: &mut AnyConnection,
-    id: &str,
-    kind: EventType,
-    user_id: Option<i64>,
-    account_id: Option<&str>,
+    new: NewEvent<'_>,
     data: EventData,
     now: i64,
 ) -> Result<(), sqlx::Error> {
     let event = Event {
-        id: id.to_owned(),
-        kind: kind.as_str().to_owned(),
+        id: new.id.to_owned(),
+        kind: new.kind.as_str().to_owned(),
         occurred_at: now,
         data,
     };
     let body = serde_json::to_string(&event).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
     sqlx::query(
-        "INSERT INTO webhook_events (id, type, user_id, account_id, occurred_at, payload) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO webhook_events (id, type, user_id, account_id, ordering_key, occurred_at, payload) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
-    .bind(id)
-    .bind(kind.as_str())
-    .bind(user_id)
-    .bind(account_id)
+    .bind(new.id)
+    .bind(new.kind.as_str())
+    .bind(new.user_id)
+    .bind(new.account_id)
+    .bind(new.ordering_key)
     .bind(now)
     .bind(body)
     .execute(&mut *conn)

@@ -206,7 +206,7 @@ pub async fn replace_sealed(
 /// due by time. So only the first pending delivery of a key (its head) is ever due, and a claim looks at heads only,
 /// never at the backlog behind them (thousands of rows behind a slow receiver, or a burst of changes to one
 /// account). When a head is over (delivered or failed), the recorder makes the next one due in the same transaction
-/// ([`promote_next`]).
+/// ([`promote_next`]). The fan-out trigger (migration `…_webhook_fan_out.sql`) writes the same number.
 pub const WAITING: i64 = i64::MAX;
 
 /// SQL for a new delivery's first `next_attempt_at`: `now` when nothing of its endpoint and key is pending, else
@@ -219,7 +219,8 @@ fn first_attempt(endpoint: &str, key: &str, now: &str) -> String {
 }
 
 /// Takes the transaction's lock of each ordering key, in key order (so two writers never deadlock): held by whoever
-/// adds a delivery behind a key's head and by the recorder ending a head, so that the one cannot decide "waiting"
+/// adds a delivery behind a key's head (the fan-out trigger takes it too, by the same name) and by the recorder ending
+/// a head, so that the one cannot decide "waiting"
 /// while the other, not yet seeing its row, promotes nothing — and a later change's delivery of a key gets the
 /// higher id. On PostgreSQL, an advisory lock; SQLite has one writer at a time already (and a write transaction
 /// that read before another's commit is refused, not run on its stale view).
@@ -263,30 +264,6 @@ pub async fn insert_delivery(
     .bind(now)
     .fetch_one(conn)
     .await
-}
-
-/// One delivery of an event to every enabled endpoint subscribed to its type (`pattern`: ` type ` for `LIKE`), each
-/// behind any pending one of its key; the caller holds the key's lock.
-pub async fn insert_subscribed(
-    conn: &mut AnyConnection,
-    event_id: &str,
-    key: &str,
-    pattern: &str,
-    now: i64,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(&format!(
-        "INSERT INTO webhook_deliveries (event_id, endpoint_id, ordering_key, state, next_attempt_at, created_at) \
-         SELECT $1, e.id, $2, 'pending', {}, $3 FROM webhook_endpoints e \
-         WHERE e.disabled_at IS NULL AND (e.events IS NULL OR (' ' || e.events || ' ') LIKE $4 ESCAPE '\\')",
-        first_attempt("e.id", "$2", "$3")
-    ))
-    .bind(event_id)
-    .bind(key)
-    .bind(now)
-    .bind(pattern)
-    .execute(conn)
-    .await?;
-    Ok(())
 }
 
 /// Makes the first pending delivery of an endpoint's key due, if it waits: its head is over.
@@ -613,10 +590,11 @@ pub async fn redeliver_since(
     since: i64,
     now: i64,
 ) -> Result<u64, sqlx::Error> {
-    let rows: Vec<(String, Option<String>, Option<i64>)> = sqlx::query_as(
-        "SELECT v.id, v.account_id, v.user_id FROM webhook_events v JOIN webhook_endpoints e ON e.id = $1 \
+    // Subscribed as the fan-out trigger decides it (`_` escaped for LIKE).
+    let events: Vec<(String, String)> = sqlx::query_as(
+        "SELECT v.id, v.ordering_key FROM webhook_events v JOIN webhook_endpoints e ON e.id = $1 \
          WHERE v.occurred_at >= $2 AND v.type <> 'webhook.test' \
-           AND (e.events IS NULL OR (' ' || e.events || ' ') LIKE ('% ' || v.type || ' %')) \
+           AND (e.events IS NULL OR (' ' || e.events || ' ') LIKE ('% ' || replace(v.type, '_', '\\_') || ' %') ESCAPE '\\') \
          ORDER BY v.occurred_at, v.id LIMIT $3",
     )
     .bind(endpoint_id)
@@ -624,13 +602,6 @@ pub async fn redeliver_since(
     .bind(MAX_REPLAY)
     .fetch_all(&mut *conn)
     .await?;
-    let events: Vec<(String, String)> = rows
-        .into_iter()
-        .map(|(id, account, user)| {
-            let key = super::payload::ordering_key(account.as_deref(), user, &id);
-            (id, key)
-        })
-        .collect();
     lock_order(conn, events.iter().map(|(_, key)| key.as_str())).await?;
     // One by one, so each sees the ones before it: the first of a key idle at this endpoint is due, the rest wait.
     for (event_id, key) in &events {
