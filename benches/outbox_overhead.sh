@@ -4,8 +4,12 @@
 # side with this checkout's, alternating, ROUNDS times each, and prints every run's figures. This checkout runs three
 # ways: with no webhook endpoint; BENCH_WEBHOOK=outbox (an endpoint for every event, so every change also writes its
 # event and delivery, but no dispatcher); BENCH_WEBHOOK=1 (the same, and the dispatcher sends each one to a receiver
-# in the same process, on the same two cores). Compare the columns of the same run; these machines are noisy.
+# in the same process, on the same two cores). Compare the columns of the same run, and medians of many rounds: these
+# machines drift ±15 % between runs.
 #   bash benches/outbox_overhead.sh [ROUNDS]
+#   PG=1 bash benches/outbox_overhead.sh [ROUNDS]   PostgreSQL (127.0.0.1:5432, trust auth): one callback at a time
+#                                                   only, a fresh database per run (with 32 in flight the base fails
+#                                                   on PostgreSQL: concurrent first links of one identity)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BASE=${BASE:-d0f9c0a}
@@ -22,8 +26,19 @@ build() { (cd "$1" && CARGO_TARGET_DIR="$2" cargo bench --features ssr --no-run 
 echo "building $BASE in $base_dir (its own target dir) and this checkout…"
 build "$base_dir" "$CARGO_TARGET_DIR_BASE"
 build . "${CARGO_TARGET_DIR:-target}"
+fresh_db=0
 run() { # label dir target [env]
   local label=$1 dir=$2 target=$3; shift 3
+  if [ "${PG:-0}" = 1 ]; then
+    fresh_db=$((fresh_db + 1))
+    local db="outbox_overhead_$$_$fresh_db"
+    psql -q -h 127.0.0.1 -U postgres -c "CREATE DATABASE $db" postgres
+    (cd "$dir" && env "$@" BENCH_IN_FLIGHT=1 BENCH_DATABASE_URL="postgres://postgres@127.0.0.1:5432/$db" \
+      CARGO_TARGET_DIR="$target" cargo bench --features ssr --bench link_callbacks 2>/dev/null) |
+      grep -E "links/s" | sed "s/^/$label one at a time, PostgreSQL: /" || true
+    psql -q -h 127.0.0.1 -U postgres -c "DROP DATABASE $db" postgres
+    return
+  fi
   for bench in link_callbacks delegated_calls; do
     (cd "$dir" && env "$@" CARGO_TARGET_DIR="$target" cargo bench --features ssr --bench "$bench" 2>/dev/null) |
       grep -E "links/s|storm|calls/s" | sed "s/^/$label $bench: /" || true
