@@ -1231,7 +1231,70 @@ async fn an_endpoint_failing_for_too_long_is_disabled_and_audited(backend: Backe
     );
 }
 
+/// The fan-out trigger: an event goes to the enabled endpoints subscribed to its type (`_` in a type matches only
+/// `_`), and an event without an ordering key — written by a binary from before the trigger, which writes its own
+/// deliveries — gets none from it.
+async fn the_fan_out_follows_subscriptions_and_leaves_old_binaries_events_alone(backend: Backend) {
+    let app = spawn(backend).await;
+    let url = "http://127.0.0.1:9/hook";
+    let (every, _) = add(&app, url, &[]).await;
+    let (recovered, _) = add(&app, url, &["account.recovered"]).await;
+    let (reconnect, _) = add(&app, url, &["account.needs_reconnect"]).await;
+    let (disabled, _) = add(&app, url, &[]).await;
+    endpoints::set_disabled(&app.state.db, &disabled, Some("paused"), ChangedBy::default())
+        .await
+        .unwrap();
+    let to = |event: String| {
+        let pool = app.state.db.pool.clone();
+        async move {
+            let mut got: Vec<String> =
+                sqlx::query_scalar("SELECT endpoint_id FROM webhook_deliveries WHERE event_id = $1")
+                    .bind(&event)
+                    .fetch_all(&pool)
+                    .await
+                    .unwrap();
+            got.sort();
+            got
+        }
+    };
+    let sorted = |mut v: Vec<String>| {
+        v.sort();
+        v
+    };
+    let event = enqueue(&app.state.db, 1, "acct-1", "fan-out").await;
+    assert_eq!(to(event).await, sorted(vec![every.clone(), recovered.clone()]));
+    // Types the app never writes, straight into the table: `_` is not a wildcard, and no key means no fan-out.
+    let raw = |id: &str, kind: &str, key: Option<&str>| {
+        let sql = match key {
+            Some(_) => {
+                "INSERT INTO webhook_events (id, type, occurred_at, payload, ordering_key) \
+                        VALUES ($1, $2, $3, '{}', $4)"
+            }
+            None => "INSERT INTO webhook_events (id, type, occurred_at, payload) VALUES ($1, $2, $3, '{}')",
+        };
+        let query = sqlx::query(sql)
+            .bind(id.to_owned())
+            .bind(kind.to_owned())
+            .bind(now_ms());
+        let query = match key {
+            Some(key) => query.bind(key.to_owned()),
+            None => query,
+        };
+        let pool = app.state.db.pool.clone();
+        async move {
+            query.execute(&pool).await.unwrap();
+        }
+    };
+    raw("evt_lookalike", "account.needsXreconnect", Some("account:acct-2")).await;
+    assert_eq!(to("evt_lookalike".into()).await, vec![every.clone()], "not {reconnect}");
+    raw("evt_old_binary", "account.needs_reconnect", None).await;
+    assert_eq!(to("evt_old_binary".into()).await, Vec::<String>::new());
+    raw("evt_new_binary", "account.needs_reconnect", Some("account:acct-3")).await;
+    assert_eq!(to("evt_new_binary".into()).await, sorted(vec![every, reconnect]));
+}
+
 on_both_backends!(
+    the_fan_out_follows_subscriptions_and_leaves_old_binaries_events_alone,
     an_endpoint_failing_for_too_long_is_disabled_and_audited,
     the_service_api_lists_endpoints_and_replays_for_an_unrestricted_key,
     the_admin_page_shows_deliveries_and_its_buttons_work,

@@ -7,7 +7,9 @@
 -- misses the end, nor left waiting with nobody to promote it). Then one delivery per enabled endpoint subscribed to
 -- the event's type (no list: every type; `_` escaped for LIKE), written *waiting* (`next_attempt_at` =
 -- 9223372036854775807 = i64::MAX, the app's `repo::WAITING`) when a delivery of the same endpoint and key is still
--- pending, else due at once. `webhook.test` events go to one endpoint only; the app writes that delivery itself.
+-- pending, else due at once. `webhook.test` events go to one endpoint only; the app writes that delivery itself. An
+-- event without an ordering key was written by a binary from before this migration (a rolling upgrade, an old
+-- instance still running): that binary writes its own deliveries, as it always did, so the trigger leaves it alone.
 ALTER TABLE webhook_events ADD COLUMN ordering_key TEXT NOT NULL DEFAULT '';
 UPDATE webhook_events SET ordering_key = CASE
     WHEN account_id IS NOT NULL THEN 'account:' || account_id
@@ -31,4 +33,4 @@ END
 $$;
 
 CREATE TRIGGER webhook_events_fan_out AFTER INSERT ON webhook_events
-    FOR EACH ROW WHEN (NEW.type <> 'webhook.test') EXECUTE FUNCTION webhook_events_fan_out();
+    FOR EACH ROW WHEN (NEW.type <> 'webhook.test' AND NEW.ordering_key <> '') EXECUTE FUNCTION webhook_events_fan_out();

@@ -1,7 +1,7 @@
 //! The outbox: events written in the transaction of the change they report, each with one delivery per endpoint
-//! subscribed to its type at that moment (made by the event's own INSERT: the `webhook_events_fan_out` trigger). Nothing here talks to the network: the dispatcher sends what commits, so a
-//! change and its event commit or vanish together (an event for a rolled-back change is never sent, and a committed
-//! change never lacks its event).
+//! subscribed to its type at that moment (made by the event's own INSERT: the `webhook_events_fan_out` trigger).
+//! Nothing here talks to the network: the dispatcher sends what commits, so a change and its event commit or vanish
+//! together (an event for a rolled-back change is never sent, and a committed change never lacks its event).
 
 use std::sync::LazyLock;
 
@@ -29,9 +29,9 @@ pub async fn enqueued() {
 }
 
 /// Writes the event, in the caller's transaction; its INSERT also writes one delivery per endpoint subscribed to its
-/// type (the `webhook_events_fan_out` trigger, in the migrations: one statement inside the change's transaction, not
-/// three — see its comment). Returns the event's id. `account_id` and `user_id` give its ordering key (see
-/// [`payload::ordering_key`]).
+/// type (the `webhook_events_fan_out` trigger, in the migrations: the deliveries, and on PostgreSQL the order lock,
+/// are no longer statements of their own inside the change's transaction — see its comment). Returns the event's
+/// id. `account_id` and `user_id` give its ordering key (see [`payload::ordering_key`]).
 pub async fn enqueue(
     conn: &mut AnyConnection,
     kind: EventType,
