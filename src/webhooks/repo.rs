@@ -219,11 +219,11 @@ fn first_attempt(endpoint: &str, key: &str, now: &str) -> String {
 }
 
 /// Takes the transaction's lock of each ordering key, in key order (so two writers never deadlock): held by whoever
-/// adds a delivery behind a key's head (the fan-out trigger takes it too, by the same name) and by the recorder ending
-/// a head, so that the one cannot decide "waiting"
-/// while the other, not yet seeing its row, promotes nothing — and a later change's delivery of a key gets the
-/// higher id. On PostgreSQL, an advisory lock; SQLite has one writer at a time already (and a write transaction
-/// that read before another's commit is refused, not run on its stale view).
+/// adds a delivery behind a key's head (the fan-out trigger takes it too, by the same name) and by the recorder
+/// ending a head, so that the one cannot decide "waiting" while the other, not yet seeing its row, promotes nothing
+/// — and a later change's delivery of a key gets the higher id. On PostgreSQL, an advisory lock; SQLite has one
+/// writer at a time already (and a write transaction that read before another's commit is refused, not run on its
+/// stale view).
 pub async fn lock_order<'k>(
     conn: &mut AnyConnection,
     keys: impl IntoIterator<Item = &'k str>,
