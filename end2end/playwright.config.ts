@@ -49,6 +49,8 @@ export default defineConfig({
       stderr: 'pipe',
       env: {
         ONBEHALF_SERVER__BIND: `127.0.0.1:${port}`,
+        // Every test signs up its users from 127.0.0.1 (the throttle is tested in tests/auth.rs).
+        ONBEHALF_AUTH__THROTTLE__SIGN_UPS_PER_CLIENT: '100000',
         ONBEHALF_DATABASE__URL: 'sqlite://target/e2e/onbehalf.db',
         // The built-in demo provider, off the default port so a running development server does not collide.
         ONBEHALF_DEMO__BIND: `127.0.0.1:${port + 1}`,

@@ -296,6 +296,14 @@ async fn run(cli: Cli) -> Result<(), String> {
             for account in &report.undecryptable {
                 println!("  account {account}: a token does not decrypt; the account is marked error");
             }
+            if !report.keys_not_configured.is_empty() {
+                let keys: Vec<_> = report.keys_not_configured.iter().map(|k| format!("`{k}`")).collect();
+                return Err(format!(
+                    "tokens were sealed meanwhile with {}, which this instance does not have (another instance has \
+                     it); add it to vault.keys here and run again",
+                    keys.join(", ")
+                ));
+            }
             if report.left_on_old_keys > 0 {
                 return Err(format!(
                     "{} token sets still use another key (an instance still seals with it?); keep the old keys and \

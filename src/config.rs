@@ -168,6 +168,19 @@ impl ServerSettings {
     pub fn is_https(&self) -> bool {
         self.public_url().scheme() == "https"
     }
+
+    /// A warning for a public URL that is plain http anywhere but loopback: sign-in passwords, session cookies
+    /// (without `Secure`), authorization codes and API keys would cross the network in clear.
+    pub fn plain_http_warning(&self) -> Option<String> {
+        let url = self.public_url();
+        (url.scheme() == "http" && !crate::providers::discovery::is_loopback(&url)).then(|| {
+            format!(
+                "server.public_url is {url}: plain HTTP on a non-loopback address, so passwords, session cookies, \
+                 authorization codes and API keys cross the network unencrypted. Serve it behind TLS and set an \
+                 https:// public_url."
+            )
+        })
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -237,6 +250,9 @@ pub struct ThrottleSettings {
     pub client_account_lockout_failures: u32,
     /// Attempts from one client, on any accounts, before it is refused for `lockout`.
     pub client_lockout_failures: u32,
+    /// Sign-ups from one client within `window` (against mass account creation and probing emails through
+    /// "already exists"); the last one allowed starts a wait of one `window`.
+    pub sign_ups_per_client: u32,
     #[serde(with = "humantime_serde")]
     pub lockout: Duration,
 }
@@ -250,6 +266,7 @@ impl Default for ThrottleSettings {
             account_max_delay: Duration::from_secs(60),
             client_account_lockout_failures: 10,
             client_lockout_failures: 50,
+            sign_ups_per_client: 20,
             lockout: Duration::from_secs(15 * 60),
         }
     }
@@ -325,6 +342,11 @@ pub struct DelegationSettings {
     pub cooldown: Duration,
     #[serde(with = "humantime_serde")]
     pub cooldown_max: Duration,
+    /// How long a refresh that got new tokens keeps trying to store them (a write connection, SQLite's busy wait,
+    /// a PostgreSQL restart) before it gives them back to the provider. The refresh lease covers it, so no other
+    /// instance can take the lease over meanwhile.
+    #[serde(with = "humantime_serde")]
+    pub refresh_write_budget: Duration,
     pub background: BackgroundRefreshSettings,
 }
 
@@ -336,6 +358,8 @@ impl Default for DelegationSettings {
             retry_backoff: Duration::from_millis(250),
             cooldown: Duration::from_secs(30),
             cooldown_max: Duration::from_secs(15 * 60),
+            // The pool's acquire timeout (10 s) plus SQLite's busy timeout (5 s).
+            refresh_write_budget: Duration::from_secs(15),
             background: BackgroundRefreshSettings::default(),
         }
     }
@@ -637,6 +661,20 @@ mod tests {
     }
 
     #[test]
+    fn plain_http_outside_loopback_is_warned_about() {
+        let warning = |url: &str| with(&[("server.public_url", url)]).unwrap().server.plain_http_warning();
+        assert_eq!(warning("http://127.0.0.1:3000"), None);
+        assert_eq!(warning("http://localhost:3000"), None);
+        assert_eq!(warning("https://onbehalf.example.org"), None);
+        assert!(warning("http://onbehalf.example.org").is_some_and(|w| w.contains("unencrypted")));
+        let bound = with(&[("server.bind", "0.0.0.0:3000")]).unwrap();
+        assert!(
+            bound.server.plain_http_warning().is_some(),
+            "the default public URL of a public bind"
+        );
+    }
+
+    #[test]
     fn unknown_keys_are_refused() {
         let err = with(&[("server.bnd", "127.0.0.1:1")]).unwrap_err().to_string();
         assert!(err.contains("bnd"), "{err}");
@@ -687,6 +725,40 @@ mod tests {
         assert!(err.contains("colour"), "{err}");
         let ok = with(&[("providers.gh.kind", "github"), ("providers.gh.client_id", "x")]).unwrap();
         assert_eq!(ok.providers["gh"].client_id, "x");
+    }
+
+    #[test]
+    fn api_base_urls_are_a_table_by_resource_server_for_globus_and_a_list_otherwise() {
+        let toml = |entry: &str| {
+            Settings::from_figment(Figment::new().merge(figment::providers::Toml::string(&format!(
+                "[providers.p]\nclient_id = \"x\"\n{entry}"
+            ))))
+        };
+        let err = toml("kind = \"globus\"\napi_base_urls = [\"https://transfer.api.globus.org/v0.10/\"]")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("providers.p.api_base_urls") && err.contains("one token per resource server"),
+            "{err}"
+        );
+        let err = toml("kind = \"github\"\napi_base_urls = { \"api.github.com\" = [\"https://api.github.com/\"] }")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("providers.p.api_base_urls") && err.contains("as a list"),
+            "{err}"
+        );
+        let ok =
+            toml("kind = \"globus\"\napi_base_urls = { \"transfer.api.globus.org\" = [\"https://t.example/v0.10/\"] }")
+                .unwrap();
+        let provider = crate::providers::presets::resolve("p", &ok.providers["p"]);
+        assert_eq!(
+            provider
+                .api_base(crate::actions::TRANSFER_RESOURCE_SERVER)
+                .map(url::Url::as_str),
+            Some("https://t.example/v0.10/")
+        );
+        assert_eq!(provider.api_base("auth.globus.org"), None, "only what the table names");
     }
 
     #[test]

@@ -27,6 +27,9 @@ pub enum AppError {
     AccountDisabled,
     #[error("Too many failed attempts. Try again in {}.", wait_phrase(*retry_after_secs))]
     Throttled { retry_after_secs: u64 },
+    /// `auth.throttle.sign_ups_per_client` accounts were made from this network within the window.
+    #[error("Too many accounts were created from your network. Try again in {}.", wait_phrase(*retry_after_secs))]
+    SignUpsThrottled { retry_after_secs: u64 },
     #[error("An account with this email already exists. Sign in instead.")]
     EmailTaken,
     #[error("Sign-up is turned off on this server. Ask an administrator for an account.")]
@@ -95,7 +98,7 @@ impl AppError {
             | AppError::CrossOrigin { .. } => 403,
             AppError::NotFound { .. } => 404,
             AppError::EmailTaken => 409,
-            AppError::Throttled { .. } => 429,
+            AppError::Throttled { .. } | AppError::SignUpsThrottled { .. } => 429,
             AppError::Unavailable { .. } => 503,
             AppError::Internal { .. } => 500,
         }

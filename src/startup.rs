@@ -31,6 +31,7 @@ use crate::{
     demo::{DemoConfig, DemoProvider},
     http::{
         form_encoding::require_utf8_forms,
+        form_errors,
         headers::{HeaderPolicy, sanitize_request_id, security_headers},
         health::{healthz, readyz},
         origin::{AllowedOrigin, require_same_origin},
@@ -74,6 +75,9 @@ impl Application {
         // With port 0 (tests) the real port is only known now; the default public URL must use it.
         if settings.server.public_url.is_none() {
             settings.server.public_url = Some(url::Url::parse(&format!("http://{local}")).expect("valid URL"));
+        }
+        if let Some(warning) = settings.server.plain_http_warning() {
+            tracing::warn!("{warning}");
         }
         let vault = crate::tokens::vault_from_settings(&settings).map_err(StartupError::Vault)?;
         let mut catalog = Catalog::from_settings(&settings);
@@ -242,6 +246,8 @@ fn router(state: AppState) -> Router {
             shell,
         ))
         .layer(from_fn(server_fn_error_status))
+        .layer(from_fn_with_state(state.vault.clone(), form_errors::sign))
+        .layer(from_fn_with_state(state.vault.clone(), form_errors::verify))
         .layer(from_fn(require_utf8_forms))
         .layer(from_fn_with_state(state.clone(), crate::connect::gate::restrict))
         .layer(session_layer)

@@ -11,6 +11,7 @@ use reqwest::{StatusCode, header};
 on_both_backends!(
     sign_up_then_sign_in_then_sign_out_invalidates_the_old_cookie,
     session_cookie_is_http_only_lax_and_secure_only_over_https,
+    sessions_are_stored_only_as_digests,
     sign_in_issues_a_new_session_id_and_kills_the_planted_one,
     wrong_password_and_unknown_email_get_the_same_answer,
     repeated_failures_are_slowed_then_refused_without_locking_out_the_real_user,
@@ -22,6 +23,8 @@ on_both_backends!(
     sign_up_can_be_turned_off,
     forms_work_without_javascript_and_errors_come_back_to_the_page,
     sign_in_never_redirects_off_site,
+    errors_in_the_url_show_only_when_the_server_signed_them,
+    sign_ups_are_throttled_per_client,
     account_page_sends_visitors_to_sign_in,
     parallel_guesses_get_no_more_tries_than_sequential_ones,
     guessing_the_current_password_is_throttled,
@@ -49,6 +52,24 @@ async fn sign_up_then_sign_in_then_sign_out_invalidates_the_old_cookie(backend: 
     assert_ne!(second, first);
     assert_eq!(app.whoami(&second).await.as_deref(), Some(email.as_str()));
     assert_eq!(res.json::<String>().await.unwrap(), "/account");
+}
+
+/// A database or backup that leaks holds no live session: only digests of session ids are stored, and a digest
+/// presented as a cookie is no session.
+async fn sessions_are_stored_only_as_digests(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let email = unique_email("digest");
+    let cookie = app.sign_up(&email).await;
+    let stored: Vec<String> = sqlx::query_scalar("SELECT id FROM sessions")
+        .fetch_all(&app.state.db.pool)
+        .await
+        .unwrap();
+    assert!(!stored.contains(&cookie), "the cookie's id is in the database");
+    assert!(stored.contains(&onbehalf::digest::sha256_hex(&cookie)), "{stored:?}");
+    assert_eq!(app.whoami(&cookie).await.as_deref(), Some(email.as_str()));
+    for leaked in &stored {
+        assert_eq!(app.whoami(leaked).await, None, "a stored value works as a cookie");
+    }
 }
 
 async fn session_cookie_is_http_only_lax_and_secure_only_over_https(backend: Backend) {
@@ -565,6 +586,139 @@ async fn forms_work_without_javascript_and_errors_come_back_to_the_page(backend:
         "error not rendered"
     );
     assert!(page.contains(r#"role="alert""#));
+}
+
+/// A link that puts an error in the page's URL (`?__err=`) cannot make our page say anything: only errors the server
+/// signed on the way back from a form are shown, unaltered and for their own form.
+async fn errors_in_the_url_show_only_when_the_server_signed_them(backend: Backend) {
+    use base64::{Engine, engine::general_purpose::URL_SAFE};
+    let app = TestApp::spawn(backend).await;
+    let email = unique_email("spoof");
+    app.sign_up(&email).await;
+    let res = app
+        .post_plain_form(
+            "sign_in",
+            "/sign-in",
+            &[("email", email.as_str()), ("password", "wrong")],
+        )
+        .await;
+    let genuine = reqwest::Url::parse(res.headers()[header::LOCATION].to_str().unwrap()).unwrap();
+    let param = |name: &str| {
+        genuine
+            .query_pairs()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_else(|| panic!("{name} in {genuine}"))
+    };
+    let (path, sig) = (param("__path"), param("__sig"));
+    let lure = "Your account is locked for fraud. Call +1-555-0100 now.";
+    let spoofs = [
+        serde_json::json!({"kind": "invalid", "field": "email", "message": lure}),
+        serde_json::json!({"kind": "bad_request", "message": lure}),
+        serde_json::json!({"kind": "not_found", "what": lure}),
+        serde_json::json!({"kind": "cross_origin", "expected": lure}),
+        serde_json::json!({"kind": "unavailable", "message": lure}),
+        serde_json::json!({"kind": "internal", "reference": lure}),
+    ];
+    for spoof in spoofs {
+        let err = URL_SAFE.encode(spoof.to_string());
+        // Unsigned, with junk, and with the genuine error's signature moved onto it.
+        for signature in [None, Some("123.v1.test.AAAA"), Some(sig.as_str())] {
+            let mut url = app.url("/sign-in");
+            url.push_str(&format!(
+                "?__path={}&__err={err}",
+                url::form_urlencoded::byte_serialize(path.as_bytes()).collect::<String>()
+            ));
+            if let Some(signature) = signature {
+                url.push_str(&format!("&__sig={signature}"));
+            }
+            let page = app.client.get(&url).send().await.unwrap().text().await.unwrap();
+            assert!(page.contains("Sign in"), "the page still renders: {url}");
+            assert!(
+                !page.contains("locked for fraud"),
+                "{spoof} with {signature:?} is shown"
+            );
+        }
+    }
+    // The genuine one is shown, also after a second failure piled onto the same URL.
+    let page = app
+        .client
+        .get(genuine.as_str())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("That email and password do not match an account."));
+    let referer = format!("{}?{}", genuine.path(), genuine.query().unwrap());
+    let res = app
+        .post_plain_form(
+            "sign_in",
+            &referer,
+            &[("email", "x@example.org"), ("password", "wrong")],
+        )
+        .await;
+    let again = res.headers()[header::LOCATION].to_str().unwrap().to_owned();
+    assert_eq!(again.matches("__err=").count(), 1, "{again}");
+    let page = app.client.get(&again).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains(r#"role="alert""#), "{again}");
+}
+
+/// Sign-ups from one client are bounded per window, every attempt counted (an "already exists" answer tells
+/// whether an email has an account); another client is not affected.
+async fn sign_ups_are_throttled_per_client(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |s| {
+        s.auth.throttle.sign_ups_per_client = 3;
+        s.server.client_ip_header = Some("x-forwarded-for".into());
+    })
+    .await;
+    let sign_up = |email: String, from: &'static str| {
+        let request = app
+            .client
+            .post(app.url("/api/sign_up"))
+            .header(header::ORIGIN, app.origin())
+            .header("x-forwarded-for", from)
+            .form(&[
+                ("email", email.as_str()),
+                ("display_name", "Spray"),
+                ("password", PASSWORD),
+                ("password_confirm", PASSWORD),
+            ]);
+        async move { request.send().await.unwrap() }
+    };
+    let taken = unique_email("taken");
+    assert_eq!(sign_up(taken.clone(), "203.0.113.1").await.status(), StatusCode::OK);
+    assert_eq!(
+        sign_up(taken, "203.0.113.1").await.status(),
+        StatusCode::CONFLICT,
+        "counted too"
+    );
+    assert_eq!(
+        sign_up(unique_email("third"), "203.0.113.1").await.status(),
+        StatusCode::OK
+    );
+    let refused = sign_up(unique_email("fourth"), "203.0.113.1").await;
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(refused.headers().contains_key(header::RETRY_AFTER));
+    let (_, kind, message) = error_kind(refused).await;
+    assert_eq!(kind, "sign_ups_throttled");
+    assert!(
+        message.contains("Too many accounts were created from your network"),
+        "{message}"
+    );
+    let users: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(users, 2, "nothing made while refused");
+    // Malformed input is told what is wrong before the throttle is asked; another network signs up as usual.
+    let bad = sign_up("not an email".into(), "203.0.113.1").await;
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        sign_up(unique_email("other"), "198.51.100.7").await.status(),
+        StatusCode::OK
+    );
 }
 
 async fn sign_in_never_redirects_off_site(backend: Backend) {

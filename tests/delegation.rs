@@ -8,7 +8,7 @@ use std::{sync::Arc, time::Duration};
 
 use common::{
     Backend, TestApp,
-    oauth::{DEMO, Linked, callback, consent, identity, linked, location, start},
+    oauth::{DEMO, Linked, callback, consent, demo_as, identity, link_at, linked, location, start},
 };
 use onbehalf::{
     actions::{ActionProblem, EndpointScope, TRANSFER_RESOURCE_SERVER, TransferForm, globus::Transfer},
@@ -80,6 +80,20 @@ async fn status(app: &TestApp, account_id: &str) -> String {
         .unwrap()
 }
 
+/// The `cause` the account's last status change recorded (its audit event's details).
+async fn status_cause(app: &TestApp, account_id: &str) -> String {
+    let details: String = sqlx::query_scalar(
+        "SELECT details FROM audit_events WHERE action = 'account_status_changed' AND account_id = $1 \
+         ORDER BY id DESC LIMIT 1",
+    )
+    .bind(account_id)
+    .fetch_one(&app.state.db.pool)
+    .await
+    .unwrap();
+    let details: serde_json::Value = serde_json::from_str(&details).unwrap();
+    details["cause"].as_str().unwrap_or_default().to_owned()
+}
+
 /// Another instance of the app on the same database: its own connection pool, lease owner id and in-process
 /// state; nothing shared with the first but the database (and the provider).
 async fn second_instance(app: &TestApp) -> Arc<Delegator> {
@@ -95,30 +109,12 @@ async fn second_instance(app: &TestApp) -> Arc<Delegator> {
 
 /// `n` concurrent calls, split between `instances`; every result.
 async fn storm(app: &TestApp, who: &Linked, instances: &[Arc<Delegator>], n: usize) -> Vec<Result<u16, CallError>> {
-    let mut tasks = tokio::task::JoinSet::new();
-    for i in 0..n {
-        let delegator = instances[i % instances.len()].clone();
-        let request = search(app, who);
-        let (user_id, account_id, url) = (request.user_id, request.account_id.to_owned(), request.url.clone());
-        tasks.spawn(async move {
-            delegator
-                .call(ApiRequest {
-                    user_id,
-                    account_id: &account_id,
-                    resource_server: TRANSFER_RESOURCE_SERVER,
-                    method: reqwest::Method::GET,
-                    url,
-                    path_template: "/endpoint_search",
-                    json: None,
-                    request_id: None,
-                })
-                .await
-                .map(|r| r.status)
-        });
-    }
+    let calls: Vec<_> = (0..n)
+        .map(|i| spawn_search(app, who, &instances[i % instances.len()]))
+        .collect();
     let mut results = Vec::with_capacity(n);
-    while let Some(done) = tasks.join_next().await {
-        results.push(done.unwrap());
+    for call in calls {
+        results.push(call.await.unwrap());
     }
     results
 }
@@ -245,6 +241,43 @@ async fn invalid_grant_under_concurrency_is_one_state_change(backend: Backend) {
     assert_eq!(err.code(), "needs_reconnect");
     assert_eq!(app.demo().counters().token_requests - before, 1);
     assert_eq!(events(&app, "account_status_changed", &ada.account_id).await, 1);
+}
+
+/// A 200 whose body cannot be read (cut off; never ending) may have rotated the refresh token: the account needs a
+/// reconnect at once, audited with the cause, and the token is never sent again.
+async fn a_refresh_answer_that_cannot_be_read_is_never_resent(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    for (n, fault) in [TokenFault::MalformedJson, TokenFault::EndlessBody]
+        .into_iter()
+        .enumerate()
+    {
+        let who = linked(&app, n).await;
+        expire_in_db(&app, &who.account_id).await;
+        app.demo().set_token_fault(fault, None);
+        let before = app.demo().counters().token_requests;
+        let results = storm(&app, &who, std::slice::from_ref(&app.state.delegation), 20).await;
+        for result in &results {
+            assert!(
+                matches!(result, Err(CallError::Unavailable(Unavailable::NeedsReconnect { .. }))),
+                "{fault:?}: {result:?}"
+            );
+        }
+        // Later calls (and the background refresher) do not ask again either.
+        let err = app.state.delegation.call(search(&app, &who)).await.unwrap_err();
+        assert_eq!(err.code(), "needs_reconnect");
+        assert_eq!(
+            app.demo().counters().token_requests - before,
+            1,
+            "{fault:?}: one attempt"
+        );
+        assert_eq!(status(&app, &who.account_id).await, "needs_reconnect");
+        assert_eq!(
+            status_cause(&app, &who.account_id).await,
+            "unreadable_refresh_answer",
+            "{fault:?}"
+        );
+        app.demo().clear_token_fault();
+    }
 }
 
 async fn token_endpoint_outage_retries_a_bounded_number_of_times_then_cools_down(backend: Backend) {
@@ -399,6 +432,20 @@ async fn tokens_go_only_to_the_providers_api_and_only_for_the_owner(backend: Bac
         app.state.delegation.call(request).await,
         Err(CallError::NotAllowed(_))
     ));
+    // Each token only under its own resource server's API: the Auth token never goes to Transfer, nor the
+    // Transfer token to Auth's userinfo.
+    let mut request = search(&app, &ada);
+    request.resource_server = "auth.globus.org";
+    assert!(matches!(
+        app.state.delegation.call(request).await,
+        Err(CallError::NotAllowed(_))
+    ));
+    let mut request = search(&app, &ada);
+    request.url = reqwest::Url::parse(&format!("{}/v2/oauth2/userinfo", app.demo().issuer_str())).unwrap();
+    assert!(matches!(
+        app.state.delegation.call(request).await,
+        Err(CallError::NotAllowed(_))
+    ));
     // Grace's user cannot use Ada's account, and learns nothing about it.
     let mut request = search(&app, &ada);
     request.user_id = grace.user_id;
@@ -506,6 +553,24 @@ async fn consent_required_on_submit_then_grant_then_the_retry_reuses_the_submiss
     );
     assert_eq!(status(&app, &ada.account_id).await, "needs_consent");
     assert_eq!(events(&app, "account_status_changed", &ada.account_id).await, 1);
+    // The same demand again, several at once: recorded once, never appended twice.
+    let again = (0..4).map(|_| transfer.submit(&form, None));
+    for result in futures::future::join_all(again).await {
+        assert!(
+            matches!(result, Err((ActionProblem::NeedsConsent { .. }, _))),
+            "{result:?}"
+        );
+    }
+    let waiting: String = sqlx::query_scalar("SELECT consent_scopes FROM linked_accounts WHERE id = $1")
+        .bind(&ada.account_id)
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap();
+    let listed: Vec<&str> = waiting.split_whitespace().collect();
+    let unique: std::collections::HashSet<&&str> = listed.iter().collect();
+    assert_eq!(listed.len(), unique.len(), "{waiting}");
+    assert_eq!(listed.len(), scopes.len(), "{waiting}");
+    assert_eq!(events(&app, "account_status_changed", &ada.account_id).await, 1);
     // Grant access: the flow asks for the missing scopes by itself (the form names only the account).
     let res = start(
         &app,
@@ -542,11 +607,249 @@ async fn consent_required_on_submit_then_grant_then_the_retry_reuses_the_submiss
     assert_eq!(app.demo().submission_ids().len(), 1);
 }
 
+/// Scopes an account waits for: each once, compared exactly (case, and LIKE's wildcards are no wildcards here), and
+/// bounded in total.
+async fn consent_scopes_are_added_once_exactly_and_bounded(backend: Backend) {
+    use onbehalf::delegation::repo::{MAX_CONSENT_SCOPES_LEN, add_consent_scopes};
+    let app = TestApp::spawn(backend).await;
+    let ada = linked(&app, 0).await;
+    let add = |scopes: Vec<String>| {
+        let pool = app.state.db.pool.clone();
+        let account = ada.account_id.clone();
+        async move {
+            let mut tx = pool.begin().await.unwrap();
+            add_consent_scopes(&mut tx, &account, &scopes).await.unwrap();
+            tx.commit().await.unwrap();
+        }
+    };
+    let owned = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    add(owned(&["a:data_access", "b"])).await;
+    add(owned(&["b", "a:data_access", "aXdata_access", "B", "", "two words"])).await;
+    let waiting = || async {
+        sqlx::query_scalar::<_, String>("SELECT consent_scopes FROM linked_accounts WHERE id = $1")
+            .bind(&ada.account_id)
+            .fetch_one(&app.state.db.pool)
+            .await
+            .unwrap()
+    };
+    assert_eq!(waiting().await, "a:data_access b aXdata_access B");
+    let many: Vec<String> = (0..2000).map(|i| format!("scope-{i}")).collect();
+    add(many).await;
+    let stored = waiting().await;
+    assert!(stored.len() <= MAX_CONSENT_SCOPES_LEN, "{}", stored.len());
+    assert!(
+        stored.starts_with("a:data_access b aXdata_access B scope-0 "),
+        "what was there stays"
+    );
+}
+
+/// One search as `who` on `delegator`, on its own task.
+fn spawn_search(
+    app: &TestApp,
+    who: &Linked,
+    delegator: &Arc<Delegator>,
+) -> tokio::task::JoinHandle<Result<u16, CallError>> {
+    let delegator = delegator.clone();
+    let request = search(app, who);
+    let (user_id, account_id, url) = (request.user_id, request.account_id.to_owned(), request.url.clone());
+    tokio::spawn(async move {
+        delegator
+            .call(ApiRequest {
+                user_id,
+                account_id: &account_id,
+                resource_server: TRANSFER_RESOURCE_SERVER,
+                method: reqwest::Method::GET,
+                url,
+                path_template: "/endpoint_search",
+                json: None,
+                request_id: None,
+            })
+            .await
+            .map(|r| r.status)
+    })
+}
+
+/// Holds every connection of `app`'s pool (tests run with 4) until dropped: the app can neither read nor write.
+async fn exhaust_pool(app: &TestApp) -> Vec<sqlx::pool::PoolConnection<sqlx::Any>> {
+    let mut held = Vec::new();
+    for _ in 0..app.state.settings.database.max_connections {
+        held.push(app.state.db.pool.acquire().await.unwrap());
+    }
+    held
+}
+
+/// An app whose refreshes make one attempt and may take `budget` to store their result, and a linked account.
+async fn one_attempt_with_write_budget(backend: Backend, budget: Duration) -> (TestApp, Linked) {
+    let app = TestApp::spawn_with(backend, |s| {
+        s.delegation.refresh_attempts = 1;
+        s.delegation.refresh_write_budget = budget;
+    })
+    .await;
+    let ada = linked(&app, 0).await;
+    (app, ada)
+}
+
+/// The issue's slow commit: the provider answered, then the instance could not get a database connection for longer
+/// than the old lease left it. The lease covers the write budget now, so no other instance takes it over and resends
+/// the spent refresh token; the holder stores its result when the pool frees up.
+async fn a_slow_commit_never_lets_another_instance_resend_the_refresh_token(backend: Backend) {
+    let (app, ada) = one_attempt_with_write_budget(backend, Duration::from_secs(8)).await;
+    let other = second_instance(&app).await;
+    expire_in_db(&app, &ada.account_id).await;
+    app.demo().set_token_delay(Duration::from_millis(600));
+    let first = spawn_search(&app, &ada, &app.state.delegation);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let held = exhaust_pool(&app).await;
+    // The other instance (its own pool) wants the token too, and waits for the lease.
+    let second = spawn_search(&app, &ada, &other);
+    // Longer than the whole lease used to be (outbound timeout 2 s + 5 s), shorter than the write budget allows.
+    tokio::time::sleep(Duration::from_millis(8_500)).await;
+    drop(held);
+    assert_eq!(first.await.unwrap(), Ok(200));
+    assert_eq!(second.await.unwrap(), Ok(200));
+    assert_eq!(
+        app.demo().counters().refresh_token_reuse,
+        0,
+        "the spent refresh token was sent again"
+    );
+    assert_eq!(refresh_grants(&app), 1);
+    assert_eq!(status(&app, &ada.account_id).await, "active");
+    app.demo().set_token_delay(Duration::ZERO);
+    assert_eq!(app.state.delegation.call(search(&app, &ada)).await.unwrap().status, 200);
+}
+
+/// A database error after the provider rotated the token, lasting past the write budget: the new tokens are given
+/// back to the provider and the account is marked (it cannot be refreshed any more), the lease released; nothing is
+/// resent.
+async fn a_refresh_that_cannot_be_stored_gives_its_tokens_back_and_marks_the_account(backend: Backend) {
+    let (app, ada) = one_attempt_with_write_budget(backend, Duration::from_secs(2)).await;
+    expire_in_db(&app, &ada.account_id).await;
+    app.demo().set_token_delay(Duration::from_millis(600));
+    let revocations = app.demo().counters().revocations;
+    let call = spawn_search(&app, &ada, &app.state.delegation);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let held = exhaust_pool(&app).await;
+    // Past the holder's deadline: the lease is 2 s (outbound timeout) + 2 s (write budget) + 2 × 2 s (margins),
+    // and the holder stops one margin before its end.
+    tokio::time::sleep(Duration::from_millis(6_300)).await;
+    drop(held);
+    let result = call.await.unwrap();
+    assert!(
+        matches!(result, Err(CallError::Unavailable(Unavailable::NeedsReconnect { .. }))),
+        "{result:?}"
+    );
+    assert_eq!(
+        app.demo().counters().revocations - revocations,
+        1,
+        "the new refresh token was given back (revoking it ended its access token)"
+    );
+    assert_eq!(status(&app, &ada.account_id).await, "needs_reconnect");
+    assert_eq!(status_cause(&app, &ada.account_id).await, "refresh_not_stored");
+    let leased: i64 = count(
+        &app,
+        "SELECT COUNT(*) FROM token_sets WHERE lease_owner IS NOT NULL AND account_id = $1",
+        &ada.account_id,
+    )
+    .await;
+    assert_eq!(leased, 0, "the lease is not left to run out");
+    assert_eq!(app.demo().counters().refresh_token_reuse, 0);
+}
+
+/// What a holder killed mid-refresh leaves: its lease, run out, on an expired token set.
+async fn abandon_lease(app: &TestApp, account_id: &str) {
+    sqlx::query(
+        "UPDATE token_sets SET lease_owner = 'killed-instance/1', lease_until = $1, expires_at = $1 \
+         WHERE account_id = $2 AND resource_server = $3",
+    )
+    .bind(now_ms() - 1_000)
+    .bind(account_id)
+    .bind(TRANSFER_RESOURCE_SERVER)
+    .execute(&app.state.db.pool)
+    .await
+    .unwrap();
+}
+
+/// A lease that ran out while held (its holder was killed after sending the refresh token): at a provider that
+/// rotates refresh tokens the next refresh does not send the possibly spent token again; at one that does not,
+/// it does, and the link lives on.
+async fn an_interrupted_refresh_is_never_resent_to_a_rotating_provider(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let ada = linked(&app, 0).await;
+    abandon_lease(&app, &ada.account_id).await;
+    let before = app.demo().counters().token_requests;
+    let err = app.state.delegation.call(search(&app, &ada)).await.unwrap_err();
+    assert_eq!(err.code(), "needs_reconnect");
+    assert_eq!(app.demo().counters().token_requests, before, "nothing was sent");
+    assert_eq!(status(&app, &ada.account_id).await, "needs_reconnect");
+    assert_eq!(status_cause(&app, &ada.account_id).await, "refresh_interrupted");
+
+    // The same interruption at a provider configured as not rotating: the token is sent again, and works.
+    drop(app);
+    let tweak = demo_as(vec![("steady", serde_json::json!({"rotates_refresh_tokens": false}))]);
+    let app = TestApp::spawn_with(backend, tweak).await;
+    let cookie = app.sign_up(&common::unique_email("steady")).await;
+    let landed = link_at(&app, &cookie, "steady", &[], identity(0)).await;
+    let account = common::oauth::query_value(&landed, "linked").expect(&landed);
+    let user_id: i64 = sqlx::query_scalar("SELECT user_id FROM linked_accounts WHERE id = $1")
+        .bind(&account)
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap();
+    abandon_lease(&app, &account).await;
+    let steady = Linked {
+        cookie,
+        user_id,
+        account_id: account.clone(),
+    };
+    assert_eq!(
+        app.state.delegation.call(search(&app, &steady)).await.unwrap().status,
+        200
+    );
+    assert_eq!(refresh_grants(&app), 1, "sent again");
+    assert_eq!(status(&app, &account).await, "active");
+}
+
+/// A timeout at a provider that rotates refresh tokens may have spent the token: it is not sent again, and the
+/// account needs a reconnect at once instead of after a reuse the provider would punish.
+async fn a_refresh_timeout_at_a_rotating_provider_is_not_retried(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |s| s.delegation.refresh_attempts = 3).await;
+    let ada = linked(&app, 0).await;
+    expire_in_db(&app, &ada.account_id).await;
+    app.demo().set_token_fault(TokenFault::Timeout, None);
+    let before = app.demo().counters().token_requests;
+    let err = app.state.delegation.call(search(&app, &ada)).await.unwrap_err();
+    app.demo().clear_token_fault();
+    assert_eq!(err.code(), "needs_reconnect");
+    assert_eq!(
+        app.demo().counters().token_requests - before,
+        1,
+        "one attempt, not three"
+    );
+    assert_eq!(status_cause(&app, &ada.account_id).await, "refresh_timed_out");
+}
+
+/// Leases are written and judged by the database's clock: the expression is Unix milliseconds on both backends.
+async fn the_database_clock_is_unix_milliseconds(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let clock: i64 = sqlx::query_scalar(&format!("SELECT {}", app.state.db.clock_ms()))
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap();
+    assert!((clock - now_ms()).abs() < 2_000, "{clock} vs {}", now_ms());
+}
+
 on_both_backends!(
+    a_slow_commit_never_lets_another_instance_resend_the_refresh_token,
+    a_refresh_that_cannot_be_stored_gives_its_tokens_back_and_marks_the_account,
+    an_interrupted_refresh_is_never_resent_to_a_rotating_provider,
+    a_refresh_timeout_at_a_rotating_provider_is_not_retried,
+    the_database_clock_is_unix_milliseconds,
+    consent_scopes_are_added_once_exactly_and_bounded,
     a_thousand_concurrent_calls_with_an_expired_token_make_one_refresh_grant,
     two_instances_share_one_refresh,
     a_rotated_refresh_token_replaces_the_old_one_and_a_missing_one_keeps_it,
     invalid_grant_under_concurrency_is_one_state_change,
+    a_refresh_answer_that_cannot_be_read_is_never_resent,
     token_endpoint_outage_retries_a_bounded_number_of_times_then_cools_down,
     an_api_401_refreshes_once_and_retries_once,
     a_token_without_refresh_token_is_used_as_is_until_it_expires,
@@ -605,7 +908,7 @@ display_name = "Demo Globus"
 client_id = "onbehalf-demo"
 client_secret = "demo-secret"
 issuer = "{issuer}"
-api_base_urls = ["{issuer}/v0.10/", "{issuer}/v2/"]
+api_base_urls = {{ "transfer.api.globus.org" = ["{issuer}/v0.10/"], "auth.globus.org" = ["{issuer}/v2/"] }}
 "#,
                 root = env!("CARGO_MANIFEST_DIR"),
                 db = app.state.settings.database.url.expose_secret(),

@@ -353,7 +353,59 @@ async fn queued_tokens_are_resealed_by_key_rotation_and_kept_without_their_key(b
     assert_eq!(count(&app, "SELECT COUNT(*) FROM pending_revocations").await, 4);
 }
 
+/// Tokens sealed with a key this instance was not given (another instance rotated first) are queued for revocation
+/// as they are, not dropped: an instance with the key revokes them.
+async fn a_disconnect_queues_tokens_sealed_under_a_key_this_instance_lacks(backend: Backend) {
+    use onbehalf::{accounts::disconnect, tokens::rotation};
+    let app = TestApp::spawn(backend).await;
+    let ada = linked(&app, 0).await;
+    let rotated = common::rotated_vault();
+    rotation::rotate(&app.state.db, &rotated, &app.state.catalog)
+        .await
+        .unwrap();
+    let res = disconnect(&app, &ada, &ada.account_id).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let outcome: Value = res.json().await.unwrap();
+    assert_eq!(outcome["failed"], 4, "{outcome}");
+    assert!(
+        outcome["error"].as_str().unwrap().contains("cannot be opened"),
+        "{outcome}"
+    );
+    assert_eq!(
+        count(&app, "SELECT COUNT(*) FROM linked_accounts").await,
+        0,
+        "the account is gone"
+    );
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) FROM pending_revocations WHERE sealed_for LIKE 'token_sets/%'"
+        )
+        .await,
+        4,
+        "queued still sealed, with what they were sealed for"
+    );
+    let details: String = sqlx::query_scalar("SELECT details FROM audit_events WHERE action = 'account_disconnected'")
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap();
+    assert!(
+        details.contains("\"tokens\":4") && details.contains("\"undecryptable\":0"),
+        "{details}"
+    );
+
+    // An instance with the key revokes them.
+    let mut other = app.state.clone();
+    other.vault = std::sync::Arc::new(common::rotated_vault());
+    let before = app.demo().counters().revocations;
+    let outcomes = disconnect::retry(&other, ada.user_id, None, None).await.unwrap();
+    assert_eq!((outcomes[0].revoked, outcomes[0].failed), (4, 0), "{outcomes:?}");
+    assert!(app.demo().counters().revocations > before);
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM pending_revocations").await, 0);
+}
+
 on_both_backends!(
+    a_disconnect_queues_tokens_sealed_under_a_key_this_instance_lacks,
     queued_tokens_are_resealed_by_key_rotation_and_kept_without_their_key,
     disconnect_revokes_every_token_and_forgets_the_account,
     only_the_owner_can_disconnect,

@@ -6,7 +6,10 @@ mod common;
 
 use common::{
     Backend, TestApp,
-    oauth::{DEMO, callback, callback_url, consent, count, identity, link, link_with, location, query_value, start},
+    oauth::{
+        DEMO, callback, callback_url, consent, count, demo_as, identity, link, link_at, link_with, location,
+        query_value, start,
+    },
     unique_email,
 };
 use onbehalf::{
@@ -182,6 +185,89 @@ async fn an_identity_linked_by_another_user_is_refused_and_audited(backend: Back
     assert!(html.contains("already linked to another user"), "{html}");
 }
 
+/// At a provider where one revocation ends the user's whole grant to the client (Google), a refused link's tokens
+/// are not given back while another link of that identity lives on the grant; otherwise they are.
+async fn a_refused_link_keeps_the_grant_another_link_lives_on(backend: Backend) {
+    let tweak = demo_as(vec![("grantwide", serde_json::json!({"revocation_ends_grant": true}))]);
+    let app = TestApp::spawn_with(backend, tweak).await;
+    let link_at = |cookie: String, form: Vec<(&'static str, String)>, who: &'static str| {
+        let app = &app;
+        async move {
+            let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            link_at(app, &cookie, "grantwide", &form, who).await
+        }
+    };
+    let alice = app.sign_up(&unique_email("alice")).await;
+    let bob = app.sign_up(&unique_email("bob")).await;
+    let landed = link_at(alice.clone(), vec![], identity(0)).await;
+    let account = query_value(&landed, "linked").expect(&landed);
+    let landed = link_at(bob, vec![], identity(0)).await;
+    assert_eq!(query_value(&landed, "error").as_deref(), Some("identity_taken"));
+    assert_eq!(
+        rejected_reasons(&app).await,
+        vec![
+            "identity_taken:identity_owned_by_another_user (tokens not revoked: that would end the grant another \
+             link of this identity uses)"
+        ]
+    );
+    assert_eq!(app.demo().counters().revocations, 0, "Alice's grant is untouched");
+    // An identity linked nowhere: its tokens are given back as usual.
+    let form = vec![("intent", "reconnect".to_owned()), ("account", account)];
+    let landed = link_at(alice, form, identity(1)).await;
+    assert_eq!(query_value(&landed, "error").as_deref(), Some("subject_mismatch"));
+    assert!(
+        rejected_reasons(&app).await[1].ends_with("(tokens revoked: 4)"),
+        "{:?}",
+        rejected_reasons(&app).await
+    );
+    assert_eq!(app.demo().counters().revocations, 2);
+}
+
+/// `offline_access` is asked for with `prompt=consent` (OIDC Core §11) unless the provider entry sets its own
+/// `prompt`; a link that got no refresh token says on its card when it stops working.
+async fn offline_access_asks_for_consent_and_a_link_without_refresh_token_says_when_it_ends(backend: Backend) {
+    let scopes = serde_json::json!(["openid", "profile", "email", "offline_access"]);
+    let tweak = demo_as(vec![
+        ("offline", serde_json::json!({"scopes": scopes.clone()})),
+        (
+            "chosen",
+            serde_json::json!({"scopes": scopes, "authorize_params": {"prompt": "login"}}),
+        ),
+        (
+            "online",
+            serde_json::json!({"authorize_params": {"access_type": "online"}}),
+        ),
+    ]);
+    let app = TestApp::spawn_with(backend, tweak).await;
+    let cookie = app.sign_up(&unique_email("offline")).await;
+    let prompts = |provider: &'static str| {
+        let app = &app;
+        let cookie = cookie.clone();
+        async move {
+            let url = reqwest::Url::parse(&location(&start(app, &cookie, provider, &[]).await)).unwrap();
+            url.query_pairs()
+                .filter(|(k, _)| k == "prompt")
+                .map(|(_, v)| v.into_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(prompts("offline").await, vec!["consent"]);
+    assert_eq!(prompts("chosen").await, vec!["login"], "the operator's prompt wins");
+    assert!(prompts("online").await.is_empty(), "no offline_access, no prompt");
+    assert!(prompts(DEMO).await.is_empty());
+
+    // The demo issues no refresh token for access_type=online.
+    let landed = link_at(&app, &cookie, "online", &[], identity(0)).await;
+    assert!(query_value(&landed, "linked").is_some(), "{landed}");
+    let html = app.get("/linked-accounts", Some(&cookie)).await.text().await.unwrap();
+    assert!(
+        html.contains("No refresh token was issued for this link: it stops working at"),
+        "{html}"
+    );
+    assert!(html.contains("Reconnect to keep access."));
+    assert!(!html.contains("renewed automatically"), "{html}");
+}
+
 async fn reconnect_as_another_subject_is_refused_and_keeps_the_old_tokens(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let cookie = app.sign_up(&unique_email("recon")).await;
@@ -204,8 +290,29 @@ async fn reconnect_as_another_subject_is_refused_and_keeps_the_old_tokens(backen
         rejected_reasons(&app).await,
         vec!["subject_mismatch:different_subject (tokens revoked: 4)"]
     );
-    // Reconnecting as the same subject works and asks for required ∪ granted ∪ newly wanted scopes.
+    // A form cannot make the user grant what the site never asks for: only required, granted or consent-required
+    // scopes may be named, and nothing is started otherwise.
     let extra = "urn:globus:auth:scope:auth.globus.org:view_identity_set";
+    let flows = count(&app, "SELECT COUNT(*) FROM oauth_flows").await;
+    for intent in ["link", "grant"] {
+        let res = start(
+            &app,
+            &cookie,
+            DEMO,
+            &[("intent", intent), ("account", &account), ("scopes", extra)],
+        )
+        .await;
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{intent}");
+        assert!(res.text().await.unwrap().contains("is not one this site asks for"));
+    }
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM oauth_flows").await, flows);
+    // Once the provider asked for it (needs_consent), Grant access asks for required ∪ granted ∪ consent-required.
+    sqlx::query("UPDATE linked_accounts SET consent_scopes = $1 WHERE id = $2")
+        .bind(extra)
+        .bind(&account)
+        .execute(&app.state.db.pool)
+        .await
+        .unwrap();
     let res = start(
         &app,
         &cookie,
@@ -232,6 +339,34 @@ async fn reconnect_as_another_subject_is_refused_and_keeps_the_old_tokens(backen
     let mallory = app.sign_up(&unique_email("mallory")).await;
     let res = start(&app, &mallory, DEMO, &[("intent", "reconnect"), ("account", &account)]).await;
     assert_eq!(query_value(&location(&res), "error").as_deref(), Some("account_gone"));
+}
+
+/// One session keeps at most `MAX_PENDING_FLOWS_PER_SESSION` pending flows: starting more forgets the oldest, whose
+/// callback is then an unknown state; the newest still links.
+async fn pending_flows_per_session_are_capped(backend: Backend) {
+    use onbehalf::accounts::repo::MAX_PENDING_FLOWS_PER_SESSION as CAP;
+    let app = TestApp::spawn(backend).await;
+    let cookie = app.sign_up(&unique_email("flows")).await;
+    let mut authorize_urls = Vec::new();
+    for _ in 0..CAP + 5 {
+        let res = start(&app, &cookie, DEMO, &[]).await;
+        authorize_urls.push(location(&res));
+    }
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM oauth_flows").await, CAP);
+    let oldest = consent(&app, &authorize_urls[0], identity(0), "allow").await;
+    let landed = location(&callback(&app, &cookie, &oldest).await);
+    assert_eq!(
+        query_value(&landed, "error").as_deref(),
+        Some("state_unknown"),
+        "{landed}"
+    );
+    let newest = consent(&app, authorize_urls.last().unwrap(), identity(0), "allow").await;
+    let landed = location(&callback(&app, &cookie, &newest).await);
+    assert!(query_value(&landed, "linked").is_some(), "{landed}");
+    // Another session's flows are its own.
+    let other = app.sign_up(&unique_email("flows-other")).await;
+    start(&app, &other, DEMO, &[]).await;
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM oauth_flows").await, CAP + 1);
 }
 
 async fn declined_consent_and_provider_errors_link_nothing(backend: Backend) {
@@ -367,6 +502,9 @@ async fn id_token_and_issuer_defects_are_refused(backend: Backend) {
         (IdTokenFault::WrongNonce, "id_token_wrong_nonce"),
         (IdTokenFault::Expired, "id_token_expired"),
         (IdTokenFault::WrongIssuer, "id_token_wrong_issuer"),
+        (IdTokenFault::WrongAuthorizedParty, "id_token_wrong_azp"),
+        (IdTokenFault::IssuedInTheFuture, "id_token_bad_iat"),
+        (IdTokenFault::IssuedLongAgo, "id_token_bad_iat"),
     ];
     for (fault, reason) in cases {
         app.demo().set_id_token_fault(Some(fault));
@@ -637,6 +775,9 @@ on_both_backends!(
     bad_states_are_refused_each_with_its_message,
     token_endpoint_failures_are_told_apart,
     id_token_and_issuer_defects_are_refused,
+    pending_flows_per_session_are_capped,
+    a_refused_link_keeps_the_grant_another_link_lives_on,
+    offline_access_asks_for_consent_and_a_link_without_refresh_token_says_when_it_ends,
     unknown_providers_are_404_and_start_needs_a_post_from_a_signed_in_user,
     undecryptable_tokens_mark_the_account_error_and_keys_rotate,
     the_generic_oidc_kind_links_through_discovery,

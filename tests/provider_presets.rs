@@ -271,15 +271,51 @@ async fn github_and_orcid_quirks_are_handled(backend: Backend) {
         }
     };
     let github = account("github").await;
-    let page = app
-        .get(
-            &format!("/actions?account={github}&run=repositories&p_sort=created"),
-            Some(&cookie),
-        )
-        .await
-        .text()
+    // A page load that asks to run an action acts only when it comes from one of our pages (a GET must not act for
+    // another site's link): as the browser's `Sec-Fetch-Site` says, or `Referer` without it.
+    let open = |path: String, site: Option<&'static str>, referer: Option<String>| {
+        let mut req = app
+            .client
+            .get(app.url(&path))
+            .header(header::COOKIE, format!("{}={cookie}", common::SESSION_COOKIE));
+        if let Some(site) = site {
+            req = req.header("sec-fetch-site", site);
+        }
+        if let Some(referer) = referer {
+            req = req.header(header::REFERER, referer);
+        }
+        async move { req.send().await.unwrap().text().await.unwrap() }
+    };
+    let run_repositories = format!("/actions?account={github}&run=repositories&p_sort=created");
+    for (site, referer) in [
+        (None, None),
+        (Some("cross-site"), None),
+        (Some("none"), None),
+        (Some("cross-site"), Some(app.url("/actions"))),
+        (None, Some("https://evil.example/".to_owned())),
+    ] {
+        let page = open(run_repositories.clone(), site, referer.clone()).await;
+        assert!(
+            page.contains("so the action was not run") && !page.contains("octocat/hello-world"),
+            "{site:?} {referer:?}: {page}"
+        );
+        assert!(
+            page.contains(r#"value="created""#),
+            "the form shows what the link asked for"
+        );
+    }
+    app.state.delegation.calls.flush().await;
+    let calls: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_events WHERE action = 'delegated_call'")
+        .fetch_one(&app.state.db.pool)
         .await
         .unwrap();
+    assert_eq!(calls, 0, "nothing reached the provider");
+    let page = open(run_repositories.clone(), None, Some(app.url("/actions"))).await;
+    assert!(
+        page.contains("octocat/hello-world"),
+        "a referer from our own page: {page}"
+    );
+    let page = open(run_repositories, Some("same-origin"), None).await;
     assert!(
         page.contains("My repositories") && page.contains("octocat/hello-world"),
         "{page}"
@@ -289,22 +325,17 @@ async fn github_and_orcid_quirks_are_handled(backend: Backend) {
         "parameters and defaults reach the query: {page}"
     );
     let orcid = account("orcid").await;
-    let page = app
-        .get(&format!("/actions?account={orcid}&run=record"), Some(&cookie))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let page = open(
+        format!("/actions?account={orcid}&run=record"),
+        Some("same-origin"),
+        None,
+    )
+    .await;
     assert!(
         page.contains("My ORCID record") && page.contains("0000-0002-1825-0097"),
         "{page}"
     );
-    let page = app
-        .get(&format!("/actions?account={orcid}&run=nope"), Some(&cookie))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let page = open(format!("/actions?account={orcid}&run=nope"), Some("same-origin"), None).await;
     assert!(page.contains("No such action."), "{page}");
     app.state.delegation.calls.flush().await;
     let paths: Vec<String> =
@@ -312,9 +343,9 @@ async fn github_and_orcid_quirks_are_handled(backend: Backend) {
             .fetch_all(&app.state.db.pool)
             .await
             .unwrap();
-    assert_eq!(paths.len(), 2, "{paths:?}");
+    assert_eq!(paths.len(), 3, "{paths:?}");
     assert!(
-        paths[0].contains("\"path\":\"/user/repos\"") && paths[1].contains("{subject}/record"),
+        paths[0].contains("\"path\":\"/user/repos\"") && paths[2].contains("{subject}/record"),
         "{paths:?}"
     );
     assert!(

@@ -11,7 +11,10 @@
 //! A refresh in flight on another task when the account goes finds its row gone and does not store its result
 //! (`delegation::refresh`, fenced commit); it hands the tokens it got to [`revoke_orphans`].
 //!
-//! Queued tokens are sealed like token sets, so `keys rotate` re-seals them too ([`reseal_pending`]).
+//! Queued tokens are sealed like token sets, so `keys rotate` re-seals them too ([`reseal_pending`]). A token this
+//! instance cannot open because it lacks the key it was sealed with (a key rolled out elsewhere first) is queued
+//! still sealed, with the associated data it was sealed for (`sealed_for`): an instance that has the key revokes it.
+//! Only a token that cannot be opened by anyone (altered, or moved) is dropped, and the outcome says so.
 
 use std::collections::BTreeMap;
 
@@ -162,10 +165,18 @@ pub async fn disconnect(
             .into_iter()
             .chain([(access, access_slot(&id), TokenKind::Access, expires_at)]);
         for (sealed, slot, kind, expires_at) in tokens {
-            let Ok(token) = state.vault.open(&sealed, slot) else {
-                // Nothing can be sent for it; the account's `error` state already told the user.
-                undecryptable += 1;
-                continue;
+            let token = match state.vault.open(&sealed, slot) {
+                Ok(token) => QueuedToken::Open(token),
+                // Not broken, only not ours to open: an instance with the key can revoke it.
+                Err(VaultError::UnknownKey(_)) => QueuedToken::SealedFor {
+                    sealed,
+                    associated_data: slot.associated_data(),
+                },
+                Err(_) => {
+                    // Nothing can be sent for it; the account's `error` state already told the user.
+                    undecryptable += 1;
+                    continue;
+                }
             };
             let pending = Pending {
                 user_id,
@@ -175,14 +186,7 @@ pub async fn disconnect(
                 kind,
                 expires_at,
             };
-            insert(
-                &mut tx,
-                &state.vault,
-                &pending,
-                secrecy::ExposeSecret::expose_secret(&token),
-                now,
-            )
-            .await?;
+            insert(&mut tx, &state.vault, &pending, token, now).await?;
             moved += 1;
         }
     }
@@ -265,7 +269,7 @@ pub async fn revoke_orphans(
             &mut tx,
             revoker.vault,
             &pending,
-            secrecy::ExposeSecret::expose_secret(*token),
+            QueuedToken::Open((*token).clone()),
             now,
         )
         .await?;
@@ -367,7 +371,7 @@ async fn revoke_rows(
                 // GitHub's grant deletion takes the refresh tokens along with the access token it is sent.
                 Ok((_, method)) if !method.takes(row.kind) => Ok(false),
                 Ok(_) if row.kind == TokenKind::Access && row.expires_at.is_some_and(|at| at <= now) => Ok(false),
-                Ok((provider, method)) => match revoker.vault.open(&row.token, token_slot(&row.id)) {
+                Ok((provider, method)) => match row.open(revoker.vault) {
                     // A key missing on this instance (or removed too early): kept, a retry with the key works.
                     Err(err @ VaultError::UnknownKey(_)) => Err(format!("the stored token cannot be opened: {err}")),
                     Err(err) => {
@@ -435,35 +439,72 @@ struct Pending<'a> {
     expires_at: Option<i64>,
 }
 
+/// A token going into the queue: opened (sealed again for the queue's row), or still sealed as it was found.
+enum QueuedToken {
+    Open(secrecy::SecretString),
+    SealedFor { sealed: String, associated_data: String },
+}
+
 struct PendingRow {
     id: String,
     provider: String,
     account_id: String,
     account_label: String,
     token: String,
+    sealed_for: Option<String>,
     kind: TokenKind,
     expires_at: Option<i64>,
+}
+
+impl PendingRow {
+    fn open(&self, vault: &Vault) -> Result<secrecy::SecretString, VaultError> {
+        open_queued(vault, &self.id, &self.token, self.sealed_for.as_deref())
+    }
+}
+
+/// A queued token in the clear: sealed for the queue's row, or (`sealed_for`) still for the slot it came from.
+fn open_queued(
+    vault: &Vault,
+    id: &str,
+    sealed: &str,
+    sealed_for: Option<&str>,
+) -> Result<secrecy::SecretString, VaultError> {
+    match sealed_for {
+        Some(associated_data) => vault.open_for(sealed, associated_data),
+        None => vault.open(sealed, token_slot(id)),
+    }
 }
 
 async fn insert(
     conn: &mut AnyConnection,
     vault: &Vault,
     pending: &Pending<'_>,
-    token: &str,
+    token: QueuedToken,
     now: i64,
 ) -> Result<(), sqlx::Error> {
     let id = uuid::Uuid::new_v4().to_string();
+    let (sealed, sealed_for) = match token {
+        QueuedToken::Open(token) => (
+            vault.seal(secrecy::ExposeSecret::expose_secret(&token), token_slot(&id)),
+            None,
+        ),
+        QueuedToken::SealedFor {
+            sealed,
+            associated_data,
+        } => (sealed, Some(associated_data)),
+    };
     sqlx::query(
-        "INSERT INTO pending_revocations (id, user_id, provider, account_id, account_label, token, token_type_hint, \
-         expires_at, attempts, last_error, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, NULL, $9, $9)",
+        "INSERT INTO pending_revocations (id, user_id, provider, account_id, account_label, token, sealed_for, \
+         token_type_hint, expires_at, attempts, last_error, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, NULL, $10, $10)",
     )
     .bind(&id)
     .bind(pending.user_id)
     .bind(pending.provider)
     .bind(pending.account_id)
     .bind(pending.account_label)
-    .bind(vault.seal(token, token_slot(&id)))
+    .bind(sealed)
+    .bind(sealed_for)
     .bind(pending.kind.hint())
     .bind(pending.expires_at)
     .bind(now)
@@ -474,7 +515,8 @@ async fn insert(
 
 async fn pending_rows(pool: &AnyPool, user_id: i64, account_id: Option<&str>) -> Result<Vec<PendingRow>, sqlx::Error> {
     let rows = sqlx::query(
-        "SELECT id, provider, account_id, account_label, token, token_type_hint, expires_at FROM pending_revocations \
+        "SELECT id, provider, account_id, account_label, token, sealed_for, token_type_hint, expires_at \
+         FROM pending_revocations \
          WHERE user_id = $1 AND (CAST($2 AS TEXT) IS NULL OR account_id = $2) ORDER BY created_at, id",
     )
     .bind(user_id)
@@ -490,6 +532,7 @@ async fn pending_rows(pool: &AnyPool, user_id: i64, account_id: Option<&str>) ->
                 account_id: r.try_get("account_id")?,
                 account_label: r.try_get("account_label")?,
                 token: r.try_get("token")?,
+                sealed_for: r.try_get("sealed_for")?,
                 kind: TokenKind::parse(&hint).ok_or_else(|| sqlx::Error::Decode(format!("hint {hint}").into()))?,
                 expires_at: r.try_get("expires_at")?,
             })
@@ -517,28 +560,31 @@ async fn record_failure(pool: &AnyPool, id: &str, error: &str, now: i64) -> Resu
     Ok(())
 }
 
-/// Re-seals queued tokens under the vault's current key (`keys rotate`); returns (re-sealed, left on old keys).
-/// A row is replaced only if it still holds what was read (compare-and-swap on the sealed value).
+/// Re-seals queued tokens under the vault's current key and for the queue's own row (`keys rotate`); returns
+/// (re-sealed, left on old keys). A row is replaced only if it still holds what was read (compare-and-swap on the
+/// sealed value).
 pub async fn reseal_pending(db: &Db, vault: &Vault) -> Result<(u64, u64), sqlx::Error> {
-    let rows: Vec<(String, String)> = sqlx::query_as("SELECT id, token FROM pending_revocations ORDER BY id")
-        .fetch_all(&db.pool)
-        .await?;
+    let rows: Vec<(String, String, Option<String>)> =
+        sqlx::query_as("SELECT id, token, sealed_for FROM pending_revocations ORDER BY id")
+            .fetch_all(&db.pool)
+            .await?;
     let (mut resealed, mut left) = (0, 0);
-    for (id, sealed) in rows {
-        if Vault::key_id_of(&sealed).is_ok_and(|key| key == vault.current_key_id()) {
+    for (id, sealed, sealed_for) in rows {
+        if sealed_for.is_none() && Vault::key_id_of(&sealed).is_ok_and(|key| key == vault.current_key_id()) {
             continue;
         }
-        let Ok(token) = vault.open(&sealed, token_slot(&id)) else {
+        let Ok(token) = open_queued(vault, &id, &sealed, sealed_for.as_deref()) else {
             left += 1;
             continue;
         };
         let fresh = vault.seal(secrecy::ExposeSecret::expose_secret(&token), token_slot(&id));
-        let done = sqlx::query("UPDATE pending_revocations SET token = $1 WHERE id = $2 AND token = $3")
-            .bind(fresh)
-            .bind(&id)
-            .bind(&sealed)
-            .execute(&db.pool)
-            .await?;
+        let done =
+            sqlx::query("UPDATE pending_revocations SET token = $1, sealed_for = NULL WHERE id = $2 AND token = $3")
+                .bind(fresh)
+                .bind(&id)
+                .bind(&sealed)
+                .execute(&db.pool)
+                .await?;
         resealed += done.rows_affected();
     }
     Ok((resealed, left))

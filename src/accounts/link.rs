@@ -9,7 +9,6 @@
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use openidconnect::{Nonce, PkceCodeChallenge};
 use rand::RngCore;
-use sha2::{Digest, Sha256};
 use url::Url;
 
 use super::{
@@ -23,6 +22,7 @@ use crate::{
         repo::{self as audit, NewEvent},
     },
     db::{is_unique_violation, now_ms},
+    digest::sha256_hex,
     providers::{
         Provider, id_token,
         identity::{self, ExternalIdentity},
@@ -36,13 +36,6 @@ use crate::{
 
 /// Where the user lands after linking unless the form names another local path.
 pub const DEFAULT_RETURN: &str = "/linked-accounts";
-
-pub fn sha256_hex(value: &str) -> String {
-    Sha256::digest(value.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
 
 /// `{public_url}/oauth/{provider}/callback`, exactly (registered at the provider).
 pub fn redirect_uri(state: &AppState, provider_id: &str) -> String {
@@ -70,7 +63,8 @@ pub fn local_return_path(candidate: Option<&str>) -> String {
 pub struct StartRequest {
     pub intent: LinkIntent,
     pub account_id: Option<String>,
-    /// Scopes wanted beyond those required and already granted ("grant more access").
+    /// Scopes the form names. Only required, granted and consent-required ones may be named (they are asked for
+    /// anyway): a form cannot make the user grant this client something the site never asks for.
     pub extra_scopes: Vec<String>,
     pub return_to: String,
 }
@@ -81,6 +75,8 @@ pub enum StartError {
     NoSuchAccount,
     #[error("the provider's endpoints are not available: {0}")]
     Provider(String),
+    #[error("scope `{0}` is not one this site asks for here")]
+    ScopeNotOffered(String),
     #[error(transparent)]
     Db(#[from] sqlx::Error),
 }
@@ -116,7 +112,9 @@ pub async fn start(
             }
         }
     }
-    scopes.extend(request.extra_scopes.iter().cloned());
+    if let Some(other) = request.extra_scopes.iter().find(|s| !scopes.contains(s)) {
+        return Err(StartError::ScopeNotOffered(other.chars().take(200).collect()));
+    }
     let mut seen = std::collections::HashSet::new();
     scopes.retain(|s| seen.insert(s.clone()));
 
@@ -145,6 +143,14 @@ pub async fn start(
         let mut query = url.query_pairs_mut();
         for (key, value) in &provider.authorize_params {
             query.append_pair(key, value);
+        }
+        // OIDC Core §11: a provider grants `offline_access` (a refresh token) only after the user consented to it
+        // explicitly, which `prompt=consent` asks for; without it a strict provider leaves the link without a refresh
+        // token. A `prompt` in the provider's entry is the operator's choice and wins.
+        if scopes.iter().any(|s| s == super::service::OFFLINE_ACCESS)
+            && !provider.authorize_params.contains_key("prompt")
+        {
+            query.append_pair("prompt", "consent");
         }
         query
             .append_pair("response_type", "code")
@@ -354,14 +360,33 @@ async fn complete_inner(
         Ok(linked) => Ok((linked, flow.return_to)),
         Err(mut refused) => {
             // Tokens we will not keep are given back: no live grant is left behind for an identity that was refused.
+            // Unless giving them back would end the grant another link of this identity lives on (at Google one
+            // revocation ends every token of the user's grant to this client, and the identity is linked here).
             let method = revocation::Method::of(provider, &endpoints).single_token();
-            if method != revocation::Method::NotOffered {
+            if provider.revocation_ends_grant && identity_is_linked(state, provider, &identity.subject).await {
+                refused.reason = format!(
+                    "{} (tokens not revoked: that would end the grant another link of this identity uses)",
+                    refused.reason
+                );
+            } else if method != revocation::Method::NotOffered {
                 let revoked = revoke_all(state, provider, &method, &response).await;
                 refused.reason = format!("{} (tokens revoked: {revoked})", refused.reason);
             }
             Err(refused)
         }
     }
+}
+
+/// Whether any account is linked to `subject` at `provider` (a database error counts as yes: revoking then could
+/// break a link, keeping the tokens only leaves them to expire).
+async fn identity_is_linked(state: &AppState, provider: &Provider, subject: &str) -> bool {
+    let linked =
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM linked_accounts WHERE provider = $1 AND subject = $2")
+            .bind(&provider.id)
+            .bind(subject)
+            .fetch_one(&state.db.pool)
+            .await;
+    !matches!(linked, Ok(0))
 }
 
 /// Revokes every token of a response (refresh tokens first: at most providers that ends the whole grant);

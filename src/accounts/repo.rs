@@ -36,6 +36,12 @@ impl std::fmt::Debug for FlowRow {
 const FLOW_COLUMNS: &str = "state_hash, session_hash, user_id, provider, intent, account_id, pkce_verifier, nonce, \
                             requested_scopes, return_to, created_at, expires_at";
 
+/// How many pending flows one session keeps: more tabs than anyone opens at once. A session that starts more loses
+/// its oldest (their callbacks then say the link attempt is unknown), so a script cannot fill the table through one
+/// session.
+pub const MAX_PENDING_FLOWS_PER_SESSION: i64 = 20;
+
+/// Stores a new flow, and forgets the session's oldest pending ones past [`MAX_PENDING_FLOWS_PER_SESSION`].
 pub async fn insert_flow(pool: &AnyPool, flow: &FlowRow) -> Result<(), sqlx::Error> {
     sqlx::query(&format!(
         "INSERT INTO oauth_flows ({FLOW_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
@@ -52,6 +58,15 @@ pub async fn insert_flow(pool: &AnyPool, flow: &FlowRow) -> Result<(), sqlx::Err
     .bind(&flow.return_to)
     .bind(flow.created_at)
     .bind(flow.expires_at)
+    .execute(pool)
+    .await?;
+    sqlx::query(
+        "DELETE FROM oauth_flows WHERE session_hash = $1 AND consumed_at IS NULL AND state_hash NOT IN \
+         (SELECT state_hash FROM oauth_flows WHERE session_hash = $1 AND consumed_at IS NULL \
+          ORDER BY created_at DESC, state_hash DESC LIMIT $2)",
+    )
+    .bind(&flow.session_hash)
+    .bind(MAX_PENDING_FLOWS_PER_SESSION)
     .execute(pool)
     .await?;
     Ok(())

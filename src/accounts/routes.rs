@@ -35,7 +35,7 @@ pub fn routes() -> Router<AppState> {
 pub struct StartForm {
     pub intent: Option<String>,
     pub account: Option<String>,
-    /// Space-separated scopes to add (grant more access).
+    /// Space-separated scopes (each one required, granted or asked for by the provider; see `link::StartRequest`).
     pub scopes: Option<String>,
     pub return_to: Option<String>,
 }
@@ -103,6 +103,8 @@ async fn start(
     match link::start(&state, &provider, user.id, &session_id.to_string(), request).await {
         Ok(url) => see_other(url.as_str()),
         Err(StartError::NoSuchAccount) => see_other(&error_location(&provider.id, super::LinkError::AccountGone)),
+        // Only a hand-made form sends these: our pages never name scopes.
+        Err(err @ StartError::ScopeNotOffered(_)) => (StatusCode::BAD_REQUEST, err.to_string()).into_response(),
         Err(StartError::Provider(reason)) => {
             tracing::warn!(provider = %provider.id, "cannot start a link: {reason}");
             see_other(&error_location(&provider.id, super::LinkError::ProviderUnavailable))

@@ -74,6 +74,9 @@ pub fn provider_views(state: &AppState) -> Vec<ProviderView> {
         .collect()
 }
 
+/// The OpenID Connect scope that asks for a refresh token.
+pub const OFFLINE_ACCESS: &str = "offline_access";
+
 /// Each resource server the site needs or holds a token for, with every required or granted scope marked granted
 /// or missing. Required: the provider's scopes and those it said are missing (`consent_scopes`).
 fn consent_status(
@@ -108,11 +111,14 @@ fn consent_status(
     let Some(provider) = provider else {
         return servers.into_values().collect();
     };
+    // `offline_access` (OIDC Core §11) asks for a refresh token, not for access to an API: it is satisfied by the
+    // refresh token, and when none came the card says when the link ends instead (Grant access could not fix it).
     let required = provider
         .scopes
         .iter()
         .map(String::as_str)
-        .chain(consent_scopes.unwrap_or("").split_whitespace());
+        .chain(consent_scopes.unwrap_or("").split_whitespace())
+        .filter(|scope| *scope != OFFLINE_ACCESS);
     for scope in required {
         let server = servers
             .entry(scopes::resource_server_of(provider, scope))
@@ -156,4 +162,39 @@ pub async fn mark_undecryptable(
     tx.commit().await?;
     outbox::committed();
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::providers::presets;
+
+    #[test]
+    fn offline_access_is_never_a_missing_scope() {
+        let settings = serde_json::from_value(serde_json::json!({
+            "kind": "oidc", "client_id": "c", "issuer": "https://sso.example",
+            "scopes": ["openid", "offline_access", "api:read"],
+        }))
+        .unwrap();
+        let provider = presets::resolve("sso", &settings);
+        let set = TokenSetMeta {
+            account_id: "a".into(),
+            resource_server: provider.default_resource_server.clone(),
+            scopes: "openid".into(),
+            expires_at: Some(1),
+            issued_at: 0,
+            has_refresh_token: false,
+        };
+        let servers = consent_status(Some(&provider), None, vec![set]);
+        let missing: Vec<&str> = servers
+            .iter()
+            .flat_map(|rs| rs.missing())
+            .map(|s| s.scope.as_str())
+            .collect();
+        assert_eq!(
+            missing,
+            vec!["api:read"],
+            "offline_access is the refresh token's business"
+        );
+    }
 }

@@ -37,6 +37,9 @@ pub struct ActionsOverview {
     pub actions: Vec<ActionView>,
     /// The configured action run by this page load, if any.
     pub result: Option<(String, Result<ActionResult, ActionProblem>)>,
+    /// An action the URL asked to run that was not run, because the page was not opened from one of ours (another
+    /// site's link, a typed URL): its name and parameters, for the form to show ready to run.
+    pub not_run: Option<(String, BTreeMap<String, String>)>,
 }
 
 /// What the actions page's URL asks for.
@@ -231,6 +234,7 @@ mod server {
                 .filter(|a| account.as_ref().is_some_and(|acc| acc.provider == a.provider))
                 .collect(),
             result: None,
+            not_run: None,
         };
         let Some(account) = account else {
             return Ok(page);
@@ -272,8 +276,14 @@ mod server {
             page.submission = submission;
         }
         if let Some(name) = &query.run {
-            let result = configured::run(state, user_id, &account.id, name, &query.params).await;
-            page.result = Some((name.clone(), result));
+            let headers = leptos::prelude::use_context::<axum::http::request::Parts>().map(|parts| parts.headers);
+            let ours = state.settings.server.public_origin();
+            if headers.is_some_and(|h| crate::http::origin::is_same_origin_navigation(&h, &ours)) {
+                let result = configured::run(state, user_id, &account.id, name, &query.params).await;
+                page.result = Some((name.clone(), result));
+            } else {
+                page.not_run = Some((name.clone(), query.params.clone()));
+            }
         }
         Ok(page)
     }

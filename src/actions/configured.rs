@@ -48,6 +48,11 @@ pub fn target(
     params: &BTreeMap<String, String>,
 ) -> Result<String, ActionProblem> {
     let encode = |s: &str| utf8_percent_encode(s, NON_ALPHANUMERIC).to_string();
+    if is_dot_segment(subject) {
+        return Err(ActionProblem::Failed {
+            message: "The account's identifier at the provider cannot be used in a URL path.".into(),
+        });
+    }
     let mut path = action.path.replace("{subject}", &encode(subject));
     let mut query = url::form_urlencoded::Serializer::new(String::new());
     for param in &action.params {
@@ -73,6 +78,12 @@ pub fn target(
         }
         let placeholder = format!("{{{}}}", param.name);
         if path.contains(&placeholder) {
+            if is_dot_segment(&value) {
+                return Err(ActionProblem::invalid(
+                    &param.name,
+                    format!("{} cannot be “.” or “..”.", param.title),
+                ));
+            }
             path = path.replace(&placeholder, &encode(&value));
         } else {
             query.append_pair(&param.name, &value);
@@ -84,6 +95,12 @@ pub fn target(
     } else {
         format!("{path}?{query}")
     })
+}
+
+/// `.` and `..`: percent-encoded (`%2E%2E`) they are still dot segments to a URL parser (WHATWG URL, RFC 3986
+/// §6.2.2.2), so as a path segment they would move the request out of the action's path to another API route.
+fn is_dot_segment(value: &str) -> bool {
+    value == "." || value == ".."
 }
 
 /// Runs `provider`'s action `name` as the user's account `account_id`, its answer readable on a page.
@@ -138,8 +155,7 @@ pub async fn fetch(
         .find(|a| a.name == name)
         .ok_or_else(|| not_found("action"))?;
     let base = provider
-        .api_base_urls
-        .first()
+        .api_base(&provider.default_resource_server)
         .ok_or_else(|| not_found("API base URL"))?;
     let url = base
         .join(&target(action, &account.subject, params)?)
@@ -203,6 +219,32 @@ mod tests {
             target(&a, "0000-0002/../x", &params).unwrap(),
             "0000%2D0002%2F%2E%2E%2Fx/works/a%2Fb?sort=new"
         );
+    }
+
+    #[test]
+    fn dot_segments_cannot_leave_the_actions_path() {
+        let a = action("users/{name}/repos", vec![param("name", true, None)]);
+        let base = url::Url::parse("https://api.example/v1/").unwrap();
+        for dots in [".", "..", " .. "] {
+            let params = BTreeMap::from([("name".to_owned(), dots.to_owned())]);
+            let err = target(&a, "s", &params).unwrap_err();
+            assert_eq!(
+                err,
+                ActionProblem::invalid("name", "NAME cannot be “.” or “..”."),
+                "{dots:?}"
+            );
+        }
+        // What the refusal prevents: the encoded form is still a dot segment to the URL parser.
+        assert_eq!(base.join("users/%2E%2E/repos").unwrap().path(), "/v1/repos");
+        // Dots inside a value are data, and stay encoded.
+        let params = BTreeMap::from([("name".to_owned(), "...".to_owned())]);
+        let path = target(&a, "s", &params).unwrap();
+        assert_eq!(base.join(&path).unwrap().path(), "/v1/users/%2E%2E%2E/repos");
+        let subject = action("{subject}/record", vec![]);
+        assert!(matches!(
+            target(&subject, "..", &BTreeMap::new()),
+            Err(ActionProblem::Failed { .. })
+        ));
     }
 
     #[test]

@@ -43,10 +43,7 @@ impl<'a> Transfer<'a> {
             .filter(|p| p.kind == ProviderKind::Globus)
             .ok_or_else(not_found)?;
         let base = provider
-            .api_base_urls
-            .iter()
-            .find(|u| u.path().ends_with("/v0.10/"))
-            .or(provider.api_base_urls.first())
+            .api_base(TRANSFER_RESOURCE_SERVER)
             .cloned()
             .ok_or_else(not_found)?;
         Ok(Self {

@@ -26,17 +26,18 @@ pub async fn sign_up(
 ) -> Result<String, AppError> {
     use crate::{
         auth::service,
-        state::{app_state, redirect_plain_form, session},
+        state::{app_state, client_ip, redirect_plain_form, session},
     };
     let state = app_state()?;
     let session = session().await?;
+    let client = client_ip(&state).await;
     let form = service::SignUp {
         email: &email,
         display_name: &display_name,
         password: &password,
         password_confirm: &password_confirm,
     };
-    service::sign_up(&state.db, &state.settings.auth, &session, form).await?;
+    service::sign_up(&state.db, &state.settings.auth, &session, form, &client).await?;
     redirect_plain_form("/account");
     Ok("/account".to_owned())
 }

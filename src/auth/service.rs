@@ -24,6 +24,8 @@ pub enum AuthError {
     Disabled,
     #[error("throttled for {0:?}")]
     Throttled(std::time::Duration),
+    #[error("sign-ups throttled for {0:?}")]
+    SignUpsThrottled(std::time::Duration),
     #[error("email already registered")]
     EmailTaken,
     #[error("sign-up is disabled")]
@@ -45,6 +47,9 @@ impl From<AuthError> for AppError {
             AuthError::InvalidCredentials | AuthError::UnknownUser(_) => AppError::InvalidCredentials,
             AuthError::Disabled => AppError::AccountDisabled,
             AuthError::Throttled(wait) => AppError::Throttled {
+                retry_after_secs: wait.as_secs_f64().ceil() as u64,
+            },
+            AuthError::SignUpsThrottled(wait) => AppError::SignUpsThrottled {
                 retry_after_secs: wait.as_secs_f64().ceil() as u64,
             },
             AuthError::EmailTaken => AppError::EmailTaken,
@@ -201,12 +206,24 @@ pub struct SignUp<'a> {
     pub password_confirm: &'a str,
 }
 
-/// Self-service sign-up, then sign-in on `session`.
-pub async fn sign_up(db: &Db, settings: &AuthSettings, session: &Session, form: SignUp<'_>) -> Result<User, AuthError> {
+/// Self-service sign-up from `client` (throttled per client), then sign-in on `session`.
+pub async fn sign_up(
+    db: &Db,
+    settings: &AuthSettings,
+    session: &Session,
+    form: SignUp<'_>,
+    client: &str,
+) -> Result<User, AuthError> {
     if !settings.allow_sign_up {
         return Err(AuthError::SignUpDisabled);
     }
+    // Malformed input costs nothing; a well-formed attempt is charged before the email is looked at.
+    normalize_email(form.email)?;
     validate_new_password("password", form.password, form.password_confirm)?;
+    if let throttle::Attempt::Refused(wait) = throttle::sign_up(&db.pool, &settings.throttle, client).await? {
+        tracing::warn!(client, "sign-up refused: throttled");
+        return Err(AuthError::SignUpsThrottled(wait));
+    }
     let user = create_user(db, form.email, form.display_name, form.password, Role::User).await?;
     session::begin(session, user.id, settings).await?;
     tracing::info!(user_id = user.id, "user signed up");

@@ -4,6 +4,10 @@
 //! Why not `tower-sessions-sqlx-store`: it needs a typed `SqlitePool` or `PgPool` (a second pool and a second
 //! schema per backend), and it cannot end all sessions of one user. Here the signed-in user's id is copied out of
 //! the record into `sessions.user_id` on every save, which `auth::repo::delete_sessions_of` relies on.
+//!
+//! A session is stored under the SHA-256 of its id (`crate::digest`), never the id itself: the id is the bearer
+//! credential the cookie carries, so a leaked database or backup must not contain it. Every lookup hashes the
+//! cookie's id first.
 
 use async_trait::async_trait;
 use sqlx::AnyPool;
@@ -14,7 +18,7 @@ use tower_sessions::{
 };
 
 use super::session::AUTH_KEY;
-use crate::db::now_ms;
+use crate::{db::now_ms, digest::sha256_hex};
 
 #[derive(Debug, Clone)]
 pub struct DbSessionStore {
@@ -36,6 +40,11 @@ impl DbSessionStore {
     }
 }
 
+/// The key a session is stored under.
+fn stored_id(id: &Id) -> String {
+    sha256_hex(&id.to_string())
+}
+
 fn backend(err: sqlx::Error) -> Error {
     Error::Backend(err.to_string())
 }
@@ -48,7 +57,7 @@ fn columns(record: &Record) -> Result<(String, String, Option<i64>, i64)> {
         .and_then(|auth| auth.get("user_id"))
         .and_then(|id| id.as_i64());
     let expires_at = (record.expiry_date.unix_timestamp_nanos() / 1_000_000) as i64;
-    Ok((record.id.to_string(), data, user_id, expires_at))
+    Ok((stored_id(&record.id), data, user_id, expires_at))
 }
 
 impl DbSessionStore {
@@ -95,7 +104,7 @@ impl SessionStore for DbSessionStore {
     async fn load(&self, id: &Id) -> Result<Option<Record>> {
         let row: Option<(String, i64)> =
             sqlx::query_as("SELECT data, expires_at FROM sessions WHERE id = $1 AND expires_at > $2")
-                .bind(id.to_string())
+                .bind(stored_id(id))
                 .bind(now_ms())
                 .fetch_optional(&self.pool)
                 .await
@@ -113,7 +122,7 @@ impl SessionStore for DbSessionStore {
 
     async fn delete(&self, id: &Id) -> Result<()> {
         sqlx::query("DELETE FROM sessions WHERE id = $1")
-            .bind(id.to_string())
+            .bind(stored_id(id))
             .execute(&self.pool)
             .await
             .map_err(backend)?;

@@ -1,4 +1,4 @@
-//! Sign-in throttling, shared by every app instance through the database.
+//! Sign-in (and sign-up, [`sign_up`]) throttling, shared by every app instance through the database.
 //!
 //! Every password attempt is charged *before* the password is checked (and refunded on success), so a burst of
 //! parallel requests cannot all slip past a check that no failure has been recorded yet. Three counters per
@@ -134,6 +134,27 @@ pub async fn attempt(
             .await?;
         Ok(Attempt::Refused(wait(blocked_until, now)))
     }
+}
+
+/// Charges a sign-up from `client` (any outcome: an "already exists" answer tells whether an email has an account,
+/// so probing is counted too) and says whether it may go ahead. The `sign_ups_per_client`-th within the window goes
+/// through and starts a wait of one window; an attempt after the wait, while the client still has not paused for a
+/// window, starts another.
+pub async fn sign_up(pool: &AnyPool, settings: &ThrottleSettings, client: &str) -> Result<Attempt, sqlx::Error> {
+    let now = now_ms();
+    let window = settings.window.as_millis() as i64;
+    let key = format!("sign_up:{client}");
+    let (attempts, blocked_until) = charge(pool, &key, now, now - window).await?;
+    if blocked_until > now {
+        return Ok(Attempt::Refused(wait(blocked_until, now)));
+    }
+    if attempts >= settings.sign_ups_per_client {
+        claim(pool, &key, now, now + window).await?;
+        if attempts > settings.sign_ups_per_client {
+            return Ok(Attempt::Refused(wait(now + window, now)));
+        }
+    }
+    Ok(Attempt::Allowed)
 }
 
 /// After a correct password: forgets the account's counters and refunds the client's charge.

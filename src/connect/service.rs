@@ -12,7 +12,7 @@ use super::{
 use crate::{
     accounts::{
         AccountStatus, LinkIntent,
-        link::{self, StartError, StartRequest, sha256_hex},
+        link::{self, StartError, StartRequest},
     },
     audit::{
         AuditAction, Outcome,
@@ -23,6 +23,7 @@ use crate::{
         service::{AuthError, PlatformUser, User},
     },
     db::now_ms,
+    digest::sha256_hex,
     error::FieldError,
     service_api::keys::{self, ApiKey},
     state::AppState,
@@ -459,7 +460,8 @@ async fn next_location(state: &AppState, session: &Session, row: &ConnectRow, gr
             )
             .await
         }
-        Err(StartError::Db(e)) => {
+        // No scopes are named here, so only a database error lands in this arm.
+        Err(e @ (StartError::Db(_) | StartError::ScopeNotOffered(_))) => {
             let reference = crate::error::AppError::internal(e);
             tracing::error!("starting a connect link's flow: {reference}");
             finish(session, grant, ConnectResult::Failed { reason: "internal" }).await

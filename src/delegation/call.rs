@@ -7,9 +7,16 @@ use std::{sync::Arc, time::Instant};
 use url::Url;
 
 use super::{Bearer, Delegator, Unavailable, consent, refresh, repo};
-use crate::{audit::calls::CallRecord, db::now_ms, providers::discovery::describe};
+use crate::{
+    audit::calls::CallRecord,
+    db::now_ms,
+    providers::{
+        body::{self, BodyError},
+        discovery::describe,
+    },
+};
 
-/// API answers above this size are refused rather than buffered.
+/// API answers above this size are refused rather than buffered (`providers::body`).
 const MAX_BODY: usize = 8 * 1024 * 1024;
 
 /// What to call, for whom.
@@ -55,8 +62,9 @@ pub enum CallError {
     /// A 401 again after a fresh token: reported, never retried in a loop.
     #[error("the provider refused a freshly refreshed token (HTTP 401)")]
     Unauthorized,
-    #[error("the provider's answer was too large ({0} bytes)")]
-    TooLarge(usize),
+    /// Past [`MAX_BODY`]: the announced size, or what had arrived when reading stopped.
+    #[error("the provider's answer was too large (at least {0} bytes; the limit is {limit} MiB)", limit = MAX_BODY / (1024 * 1024))]
+    TooLarge(u64),
     /// The provider wants a new sign-in (MFA, another identity) for this resource, not more scopes.
     #[error("the provider asks for a new sign-in before this resource can be used")]
     SessionRequired,
@@ -136,7 +144,7 @@ impl Delegator {
                 None,
             );
         };
-        if !provider.may_receive_token(&request.url) {
+        if !provider.may_receive_token(request.resource_server, &request.url) {
             let shown = format!("{}{}", request.url.origin().ascii_serialization(), request.url.path());
             return (Err((CallError::NotAllowed(shown), Some(bearer))), None);
         }
@@ -160,21 +168,14 @@ impl Delegator {
                 .get(reqwest::header::WWW_AUTHENTICATE)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned);
-            if response.content_length().is_some_and(|n| n as usize > MAX_BODY) {
-                return (
-                    Err((
-                        CallError::TooLarge(response.content_length().unwrap_or(0) as usize),
-                        Some(bearer),
-                    )),
-                    Some(status),
-                );
-            }
-            let body = match response.bytes().await {
-                Ok(body) if body.len() > MAX_BODY => {
-                    return (Err((CallError::TooLarge(body.len()), Some(bearer))), Some(status));
-                }
+            let body = match body::read_capped(response, MAX_BODY).await {
                 Ok(body) => body,
-                Err(e) => return (Err((CallError::Unreachable(describe(&e)), Some(bearer))), Some(status)),
+                Err(BodyError::TooLarge { size, .. }) => {
+                    return (Err((CallError::TooLarge(size), Some(bearer))), Some(status));
+                }
+                Err(BodyError::Read(reason)) => {
+                    return (Err((CallError::Unreachable(reason), Some(bearer))), Some(status));
+                }
             };
             if let Some(requirement) = consent::requirement(status, www_authenticate.as_deref(), &body) {
                 return (

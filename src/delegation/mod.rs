@@ -194,11 +194,16 @@ impl Delegator {
     }
 
     /// How long a refresh may hold its lease: every attempt may take the whole outbound timeout, and the waits
-    /// between attempts are capped at [`refresh::MAX_RETRY_WAIT`]; plus a margin for the database writes.
-    /// (Discovery happens before the lease is taken; no attempt starts that could not end inside it.)
+    /// between attempts are capped at [`refresh::MAX_RETRY_WAIT`]; then storing the result may take the whole
+    /// `refresh_write_budget`; plus [`refresh::LEASE_MARGIN`] twice: once for the work before the first attempt,
+    /// once left unused at the end. (Discovery happens before the lease is taken; no attempt starts that could not
+    /// be stored inside it.)
     pub fn lease_duration(&self) -> Duration {
         let attempts = self.settings.refresh_attempts.max(1);
-        self.outbound_timeout * attempts + refresh::MAX_RETRY_WAIT * (attempts - 1) + Duration::from_secs(5)
+        self.outbound_timeout * attempts
+            + refresh::MAX_RETRY_WAIT * (attempts - 1)
+            + self.settings.refresh_write_budget
+            + refresh::LEASE_MARGIN * 2
     }
 
     fn skew_ms(&self, provider: &Provider) -> i64 {

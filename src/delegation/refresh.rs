@@ -5,27 +5,39 @@
 //!   task (so a caller that goes away cannot strand the others) and everybody, the first included, waits for its
 //!   result on a watch channel;
 //! - **across instances**, the refresh runs only while holding the token set's lease in the database
-//!   (`repo::acquire_lease`: compare-and-swap on `version` and the failure count, and on the lease being free or
-//!   expired, under an owner string unique to this acquisition). An instance that finds the lease taken polls the
-//!   row (10 ms, backing off to 250 ms) until the holder's result is there — a new version, a status, a failure —
-//!   and uses that. The refreshed tokens are written only while the row still carries our lease, in the same
-//!   transaction that bumps the version and records the audit event; a rotated refresh token replaces the old one
-//!   there, a response without `refresh_token` keeps it. No attempt starts unless it can finish inside the lease.
+//!   (`repo::acquire_lease`: compare-and-swap on `version`, the failure count and the lease owner, and on the lease
+//!   being free or expired, under an owner string unique to this acquisition). An instance that finds the lease
+//!   taken polls the row (10 ms, backing off to 250 ms) until the holder's result is there — a new version, a
+//!   status, a failure — and uses that. The refreshed tokens are written only while the row still carries our
+//!   lease, in the same transaction that bumps the version and records the audit event; a rotated refresh token
+//!   replaces the old one there, a response without `refresh_token` keeps it.
 //!
-//! A refresh token the provider has consumed is not sent again: it is read under the lease at the version the lease
-//! was taken for, the commit moves the version on, and a failed refresh moves the failure count on, so a caller
-//! holding an older read cannot take the lease and resend it. Within one refresh, a transient failure (5xx, 429,
-//! no connection, timeout) is retried with the same token: for 5xx, 429 and refused connections the provider did
-//! not take it; for a timeout nobody can know.
+//! **The lease cannot run out under its holder.** Its end is written, and judged, by the database's clock, so no
+//! instance's clock can make it expire early. The holder counts the same length on its own monotonic clock from
+//! before it asked, minus [`LEASE_MARGIN`], and does everything inside that: no attempt starts unless the attempt
+//! (the whole outbound timeout) and storing its result (the whole `refresh_write_budget`: a pool wait, SQLite's
+//! busy wait, a PostgreSQL restart) both fit, and a write that fails is tried again until then with the tokens in
+//! memory ([`write_refreshed`]). If it never succeeds, the new tokens are given back to the provider and the account
+//! is marked `needs_reconnect` when its refresh token was spent ([`lost_write`]).
 //!
-//! **The crash window**: if this process dies (or loses the database) after the provider answered and before the
-//! commit — or a timeout hides an answer the provider did give — the new tokens are lost and the old refresh token,
-//! consumed at a rotating provider, stays stored. When the lease expires, the next refresh sends it; a strict
-//! provider answers `invalid_grant` (and revokes the grant), and the account becomes `needs_reconnect`: one
-//! reconnect, never a loop. Shrinking the window further would need the provider's help (a reuse grace period, as
-//! some offer).
+//! **A refresh token the provider may have consumed is not sent again.** It is read under the lease at the version
+//! the lease was taken for, the commit moves the version on, and a failed refresh moves the failure count on, so a
+//! caller holding an older read cannot take the lease and resend it. Within one refresh, a transient failure the
+//! provider did not act on (5xx, 429, no connection) is retried with the same token; a timeout (the request may
+//! have arrived) is retried only at a provider that does not replace refresh tokens (`rotates_refresh_tokens`), and
+//! a 2xx answer that cannot be read never.
 //!
-//! Failures: `invalid_grant`, `invalid_client`, `unauthorized_client` and other OAuth refusals → `needs_reconnect`;
+//! **The crash window**: if this process dies (or loses the database for longer than the lease) after the request
+//! was sent and before the commit, the new tokens are lost, and the stored refresh token may be spent. Its lease
+//! then runs out still held, and the next refresh sees that (the owner it replaces was never released): at a
+//! provider that rotates refresh tokens it does not send the token again but marks the account `needs_reconnect`
+//! (`refresh_interrupted`) — one reconnect, without tripping the provider's reuse detection; at one that does not, it
+//! sends it, which is safe there. Shrinking the window further would need the provider's help (a reuse grace period,
+//! as some offer).
+//!
+//! Failures: `invalid_grant`, `invalid_client`, `unauthorized_client` and other OAuth refusals → `needs_reconnect`,
+//! and so does a 2xx answer that cannot be read (cut off, not JSON, too large, no token: the provider may have
+//! rotated the refresh token, so the old one is never sent again) and a timeout at a rotating provider;
 //! network, 5xx, 429 → up to `refresh_attempts` tries with full-jitter exponential backoff (a `Retry-After` of up
 //! to [`MAX_RETRY_WAIT`] is honoured), then a cooldown (doubled per failure, capped; at least `Retry-After`) during
 //! which no refresh is attempted: calls use the current token while it is valid and fail fast after. One audit
@@ -37,6 +49,7 @@ use std::{
 };
 
 use rand::Rng;
+use secrecy::SecretString;
 use tokio::sync::watch;
 
 use super::{Bearer, Delegator, InflightMap, Unavailable, repo, repo::TokenSetRow};
@@ -50,6 +63,8 @@ use crate::{
     metrics::{self, RefreshAttempt},
     providers::{
         Provider,
+        discovery::Endpoints,
+        revocation::{self, TokenKind},
         token_endpoint::{self, TokenEndpointError, TokenResponse},
     },
     tokens::{IssuedTokenSet, repo::refresh_slot, vault::VaultError},
@@ -58,6 +73,10 @@ use crate::{
 
 /// The longest wait between two attempts, whatever `Retry-After` says; a longer one becomes the cooldown.
 pub const MAX_RETRY_WAIT: Duration = Duration::from_secs(10);
+
+/// What a lease holder leaves unused at the end of its lease: it stops writing this long before another instance may
+/// take the lease over (round trips, and clocks that tick at slightly different rates).
+pub const LEASE_MARGIN: Duration = Duration::from_secs(2);
 
 /// How often a caller waiting on another instance's lease re-reads the row: first, and at most.
 const POLL: Duration = Duration::from_millis(10);
@@ -196,17 +215,27 @@ pub fn start(
 }
 
 /// One holding of a token set's lease: the owner string written into the row (unique per acquisition, so a
-/// holder whose lease expired and was taken over — even by this instance — can write nothing) and its end.
+/// holder whose lease expired and was taken over — even by this instance — can write nothing) and the end of what
+/// the holder may do, on this process's monotonic clock. The lease's end in the row comes from the database's clock
+/// (`repo::acquire_lease`), which no other instance's clock can move; `deadline` counts the same length from before
+/// the acquiring statement was sent, minus [`LEASE_MARGIN`], so it falls before the row's end whatever the
+/// instances' wall clocks say.
 struct Lease {
     owner: String,
-    until: i64,
+    deadline: Instant,
+}
+
+impl Lease {
+    fn left(&self) -> Duration {
+        self.deadline.saturating_duration_since(Instant::now())
+    }
 }
 
 /// Takes the lease (or waits for whoever has it) and refreshes.
 async fn lead(delegator: &Arc<Delegator>, mut row: TokenSetRow, provider: &Provider, wait: Wait) -> RefreshResult {
     // The endpoints first (discovery may take a request of its own): the lease then only covers token requests.
-    let token_url = match provider.endpoints(&delegator.http).await {
-        Ok(endpoints) => endpoints.token.clone(),
+    let endpoints = match provider.endpoints(&delegator.http).await {
+        Ok(endpoints) => endpoints,
         Err(e) => {
             tracing::warn!(provider = provider.id, "refresh impossible, discovery failed: {e}");
             return Err(Unavailable::ProviderUnavailable {
@@ -218,13 +247,31 @@ async fn lead(delegator: &Arc<Delegator>, mut row: TokenSetRow, provider: &Provi
     let deadline = Instant::now() + length + Duration::from_secs(1);
     let mut poll = POLL;
     loop {
-        let now = now_ms();
-        let lease = Lease {
-            owner: format!("{}/{}", delegator.instance, uuid::Uuid::new_v4()),
-            until: now + length.as_millis() as i64,
-        };
-        if repo::acquire_lease(&delegator.db.pool, &row, &lease.owner, now, lease.until).await? {
-            return refresh_under_lease(delegator, &row, provider, &token_url, &lease).await;
+        let sent = Instant::now();
+        let owner = format!("{}/{}", delegator.instance, uuid::Uuid::new_v4());
+        if repo::acquire_lease(&delegator.db, &row, &owner, length).await? {
+            let lease = Lease {
+                owner,
+                deadline: sent + length.saturating_sub(LEASE_MARGIN),
+            };
+            if row.lease_owner.is_some() && provider.rotates_refresh_tokens {
+                // The lease we took over ran out while held: its holder stopped (crash, lost database) after it may
+                // have sent the refresh token, so the provider may have replaced it already. Sending it again
+                // could be reuse; only a new authorization is safe.
+                let reason = "A renewal of this link's token was interrupted, and the provider may already have \
+                              replaced the token. Reconnect the account.";
+                let cause = "refresh_interrupted";
+                return dead_link(
+                    delegator,
+                    &row,
+                    &lease,
+                    reason,
+                    cause,
+                    "the previous refresh lease ran out unreleased",
+                )
+                .await;
+            }
+            return refresh_under_lease(delegator, &row, provider, &endpoints, &lease).await;
         }
         // The lease is someone else's, or the row moved on since it was read.
         if wait == Wait::No {
@@ -258,7 +305,14 @@ enum Failure {
     Transient(TokenEndpointError),
 }
 
-fn classify(e: TokenEndpointError) -> Failure {
+fn classify(e: TokenEndpointError, provider: &Provider) -> Failure {
+    if matches!(e, TokenEndpointError::TimedOut) && provider.rotates_refresh_tokens {
+        return Failure::Dead {
+            reason: "The provider did not answer a token renewal in time, and may have replaced the stored token \
+                     meanwhile. Reconnect the account.",
+            code: "refresh_timed_out".to_owned(),
+        };
+    }
     if e.is_client_error() {
         return Failure::Dead {
             reason: "The provider refused this application's credentials while refreshing (an administrator must \
@@ -277,6 +331,14 @@ fn classify(e: TokenEndpointError) -> Failure {
                      account.",
             code: error_code(&e).to_owned(),
         },
+        // The provider accepted the refresh (2xx) but what it sent cannot be read (cut off, not JSON, too large,
+        // no token): it may have rotated the refresh token, and sending the old one again would be reuse, which a
+        // strict provider punishes by revoking the grant. Only a new authorization is safe.
+        TokenEndpointError::BadResponse { status: 200..=299, .. } => Failure::Dead {
+            reason: "The provider's answer to a token renewal could not be read, and it may have replaced the \
+                     stored token. Reconnect the account.",
+            code: "unreadable_refresh_answer".to_owned(),
+        },
         other => Failure::Transient(other),
     }
 }
@@ -285,7 +347,7 @@ async fn refresh_under_lease(
     delegator: &Arc<Delegator>,
     row: &TokenSetRow,
     provider: &Provider,
-    token_url: &url::Url,
+    endpoints: &Endpoints,
     lease: &Lease,
 ) -> RefreshResult {
     let Some(sealed) = row.refresh_token.as_deref() else {
@@ -310,16 +372,18 @@ async fn refresh_under_lease(
     };
     let granted: Vec<String> = row.scopes.split_whitespace().map(str::to_owned).collect();
     let settings = &delegator.settings;
-    // An attempt may take the whole outbound timeout; none starts unless it can finish inside the lease.
-    let attempt_budget = delegator.outbound_timeout.as_millis() as i64 + 2_000;
-    if now_ms() + attempt_budget > lease.until {
+    // An attempt may take the whole outbound timeout, and storing its result the whole write budget; none starts
+    // unless both fit inside the lease.
+    let attempt_budget = delegator.outbound_timeout + settings.refresh_write_budget;
+    if lease.left() < attempt_budget {
         release(delegator, row, lease, "the lease was too short to try").await?;
         return Err(Unavailable::Busy);
     }
     let mut attempt = 0;
     let result = loop {
         attempt += 1;
-        let result = token_endpoint::refresh(&delegator.http, provider, token_url, &refresh_token, &granted).await;
+        let result =
+            token_endpoint::refresh(&delegator.http, provider, &endpoints.token, &refresh_token, &granted).await;
         let outcome = match &result {
             Ok(_) => RefreshAttempt::Success,
             Err(e) if e.is_transient() => RefreshAttempt::Transient,
@@ -327,7 +391,7 @@ async fn refresh_under_lease(
         };
         metrics::refresh_attempt(&provider.id, outcome);
         match result {
-            Err(e) if e.is_transient() && attempt < settings.refresh_attempts => {
+            Err(e) if may_resend(&e, provider) && attempt < settings.refresh_attempts => {
                 let asked = Duration::from_secs(e.retry_after().unwrap_or(0));
                 if asked > MAX_RETRY_WAIT {
                     break Err(e);
@@ -335,7 +399,7 @@ async fn refresh_under_lease(
                 let backoff = settings.retry_backoff.saturating_mul(1 << (attempt - 1).min(16));
                 let jittered = Duration::from_millis(rand::thread_rng().gen_range(0..=backoff.as_millis() as u64));
                 let wait = jittered.max(asked).min(MAX_RETRY_WAIT);
-                if now_ms() + wait.as_millis() as i64 + attempt_budget > lease.until {
+                if lease.left() < wait + attempt_budget {
                     break Err(e);
                 }
                 tracing::info!(
@@ -343,17 +407,36 @@ async fn refresh_under_lease(
                     attempt,
                     "refresh failed transiently, retrying: {e}"
                 );
-                // The same refresh token again: the provider did not take it (5xx, 429, no connection) or we
-                // cannot know (a timeout); see the module documentation.
+                // The same refresh token again: the provider did not take it (5xx, 429, no connection), or it
+                // does not replace refresh tokens (a timeout); see the module documentation.
                 tokio::time::sleep(wait).await;
             }
             other => break other,
         }
     };
     match result {
-        Ok(response) => stored(delegator, row, lease, response, attempt).await,
-        Err(e) => failed(delegator, row, lease, e, attempt).await,
+        Ok(response) => {
+            stored(
+                delegator,
+                row,
+                provider,
+                endpoints,
+                lease,
+                &refresh_token,
+                response,
+                attempt,
+            )
+            .await
+        }
+        Err(e) => failed(delegator, row, provider, lease, e, attempt).await,
     }
+}
+
+/// Whether a refresh that failed with `e` may be sent again with the same refresh token: a transient failure the
+/// provider did not act on (5xx, 429, no connection), or a timeout at a provider that does not replace refresh
+/// tokens. A timeout at one that does may have consumed the token: sending it again could be reuse.
+fn may_resend(e: &TokenEndpointError, provider: &Provider) -> bool {
+    e.is_transient() && !(matches!(e, TokenEndpointError::TimedOut) && provider.rotates_refresh_tokens)
 }
 
 /// Records a failed refresh: `needs_reconnect` for a dead grant, a cooldown for an outage. Only while the lease is
@@ -361,6 +444,7 @@ async fn refresh_under_lease(
 async fn failed(
     delegator: &Arc<Delegator>,
     row: &TokenSetRow,
+    provider: &Provider,
     lease: &Lease,
     e: TokenEndpointError,
     attempts: u32,
@@ -368,7 +452,7 @@ async fn failed(
     let settings = &delegator.settings;
     let now = now_ms();
     let error = e.to_string();
-    match classify(e) {
+    match classify(e, provider) {
         Failure::Dead { reason, code } => dead_link(delegator, row, lease, reason, &code, &error).await,
         Failure::Transient(e) => {
             let mut tx = delegator.db.begin_write().await?;
@@ -438,10 +522,14 @@ async fn dead_link(
 }
 
 /// Stores a successful refresh (under the lease) and hands out the new token.
+#[allow(clippy::too_many_arguments)]
 async fn stored(
     delegator: &Arc<Delegator>,
     row: &TokenSetRow,
+    provider: &Provider,
+    endpoints: &Endpoints,
     lease: &Lease,
+    sent: &SecretString,
     response: TokenResponse,
     attempts: u32,
 ) -> RefreshResult {
@@ -459,46 +547,160 @@ async fn stored(
     };
     let set: IssuedTokenSet = sets.swap_remove(position);
     let now = now_ms();
-    let mut tx = delegator.db.begin_write().await?;
-    if !repo::store_refreshed(&mut tx, &delegator.vault, row, &lease.owner, &set, now).await? {
-        // The row moved on under us: our lease expired and was taken over, or the account was reconnected, or its
-        // tokens re-encrypted. The token we got is valid, so this caller still gets it; the row keeps the rest.
-        tx.rollback().await?;
-        if repo::load_by_id(&delegator.db.pool, &row.id).await?.is_none() {
-            // Disconnected while the provider answered: nothing may act with these tokens and nobody else knows
-            // them, so they are given back here (`accounts::disconnect` revoked the ones it found).
-            revoke_orphaned(delegator, row, &set).await;
-            return Err(Unavailable::NotFound);
+    match write_refreshed(delegator, row, lease, &set, attempts, now).await {
+        Ok(true) => {}
+        Ok(false) => {
+            // The row moved on under us: the account was reconnected or disconnected meanwhile. The token we got
+            // is valid, so this caller still gets it; the row keeps the rest.
+            if repo::load_by_id(&delegator.db.pool, &row.id).await?.is_none() {
+                // Disconnected while the provider answered: nothing may act with these tokens and nobody else knows
+                // them, so they are given back here (`accounts::disconnect` revoked the ones it found).
+                revoke_orphaned(delegator, row, &set).await;
+                return Err(Unavailable::NotFound);
+            }
+            tracing::error!(
+                account_id = row.account_id,
+                "refresh finished after its lease was lost; its result was not stored"
+            );
         }
-        tracing::error!(
-            account_id = row.account_id,
-            "refresh finished after its lease was lost; its result was not stored"
-        );
-    } else {
-        let mut event = system_event(AuditAction::TokenRefreshed, Outcome::Success, row);
-        event.details = serde_json::json!({
-            "rotated": set.refresh_token.is_some(), "attempts": attempts, "expires_in": set.expires_in,
-        });
-        audit::record(&mut tx, &event, now).await?;
-        if row.failures > 0 {
-            let mut event = system_event(AuditAction::ProviderRecovered, Outcome::Success, row);
-            event.details = serde_json::json!({ "failures": row.failures });
-            audit::record(&mut tx, &event, now).await?;
-            notify(delegator, &mut tx, row, EventType::AccountRecovered, None, now).await?;
-        }
-        tx.commit().await?;
-        if row.failures > 0 {
-            outbox::committed();
-        }
+        Err(err) => return lost_write(delegator, row, provider, endpoints, lease, sent, &set, &err).await,
     }
     let expires_at = set.expires_in.map(|s| now.saturating_add(s.saturating_mul(1000)));
     Ok(delegator.bearer_from(row, set.access_token, row.version + 1, expires_at, set.scopes.join(" ")))
 }
 
+/// Writes a refresh result under the lease, with its audit events, in one transaction; tried again while the lease
+/// lasts when the database fails (no free connection, SQLite busy, PostgreSQL restarting): until it is written the
+/// new tokens exist only here. `Ok(false)`: the lease is no longer ours, nothing was written.
+async fn write_refreshed(
+    delegator: &Delegator,
+    row: &TokenSetRow,
+    lease: &Lease,
+    set: &IssuedTokenSet,
+    attempts: u32,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let mut pause = Duration::from_millis(50);
+    loop {
+        let result =
+            match tokio::time::timeout(lease.left(), write_once(delegator, row, lease, set, attempts, now)).await {
+                Ok(result) => result,
+                Err(_) => Err(sqlx::Error::PoolTimedOut),
+            };
+        match result {
+            Err(err) if lease.left() > pause => {
+                tracing::warn!(
+                    account_id = row.account_id,
+                    "storing a refresh failed, trying again: {err}"
+                );
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(1));
+            }
+            done => return done,
+        }
+    }
+}
+
+async fn write_once(
+    delegator: &Delegator,
+    row: &TokenSetRow,
+    lease: &Lease,
+    set: &IssuedTokenSet,
+    attempts: u32,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let mut tx = delegator.db.begin_write().await?;
+    if !repo::store_refreshed(&mut tx, &delegator.vault, row, &lease.owner, set, now).await? {
+        tx.rollback().await?;
+        return Ok(false);
+    }
+    let mut event = system_event(AuditAction::TokenRefreshed, Outcome::Success, row);
+    event.details = serde_json::json!({
+        "rotated": set.refresh_token.is_some(), "attempts": attempts, "expires_in": set.expires_in,
+    });
+    audit::record(&mut tx, &event, now).await?;
+    if row.failures > 0 {
+        let mut event = system_event(AuditAction::ProviderRecovered, Outcome::Success, row);
+        event.details = serde_json::json!({ "failures": row.failures });
+        audit::record(&mut tx, &event, now).await?;
+        notify(delegator, &mut tx, row, EventType::AccountRecovered, None, now).await?;
+    }
+    tx.commit().await?;
+    if row.failures > 0 {
+        outbox::committed();
+    }
+    Ok(true)
+}
+
+/// The provider answered, but its answer could not be stored before the lease ran out (the database stayed
+/// unreachable). Nobody else will ever know these tokens, so they are given back to the provider — unless that would
+/// end the whole grant (`revocation_ends_grant`) — and then, if the provider replaced the refresh token (the stored
+/// one is spent), the account is marked `needs_reconnect`; if not, the lease is released and the stored refresh
+/// token serves the next refresh. Both writes are best effort: a database still gone leaves the lease to run out,
+/// and the next refresh finds it so (`lead`: an interrupted refresh is never resent to a rotating provider).
+#[allow(clippy::too_many_arguments)]
+async fn lost_write(
+    delegator: &Delegator,
+    row: &TokenSetRow,
+    provider: &Provider,
+    endpoints: &Endpoints,
+    lease: &Lease,
+    sent: &SecretString,
+    set: &IssuedTokenSet,
+    err: &sqlx::Error,
+) -> RefreshResult {
+    use secrecy::ExposeSecret;
+    tracing::error!(
+        account_id = row.account_id,
+        "a refresh's result could not be stored ({err}); its tokens are given back to the provider"
+    );
+    let rotated = set
+        .refresh_token
+        .as_ref()
+        .is_some_and(|new| new.expose_secret() != sent.expose_secret());
+    if !provider.revocation_ends_grant {
+        let method = revocation::Method::of(provider, endpoints).single_token();
+        let refresh = set
+            .refresh_token
+            .as_ref()
+            .filter(|_| rotated)
+            .map(|t| (t, TokenKind::Refresh));
+        for (token, kind) in refresh.into_iter().chain([(&set.access_token, TokenKind::Access)]) {
+            if method.takes(kind)
+                && let Err(e) = revocation::revoke(&delegator.http, provider, &method, token, kind).await
+            {
+                tracing::warn!(
+                    account_id = row.account_id,
+                    "giving back an unstored refreshed token failed: {e}"
+                );
+            }
+        }
+    }
+    if rotated {
+        let reason = "A renewed token could not be stored (the database was unavailable) and the provider had already \
+                      replaced the previous one. Reconnect the account.";
+        match dead_link(delegator, row, lease, reason, "refresh_not_stored", &err.to_string()).await {
+            Err(Unavailable::Internal(e)) => {
+                tracing::warn!(
+                    account_id = row.account_id,
+                    "recording the unstored refresh failed too: {e}"
+                );
+            }
+            settled => return settled,
+        }
+    } else if let Err(e) = release(delegator, row, lease, "the refreshed tokens could not be stored").await {
+        tracing::warn!(
+            account_id = row.account_id,
+            "releasing the lease of the unstored refresh failed too: {e}"
+        );
+    }
+    Err(Unavailable::Internal("the refreshed tokens could not be stored".into()))
+}
+
 /// Hands a refresh result whose account was disconnected meanwhile to the revocation queue, which revokes it
 /// (and keeps it, sealed, for a retry if the provider does not confirm).
 async fn revoke_orphaned(delegator: &Delegator, row: &TokenSetRow, set: &IssuedTokenSet) {
-    use crate::{accounts::disconnect, providers::revocation::TokenKind};
+    use crate::accounts::disconnect;
     let revoker = disconnect::Revoker {
         db: &delegator.db,
         vault: &delegator.vault,
@@ -617,7 +819,7 @@ pub(crate) async fn mark_needs_consent(
     if !report(delegator, &mut tx, row, problem, now_ms()).await? {
         // Already waiting for consent: remember these scopes too, without another event. (Or the link is dead:
         // then the scopes wait with it, for the reconnect to ask for them.)
-        repo::add_consent_scopes(&mut tx, &row.account_id, &scopes.join(" ")).await?;
+        repo::add_consent_scopes(&mut tx, &row.account_id, scopes).await?;
     }
     tx.commit().await?;
     outbox::committed();
@@ -639,7 +841,24 @@ mod tests {
 
     #[test]
     fn refusals_are_dead_links_and_outages_are_transient() {
-        let dead = |e| matches!(classify(e), Failure::Dead { .. });
+        let provider = |kind: &str| {
+            let settings = serde_json::from_value(serde_json::json!({"kind": kind, "client_id": "c"})).unwrap();
+            crate::providers::presets::resolve(kind, &settings)
+        };
+        let (globus, github) = (provider("globus"), provider("github"));
+        let dead = |e| matches!(classify(e, &globus), Failure::Dead { .. });
+        // A timeout may have consumed the token: a provider that rotates refresh tokens gets no second one.
+        assert!(!dead(TokenEndpointError::TimedOut), "Globus keeps its refresh tokens");
+        assert!(may_resend(&TokenEndpointError::TimedOut, &globus));
+        assert!(matches!(
+            classify(TokenEndpointError::TimedOut, &github),
+            Failure::Dead { .. }
+        ));
+        assert!(!may_resend(&TokenEndpointError::TimedOut, &github));
+        assert!(may_resend(
+            &TokenEndpointError::Unreachable("connection refused".into()),
+            &github
+        ));
         assert!(dead(rejected(400, "invalid_grant")));
         assert!(dead(rejected(401, "invalid_client")));
         assert!(
@@ -654,9 +873,16 @@ mod tests {
             retry_after: None
         }));
         assert!(!dead(TokenEndpointError::Unreachable("connection refused".into())));
+        assert!(
+            dead(TokenEndpointError::BadResponse {
+                status: 200,
+                what: "a body that is not JSON".into()
+            }),
+            "a 200 may have rotated the refresh token: it is never sent again"
+        );
         assert!(!dead(TokenEndpointError::BadResponse {
-            status: 200,
-            what: "a body that is not JSON".into()
+            status: 404,
+            what: "an HTML page instead of JSON".into()
         }));
     }
 }

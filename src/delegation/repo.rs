@@ -9,6 +9,7 @@ use sqlx::{AnyConnection, AnyPool, Row, any::AnyRow};
 
 use crate::{
     accounts::AccountStatus,
+    db::Db,
     tokens::{
         IssuedTokenSet,
         repo::{access_slot, refresh_slot},
@@ -133,30 +134,35 @@ pub async fn due(
     rows.iter().map(row).collect()
 }
 
-/// Takes the refresh lease if the row is still as `seen` (same version: no refresh since; same failure count: no
-/// failed refresh since), its account is usable (not marked dead meanwhile) and nobody holds a live lease. True when
-/// taken. Without the failure count, a caller that
-/// read the row before a refresh failed with `invalid_grant` would send the dead refresh token once more.
+/// Takes the refresh lease for `length` if the row is still as `seen` (same version: no refresh since; same
+/// failure count: no failed refresh since; same lease owner: the caller knows whether it takes over a lease that
+/// ran out while held), its account is usable (not marked dead meanwhile) and nobody holds a live lease. True when
+/// taken. Without the failure count, a caller that read the row before a refresh failed with `invalid_grant` would
+/// send the dead refresh token once more.
+///
+/// The lease's end is written, and a live lease told from an expired one, by the database's clock
+/// (`Db::clock_ms`): two instances whose clocks disagree still agree on whose lease it is.
 pub async fn acquire_lease(
-    pool: &AnyPool,
+    db: &Db,
     seen: &TokenSetRow,
     owner: &str,
-    now: i64,
-    until: i64,
+    length: std::time::Duration,
 ) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
-        "UPDATE token_sets SET lease_owner = $1, lease_until = $2 \
-         WHERE id = $3 AND version = $4 AND failures = $6 AND (lease_until IS NULL OR lease_until <= $5) \
+    let clock = db.clock_ms();
+    let done = sqlx::query(&format!(
+        "UPDATE token_sets SET lease_owner = $1, lease_until = {clock} + $2 \
+         WHERE id = $3 AND version = $4 AND failures = $5 AND COALESCE(lease_owner, '') = $6 \
+           AND (lease_until IS NULL OR lease_until <= {clock}) \
            AND EXISTS (SELECT 1 FROM linked_accounts a WHERE a.id = token_sets.account_id \
-                       AND a.status IN ('active', 'needs_consent'))",
-    )
+                       AND a.status IN ('active', 'needs_consent'))"
+    ))
     .bind(owner)
-    .bind(until)
+    .bind(length.as_millis() as i64)
     .bind(&seen.id)
     .bind(seen.version)
-    .bind(now)
     .bind(seen.failures)
-    .execute(pool)
+    .bind(seen.lease_owner.as_deref().unwrap_or(""))
+    .execute(&db.pool)
     .await?;
     Ok(done.rows_affected() == 1)
 }
@@ -250,16 +256,55 @@ pub async fn consent_scopes_in(conn: &mut AnyConnection, account_id: &str) -> Re
         .unwrap_or_default())
 }
 
-/// Adds scopes to those an account lacks, in one statement (concurrent consent errors both land; duplicates are
-/// dropped when read).
-pub async fn add_consent_scopes(conn: &mut AnyConnection, account_id: &str, scopes: &str) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE linked_accounts SET consent_scopes = CASE WHEN consent_scopes IS NULL OR consent_scopes = '' \
-         THEN $1 ELSE consent_scopes || ' ' || $1 END WHERE id = $2",
-    )
-    .bind(scopes)
-    .bind(account_id)
-    .execute(conn)
-    .await?;
-    Ok(())
+/// The longest list of scopes an account may wait for: a provider that keeps naming new ones cannot grow the row
+/// without bound.
+pub const MAX_CONSENT_SCOPES_LEN: usize = 4096;
+
+/// Adds scopes to those an account lacks, each unless it is already there (scopes compare exactly, case and all),
+/// up to [`MAX_CONSENT_SCOPES_LEN`]. A compare-and-swap on the value read: a concurrent writer in between (another
+/// consent error on PostgreSQL; SQLite's write transaction excludes it) makes it read again, so each scope lands
+/// once.
+pub async fn add_consent_scopes(
+    conn: &mut AnyConnection,
+    account_id: &str,
+    scopes: &[String],
+) -> Result<(), sqlx::Error> {
+    for _ in 0..8 {
+        let current: Option<Option<String>> =
+            sqlx::query_scalar("SELECT consent_scopes FROM linked_accounts WHERE id = $1")
+                .bind(account_id)
+                .fetch_optional(&mut *conn)
+                .await?;
+        let Some(current) = current else {
+            return Ok(());
+        };
+        let current = current.unwrap_or_default();
+        let mut merged: Vec<&str> = current.split_whitespace().collect();
+        for scope in scopes
+            .iter()
+            .filter(|s| !s.is_empty() && !s.contains(char::is_whitespace))
+        {
+            if !merged.contains(&scope.as_str()) && merged.join(" ").len() + 1 + scope.len() <= MAX_CONSENT_SCOPES_LEN {
+                merged.push(scope);
+            }
+        }
+        let merged = merged.join(" ");
+        if merged == current {
+            return Ok(());
+        }
+        let done = sqlx::query(
+            "UPDATE linked_accounts SET consent_scopes = $1 WHERE id = $2 AND COALESCE(consent_scopes, '') = $3",
+        )
+        .bind(&merged)
+        .bind(account_id)
+        .bind(&current)
+        .execute(&mut *conn)
+        .await?;
+        if done.rows_affected() == 1 {
+            return Ok(());
+        }
+    }
+    Err(sqlx::Error::Protocol(
+        "consent scopes kept changing under the update".into(),
+    ))
 }

@@ -8,8 +8,9 @@ use std::time::{Duration, SystemTime};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use ed25519_dalek::pkcs8::{EncodePrivateKey, spki::der::pem::LineEnding};
 use openidconnect::{
-    AccessToken, AdditionalClaims, Audience, EndUserEmail, EndUserName, EndUserUsername, IdToken, IdTokenClaims,
-    IssuerUrl, JsonWebKeyId, LocalizedClaim, Nonce, PrivateSigningKey, StandardClaims, SubjectIdentifier,
+    AccessToken, AdditionalClaims, Audience, ClientId, EndUserEmail, EndUserName, EndUserUsername, IdToken,
+    IdTokenClaims, IssuerUrl, JsonWebKeyId, LocalizedClaim, Nonce, PrivateSigningKey, StandardClaims,
+    SubjectIdentifier,
     core::{
         CoreEdDsaPrivateSigningKey, CoreGenderClaim, CoreJsonWebKeySet, CoreJweContentEncryptionAlgorithm,
         CoreJwsSigningAlgorithm,
@@ -113,10 +114,11 @@ pub(crate) struct IdTokenRequest<'a> {
 pub(crate) fn sign(key: &SigningKey, request: &IdTokenRequest<'_>) -> Result<String, String> {
     let fault = request.fault;
     let now = SystemTime::now();
-    let issued_at = if fault == Some(IdTokenFault::Expired) {
-        now - 2 * ID_TOKEN_LIFETIME
-    } else {
-        now
+    let (issued_at, expires_at) = match fault {
+        Some(IdTokenFault::Expired) => (now - 2 * ID_TOKEN_LIFETIME, now - ID_TOKEN_LIFETIME),
+        Some(IdTokenFault::IssuedInTheFuture) => (now + ID_TOKEN_LIFETIME, now + 2 * ID_TOKEN_LIFETIME),
+        Some(IdTokenFault::IssuedLongAgo) => (now - 2 * ID_TOKEN_LIFETIME, now + ID_TOKEN_LIFETIME),
+        _ => (now, now + ID_TOKEN_LIFETIME),
     };
     let issuer = if fault == Some(IdTokenFault::WrongIssuer) {
         EVIL_ISSUER
@@ -150,12 +152,15 @@ pub(crate) fn sign(key: &SigningKey, request: &IdTokenRequest<'_>) -> Result<Str
     let claims = IdTokenClaims::new(
         issuer,
         vec![Audience::new(audience.to_owned())],
-        (issued_at + ID_TOKEN_LIFETIME).into(),
+        expires_at.into(),
         issued_at.into(),
         standard,
         globus,
     )
-    .set_nonce(nonce.map(Nonce::new));
+    .set_nonce(nonce.map(Nonce::new))
+    .set_authorized_party(
+        (fault == Some(IdTokenFault::WrongAuthorizedParty)).then(|| ClientId::new("someone-else".to_owned())),
+    );
     let access_token = AccessToken::new(request.access_token.to_owned());
     let token = DemoIdToken::new(
         claims,

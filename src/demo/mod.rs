@@ -103,6 +103,9 @@ pub enum TokenFault {
     HtmlErrorPage,
     /// 200 `application/json` with a truncated body.
     MalformedJson,
+    /// 200 `application/json` whose body never ends (chunked, 64 KiB at a time), as a broken or hostile server
+    /// sends: the client must stop reading, not buffer it.
+    EndlessBody,
     /// 401 `invalid_client`, as if the client secret had been rotated.
     InvalidClient,
     /// No answer for 60 seconds, then 503.
@@ -118,6 +121,12 @@ pub enum IdTokenFault {
     WrongNonce,
     Expired,
     WrongIssuer,
+    /// `azp` names another client (the audience is right).
+    WrongAuthorizedParty,
+    /// `iat` an hour in the future (still unexpired).
+    IssuedInTheFuture,
+    /// `iat` two hours ago, with an `exp` still ahead.
+    IssuedLongAgo,
 }
 
 /// What the provider has seen, for tests and the demo's status page.

@@ -225,6 +225,20 @@ async fn fault_response(fault: TokenFault) -> Response {
             "{\"access_token\": \"AgBx7Qk2ZpW9e\", \"scope\": \"openid pro",
         )
             .into_response(),
+        TokenFault::EndlessBody => {
+            let filler = Bytes::from(vec![b' '; 64 * 1024]);
+            let start = futures::stream::once(async { Ok(Bytes::from_static(b"{\"access_token\": \"")) });
+            let rest = futures::stream::repeat_with(move || Ok::<_, std::convert::Infallible>(filler.clone()));
+            (
+                StatusCode::OK,
+                [
+                    (header::CONTENT_TYPE, "application/json"),
+                    (header::CACHE_CONTROL, "no-store"),
+                ],
+                axum::body::Body::from_stream(futures::StreamExt::chain(start, rest)),
+            )
+                .into_response()
+        }
         TokenFault::InvalidClient => {
             OAuthError::new("invalid_client", "Client authentication failed").response(Flavor::Globus)
         }

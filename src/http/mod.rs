@@ -1,7 +1,9 @@
-//! HTTP hygiene around every route: each request under no leaked Leptos owner, same-origin checks for state changes, UTF-8 and bounded form bodies, security headers with a per-response
-//! CSP nonce, error statuses for server functions, and the health probes.
+//! HTTP hygiene around every route: each request under no leaked Leptos owner, same-origin checks for state changes,
+//! UTF-8 and bounded form bodies, security headers with a per-response CSP nonce, error statuses for server
+//! functions, signed form errors in URLs, and the health probes.
 
 pub mod form_encoding;
+pub mod form_errors;
 pub mod headers;
 pub mod health;
 pub mod origin;

@@ -60,6 +60,7 @@ fn ActionsView(page: ActionsOverview) -> impl IntoView {
         submission,
         actions,
         result,
+        not_run,
     } = page;
     let Some(account) = account else {
         return view! {
@@ -81,7 +82,7 @@ fn ActionsView(page: ActionsOverview) -> impl IntoView {
         }
     });
     let configured = (!actions.is_empty())
-        .then(|| view! { <ConfiguredSection account=account.clone() actions=actions result=result /> });
+        .then(|| view! { <ConfiguredSection account=account.clone() actions=actions result=result not_run=not_run /> });
     view! {
         <div class="page-wide">
             <h1>"Actions"</h1>
@@ -547,6 +548,7 @@ fn ConfiguredSection(
     account: ActionAccount,
     actions: Vec<ActionView>,
     result: Option<(String, Result<ActionResult, ActionProblem>)>,
+    not_run: Option<(String, BTreeMap<String, String>)>,
 ) -> impl IntoView {
     // A run of an action this account does not have (an old link, a typo in the URL).
     let unknown = result
@@ -558,7 +560,17 @@ fn ConfiguredSection(
         .into_iter()
         .map(|action| {
             let shown = result.as_ref().filter(|(name, _)| *name == action.name).map(|(_, r)| r.clone());
+            let asked = not_run.as_ref().filter(|(name, _)| *name == action.name).map(|(_, params)| params);
             let output = match shown {
+                None if asked.is_some() => Some(
+                    view! {
+                        <p class="alert" role="status">
+                            "This page was opened from a link, so the action was not run. Check its parameters and \
+                             press Run."
+                        </p>
+                    }
+                    .into_any(),
+                ),
                 None => None,
                 Some(Ok(result)) => Some(
                     view! {
@@ -574,10 +586,15 @@ fn ConfiguredSection(
                 .iter()
                 .map(|p| {
                     let id = format!("p-{}-{}", action.name, p.name);
+                    // What the link asked for, else the default.
+                    let value = asked
+                        .and_then(|params| params.get(&p.name).cloned())
+                        .or_else(|| p.default.clone())
+                        .unwrap_or_default();
                     view! {
                         <div class="field">
                             <label for=id.clone()>{p.title.clone()}</label>
-                            <input id=id name=format!("p_{}", p.name) value=p.default.clone().unwrap_or_default() required=p.required />
+                            <input id=id name=format!("p_{}", p.name) value=value required=p.required />
                         </div>
                     }
                 })

@@ -181,6 +181,24 @@ fn AccountCard(mut account: LinkedAccountView, now: i64) -> impl IntoView {
         .clone()
         .map(|r| view! { <p class="status-reason">{r}</p> });
     let grant_needed = account.missing_scopes() || account.status == AccountStatus::NeedsConsent;
+    // A token that expires and cannot be renewed (the provider gave no refresh token, e.g. an OpenID provider that
+    // did not grant `offline_access`): the link dies then, and only a reconnect helps.
+    let ends = account
+        .resource_servers
+        .iter()
+        .filter(|rs| rs.has_token && !rs.has_refresh_token)
+        .filter_map(|rs| rs.expires_at)
+        .min()
+        .filter(|_| account.status == AccountStatus::Active)
+        .map(|at| {
+            view! {
+                <p class="status-reason">
+                    "No refresh token was issued for this link: it stops working at "
+                    <time datetime=iso_time(at)>{format_time(at)}</time>
+                    ". Reconnect to keep access."
+                </p>
+            }
+        });
     let servers = std::mem::take(&mut account.resource_servers)
         .into_iter()
         .map(|rs| view! { <ResourceServerRow rs=rs now=now /> })
@@ -216,6 +234,7 @@ fn AccountCard(mut account: LinkedAccountView, now: i64) -> impl IntoView {
                 <span class=account.status.badge_class()>{account.status.label()}</span>
             </header>
             {reason}
+            {ends}
             <table class="scopes">
                 <caption class="visually-hidden">{format!("Consent status of {title}")}</caption>
                 <thead>

@@ -1,6 +1,13 @@
 //! Endpoints of a provider: configured or preset, completed by OpenID Connect discovery
 //! (`{issuer}/.well-known/openid-configuration`, OIDC Discovery 1.0 §4) for `oidc` and `google`. A discovered
 //! document is cached for an hour; explicitly configured endpoints always win over discovered ones.
+//!
+//! A discovered endpoint is trusted only on the issuer's own host and over https (http only when the issuer is
+//! itself an http URL on loopback, as the demo and tests are): the document decides where the client secret, the
+//! authorization code and the user's tokens go, so a document that names another host is refused rather than
+//! followed. An operator who knows better configures that endpoint explicitly (the Google preset does, for its
+//! googleapis.com endpoints). The authorization, token and JWKS endpoints are required, so a bad one fails discovery;
+//! an untrusted optional one (userinfo, revocation, introspection) is ignored with a warning.
 
 use std::{
     sync::Arc,
@@ -48,6 +55,12 @@ pub enum DiscoveryError {
     IssuerMismatch { expected: String, found: String },
     #[error("no {0} is configured or discovered")]
     Missing(&'static str),
+    #[error("discovery document names {name} `{url}`, which is {why}; configure {name} explicitly if it is right")]
+    Untrusted {
+        name: &'static str,
+        url: String,
+        why: String,
+    },
 }
 
 #[derive(Debug, Deserialize)]
@@ -91,11 +104,63 @@ impl DiscoveryCache {
             return Ok(endpoints.clone());
         }
         let endpoints = Arc::new(match (self.discover, issuer) {
-            (true, Some(issuer)) => self.merge(Some(fetch(http, issuer).await?))?,
+            (true, Some(issuer)) => self.merge(Some(self.vet(issuer, fetch(http, issuer).await?)?))?,
             _ => self.merge(None)?,
         });
         *self.cached.write().await = Some((endpoints.clone(), Instant::now()));
         Ok(endpoints)
+    }
+
+    /// The discovered endpoints this provider will use (those not configured), each on the issuer's host and over
+    /// https (see the module documentation): a required one that is not fails, an optional one is dropped.
+    fn vet(&self, issuer: &str, mut doc: Document) -> Result<Document, DiscoveryError> {
+        let issuer = Url::parse(issuer).map_err(|e| DiscoveryError::Invalid {
+            url: issuer.to_owned(),
+            reason: e.to_string(),
+        })?;
+        let k = &self.known;
+        let required = [
+            (
+                "authorization_endpoint",
+                k.authorization.is_none().then_some(&doc.authorization_endpoint),
+            ),
+            ("token_endpoint", k.token.is_none().then_some(&doc.token_endpoint)),
+            ("jwks_uri", k.jwks_uri.as_ref().map_or(doc.jwks_uri.as_ref(), |_| None)),
+        ];
+        for (name, url) in required {
+            if let Some(url) = url
+                && let Err(why) = trusted(&issuer, url)
+            {
+                return Err(DiscoveryError::Untrusted {
+                    name,
+                    url: url.to_string(),
+                    why,
+                });
+            }
+        }
+        let optional = [
+            ("userinfo_endpoint", k.userinfo.is_none(), &mut doc.userinfo_endpoint),
+            (
+                "revocation_endpoint",
+                k.revocation.is_none(),
+                &mut doc.revocation_endpoint,
+            ),
+            (
+                "introspection_endpoint",
+                k.introspection.is_none(),
+                &mut doc.introspection_endpoint,
+            ),
+        ];
+        for (name, used, slot) in optional {
+            if let Some(url) = slot.as_ref()
+                && used
+                && let Err(why) = trusted(&issuer, url)
+            {
+                tracing::warn!(issuer = %issuer, "discovered {name} `{url}` ignored: it is {why}; configure it explicitly if it is right");
+                *slot = None;
+            }
+        }
+        Ok(doc)
     }
 
     fn merge(&self, doc: Option<Document>) -> Result<Endpoints, DiscoveryError> {
@@ -129,6 +194,33 @@ impl DiscoveryCache {
     }
 }
 
+/// Whether an endpoint discovered from `issuer` may be used: same host, and https unless the issuer is plain http
+/// on a loopback address.
+fn trusted(issuer: &Url, endpoint: &Url) -> Result<(), String> {
+    if endpoint.host() != issuer.host() {
+        return Err(format!(
+            "not on the issuer's host {}",
+            issuer.host_str().unwrap_or_default()
+        ));
+    }
+    let loopback_issuer = issuer.scheme() == "http" && is_loopback(issuer);
+    match endpoint.scheme() {
+        "https" => Ok(()),
+        "http" if loopback_issuer => Ok(()),
+        other => Err(format!("over {other}, not https")),
+    }
+}
+
+/// `localhost`, 127.0.0.0/8 or `::1`.
+pub fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(name)) => name == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
 async fn fetch(http: &reqwest::Client, issuer: &str) -> Result<Document, DiscoveryError> {
     let url = format!("{}/.well-known/openid-configuration", issuer.trim_end_matches('/'));
     let fetch_error = |reason: String| DiscoveryError::Fetch {
@@ -139,7 +231,10 @@ async fn fetch(http: &reqwest::Client, issuer: &str) -> Result<Document, Discove
     if !response.status().is_success() {
         return Err(fetch_error(format!("HTTP {}", response.status())));
     }
-    let doc: Document = response.json().await.map_err(|e| DiscoveryError::Invalid {
+    let body = super::body::read_capped(response, super::body::SMALL)
+        .await
+        .map_err(|e| fetch_error(e.to_string()))?;
+    let doc: Document = serde_json::from_slice(&body).map_err(|e| DiscoveryError::Invalid {
         url: url.clone(),
         reason: e.to_string(),
     })?;
@@ -168,5 +263,76 @@ pub fn describe(err: &reqwest::Error) -> String {
         err.status()
             .map(|s| format!("HTTP {s}"))
             .unwrap_or_else(|| "request error".to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn document(endpoint: &str) -> Document {
+        serde_json::from_value(serde_json::json!({
+            "issuer": "https://sso.example",
+            "authorization_endpoint": "https://sso.example/authorize",
+            "token_endpoint": endpoint,
+            "jwks_uri": "https://sso.example/jwks",
+            "userinfo_endpoint": "https://elsewhere.example/userinfo",
+            "revocation_endpoint": "http://sso.example/revoke",
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn discovered_endpoints_must_be_https_on_the_issuers_host() {
+        let cache = DiscoveryCache::new(KnownEndpoints::default(), true);
+        let vetted = cache
+            .vet("https://sso.example", document("https://sso.example/token"))
+            .unwrap();
+        assert_eq!(vetted.token_endpoint.as_str(), "https://sso.example/token");
+        assert_eq!(
+            vetted.userinfo_endpoint, None,
+            "an optional endpoint elsewhere is dropped"
+        );
+        assert_eq!(vetted.revocation_endpoint, None, "and one over http");
+        for (token, why) in [
+            ("https://evil.example/token", "not on the issuer's host sso.example"),
+            (
+                "https://sso.example.evil.example/token",
+                "not on the issuer's host sso.example",
+            ),
+            ("http://sso.example/token", "over http, not https"),
+        ] {
+            let err = cache.vet("https://sso.example", document(token)).unwrap_err();
+            assert!(
+                matches!(&err, DiscoveryError::Untrusted { name: "token_endpoint", why: w, .. } if w == why),
+                "{token}: {err:?}"
+            );
+            assert!(err.to_string().contains("configure token_endpoint explicitly"), "{err}");
+        }
+        // Configured endpoints are the operator's word and are not vetted; the rest still are.
+        let configured = DiscoveryCache::new(
+            KnownEndpoints {
+                token: Some(Url::parse("https://tokens.example/token").unwrap()),
+                userinfo: Some(Url::parse("https://elsewhere.example/userinfo").unwrap()),
+                ..Default::default()
+            },
+            true,
+        );
+        let vetted = configured
+            .vet("https://sso.example", document("https://evil.example/token"))
+            .unwrap();
+        assert_eq!(
+            configured.merge(Some(vetted)).unwrap().token.as_str(),
+            "https://tokens.example/token"
+        );
+        // A loopback http issuer (the demo, tests) may name http endpoints on its own host.
+        let local = |token: &str| {
+            let mut doc = document(token);
+            doc.authorization_endpoint = Url::parse("http://127.0.0.1:3100/authorize").unwrap();
+            doc.jwks_uri = None;
+            cache.vet("http://127.0.0.1:3100", doc)
+        };
+        assert!(local("http://127.0.0.1:3100/token").is_ok());
+        assert!(local("http://127.0.0.2:3100/token").is_err());
     }
 }

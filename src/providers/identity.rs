@@ -87,13 +87,14 @@ async fn fetch_userinfo(
         .userinfo
         .as_ref()
         .ok_or(IdentityError::Missing("userinfo_endpoint"))?;
-    // DESIGN §4: a token goes only under the provider's API base URLs.
-    if !provider.may_receive_token(url) {
+    let token = response.sets.first().ok_or(IdentityError::Missing("access token"))?;
+    // DESIGN §4: a token goes only under its resource server's API base URLs.
+    if !provider.may_receive_token(&token.resource_server, url) {
         return Err(IdentityError::Endpoint(format!(
-            "{url} is not under the provider's api_base_urls"
+            "{url} is not under the api_base_urls of {}",
+            token.resource_server
         )));
     }
-    let token = response.sets.first().ok_or(IdentityError::Missing("access token"))?;
     let answer = http
         .get(url.clone())
         .bearer_auth(token.access_token.expose_secret())
@@ -109,8 +110,8 @@ async fn fetch_userinfo(
             answer.status()
         )));
     }
-    answer
-        .json()
+    let body = super::body::read_capped(answer, super::body::SMALL)
         .await
-        .map_err(|_| IdentityError::Endpoint("the answer is not a JSON object".into()))
+        .map_err(|e| IdentityError::Endpoint(format!("{}: {e}", provider.display_name)))?;
+    serde_json::from_slice(&body).map_err(|_| IdentityError::Endpoint("the answer is not a JSON object".into()))
 }

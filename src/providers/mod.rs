@@ -2,6 +2,7 @@
 //! [`Provider`] — endpoints, scopes, client authentication, where its tokens may go, and its quirks (how it
 //! shapes token responses, where the account's identity comes from).
 
+pub mod body;
 pub mod discovery;
 pub mod id_token;
 pub mod identity;
@@ -44,6 +45,13 @@ pub enum TokenShape {
     Standard,
 }
 
+/// One URL prefix a provider's tokens for `resource_server` may be sent under.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiBase {
+    pub resource_server: String,
+    pub url: Url,
+}
+
 pub struct Provider {
     pub id: String,
     pub kind: ProviderKind,
@@ -54,8 +62,9 @@ pub struct Provider {
     /// What the platform requires at this provider.
     pub scopes: Vec<String>,
     pub authorize_params: BTreeMap<String, String>,
-    /// Tokens are only ever sent to URLs under these prefixes (DESIGN §4).
-    pub api_base_urls: Vec<Url>,
+    /// Tokens are only ever sent to URLs under these prefixes, each token only under its own resource server's
+    /// (DESIGN §4).
+    pub api_base_urls: Vec<ApiBase>,
     /// The issuer identifier exactly as the provider writes it in `iss` (no trailing slash added).
     pub issuer: Option<String>,
     pub identity: IdentitySource,
@@ -66,6 +75,11 @@ pub struct Provider {
     pub refresh_skew: Option<std::time::Duration>,
     /// Configured read actions (`[[providers.<id>.actions]]` or the preset's).
     pub actions: Vec<settings::ActionSettings>,
+    /// Revoking one token ends the user's whole grant to this client (Google), see `ProviderSettings`.
+    pub revocation_ends_grant: bool,
+    /// The provider replaces refresh tokens when they are used (`delegation::refresh` never resends one whose
+    /// request may have reached it), see `ProviderSettings`.
+    pub rotates_refresh_tokens: bool,
     pub(crate) endpoints: DiscoveryCache,
     pub(crate) jwks: JwksCache,
 }
@@ -91,15 +105,23 @@ impl Provider {
         self.endpoints.get(http, self.issuer.as_deref()).await
     }
 
-    /// True if `url` is under one of the provider's API base URLs (same origin, path prefix).
-    pub fn may_receive_token(&self, url: &Url) -> bool {
+    /// True if a token for `resource_server` may be sent to `url`: under one of that resource server's API base
+    /// URLs (same origin, path prefix ending at a segment).
+    pub fn may_receive_token(&self, resource_server: &str, url: &Url) -> bool {
         self.api_base_urls.iter().any(|base| {
-            base.origin() == url.origin()
-                && (url.path() == base.path().trim_end_matches('/')
-                    || url
-                        .path()
-                        .starts_with(&format!("{}/", base.path().trim_end_matches('/'))))
+            let prefix = base.url.path().trim_end_matches('/');
+            base.resource_server == resource_server
+                && base.url.origin() == url.origin()
+                && (url.path() == prefix || url.path().starts_with(&format!("{prefix}/")))
         })
+    }
+
+    /// The first API base URL of `resource_server`: where its actions' paths are relative to.
+    pub fn api_base(&self, resource_server: &str) -> Option<&Url> {
+        self.api_base_urls
+            .iter()
+            .find(|base| base.resource_server == resource_server)
+            .map(|base| &base.url)
     }
 }
 
@@ -194,7 +216,7 @@ mod tests {
         }))
         .unwrap();
         let p = presets::resolve("p", &settings);
-        let ok = |u: &str| p.may_receive_token(&Url::parse(u).unwrap());
+        let ok = |u: &str| p.may_receive_token(&p.default_resource_server, &Url::parse(u).unwrap());
         assert!(ok("https://api.p.example/v1/things"));
         assert!(ok("https://api.p.example/v1"));
         assert!(
@@ -205,5 +227,36 @@ mod tests {
         assert!(!ok("http://api.p.example/v1/things"), "scheme is part of the origin");
         assert!(!ok("https://api.p.example.evil.example/v1/things"));
         assert!(!ok("https://api.p.example:8443/v1/things"));
+        assert!(!p.may_receive_token("another.example", &Url::parse("https://api.p.example/v1/x").unwrap()));
+    }
+
+    #[test]
+    fn each_globus_token_goes_only_to_its_own_resource_servers_api() {
+        use crate::actions::TRANSFER_RESOURCE_SERVER as TRANSFER;
+        let resolve = |json: serde_json::Value| presets::resolve("g", &serde_json::from_value(json).unwrap());
+        let globus = resolve(serde_json::json!({"kind": "globus", "client_id": "c"}));
+        let may = |rs: &str, u: &str| globus.may_receive_token(rs, &Url::parse(u).unwrap());
+        let transfer = "https://transfer.api.globus.org/v0.10/endpoint_search";
+        let userinfo = "https://auth.globus.org/v2/oauth2/userinfo";
+        assert!(may(TRANSFER, transfer));
+        assert!(may(presets::GLOBUS_AUTH_RESOURCE_SERVER, userinfo));
+        assert!(
+            !may(presets::GLOBUS_AUTH_RESOURCE_SERVER, transfer),
+            "Auth's token never reaches Transfer"
+        );
+        assert!(!may(TRANSFER, userinfo));
+        // The demo provider: both APIs on one origin, told apart by path.
+        let demo = presets::demo("http://127.0.0.1:3100", "c", "s");
+        let may = |rs: &str, u: &str| demo.may_receive_token(rs, &Url::parse(u).unwrap());
+        assert!(may(TRANSFER, "http://127.0.0.1:3100/v0.10/tasks"));
+        assert!(!may(
+            presets::GLOBUS_AUTH_RESOURCE_SERVER,
+            "http://127.0.0.1:3100/v0.10/tasks"
+        ));
+        assert!(!may(TRANSFER, "http://127.0.0.1:3100/v2/oauth2/userinfo"));
+        assert_eq!(
+            demo.api_base(TRANSFER).map(Url::as_str),
+            Some("http://127.0.0.1:3100/v0.10/")
+        );
     }
 }

@@ -5,16 +5,21 @@ use std::collections::BTreeMap;
 
 use url::Url;
 
+use crate::actions::TRANSFER_RESOURCE_SERVER;
+
 use super::{
-    IdentitySource, Provider, ProviderKind, TokenShape,
+    ApiBase, IdentitySource, Provider, ProviderKind, TokenShape,
     discovery::{DiscoveryCache, KnownEndpoints},
     id_token::JwksCache,
-    settings::{ActionParam, ActionSettings, ProviderSettings},
+    settings::{ActionParam, ActionSettings, ApiBaseUrls, ProviderSettings},
 };
 
 pub const GLOBUS_ISSUER: &str = "https://auth.globus.org";
 pub const GLOBUS_TRANSFER_API: &str = "https://transfer.api.globus.org/v0.10/";
 pub const GLOBUS_TRANSFER_SCOPE: &str = "urn:globus:auth:scope:transfer.api.globus.org:all";
+/// The resource server Globus names its Auth tokens by (`resource_server` in token responses); Transfer's is
+/// `actions::TRANSFER_RESOURCE_SERVER`.
+pub const GLOBUS_AUTH_RESOURCE_SERVER: &str = "auth.globus.org";
 
 fn url(s: &str) -> Url {
     Url::parse(s).expect("preset URLs are valid")
@@ -44,10 +49,13 @@ pub fn resolve(id: &str, p: &ProviderSettings) -> Provider {
                 false,
                 vec!["openid", "profile", "email", GLOBUS_TRANSFER_SCOPE],
                 vec![("access_type", "offline")],
-                vec![url(GLOBUS_TRANSFER_API), at("/v2/")],
+                vec![
+                    (TRANSFER_RESOURCE_SERVER, url(GLOBUS_TRANSFER_API)),
+                    (GLOBUS_AUTH_RESOURCE_SERVER, at("/v2/")),
+                ],
                 IdentitySource::IdToken,
                 TokenShape::Globus,
-                "auth.globus.org".to_owned(),
+                GLOBUS_AUTH_RESOURCE_SERVER.to_owned(),
             )
         }
         ProviderKind::Github => (
@@ -67,7 +75,7 @@ pub fn resolve(id: &str, p: &ProviderSettings) -> Provider {
             false,
             vec!["read:user"],
             vec![],
-            vec![url("https://api.github.com/")],
+            vec![("api.github.com", url("https://api.github.com/"))],
             IdentitySource::GithubUser,
             TokenShape::Standard,
             "api.github.com".to_owned(),
@@ -84,7 +92,7 @@ pub fn resolve(id: &str, p: &ProviderSettings) -> Provider {
             false,
             vec!["/authenticate"],
             vec![],
-            vec![url("https://pub.orcid.org/v3.0/")],
+            vec![("orcid.org", url("https://pub.orcid.org/v3.0/"))],
             IdentitySource::TokenResponse {
                 subject: "orcid",
                 name: "name",
@@ -95,7 +103,12 @@ pub fn resolve(id: &str, p: &ProviderSettings) -> Provider {
         ProviderKind::Google => (
             "Google",
             Some(issuer.unwrap_or_else(|| "https://accounts.google.com".to_owned())),
+            // Google's discovery document names these on googleapis.com, not the issuer's host: they are the
+            // preset's word, so discovery (which trusts only the issuer's host) has only the rest to fill in.
             KnownEndpoints {
+                token: Some(url("https://oauth2.googleapis.com/token")),
+                userinfo: Some(url("https://openidconnect.googleapis.com/v1/userinfo")),
+                jwks_uri: Some(url("https://www.googleapis.com/oauth2/v3/certs")),
                 revocation: Some(url("https://oauth2.googleapis.com/revoke")),
                 ..Default::default()
             },
@@ -103,7 +116,7 @@ pub fn resolve(id: &str, p: &ProviderSettings) -> Provider {
             vec!["openid", "email", "profile"],
             // Without prompt=consent Google returns a refresh token only on the first consent.
             vec![("access_type", "offline"), ("prompt", "consent")],
-            vec![url("https://www.googleapis.com/")],
+            vec![("www.googleapis.com", url("https://www.googleapis.com/"))],
             IdentitySource::IdToken,
             TokenShape::Standard,
             "www.googleapis.com".to_owned(),
@@ -132,7 +145,7 @@ pub fn resolve(id: &str, p: &ProviderSettings) -> Provider {
             let host = p
                 .api_base_urls
                 .iter()
-                .flatten()
+                .flat_map(ApiBaseUrls::all)
                 .next()
                 .and_then(|u| u.host_str())
                 .unwrap_or(id)
@@ -162,6 +175,7 @@ pub fn resolve(id: &str, p: &ProviderSettings) -> Provider {
         introspection: p.introspection_endpoint.clone().or(known.introspection),
     };
     let actions = p.actions.clone().unwrap_or_else(|| preset_actions(p.kind));
+    let default_resource_server = p.resource_server.clone().unwrap_or(resource_server);
     let mut authorize_params: BTreeMap<String, String> =
         params.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
     authorize_params.extend(p.authorize_params.clone());
@@ -177,13 +191,42 @@ pub fn resolve(id: &str, p: &ProviderSettings) -> Provider {
             .clone()
             .unwrap_or_else(|| scopes.into_iter().map(str::to_owned).collect()),
         authorize_params,
-        api_base_urls: p.api_base_urls.clone().unwrap_or(apis),
+        api_base_urls: match &p.api_base_urls {
+            None => apis
+                .into_iter()
+                .map(|(resource_server, url)| ApiBase {
+                    resource_server: resource_server.to_owned(),
+                    url,
+                })
+                .collect(),
+            Some(ApiBaseUrls::List(urls)) => urls
+                .iter()
+                .map(|url| ApiBase {
+                    resource_server: default_resource_server.clone(),
+                    url: url.clone(),
+                })
+                .collect(),
+            Some(ApiBaseUrls::ByResourceServer(map)) => map
+                .iter()
+                .flat_map(|(resource_server, urls)| {
+                    urls.iter().map(|url| ApiBase {
+                        resource_server: resource_server.clone(),
+                        url: url.clone(),
+                    })
+                })
+                .collect(),
+        },
         issuer,
         identity,
         token_shape: shape,
-        default_resource_server: p.resource_server.clone().unwrap_or(resource_server),
+        default_resource_server,
         refresh_skew: p.refresh_skew,
         actions,
+        revocation_ends_grant: p.revocation_ends_grant.unwrap_or(p.kind == ProviderKind::Google),
+        rotates_refresh_tokens: p.rotates_refresh_tokens.unwrap_or(matches!(
+            p.kind,
+            ProviderKind::Github | ProviderKind::Oidc | ProviderKind::Oauth2
+        )),
         endpoints: DiscoveryCache::new(known, discover),
         jwks: JwksCache::default(),
     }
@@ -201,7 +244,16 @@ pub fn demo(issuer: &str, client_id: &str, client_secret: &str) -> Provider {
         client_auth: Default::default(),
         scopes: None,
         authorize_params: BTreeMap::new(),
-        api_base_urls: Some(vec![url(&format!("{base}/v0.10/")), url(&format!("{base}/v2/"))]),
+        api_base_urls: Some(ApiBaseUrls::ByResourceServer(BTreeMap::from([
+            (
+                TRANSFER_RESOURCE_SERVER.to_owned(),
+                vec![url(&format!("{base}/v0.10/"))],
+            ),
+            (
+                GLOBUS_AUTH_RESOURCE_SERVER.to_owned(),
+                vec![url(&format!("{base}/v2/"))],
+            ),
+        ]))),
         issuer: Some(issuer.to_owned()),
         authorization_endpoint: None,
         token_endpoint: None,
@@ -213,6 +265,9 @@ pub fn demo(issuer: &str, client_id: &str, client_secret: &str) -> Provider {
         resource_server: None,
         refresh_skew: None,
         actions: None,
+        revocation_ends_grant: None,
+        // The demo provider rotates strictly: a reused refresh token revokes the grant.
+        rotates_refresh_tokens: Some(true),
     };
     resolve(crate::config::DEMO_PROVIDER_ID, &settings)
 }

@@ -29,6 +29,7 @@ pub fn describe(provider: &Provider, scope: &str) -> String {
         (_, "openid") => Some("Confirm who you are"),
         (_, "profile") => Some("See your name and organisation"),
         (_, "email") => Some("See your email address"),
+        (_, "offline_access") => Some("Keep access while you are away (a refresh token)"),
         (ProviderKind::Globus, s) if s.starts_with("urn:globus:auth:scope:transfer.api.globus.org:all[") => {
             return format!(
                 "Use Globus Transfer, including the data on collection {}",

@@ -51,7 +51,7 @@ pub struct ProviderSettings {
     #[serde(default)]
     pub authorize_params: BTreeMap<String, String>,
     /// The only URL prefixes this provider's tokens are ever sent to.
-    pub api_base_urls: Option<Vec<Url>>,
+    pub api_base_urls: Option<ApiBaseUrls>,
     /// OIDC issuer, exactly as the provider writes it in `iss` (kept as written: `https://x.example/` and
     /// `https://x.example` are different issuers); for `oidc` and `google` the endpoints come from its discovery.
     pub issuer: Option<String>,
@@ -70,6 +70,33 @@ pub struct ProviderSettings {
     pub refresh_skew: Option<std::time::Duration>,
     /// `[[providers.<id>.actions]]`: read actions users can run; replace the preset's when given.
     pub actions: Option<Vec<ActionSettings>>,
+    /// Whether revoking any one token ends the whole grant of the user to this client, with every token issued under
+    /// it (Google does: the preset says so). Such a provider's tokens are not given back for a refused link when
+    /// another link lives on the same grant.
+    pub revocation_ends_grant: Option<bool>,
+    /// Whether the provider replaces the refresh token at each refresh (and may treat a second use of the old one
+    /// as theft). A refresh request that may have reached such a provider without its answer being stored is never
+    /// sent again. Preset: GitHub, `oidc` and `oauth2` yes (the safe guess), Globus, Google and ORCID no.
+    pub rotates_refresh_tokens: Option<bool>,
+}
+
+/// `api_base_urls` as written: a list for a provider with one token set, or a table by resource server for one that
+/// issues a token per resource server (`globus`), so that each token goes only to its own API: the Auth token must
+/// never reach Transfer, nor the reverse.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum ApiBaseUrls {
+    List(Vec<Url>),
+    ByResourceServer(BTreeMap<String, Vec<Url>>),
+}
+
+impl ApiBaseUrls {
+    pub fn all(&self) -> Box<dyn Iterator<Item = &Url> + '_> {
+        match self {
+            ApiBaseUrls::List(urls) => Box::new(urls.iter()),
+            ApiBaseUrls::ByResourceServer(map) => Box::new(map.values().flatten()),
+        }
+    }
 }
 
 /// One configured read action: a GET under the provider's first API base URL.
@@ -162,7 +189,28 @@ pub fn validate(id: &str, p: &ProviderSettings) -> Result<(), (String, String)> 
             format!("`{issuer}` must be an http:// or https:// URL without query"),
         ));
     }
-    for url in p.api_base_urls.iter().flatten() {
+    match (p.kind, &p.api_base_urls) {
+        (ProviderKind::Globus, Some(ApiBaseUrls::List(_))) => {
+            return Err((
+                key("api_base_urls"),
+                "a globus provider issues one token per resource server: write a table naming each one's URLs, \
+                 e.g. { \"transfer.api.globus.org\" = [\"https://transfer.api.globus.org/v0.10/\"], \
+                 \"auth.globus.org\" = [\"https://auth.globus.org/v2/\"] }"
+                    .into(),
+            ));
+        }
+        (kind, Some(ApiBaseUrls::ByResourceServer(_))) if kind != ProviderKind::Globus => {
+            return Err((
+                key("api_base_urls"),
+                format!(
+                    "a {} provider has one token set: give api_base_urls as a list",
+                    kind_name(kind)
+                ),
+            ));
+        }
+        _ => {}
+    }
+    for url in p.api_base_urls.iter().flat_map(ApiBaseUrls::all) {
         if !is_web_url(url) || url.query().is_some() {
             return Err((
                 key("api_base_urls"),
@@ -198,7 +246,9 @@ pub fn validate(id: &str, p: &ProviderSettings) -> Result<(), (String, String)> 
     for action in p.actions.iter().flatten() {
         validate_action(action).map_err(|message| (key("actions"), message))?;
     }
-    if p.actions.as_ref().is_some_and(|a| !a.is_empty()) && p.api_base_urls.as_ref().is_some_and(|b| b.is_empty()) {
+    if p.actions.as_ref().is_some_and(|a| !a.is_empty())
+        && p.api_base_urls.as_ref().is_some_and(|b| b.all().next().is_none())
+    {
         return Err((
             key("actions"),
             "actions need an api_base_urls entry to run under".into(),

@@ -10,16 +10,21 @@ use base64::{Engine, engine::general_purpose::STANDARD};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value};
 
-use super::{ClientAuth, Provider, TokenShape, discovery::describe};
+use super::{
+    ClientAuth, Provider, TokenShape,
+    body::{self, BodyError},
+    discovery::describe,
+};
 use crate::tokens::IssuedTokenSet;
-
-/// Token responses are small; anything bigger is not one.
-const MAX_BODY: usize = 256 * 1024;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TokenEndpointError {
+    /// No connection (or it broke before the request was sent): the provider has not seen the request.
     #[error("the token endpoint could not be reached ({0})")]
     Unreachable(String),
+    /// Connected, but no answer within the timeout: the provider may have handled the request.
+    #[error("the token endpoint timed out (the request may have reached it)")]
+    TimedOut,
     /// An OAuth error response (RFC 6749 §5.2), whatever the HTTP status.
     #[error("the token endpoint refused: {error}")]
     Rejected {
@@ -65,7 +70,9 @@ impl TokenEndpointError {
     /// Worth retrying later (network, 5xx, 429).
     pub fn is_transient(&self) -> bool {
         match self {
-            TokenEndpointError::Unreachable(_) | TokenEndpointError::ServerError { .. } => true,
+            TokenEndpointError::Unreachable(_)
+            | TokenEndpointError::TimedOut
+            | TokenEndpointError::ServerError { .. } => true,
             TokenEndpointError::Rejected { status, error, .. } => {
                 *status == 429 || *status >= 500 || error == "temporarily_unavailable"
             }
@@ -187,10 +194,9 @@ pub async fn revoke(
     // RFC 7009 §2.2 answers 200 for a token that is already invalid; Google answers 400 `invalid_token`. Either way
     // the token is dead, which is what was asked.
     let already_dead = status == 400
-        && response
-            .text()
+        && body::read_capped(response, body::SMALL)
             .await
-            .is_ok_and(|body| body.contains("\"invalid_token\""));
+            .is_ok_and(|body| String::from_utf8_lossy(&body).contains("\"invalid_token\""));
     match status {
         200..=299 => Ok(()),
         _ if already_dead => Ok(()),
@@ -212,10 +218,13 @@ async fn post(
     url: &url::Url,
     form: Vec<(&'static str, String)>,
 ) -> Result<Map<String, Value>, TokenEndpointError> {
-    let response = authenticated(http, provider, url, form)
-        .send()
-        .await
-        .map_err(|e| TokenEndpointError::Unreachable(describe(&e)))?;
+    let response = authenticated(http, provider, url, form).send().await.map_err(|e| {
+        if e.is_timeout() && !e.is_connect() {
+            TokenEndpointError::TimedOut
+        } else {
+            TokenEndpointError::Unreachable(describe(&e))
+        }
+    })?;
     let status = response.status().as_u16();
     let retry_after = response
         .headers()
@@ -228,16 +237,23 @@ async fn post(
         .and_then(|v| v.to_str().ok())
         .map(|ct| ct.contains("json"))
         .unwrap_or(false);
-    let bytes = response
-        .bytes()
-        .await
-        .map_err(|e| TokenEndpointError::Unreachable(describe(&e)))?;
-    if bytes.len() > MAX_BODY {
-        return Err(TokenEndpointError::BadResponse {
-            status,
-            what: format!("a {} byte body", bytes.len()),
-        });
-    }
+    let bytes = match body::read_capped(response, body::SMALL).await {
+        Ok(bytes) => bytes,
+        // The status line arrived: the provider has handled the request, whatever happens to its body (a refresh
+        // it answered 200 may have rotated the token, `delegation::refresh` decides what that means).
+        Err(BodyError::Read(reason)) => {
+            return Err(TokenEndpointError::BadResponse {
+                status,
+                what: format!("a body that broke off ({reason})"),
+            });
+        }
+        Err(BodyError::TooLarge { cap, .. }) => {
+            return Err(TokenEndpointError::BadResponse {
+                status,
+                what: format!("a body larger than {} KiB", cap / 1024),
+            });
+        }
+    };
     let object = serde_json::from_slice::<Value>(&bytes).ok().and_then(|v| match v {
         Value::Object(map) => Some(map),
         _ => None,

@@ -6,7 +6,7 @@ use rand::RngCore;
 use sqlx::AnyPool;
 use url::Url;
 
-use crate::{accounts::link::sha256_hex, db::now_ms};
+use crate::{db::now_ms, digest::sha256_hex};
 
 /// Every key starts with this, so secret scanners and people recognise one.
 pub const PREFIX: &str = "obk_";

@@ -169,22 +169,24 @@ pub async fn sealed_page(pool: &AnyPool, after: &str, limit: i64) -> Result<Vec<
 /// wins; its values are fresh; a leased row is retried by the caller's next walk, since re-sealing it would make
 /// the refresh's fenced commit fail and lose a rotated refresh token).
 pub async fn replace_sealed(
-    pool: &AnyPool,
+    db: &crate::db::Db,
     row: &SealedRow,
     access_token: &str,
     refresh_token: Option<&str>,
     now: i64,
 ) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
+    // A row under a live refresh lease (by the database's clock, as leases are judged) is left to its holder.
+    let done = sqlx::query(&format!(
         "UPDATE token_sets SET access_token = $1, refresh_token = $2, version = version + 1, updated_at = $3 \
-         WHERE id = $4 AND version = $5 AND (lease_until IS NULL OR lease_until <= $3)",
-    )
+         WHERE id = $4 AND version = $5 AND (lease_until IS NULL OR lease_until <= {})",
+        db.clock_ms()
+    ))
     .bind(access_token)
     .bind(refresh_token)
     .bind(now)
     .bind(&row.id)
     .bind(row.version)
-    .execute(pool)
+    .execute(&db.pool)
     .await?;
     Ok(done.rows_affected() == 1)
 }

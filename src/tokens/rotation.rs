@@ -1,13 +1,14 @@
 //! `onbehalf keys rotate`: re-seals every access and refresh token under the vault's current key, while the app
 //! keeps running. Rows are walked by id in pages; each row is replaced only if its version did not move meanwhile
 //! (a concurrent writer already sealed fresh values with the current key). A value that does not open marks its
-//! account `error` and the walk goes on.
+//! account `error` and the walk goes on — unless it names a key this instance lacks (another instance, given a new
+//! key first, sealed it meanwhile): that value is fine, only not ours to open, so it is left as it is and reported.
 
 use crate::{accounts::service::mark_undecryptable, db::Db, providers::Catalog};
 
 use super::{
     repo::{self, access_slot, refresh_slot},
-    vault::Vault,
+    vault::{Vault, VaultError},
 };
 
 const PAGE: i64 = 200;
@@ -26,6 +27,9 @@ pub struct RotationReport {
     pub left_on_old_keys: u64,
     /// Account ids marked `error` because a value did not open.
     pub undecryptable: Vec<String>,
+    /// Keys this instance lacks that rows were sealed with during the walk (by an instance that has them); those
+    /// rows are left as they are, and counted in `left_on_old_keys`.
+    pub keys_not_configured: std::collections::BTreeSet<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +56,7 @@ pub async fn rotate(db: &Db, vault: &Vault, catalog: &Catalog) -> Result<Rotatio
         report.resealed += again.resealed;
         report.raced = again.raced;
         report.undecryptable.extend(again.undecryptable);
+        report.keys_not_configured.extend(again.keys_not_configured);
     }
     report.left_on_old_keys = count_on_old_keys(db, vault).await?;
     // Tokens of disconnected accounts still waiting to be revoked are sealed too.
@@ -128,27 +133,23 @@ async fn walk(db: &Db, vault: &Vault, catalog: &Catalog) -> Result<RotationRepor
     while let Some(page) = pages.next().await? {
         for row in page {
             report.rows += 1;
-            let access = vault.reseal(&row.access_token, access_slot(&row.id));
-            let refresh = row
-                .refresh_token
-                .as_deref()
-                .map(|sealed| vault.reseal(sealed, refresh_slot(&row.id)))
-                .transpose();
-            let (access, refresh) = match (access, refresh) {
-                (Ok(a), Ok(r)) => (a, r.flatten()),
-                (Err(err), _) | (_, Err(err)) => {
+            let (access, refresh) = match plan(vault, &row) {
+                Plan::Current => {
+                    report.current += 1;
+                    continue;
+                }
+                Plan::Reseal { access, refresh } => (access, refresh),
+                Plan::KeyNotConfigured(key) => {
+                    report.keys_not_configured.insert(key);
+                    continue;
+                }
+                Plan::Undecryptable(err) => {
                     mark_undecryptable(db, catalog, &row.account_id, &err).await?;
                     report.undecryptable.push(row.account_id.clone());
                     continue;
                 }
             };
-            if access.is_none() && refresh.is_none() {
-                report.current += 1;
-                continue;
-            }
-            let access = access.unwrap_or_else(|| row.access_token.clone());
-            let refresh = refresh.or_else(|| row.refresh_token.clone());
-            if repo::replace_sealed(&db.pool, &row, &access, refresh.as_deref(), crate::db::now_ms()).await? {
+            if repo::replace_sealed(db, &row, &access, refresh.as_deref(), crate::db::now_ms()).await? {
                 report.resealed += 1;
             } else {
                 report.raced += 1;
@@ -156,4 +157,82 @@ async fn walk(db: &Db, vault: &Vault, catalog: &Catalog) -> Result<RotationRepor
         }
     }
     Ok(report)
+}
+
+/// What the walk does with one row.
+#[derive(Debug, PartialEq, Eq)]
+enum Plan {
+    /// Every value already under the current key.
+    Current,
+    /// The row's values under the current key (a value already there is carried over as it is).
+    Reseal { access: String, refresh: Option<String> },
+    /// A value names a key this instance does not have: not broken, and not ours to re-seal.
+    KeyNotConfigured(String),
+    /// A value does not open with the key it names (or is not a vault value): the account is marked `error`.
+    Undecryptable(VaultError),
+}
+
+fn plan(vault: &Vault, row: &repo::SealedRow) -> Plan {
+    let access = vault.reseal(&row.access_token, access_slot(&row.id));
+    let refresh = row
+        .refresh_token
+        .as_deref()
+        .map(|sealed| vault.reseal(sealed, refresh_slot(&row.id)))
+        .transpose();
+    match (access, refresh) {
+        (Err(VaultError::UnknownKey(key)), _) | (_, Err(VaultError::UnknownKey(key))) => Plan::KeyNotConfigured(key),
+        (Err(err), _) | (_, Err(err)) => Plan::Undecryptable(err),
+        (Ok(None), Ok(None | Some(None))) => Plan::Current,
+        (Ok(access), Ok(refresh)) => Plan::Reseal {
+            access: access.unwrap_or_else(|| row.access_token.clone()),
+            refresh: refresh.flatten().or_else(|| row.refresh_token.clone()),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    fn vault(current: &str, keys: &[(&str, u8)]) -> Vault {
+        Vault::new(
+            current,
+            keys.iter()
+                .map(|(id, b)| ((*id).to_owned(), [*b; 32]))
+                .collect::<BTreeMap<_, _>>(),
+        )
+        .unwrap()
+    }
+
+    fn row(vault: &Vault, refresh: bool) -> repo::SealedRow {
+        repo::SealedRow {
+            id: "ts1".into(),
+            account_id: "a1".into(),
+            access_token: vault.seal("at", access_slot("ts1")),
+            refresh_token: refresh.then(|| vault.seal("rt", refresh_slot("ts1"))),
+            version: 1,
+        }
+    }
+
+    #[test]
+    fn a_value_under_a_key_this_instance_lacks_is_left_alone_not_marked_undecryptable() {
+        let ours = vault("new", &[("old", 1), ("new", 2)]);
+        // Sealed by an instance that already has `newer`, which this one was not given yet.
+        let theirs = vault("newer", &[("newer", 3)]);
+        assert_eq!(plan(&ours, &row(&theirs, true)), Plan::KeyNotConfigured("newer".into()));
+        // Wrong key material under a known key id is a real defect.
+        let forged = vault("old", &[("old", 9)]);
+        assert!(matches!(
+            plan(&ours, &row(&forged, false)),
+            Plan::Undecryptable(VaultError::Undecryptable(_))
+        ));
+        assert_eq!(plan(&ours, &row(&ours, true)), Plan::Current);
+        let old = vault("old", &[("old", 1)]);
+        let Plan::Reseal { access, refresh } = plan(&ours, &row(&old, true)) else {
+            panic!("an old-key row is re-sealed");
+        };
+        assert!(access.starts_with("v1.new.") && refresh.is_some_and(|r| r.starts_with("v1.new.")));
+    }
 }

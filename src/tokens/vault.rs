@@ -32,7 +32,9 @@ pub struct Slot<'a> {
 }
 
 impl Slot<'_> {
-    fn associated_data(&self) -> String {
+    /// `table/row/column`: what a value is bound to, and what a copy of it kept elsewhere must be opened with
+    /// ([`Vault::open_for`]).
+    pub fn associated_data(&self) -> String {
         format!("{}/{}/{}", self.table, self.row, self.column)
     }
 }
@@ -106,13 +108,18 @@ impl Vault {
     }
 
     pub fn open(&self, sealed: &str, slot: Slot<'_>) -> Result<SecretString, VaultError> {
+        self.open_for(sealed, &slot.associated_data())
+    }
+
+    /// Opens a value moved, still sealed, from the slot whose [`Slot::associated_data`] is `associated_data`.
+    pub fn open_for(&self, sealed: &str, associated_data: &str) -> Result<SecretString, VaultError> {
         let (key_id, bytes) = parse(sealed)?;
         let cipher = self
             .keys
             .get(key_id)
             .ok_or_else(|| VaultError::UnknownKey(key_id.to_owned()))?;
         let (nonce, ciphertext) = bytes.split_at(NONCE_LEN);
-        let aad = slot.associated_data();
+        let aad = associated_data;
         let plaintext = cipher
             .decrypt(
                 XNonce::from_slice(nonce),

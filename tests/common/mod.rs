@@ -116,6 +116,8 @@ impl TestApp {
             .insert("test".to_owned(), SecretString::from(TEST_VAULT_KEY));
         settings.demo.bind = "127.0.0.1:0".parse().unwrap();
         settings.outbound.timeout = std::time::Duration::from_secs(2);
+        // Every test signs up its users from 127.0.0.1; the sign-up throttle has its own test.
+        settings.auth.throttle.sign_ups_per_client = 100_000;
         // Static files from the source tree, so these tests do not depend on a cargo-leptos build.
         settings.server.site_root = concat!(env!("CARGO_MANIFEST_DIR"), "/public").to_owned();
         tweak(&mut settings);

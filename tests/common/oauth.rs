@@ -69,12 +69,45 @@ pub async fn callback(app: &TestApp, cookie: &str, url: &str) -> reqwest::Respon
 
 /// Start → consent (Allow as `identity`) → callback; returns where the callback sent the browser.
 pub async fn link_with(app: &TestApp, cookie: &str, form: &[(&str, &str)], identity: &str) -> String {
-    let res = start(app, cookie, DEMO, form).await;
+    link_at(app, cookie, DEMO, form, identity).await
+}
+
+/// [`link_with`] at the configured provider `provider` (one of [`demo_as`]'s entries).
+pub async fn link_at(app: &TestApp, cookie: &str, provider: &str, form: &[(&str, &str)], identity: &str) -> String {
+    let res = start(app, cookie, provider, form).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     let back = consent(app, &location(&res), identity, "allow").await;
     let res = callback(app, cookie, &back).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     location(&res)
+}
+
+/// A `TestApp::spawn_with` tweak: the demo provider on a port chosen now, configured once more as each of `entries`
+/// — an ordinary `globus` provider entry at the demo's issuer, with the entry's own settings merged in — for a
+/// provider quirk the built-in demo entry does not have (`revocation_ends_grant`, `rotates_refresh_tokens`, …).
+pub fn demo_as(entries: Vec<(&'static str, serde_json::Value)>) -> impl FnOnce(&mut onbehalf::config::Settings) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let issuer = format!("http://127.0.0.1:{port}");
+    move |s| {
+        s.demo.bind = format!("127.0.0.1:{port}").parse().unwrap();
+        for (id, extra) in entries {
+            let mut entry = serde_json::json!({
+                "kind": "globus", "client_id": "onbehalf-demo", "client_secret": "demo-secret", "issuer": issuer,
+                "api_base_urls": {"transfer.api.globus.org": [format!("{issuer}/v0.10/")],
+                                  "auth.globus.org": [format!("{issuer}/v2/")]},
+            });
+            entry
+                .as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().cloned().unwrap_or_default());
+            s.providers
+                .insert(id.to_owned(), serde_json::from_value(entry).unwrap());
+        }
+    }
 }
 
 pub async fn link(app: &TestApp, cookie: &str, identity: &str) -> String {

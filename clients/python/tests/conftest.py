@@ -413,7 +413,7 @@ def demo_entry(demo_url: str) -> str:
         'client_id = "onbehalf-demo"\n'
         'client_secret = "demo-secret"\n'
         f'issuer = "{demo_url}"\n'
-        f'api_base_urls = ["{demo_url}/v0.10/", "{demo_url}/v2/"]\n'
+        f'api_base_urls = {{ "transfer.api.globus.org" = ["{demo_url}/v0.10/"], "auth.globus.org" = ["{demo_url}/v2/"] }}\n'
     )
 
 
