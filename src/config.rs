@@ -186,8 +186,8 @@ impl ServerSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DatabaseSettings {
-    /// `sqlite://path/to/file.db` (created on first run) or `postgres://user:password@host/db`. Secret: it may hold
-    /// a password.
+    /// `sqlite://path/to/file.db` (created on first run) or `postgres://user:password@host/db`, with
+    /// `?sslmode=require|verify-ca|verify-full&sslrootcert=/path/ca.pem` for TLS. Secret: it may hold a password.
     pub url: SecretString,
     /// Upper bound of the connection pool.
     pub max_connections: u32,

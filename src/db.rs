@@ -267,6 +267,50 @@ mod tests {
     }
 
     /// A database that grew without an ANALYZE gets statistics from the next connection (`PRAGMA optimize`).
+    /// PostgreSQL over TLS, as `sslmode` says. The test server (Debian's, on 127.0.0.1:5432) offers TLS with a
+    /// self-signed certificate naming the machine: `require` encrypts, `disable` does not, and `verify-full` refuses
+    /// a certificate that does not chain to the given CA or name the host.
+    #[tokio::test]
+    async fn postgres_speaks_tls_as_sslmode_says() {
+        let base = std::env::var("TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+        let connect = |query: String| {
+            let settings = DatabaseSettings {
+                url: SecretString::from(format!("{base}?{query}")),
+                max_connections: 1,
+                ..DatabaseSettings::default()
+            };
+            async move { Db::connect(&settings).await }
+        };
+        let encrypted = |db: Db| async move {
+            sqlx::query_scalar::<_, bool>("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+                .fetch_one(&db.pool)
+                .await
+                .unwrap()
+        };
+        let db = connect("sslmode=require".into())
+            .await
+            .expect("the test PostgreSQL server must offer TLS (ssl = on)");
+        let certificate: String = sqlx::query_scalar("SHOW ssl_cert_file")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+        assert!(encrypted(db).await, "sslmode=require connected without TLS");
+        let db = connect("sslmode=disable".into()).await.unwrap();
+        assert!(!encrypted(db).await);
+        for query in [
+            "sslmode=verify-full".to_owned(),
+            format!("sslmode=verify-full&sslrootcert={certificate}"),
+        ] {
+            let err = connect(query.clone()).await.err().map(|e| e.to_string());
+            assert!(
+                err.as_deref()
+                    .is_some_and(|e| e.contains("cannot connect to the database")),
+                "{query}: {err:?}"
+            );
+        }
+    }
+
     #[tokio::test]
     async fn new_sqlite_connections_analyze_tables_that_grew() {
         let dir = std::env::temp_dir().join(format!("onbehalf-db-stats-{}", std::process::id()));
