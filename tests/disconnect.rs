@@ -404,7 +404,75 @@ async fn a_disconnect_queues_tokens_sealed_under_a_key_this_instance_lacks(backe
     assert_eq!(count(&app, "SELECT COUNT(*) FROM pending_revocations").await, 0);
 }
 
+/// Waits (a few seconds at most) until `account`'s queue of tokens to revoke is empty.
+async fn queue_drained(app: &TestApp, account: &str) {
+    for _ in 0..100 {
+        let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM pending_revocations WHERE account_id = $1")
+            .bind(account)
+            .fetch_one(&app.state.db.pool)
+            .await
+            .unwrap();
+        if left == 0 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the replaced tokens were not revoked");
+}
+
+/// Linking an account again (or reconnecting, or granting more) replaces its tokens; the replaced ones are revoked
+/// right after, alone, so no older refresh token outlives the link. Not where one revocation ends the whole grant.
+async fn a_reconnect_revokes_the_tokens_it_replaced(backend: Backend) {
+    use common::oauth::{demo_as, identity, link, link_at};
+    let app = TestApp::spawn_with(
+        backend,
+        demo_as(vec![("grantwide", serde_json::json!({"revocation_ends_grant": true}))]),
+    )
+    .await;
+    let ada = linked(&app, 0).await;
+    let old = transfer_token(&app, &ada).await;
+    let before = app.demo().counters().revocations;
+    let again = link(&app, &ada.cookie, identity(0)).await;
+    assert!(again.contains("relinked="), "{again}");
+    queue_drained(&app, &ada.account_id).await;
+    assert_eq!(
+        app.demo().counters().revocations - before,
+        2,
+        "both replaced refresh tokens (their access tokens end with them)"
+    );
+    assert!(!honoured(&app, &old).await, "the replaced access token is dead");
+    let new = transfer_token(&app, &ada).await;
+    assert_ne!(new, old);
+    assert!(honoured(&app, &new).await, "the new tokens live");
+    let revoked: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM audit_events WHERE action = 'tokens_revoked' AND account_id = $1 AND outcome = 'success'",
+    )
+    .bind(&ada.account_id)
+    .fetch_one(&app.state.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(revoked, 1);
+
+    // Where revoking one token ends the whole grant, the replaced tokens are left to expire.
+    let landed = link_at(&app, &ada.cookie, "grantwide", &[], identity(1)).await;
+    let account = common::oauth::query_value(&landed, "linked").expect(&landed);
+    let before = app.demo().counters().revocations;
+    let again = link_at(&app, &ada.cookie, "grantwide", &[], identity(1)).await;
+    assert!(again.contains("relinked="), "{again}");
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(
+        count(
+            &app,
+            &format!("SELECT COUNT(*) FROM pending_revocations WHERE account_id = '{account}'")
+        )
+        .await,
+        0
+    );
+    assert_eq!(app.demo().counters().revocations, before);
+}
+
 on_both_backends!(
+    a_reconnect_revokes_the_tokens_it_replaced,
     a_disconnect_queues_tokens_sealed_under_a_key_this_instance_lacks,
     queued_tokens_are_resealed_by_key_rotation_and_kept_without_their_key,
     disconnect_revokes_every_token_and_forgets_the_account,

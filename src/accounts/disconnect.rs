@@ -11,6 +11,12 @@
 //! A refresh in flight on another task when the account goes finds its row gone and does not store its result
 //! (`delegation::refresh`, fenced commit); it hands the tokens it got to [`revoke_orphans`].
 //!
+//! A reconnect (relink, grant more) that replaces an account's tokens queues the replaced ones the same way
+//! ([`queue_replaced`], in the reconnect's transaction) and revokes them right after ([`revoke_replaced_later`]): at a
+//! provider where older refresh tokens stay valid they would otherwise outlive the link. They are revoked one token at
+//! a time (never GitHub's grant deletion, which would end the new ones too), and not at all where one revocation ends
+//! the whole grant (Google).
+//!
 //! Queued tokens are sealed like token sets, so `keys rotate` re-seals them too ([`reseal_pending`]). A token this
 //! instance cannot open because it lacks the key it was sealed with (a key rolled out elsewhere first) is queued
 //! still sealed, with the associated data it was sealed for (`sealed_for`): an instance that has the key revokes it.
@@ -40,6 +46,22 @@ use crate::{
 };
 
 const TABLE: &str = "pending_revocations";
+
+/// Why a token waits in the queue (`pending_revocations.reason`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reason {
+    Disconnected,
+    Replaced,
+}
+
+impl Reason {
+    fn as_str(self) -> &'static str {
+        match self {
+            Reason::Disconnected => "disconnected",
+            Reason::Replaced => "replaced",
+        }
+    }
+}
 
 /// What revoking needs: the database (the queue), the vault (its sealed tokens), the catalog and the outbound
 /// client. Built from the app state, or from the delegator when a refresh outlived its account.
@@ -185,6 +207,7 @@ pub async fn disconnect(
                 account_label: &label,
                 kind,
                 expires_at,
+                reason: Reason::Disconnected,
             };
             insert(&mut tx, &state.vault, &pending, token, now).await?;
             moved += 1;
@@ -264,6 +287,7 @@ pub async fn revoke_orphans(
             account_label: label.as_deref().unwrap_or(account_id),
             kind: *kind,
             expires_at: None,
+            reason: Reason::Disconnected,
         };
         insert(
             &mut tx,
@@ -278,6 +302,92 @@ pub async fn revoke_orphans(
     let rows = pending_rows(&revoker.db.pool, user_id, Some(account_id)).await?;
     revoke_rows(revoker, user_id, Some(user_id), None, rows).await?;
     Ok(())
+}
+
+/// Queues, in the reconnect's transaction, the tokens it replaced (`tokens::repo::store_issued`'s answer), unless
+/// revoking one would end the whole grant the new tokens live on (`revocation_ends_grant`). A token the provider
+/// issued again unchanged, an access token already expired and one that cannot be opened by anyone are left out.
+/// Returns how many were queued; [`revoke_replaced_later`] sends them once the transaction committed.
+#[allow(clippy::too_many_arguments)]
+pub async fn queue_replaced(
+    conn: &mut AnyConnection,
+    vault: &Vault,
+    provider: &crate::providers::Provider,
+    user_id: i64,
+    account_id: &str,
+    account_label: &str,
+    replaced: &[crate::tokens::repo::Replaced],
+    issued: &[crate::tokens::IssuedTokenSet],
+    now: i64,
+) -> Result<usize, sqlx::Error> {
+    use secrecy::ExposeSecret;
+    if provider.revocation_ends_grant {
+        return Ok(0);
+    }
+    let mut queued = 0;
+    for old in replaced {
+        let new = issued.iter().find(|s| s.resource_server == old.resource_server);
+        let tokens = [
+            (
+                old.refresh_token.as_deref(),
+                refresh_slot(&old.id),
+                TokenKind::Refresh,
+                None,
+                new.and_then(|n| n.refresh_token.as_ref()),
+            ),
+            (
+                Some(old.access_token.as_str()),
+                access_slot(&old.id),
+                TokenKind::Access,
+                old.expires_at,
+                new.map(|n| &n.access_token),
+            ),
+        ];
+        for (sealed, slot, kind, expires_at, successor) in tokens {
+            let Some(sealed) = sealed else { continue };
+            if expires_at.is_some_and(|at| at <= now) {
+                continue;
+            }
+            let token = match vault.open(sealed, slot) {
+                // The provider handed the same token out again: it is the live one.
+                Ok(token) if successor.is_some_and(|s| s.expose_secret() == token.expose_secret()) => continue,
+                Ok(token) => QueuedToken::Open(token),
+                Err(VaultError::UnknownKey(_)) => QueuedToken::SealedFor {
+                    sealed: sealed.to_owned(),
+                    associated_data: slot.associated_data(),
+                },
+                Err(_) => continue,
+            };
+            let pending = Pending {
+                user_id,
+                provider: &provider.id,
+                account_id,
+                account_label,
+                kind,
+                expires_at,
+                reason: Reason::Replaced,
+            };
+            insert(conn, vault, &pending, token, now).await?;
+            queued += 1;
+        }
+    }
+    Ok(queued)
+}
+
+/// Revokes `account_id`'s replaced tokens on a task of its own (the reconnect's answer does not wait for the
+/// provider); what fails stays queued, shown on the page with a retry.
+pub fn revoke_replaced_later(state: AppState, user_id: i64, account_id: String) {
+    tokio::spawn(async move {
+        let result = async {
+            let mut rows = pending_rows(&state.db.pool, user_id, Some(&account_id)).await?;
+            rows.retain(|row| row.reason == Reason::Replaced);
+            revoke_rows(Revoker::of(&state), user_id, Some(user_id), None, rows).await
+        }
+        .await;
+        if let Err(err) = result {
+            tracing::warn!(account_id, "revoking replaced tokens failed: {err}");
+        }
+    });
 }
 
 /// Tries again every revocation of the caller's that failed before, at the providers `allowed` (`None`: all); one
@@ -299,7 +409,7 @@ pub async fn pending_for_user(state: &AppState, user_id: i64) -> Result<Vec<Pend
     // latest error is the one of the most recently tried token (ties: any of them).
     let rows = sqlx::query(
         "SELECT provider, account_id, MIN(account_label) AS account_label, COUNT(*) AS tokens, \
-         MAX(attempts) AS attempts, MIN(created_at) AS since, \
+         MAX(attempts) AS attempts, MIN(created_at) AS since, MIN(reason) AS reason, \
          (SELECT p2.last_error FROM pending_revocations p2 WHERE p2.account_id = p.account_id \
           AND p2.user_id = p.user_id AND p2.last_error IS NOT NULL ORDER BY p2.updated_at DESC LIMIT 1) AS last_error \
          FROM pending_revocations p WHERE user_id = $1 GROUP BY user_id, provider, account_id ORDER BY since, account_id",
@@ -320,6 +430,8 @@ pub async fn pending_for_user(state: &AppState, user_id: i64) -> Result<Vec<Pend
                 attempts: r.try_get("attempts")?,
                 last_error: r.try_get("last_error")?,
                 since: r.try_get("since")?,
+                // 'disconnected' sorts first: an account whose queue holds any of those was disconnected.
+                replaced: r.try_get::<String, _>("reason")? == Reason::Replaced.as_str(),
             })
         })
         .collect()
@@ -369,7 +481,7 @@ async fn revoke_rows(
                     Ok(false)
                 }
                 // GitHub's grant deletion takes the refresh tokens along with the access token it is sent.
-                Ok((_, method)) if !method.takes(row.kind) => Ok(false),
+                Ok((_, method)) if !row.method(method).takes(row.kind) => Ok(false),
                 Ok(_) if row.kind == TokenKind::Access && row.expires_at.is_some_and(|at| at <= now) => Ok(false),
                 Ok((provider, method)) => match row.open(revoker.vault) {
                     // A key missing on this instance (or removed too early): kept, a retry with the key works.
@@ -379,7 +491,7 @@ async fn revoke_rows(
                         delete(&revoker.db.pool, &row.id).await?;
                         Err(format!("the stored token cannot be decrypted: {err}"))
                     }
-                    Ok(token) => revocation::revoke(revoker.http, provider, method, &token, row.kind)
+                    Ok(token) => revocation::revoke(revoker.http, provider, &row.method(method), &token, row.kind)
                         .await
                         .map(|()| true)
                         .map_err(|e| e.to_string()),
@@ -437,6 +549,7 @@ struct Pending<'a> {
     account_label: &'a str,
     kind: TokenKind,
     expires_at: Option<i64>,
+    reason: Reason,
 }
 
 /// A token going into the queue: opened (sealed again for the queue's row), or still sealed as it was found.
@@ -454,11 +567,20 @@ struct PendingRow {
     sealed_for: Option<String>,
     kind: TokenKind,
     expires_at: Option<i64>,
+    reason: Reason,
 }
 
 impl PendingRow {
     fn open(&self, vault: &Vault) -> Result<secrecy::SecretString, VaultError> {
         open_queued(vault, &self.id, &self.token, self.sealed_for.as_deref())
+    }
+
+    /// How this token is revoked: a replaced one alone, never by ending the grant its successor lives on.
+    fn method(&self, method: &Method) -> Method {
+        match self.reason {
+            Reason::Disconnected => method.clone(),
+            Reason::Replaced => method.clone().single_token(),
+        }
     }
 }
 
@@ -495,8 +617,8 @@ async fn insert(
     };
     sqlx::query(
         "INSERT INTO pending_revocations (id, user_id, provider, account_id, account_label, token, sealed_for, \
-         token_type_hint, expires_at, attempts, last_error, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, NULL, $10, $10)",
+         token_type_hint, expires_at, attempts, last_error, created_at, updated_at, reason) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, NULL, $10, $10, $11)",
     )
     .bind(&id)
     .bind(pending.user_id)
@@ -508,6 +630,7 @@ async fn insert(
     .bind(pending.kind.hint())
     .bind(pending.expires_at)
     .bind(now)
+    .bind(pending.reason.as_str())
     .execute(conn)
     .await?;
     Ok(())
@@ -515,7 +638,7 @@ async fn insert(
 
 async fn pending_rows(pool: &AnyPool, user_id: i64, account_id: Option<&str>) -> Result<Vec<PendingRow>, sqlx::Error> {
     let rows = sqlx::query(
-        "SELECT id, provider, account_id, account_label, token, sealed_for, token_type_hint, expires_at \
+        "SELECT id, provider, account_id, account_label, token, sealed_for, token_type_hint, expires_at, reason \
          FROM pending_revocations \
          WHERE user_id = $1 AND (CAST($2 AS TEXT) IS NULL OR account_id = $2) ORDER BY created_at, id",
     )
@@ -533,6 +656,11 @@ async fn pending_rows(pool: &AnyPool, user_id: i64, account_id: Option<&str>) ->
                 account_label: r.try_get("account_label")?,
                 token: r.try_get("token")?,
                 sealed_for: r.try_get("sealed_for")?,
+                reason: if r.try_get::<String, _>("reason")? == "replaced" {
+                    Reason::Replaced
+                } else {
+                    Reason::Disconnected
+                },
                 kind: TokenKind::parse(&hint).ok_or_else(|| sqlx::Error::Decode(format!("hint {hint}").into()))?,
                 expires_at: r.try_get("expires_at")?,
             })

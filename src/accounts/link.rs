@@ -508,10 +508,27 @@ async fn store(
     } else {
         tokens::Account::Existing
     };
-    tokens::store_issued(&mut tx, &state.vault, account_id, whose, &response.sets, now).await?;
+    let replaced = tokens::store_issued(&mut tx, &state.vault, account_id, whose, &response.sets, now).await?;
+    // What the reconnect replaced is given back to the provider: an older refresh token must not outlive the link.
+    let label = super::label(&identity.username, &identity.email, &identity.name, &identity.subject);
+    let queued = super::disconnect::queue_replaced(
+        &mut tx,
+        &state.vault,
+        provider,
+        flow.user_id,
+        account_id,
+        label,
+        &replaced,
+        &response.sets,
+        now,
+    )
+    .await?;
     status::announce_link(&mut tx, &state.catalog, stored, now).await?;
     tx.commit().await?;
     outbox::committed();
+    if queued > 0 {
+        super::disconnect::revoke_replaced_later(state.clone(), flow.user_id, account_id.to_owned());
+    }
     Ok(linked)
 }
 

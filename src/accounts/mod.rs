@@ -290,6 +290,8 @@ pub struct PendingRevocationView {
     pub attempts: i64,
     pub last_error: Option<String>,
     pub since: i64,
+    /// The tokens were replaced by a reconnect of an account that stays linked (not left by a disconnect).
+    pub replaced: bool,
 }
 
 /// Why a link, reconnect or grant did not happen. The code travels in the redirect to the linked-accounts page

@@ -562,6 +562,9 @@ async fn stored(
                 account_id = row.account_id,
                 "refresh finished after its lease was lost; its result was not stored"
             );
+            // Its rotated refresh token is known to nobody else: given back, so it cannot outlive the link. The
+            // access token serves this caller and expires by itself.
+            give_back(delegator, row, provider, endpoints, sent, Returned::RefreshOnly(&set)).await;
         }
         Err(err) => return lost_write(delegator, row, provider, endpoints, lease, sent, &set, &err).await,
     }
@@ -649,33 +652,11 @@ async fn lost_write(
     set: &IssuedTokenSet,
     err: &sqlx::Error,
 ) -> RefreshResult {
-    use secrecy::ExposeSecret;
     tracing::error!(
         account_id = row.account_id,
         "a refresh's result could not be stored ({err}); its tokens are given back to the provider"
     );
-    let rotated = set
-        .refresh_token
-        .as_ref()
-        .is_some_and(|new| new.expose_secret() != sent.expose_secret());
-    if !provider.revocation_ends_grant {
-        let method = revocation::Method::of(provider, endpoints).single_token();
-        let refresh = set
-            .refresh_token
-            .as_ref()
-            .filter(|_| rotated)
-            .map(|t| (t, TokenKind::Refresh));
-        for (token, kind) in refresh.into_iter().chain([(&set.access_token, TokenKind::Access)]) {
-            if method.takes(kind)
-                && let Err(e) = revocation::revoke(&delegator.http, provider, &method, token, kind).await
-            {
-                tracing::warn!(
-                    account_id = row.account_id,
-                    "giving back an unstored refreshed token failed: {e}"
-                );
-            }
-        }
-    }
+    let rotated = give_back(delegator, row, provider, endpoints, sent, Returned::All(set)).await;
     if rotated {
         let reason = "A renewed token could not be stored (the database was unavailable) and the provider had already \
                       replaced the previous one. Reconnect the account.";
@@ -695,6 +676,58 @@ async fn lost_write(
         );
     }
     Err(Unavailable::Internal("the refreshed tokens could not be stored".into()))
+}
+
+/// What of a refresh result [`give_back`] revokes.
+enum Returned<'a> {
+    /// Its refresh token (when rotated) and its access token.
+    All(&'a IssuedTokenSet),
+    /// Its refresh token, when rotated.
+    RefreshOnly(&'a IssuedTokenSet),
+}
+
+/// Revokes tokens of a refresh result that will not be stored (one at a time, never the whole grant; nothing where
+/// any revocation ends the grant the stored tokens live on). A refresh token the provider sent back unchanged is the
+/// stored one and is kept. Best effort: a failure is logged. Returns whether the refresh token was rotated (the one
+/// `sent` is then spent).
+async fn give_back(
+    delegator: &Delegator,
+    row: &TokenSetRow,
+    provider: &Provider,
+    endpoints: &Endpoints,
+    sent: &SecretString,
+    returned: Returned<'_>,
+) -> bool {
+    use secrecy::ExposeSecret;
+    let (set, with_access) = match returned {
+        Returned::All(set) => (set, true),
+        Returned::RefreshOnly(set) => (set, false),
+    };
+    let rotated = set
+        .refresh_token
+        .as_ref()
+        .is_some_and(|new| new.expose_secret() != sent.expose_secret());
+    if provider.revocation_ends_grant {
+        return rotated;
+    }
+    let method = revocation::Method::of(provider, endpoints).single_token();
+    let refresh = set
+        .refresh_token
+        .as_ref()
+        .filter(|_| rotated)
+        .map(|t| (t, TokenKind::Refresh));
+    let access = with_access.then_some((&set.access_token, TokenKind::Access));
+    for (token, kind) in refresh.into_iter().chain(access) {
+        if method.takes(kind)
+            && let Err(e) = revocation::revoke(&delegator.http, provider, &method, token, kind).await
+        {
+            tracing::warn!(
+                account_id = row.account_id,
+                "giving back an unstored refreshed token failed: {e}"
+            );
+        }
+    }
+    rotated
 }
 
 /// Hands a refresh result whose account was disconnected meanwhile to the revocation queue, which revokes it

@@ -312,11 +312,16 @@ fn PendingRevocations(pending: Vec<PendingRevocationView>, now: i64) -> impl Int
         .into_iter()
         .map(|p| {
             let error = p.last_error.clone().unwrap_or_else(|| "not tried yet".to_owned());
+            let why = if p.replaced {
+                "replaced by a reconnect"
+            } else {
+                "disconnected"
+            };
             view! {
                 <li>
                     <strong>{format!("{} account {}", p.provider_name, p.account_label)}</strong>
                     {format!(
-                        ": {} token{} not yet revoked (disconnected {}, {} attempt{}). Last error: {error}",
+                        ": {} token{} not yet revoked ({why} {}, {} attempt{}). Last error: {error}",
                         p.tokens,
                         plural(p.tokens),
                         ago(p.since, now),
@@ -333,8 +338,8 @@ fn PendingRevocations(pending: Vec<PendingRevocationView>, now: i64) -> impl Int
                 <h2 id="pending-revocations">"Revocation pending"</h2>
                 <RetryRevocationsForm />
             </div>
-            <p>"These accounts are disconnected here and their tokens are no longer used, but the provider did not \
-                confirm that it revoked them."</p>
+            <p>"These tokens are no longer used here (their account was disconnected, or a reconnect replaced \
+                them), but the provider did not confirm that it revoked them."</p>
             <ul>{items}</ul>
         </section>
     }

@@ -46,8 +46,19 @@ pub enum Account {
     Existing,
 }
 
+/// The sealed values a [`store_issued`] overwrote, for the revocation queue (`accounts::disconnect::queue_replaced`).
+#[derive(Debug, Clone)]
+pub struct Replaced {
+    pub id: String,
+    pub resource_server: String,
+    pub access_token: String,
+    pub refresh_token: Option<String>,
+    pub expires_at: Option<i64>,
+}
+
 /// Stores what a provider just issued, one row per resource server: an existing row for the same resource server is
-/// overwritten (its version bumped), others are left as they are. Runs inside the caller's transaction.
+/// overwritten (its version bumped), others are left as they are. Runs inside the caller's transaction. Returns what
+/// was overwritten.
 pub async fn store_issued(
     conn: &mut AnyConnection,
     vault: &Vault,
@@ -55,20 +66,37 @@ pub async fn store_issued(
     account: Account,
     sets: &[IssuedTokenSet],
     now: i64,
-) -> Result<(), sqlx::Error> {
-    // The ids of the account's sets, read once (the caller's transaction holds the write lock meanwhile; on SQLite
-    // every other writer waits for each round trip inside it, so a new account skips this one).
-    let ids: std::collections::HashMap<String, String> = match account {
+) -> Result<Vec<Replaced>, sqlx::Error> {
+    // The account's sets, read once (the caller's transaction holds the write lock meanwhile; on SQLite every other
+    // writer waits for each round trip inside it, so a new account skips this one).
+    let existing_sets: std::collections::HashMap<String, Replaced> = match account {
         Account::New => Default::default(),
-        Account::Existing => sqlx::query_as("SELECT resource_server, id FROM token_sets WHERE account_id = $1")
-            .bind(account_id)
-            .fetch_all(&mut *conn)
-            .await?
-            .into_iter()
-            .collect(),
+        Account::Existing => sqlx::query_as::<_, (String, String, String, Option<String>, Option<i64>)>(
+            "SELECT id, resource_server, access_token, refresh_token, expires_at FROM token_sets \
+             WHERE account_id = $1",
+        )
+        .bind(account_id)
+        .fetch_all(&mut *conn)
+        .await?
+        .into_iter()
+        .map(|(id, resource_server, access_token, refresh_token, expires_at)| {
+            let replaced = Replaced {
+                id,
+                resource_server: resource_server.clone(),
+                access_token,
+                refresh_token,
+                expires_at,
+            };
+            (resource_server, replaced)
+        })
+        .collect(),
     };
+    let mut replaced = Vec::new();
     for set in sets {
-        let existing = ids.get(&set.resource_server);
+        let existing = existing_sets.get(&set.resource_server).map(|r| &r.id);
+        if let Some(old) = existing_sets.get(&set.resource_server) {
+            replaced.push(old.clone());
+        }
         let id = existing.cloned().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         let access = vault.seal(set.access_token(), access_slot(&id));
         let refresh = set
@@ -98,7 +126,7 @@ pub async fn store_issued(
             .execute(&mut *conn)
             .await?;
     }
-    Ok(())
+    Ok(replaced)
 }
 
 /// Columns [`meta_from_row`] reads, for a query that joins `token_sets` as `t`.
