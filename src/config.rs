@@ -173,7 +173,7 @@ impl ServerSettings {
     /// (without `Secure`), authorization codes and API keys would cross the network in clear.
     pub fn plain_http_warning(&self) -> Option<String> {
         let url = self.public_url();
-        (url.scheme() == "http" && !crate::providers::discovery::is_loopback(&url)).then(|| {
+        (url.scheme() == "http" && !crate::http::is_loopback_url(&url)).then(|| {
             format!(
                 "server.public_url is {url}: plain HTTP on a non-loopback address, so passwords, session cookies, \
                  authorization codes and API keys cross the network unencrypted. Serve it behind TLS and set an \

@@ -377,16 +377,13 @@ async fn complete_inner(
     }
 }
 
-/// Whether any account is linked to `subject` at `provider` (a database error counts as yes: revoking then could
+/// Whether an account is linked to `subject` at `provider` (a database error counts as yes: revoking then could
 /// break a link, keeping the tokens only leaves them to expire).
 async fn identity_is_linked(state: &AppState, provider: &Provider, subject: &str) -> bool {
-    let linked =
-        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM linked_accounts WHERE provider = $1 AND subject = $2")
-            .bind(&provider.id)
-            .bind(subject)
-            .fetch_one(&state.db.pool)
-            .await;
-    !matches!(linked, Ok(0))
+    let Ok(mut conn) = state.db.pool.acquire().await else {
+        return true;
+    };
+    !matches!(repo::find_by_subject(&mut conn, &provider.id, subject).await, Ok(None))
 }
 
 /// Revokes every token of a response (refresh tokens first: at most providers that ends the whole grant);

@@ -203,21 +203,11 @@ fn trusted(issuer: &Url, endpoint: &Url) -> Result<(), String> {
             issuer.host_str().unwrap_or_default()
         ));
     }
-    let loopback_issuer = issuer.scheme() == "http" && is_loopback(issuer);
+    let loopback_issuer = issuer.scheme() == "http" && crate::http::is_loopback_url(issuer);
     match endpoint.scheme() {
         "https" => Ok(()),
         "http" if loopback_issuer => Ok(()),
         other => Err(format!("over {other}, not https")),
-    }
-}
-
-/// `localhost`, 127.0.0.0/8 or `::1`.
-pub fn is_loopback(url: &Url) -> bool {
-    match url.host() {
-        Some(url::Host::Domain(name)) => name == "localhost",
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
     }
 }
 

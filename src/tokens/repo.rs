@@ -93,11 +93,11 @@ pub async fn store_issued(
     };
     let mut replaced = Vec::new();
     for set in sets {
-        let existing = existing_sets.get(&set.resource_server).map(|r| &r.id);
-        if let Some(old) = existing_sets.get(&set.resource_server) {
+        let existing = existing_sets.get(&set.resource_server);
+        if let Some(old) = existing {
             replaced.push(old.clone());
         }
-        let id = existing.cloned().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let id = existing.map_or_else(|| uuid::Uuid::new_v4().to_string(), |old| old.id.clone());
         let access = vault.seal(set.access_token(), access_slot(&id));
         let refresh = set
             .refresh_token

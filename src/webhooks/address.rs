@@ -105,7 +105,7 @@ pub fn check_url(raw: &str, policy: Policy) -> Result<Url, Refused> {
     let named_loopback = matches!(&host, Host::Domain(d) if d.eq_ignore_ascii_case("localhost"));
     match url.scheme() {
         "https" => {}
-        "http" if policy.allow_http_loopback && (named_loopback || loopback.is_some_and(|ip| ip.is_loopback())) => {}
+        "http" if policy.allow_http_loopback && crate::http::is_loopback_url(&url) => {}
         "http" if policy.allow_http_loopback => {
             return Err(refused(
                 "Only a loopback URL may use http:// (webhooks.allow_http_loopback); use https://.",
