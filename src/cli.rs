@@ -265,7 +265,25 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Migrate => {
             let db = Db::connect(&settings.database).await.map_err(|e| e.to_string())?;
             db.migrate().await.map_err(|e| e.to_string())?;
-            println!("migrations applied");
+            // The one migration SQL cannot do (every start does it too): tokens sealed anew, bound to their owner.
+            let vault = crate::tokens::vault_from_settings(&settings)?;
+            let catalog = crate::providers::Catalog::from_settings(&settings);
+            let bound = crate::tokens::rotation::bind_owners(&db, &vault, &catalog)
+                .await
+                .map_err(|e| e.to_string())?;
+            bound.log();
+            println!(
+                "migrations applied; {} token set(s) bound to their account{}",
+                bound.rebound,
+                match bound.keys_not_configured.is_empty() {
+                    true => String::new(),
+                    false => format!(
+                        " ({} key(s) not configured here: {:?}; run this where they are)",
+                        bound.keys_not_configured.len(),
+                        bound.keys_not_configured
+                    ),
+                }
+            );
             Ok(())
         }
         Command::Keys {

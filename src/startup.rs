@@ -50,6 +50,8 @@ pub enum StartupError {
     Db(#[from] DbError),
     #[error("vault: {0}")]
     Vault(String),
+    #[error("binding stored tokens to their accounts: {0}")]
+    BindOwners(sqlx::Error),
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
 }
@@ -93,6 +95,10 @@ impl Application {
             }
             false => None,
         };
+        crate::tokens::rotation::bind_owners(&db, &vault, &catalog)
+            .await
+            .map_err(StartupError::BindOwners)?
+            .log();
         let http = crate::providers::http_client(&settings.outbound);
         let catalog = Arc::new(catalog);
         let vault = Arc::new(vault);

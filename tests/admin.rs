@@ -436,16 +436,23 @@ async fn detail_shows_metadata_and_history_never_tokens(backend: Backend) {
         .await
         .unwrap();
     assert!(html.contains("Token sets (metadata only"));
-    let rows = sqlx::query_as::<_, (String, String)>("SELECT id, access_token FROM token_sets WHERE account_id = $1")
-        .bind(&ada.account_id)
-        .fetch_all(&app.state.db.pool)
-        .await
-        .unwrap();
-    for (id, sealed) in rows {
+    let rows = sqlx::query_as::<_, (String, String, String)>(
+        "SELECT id, resource_server, access_token FROM token_sets WHERE account_id = $1",
+    )
+    .bind(&ada.account_id)
+    .fetch_all(&app.state.db.pool)
+    .await
+    .unwrap();
+    for (id, resource_server, sealed) in rows {
+        let key = onbehalf::tokens::repo::SetKey {
+            id: &id,
+            account_id: &ada.account_id,
+            resource_server: &resource_server,
+        };
         let token = app
             .state
             .vault
-            .open(&sealed, onbehalf::tokens::repo::access_slot(&id))
+            .open(&sealed, onbehalf::tokens::repo::access_slot(key))
             .unwrap();
         let token = secrecy::ExposeSecret::expose_secret(&token).to_owned();
         assert!(!html.contains(&token) && !detail.to_string().contains(&token));

@@ -337,7 +337,7 @@ async fn queued_tokens_are_resealed_by_key_rotation_and_kept_without_their_key(b
         .await
         .unwrap();
     assert_eq!((report.resealed, report.left_on_old_keys), (4, 0));
-    let on_next = "SELECT COUNT(*) FROM pending_revocations WHERE token LIKE 'v1.next.%'";
+    let on_next = "SELECT COUNT(*) FROM pending_revocations WHERE token LIKE 'v2.next.%'";
     assert_eq!(count(&app, on_next).await, 4);
 
     // This instance lacks the new key: a retry cannot open them, says so, and keeps them for an instance that can.

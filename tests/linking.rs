@@ -15,7 +15,11 @@ use common::{
 use onbehalf::{
     delegation::{Delegator, Unavailable},
     demo::{DemoProvider, IdTokenFault, TokenFault},
-    tokens::{repo::access_slot, rotation, vault::Vault},
+    tokens::{
+        repo::{SetKey, access_slot},
+        rotation,
+        vault::Vault,
+    },
 };
 use reqwest::{StatusCode, header};
 use sqlx::Row;
@@ -56,7 +60,8 @@ async fn full_link_stores_one_token_set_per_resource_server(backend: Backend) {
     assert!(!landed.contains("code="), "the code never reaches the address bar");
 
     let rows = sqlx::query(
-        "SELECT t.id, t.resource_server, t.scopes, t.access_token, t.refresh_token, t.expires_at, a.subject, a.status \
+        "SELECT t.id, t.account_id, t.resource_server, t.scopes, t.access_token, t.refresh_token, t.expires_at, \
+         a.subject, a.status \
          FROM token_sets t JOIN linked_accounts a ON a.id = t.account_id ORDER BY t.resource_server",
     )
     .fetch_all(&app.state.db.pool)
@@ -83,13 +88,12 @@ async fn full_link_stores_one_token_set_per_resource_server(backend: Backend) {
         assert!(row.get::<Option<i64>, _>("expires_at").unwrap() > onbehalf::db::now_ms());
         let sealed: String = row.get("access_token");
         let refresh: Option<String> = row.get("refresh_token");
-        assert!(sealed.starts_with("v1.test.") && refresh.as_deref().unwrap().starts_with("v1.test."));
+        assert!(sealed.starts_with("v2.test.") && refresh.as_deref().unwrap().starts_with("v2.test."));
         for token in &issued {
             assert!(!sealed.contains(token.as_str()) && !refresh.as_deref().unwrap().contains(token.as_str()));
         }
         // It opens to a token the provider really issued.
-        let id: String = row.get("id");
-        let opened = app.state.vault.open(&sealed, access_slot(&id)).unwrap();
+        let opened = app.state.vault.open(&sealed, access_slot(set_key(row))).unwrap();
         assert!(issued.contains(&secrecy::ExposeSecret::expose_secret(&opened).to_owned()));
     }
 
@@ -587,7 +591,7 @@ async fn undecryptable_tokens_mark_the_account_error_and_keys_rotate(backend: Ba
     assert_eq!(
         count(
             &app,
-            "SELECT COUNT(*) FROM token_sets WHERE access_token LIKE 'v1.next.%'"
+            "SELECT COUNT(*) FROM token_sets WHERE access_token LIKE 'v2.next.%'"
         )
         .await,
         0
@@ -599,7 +603,7 @@ async fn undecryptable_tokens_mark_the_account_error_and_keys_rotate(backend: Ba
         .await
         .unwrap();
     assert_eq!((report.rows, report.resealed, report.current), (4, 4, 0));
-    let rows = sqlx::query("SELECT id, access_token, refresh_token FROM token_sets")
+    let rows = sqlx::query("SELECT id, account_id, resource_server, access_token, refresh_token FROM token_sets")
         .fetch_all(&app.state.db.pool)
         .await
         .unwrap();
@@ -607,13 +611,12 @@ async fn undecryptable_tokens_mark_the_account_error_and_keys_rotate(backend: Ba
         let access: String = row.get("access_token");
         let refresh: String = row.get::<Option<String>, _>("refresh_token").unwrap();
         assert!(
-            access.starts_with("v1.next.") && refresh.starts_with("v1.next."),
+            access.starts_with("v2.next.") && refresh.starts_with("v2.next."),
             "{access} {refresh}"
         );
-        let id: String = row.get("id");
-        assert!(rotated.open(&access, access_slot(&id)).is_ok());
+        assert!(rotated.open(&access, access_slot(set_key(row))).is_ok());
         assert!(
-            app.state.vault.open(&access, access_slot(&id)).is_err(),
+            app.state.vault.open(&access, access_slot(set_key(row))).is_err(),
             "the old-key-only vault cannot open it"
         );
     }
@@ -782,3 +785,12 @@ on_both_backends!(
     undecryptable_tokens_mark_the_account_error_and_keys_rotate,
     the_generic_oidc_kind_links_through_discovery,
 );
+
+/// What a `token_sets` row selected with `id`, `account_id` and `resource_server` has its values bound to.
+fn set_key(row: &sqlx::any::AnyRow) -> SetKey<'_> {
+    SetKey {
+        id: row.try_get_unchecked::<&str, _>("id").unwrap(),
+        account_id: row.try_get_unchecked::<&str, _>("account_id").unwrap(),
+        resource_server: row.try_get_unchecked::<&str, _>("resource_server").unwrap(),
+    }
+}

@@ -39,7 +39,7 @@ use crate::{
     },
     state::AppState,
     tokens::{
-        repo::{access_slot, refresh_slot},
+        repo::{SetKey, access_slot, refresh_slot},
         vault::{Slot, Vault, VaultError},
     },
     webhooks::{EventType, outbox, payload},
@@ -96,6 +96,7 @@ fn token_slot(row: &str) -> Slot<'_> {
         table: TABLE,
         row,
         column: "token",
+        owner: None,
     }
 }
 
@@ -163,7 +164,7 @@ pub async fn disconnect(
     let sets = sqlx::query(
         "DELETE FROM token_sets WHERE account_id = $1 \
          AND account_id IN (SELECT id FROM linked_accounts WHERE user_id = $2) \
-         RETURNING id, access_token, refresh_token, expires_at",
+         RETURNING id, resource_server, access_token, refresh_token, expires_at",
     )
     .bind(account_id)
     .bind(user_id)
@@ -179,20 +180,26 @@ pub async fn disconnect(
     let mut undecryptable = 0;
     for set in &sets {
         let id: String = set.try_get("id")?;
+        let resource_server: String = set.try_get("resource_server")?;
+        let key = SetKey {
+            id: &id,
+            account_id,
+            resource_server: &resource_server,
+        };
         let access: String = set.try_get("access_token")?;
         let refresh: Option<String> = set.try_get("refresh_token")?;
         let expires_at: Option<i64> = set.try_get("expires_at")?;
         let tokens = refresh
-            .map(|sealed| (sealed, refresh_slot(&id), TokenKind::Refresh, None))
+            .map(|sealed| (sealed, refresh_slot(key), TokenKind::Refresh, None))
             .into_iter()
-            .chain([(access, access_slot(&id), TokenKind::Access, expires_at)]);
+            .chain([(access, access_slot(key), TokenKind::Access, expires_at)]);
         for (sealed, slot, kind, expires_at) in tokens {
             let token = match state.vault.open(&sealed, slot) {
                 Ok(token) => QueuedToken::Open(token),
                 // Not broken, only not ours to open: an instance with the key can revoke it.
                 Err(VaultError::UnknownKey(_)) => QueuedToken::SealedFor {
+                    associated_data: Vault::associated_data_of(&sealed, slot),
                     sealed,
-                    associated_data: slot.associated_data(),
                 },
                 Err(_) => {
                     // Nothing can be sent for it; the account's `error` state already told the user.
@@ -327,17 +334,22 @@ pub async fn queue_replaced(
     let mut queued = 0;
     for old in replaced {
         let new = issued.iter().find(|s| s.resource_server == old.resource_server);
+        let key = SetKey {
+            id: &old.id,
+            account_id,
+            resource_server: &old.resource_server,
+        };
         let tokens = [
             (
                 old.refresh_token.as_deref(),
-                refresh_slot(&old.id),
+                refresh_slot(key),
                 TokenKind::Refresh,
                 None,
                 new.and_then(|n| n.refresh_token.as_ref()),
             ),
             (
                 Some(old.access_token.as_str()),
-                access_slot(&old.id),
+                access_slot(key),
                 TokenKind::Access,
                 old.expires_at,
                 new.map(|n| &n.access_token),
@@ -354,7 +366,7 @@ pub async fn queue_replaced(
                 Ok(token) => QueuedToken::Open(token),
                 Err(VaultError::UnknownKey(_)) => QueuedToken::SealedFor {
                     sealed: sealed.to_owned(),
-                    associated_data: slot.associated_data(),
+                    associated_data: Vault::associated_data_of(sealed, slot),
                 },
                 Err(_) => continue,
             };

@@ -335,7 +335,7 @@ impl Delegator {
     /// Opens the row's access token. One that does not decrypt marks the account `error` (with an audit event).
     pub(crate) async fn open(&self, row: &TokenSetRow) -> Result<Bearer, Unavailable> {
         use crate::tokens::vault::VaultError;
-        match self.vault.open(&row.access_token, access_slot(&row.id)) {
+        match self.vault.open(&row.access_token, access_slot(row.key())) {
             Ok(token) => Ok(self.bearer_from(row, token, row.version, row.expires_at, row.scopes.clone())),
             Err(VaultError::UnknownKey(key)) => Err(Unavailable::KeyNotConfigured(key)),
             Err(e) => {

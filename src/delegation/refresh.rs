@@ -353,7 +353,7 @@ async fn refresh_under_lease(
     let Some(sealed) = row.refresh_token.as_deref() else {
         return Err(Unavailable::Internal("no refresh token".into()));
     };
-    let refresh_token = match delegator.vault.open(sealed, refresh_slot(&row.id)) {
+    let refresh_token = match delegator.vault.open(sealed, refresh_slot(row.key())) {
         Ok(token) => token,
         Err(VaultError::UnknownKey(key)) => {
             // A key change still rolling out: an instance that has the key can do it, so no cooldown (it would
@@ -547,7 +547,7 @@ async fn stored(
     };
     let set: IssuedTokenSet = sets.swap_remove(position);
     let now = now_ms();
-    match write_refreshed(delegator, row, lease, &set, attempts, now).await {
+    match write_refreshed(delegator, row, lease, &set, sent, attempts, now).await {
         Ok(true) => {}
         Ok(false) => {
             // The row moved on under us: the account was reconnected or disconnected meanwhile. The token we got
@@ -580,16 +580,21 @@ async fn write_refreshed(
     row: &TokenSetRow,
     lease: &Lease,
     set: &IssuedTokenSet,
+    sent: &SecretString,
     attempts: u32,
     now: i64,
 ) -> Result<bool, sqlx::Error> {
     let mut pause = Duration::from_millis(50);
     loop {
-        let result =
-            match tokio::time::timeout(lease.left(), write_once(delegator, row, lease, set, attempts, now)).await {
-                Ok(result) => result,
-                Err(_) => Err(sqlx::Error::PoolTimedOut),
-            };
+        let result = match tokio::time::timeout(
+            lease.left(),
+            write_once(delegator, row, lease, set, sent, attempts, now),
+        )
+        .await
+        {
+            Ok(result) => result,
+            Err(_) => Err(sqlx::Error::PoolTimedOut),
+        };
         match result {
             Err(err) if lease.left() > pause => {
                 tracing::warn!(
@@ -609,11 +614,12 @@ async fn write_once(
     row: &TokenSetRow,
     lease: &Lease,
     set: &IssuedTokenSet,
+    sent: &SecretString,
     attempts: u32,
     now: i64,
 ) -> Result<bool, sqlx::Error> {
     let mut tx = delegator.db.begin_write().await?;
-    if !repo::store_refreshed(&mut tx, &delegator.vault, row, &lease.owner, set, now).await? {
+    if !repo::store_refreshed(&mut tx, &delegator.vault, row, &lease.owner, set, sent, now).await? {
         tx.rollback().await?;
         return Ok(false);
     }

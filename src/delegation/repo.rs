@@ -12,7 +12,7 @@ use crate::{
     db::Db,
     tokens::{
         IssuedTokenSet,
-        repo::{access_slot, refresh_slot},
+        repo::{SetKey, access_slot, refresh_slot},
         vault::Vault,
     },
 };
@@ -41,6 +41,17 @@ pub struct TokenSetRow {
     pub cooldown_until: Option<i64>,
     /// The account's user is disabled: nothing may be done for them.
     pub user_disabled: bool,
+}
+
+impl TokenSetRow {
+    /// What its sealed values are bound to.
+    pub fn key(&self) -> SetKey<'_> {
+        SetKey {
+            id: &self.id,
+            account_id: &self.account_id,
+            resource_server: &self.resource_server,
+        }
+    }
 }
 
 const COLUMNS: &str = "t.id, t.account_id, a.user_id, a.provider, a.subject, a.status, a.status_reason, t.resource_server, t.scopes, \
@@ -168,24 +179,30 @@ pub async fn acquire_lease(
 }
 
 /// Stores a refresh result while the lease is ours: new access token, the rotated refresh token if the provider
-/// sent one (else the old one stays), scopes, expiry; version bumped, failures and lease cleared. Runs in the
-/// caller's transaction (which also writes the audit). False when the lease was lost: nothing was written.
+/// sent one (else `sent`, the one it was asked with, which stays valid), scopes, expiry; version bumped, failures
+/// and lease cleared. Runs in the caller's transaction (which also writes the audit). False when the lease was lost:
+/// nothing was written.
+#[allow(clippy::too_many_arguments)]
 pub async fn store_refreshed(
     conn: &mut AnyConnection,
     vault: &Vault,
     row: &TokenSetRow,
     owner: &str,
     set: &IssuedTokenSet,
+    sent: &secrecy::SecretString,
     now: i64,
 ) -> Result<bool, sqlx::Error> {
-    let access = vault.seal(set.access_token(), access_slot(&row.id));
-    let refresh = set
-        .refresh_token
-        .as_ref()
-        .map(|t| vault.seal(secrecy::ExposeSecret::expose_secret(t), refresh_slot(&row.id)));
+    use secrecy::ExposeSecret;
+    let access = vault.seal(set.access_token(), access_slot(row.key()));
+    // A kept refresh token is sealed anew too (not left as stored): what was stored may predate owner binding
+    // (`tokens::vault`'s `v1`), which this row's new access token would otherwise sit beside.
+    let refresh = vault.seal(
+        set.refresh_token.as_ref().unwrap_or(sent).expose_secret(),
+        refresh_slot(row.key()),
+    );
     let expires_at = set.expires_in.map(|s| now.saturating_add(s.saturating_mul(1000)));
     let done = sqlx::query(
-        "UPDATE token_sets SET access_token = $1, refresh_token = COALESCE($2, refresh_token), scopes = $3, \
+        "UPDATE token_sets SET access_token = $1, refresh_token = $2, scopes = $3, \
          token_type = $4, expires_at = $5, issued_at = $6, updated_at = $6, version = version + 1, \
          lease_owner = NULL, lease_until = NULL, failures = 0, cooldown_until = NULL, last_error = NULL \
          WHERE id = $7 AND version = $8 AND lease_owner = $9",

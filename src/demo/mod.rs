@@ -273,7 +273,7 @@ impl DemoProvider {
         self.shared.store().switches.token_fault = None;
     }
 
-    /// Delays every token endpoint answer by `delay` (zero turns it off).
+    /// Delays every token endpoint answer by `delay` (zero turns it off); the grant itself is done on receipt.
     pub fn set_token_delay(&self, delay: Duration) {
         self.shared.store().switches.token_delay = delay;
     }

@@ -163,10 +163,10 @@ async fn token(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Byte
         store.counters.token_requests += 1;
         (store.take_token_fault(), store.switches.token_delay)
     };
-    if !delay.is_zero() {
-        tokio::time::sleep(delay).await;
-    }
     if let Some(fault) = fault {
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
         tracing::info!(?fault, "demo: token fault injected");
         return fault_response(fault).await;
     }
@@ -191,6 +191,11 @@ async fn token(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Byte
         }
         Ok(body)
     });
+    // The grant is done on receipt and only its answer is held back, as at a provider that committed a rotation
+    // before a slow response: a client that gives up (or dies) meanwhile has had its refresh token spent.
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
     match outcome {
         Ok(body) => json_no_store(StatusCode::OK, &body),
         Err(err) => err.response(flavor),

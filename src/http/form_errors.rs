@@ -42,6 +42,7 @@ fn slot(data: &str) -> Slot<'_> {
         table: "form_errors",
         row: data,
         column: "__sig",
+        owner: None,
     }
 }
 

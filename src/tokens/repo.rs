@@ -1,28 +1,41 @@
-//! SQL for `token_sets`. Values are sealed here, on the way in, with the row id as associated data; nothing
-//! returned from this module holds plaintext (`delegation` opens tokens, for the calls it makes).
+//! SQL for `token_sets`. Values are sealed here, on the way in, bound to the row and to whom it is for (its account
+//! and resource server: see `vault`); nothing returned from this module holds plaintext (`delegation` opens tokens,
+//! for the calls it makes).
 
 use sqlx::{AnyConnection, AnyPool, Row};
 
 use super::{
     IssuedTokenSet,
-    vault::{Slot, Vault},
+    vault::{Owner, Slot, Vault},
 };
 
 pub const TABLE: &str = "token_sets";
 
-pub fn access_slot(row: &str) -> Slot<'_> {
-    Slot {
-        table: TABLE,
-        row,
-        column: "access_token",
-    }
+/// A token set's row id and whom it is for: what its sealed values are bound to.
+#[derive(Debug, Clone, Copy)]
+pub struct SetKey<'a> {
+    pub id: &'a str,
+    pub account_id: &'a str,
+    pub resource_server: &'a str,
 }
 
-pub fn refresh_slot(row: &str) -> Slot<'_> {
+pub fn access_slot(set: SetKey<'_>) -> Slot<'_> {
+    slot(set, "access_token")
+}
+
+pub fn refresh_slot(set: SetKey<'_>) -> Slot<'_> {
+    slot(set, "refresh_token")
+}
+
+fn slot<'a>(set: SetKey<'a>, column: &'static str) -> Slot<'a> {
     Slot {
         table: TABLE,
-        row,
-        column: "refresh_token",
+        row: set.id,
+        column,
+        owner: Some(Owner {
+            account_id: set.account_id,
+            resource_server: set.resource_server,
+        }),
     }
 }
 
@@ -98,11 +111,16 @@ pub async fn store_issued(
             replaced.push(old.clone());
         }
         let id = existing.map_or_else(|| uuid::Uuid::new_v4().to_string(), |old| old.id.clone());
-        let access = vault.seal(set.access_token(), access_slot(&id));
+        let key = SetKey {
+            id: &id,
+            account_id,
+            resource_server: &set.resource_server,
+        };
+        let access = vault.seal(set.access_token(), access_slot(key));
         let refresh = set
             .refresh_token
             .as_ref()
-            .map(|t| vault.seal(secrecy::ExposeSecret::expose_secret(t), refresh_slot(&id)));
+            .map(|t| vault.seal(secrecy::ExposeSecret::expose_secret(t), refresh_slot(key)));
         let expires_at = set.expires_in.map(|s| now.saturating_add(s.saturating_mul(1000)));
         let scopes = set.scopes.join(" ");
         let query = if existing.is_some() {
@@ -165,6 +183,7 @@ pub async fn metadata_for_user(pool: &AnyPool, user_id: i64) -> Result<Vec<Token
 pub struct SealedRow {
     pub id: String,
     pub account_id: String,
+    pub resource_server: String,
     pub access_token: String,
     pub refresh_token: Option<String>,
     pub version: i64,
@@ -173,24 +192,76 @@ pub struct SealedRow {
 /// A page of rows ordered by id, after `after` (keyset pagination: rotation walks the whole table).
 pub async fn sealed_page(pool: &AnyPool, after: &str, limit: i64) -> Result<Vec<SealedRow>, sqlx::Error> {
     let rows = sqlx::query(
-        "SELECT id, account_id, access_token, refresh_token, version FROM token_sets \
+        "SELECT id, account_id, resource_server, access_token, refresh_token, version FROM token_sets \
          WHERE id > $1 ORDER BY id LIMIT $2",
     )
     .bind(after)
     .bind(limit)
     .fetch_all(pool)
     .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(SealedRow {
-                id: r.try_get("id")?,
-                account_id: r.try_get("account_id")?,
-                access_token: r.try_get("access_token")?,
-                refresh_token: r.try_get("refresh_token")?,
-                version: r.try_get("version")?,
-            })
-        })
-        .collect()
+    rows.iter().map(sealed_row).collect()
+}
+
+/// Rows holding a `v1` value (sealed before values were bound to their owner), after `after` by id.
+pub async fn unbound_page(pool: &AnyPool, after: &str, limit: i64) -> Result<Vec<SealedRow>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT id, account_id, resource_server, access_token, refresh_token, version FROM token_sets \
+         WHERE id > $1 AND (access_token LIKE 'v1.%' OR refresh_token LIKE 'v1.%') ORDER BY id LIMIT $2",
+    )
+    .bind(after)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    rows.iter().map(sealed_row).collect()
+}
+
+fn sealed_row(r: &sqlx::any::AnyRow) -> Result<SealedRow, sqlx::Error> {
+    Ok(SealedRow {
+        id: r.try_get("id")?,
+        account_id: r.try_get("account_id")?,
+        resource_server: r.try_get("resource_server")?,
+        access_token: r.try_get("access_token")?,
+        refresh_token: r.try_get("refresh_token")?,
+        version: r.try_get("version")?,
+    })
+}
+
+impl SealedRow {
+    pub fn key(&self) -> SetKey<'_> {
+        SetKey {
+            id: &self.id,
+            account_id: &self.account_id,
+            resource_server: &self.resource_server,
+        }
+    }
+}
+
+/// Replaces a row's sealed values with the same tokens sealed anew (bound to their owner) if they are still exactly
+/// the ones read. Neither the version nor a lease is looked at or moved: the tokens are unchanged, so a refresh
+/// under way may still commit what it receives (its fenced commit compares the version), and any other writer
+/// changes the values, which makes this a no-op.
+pub async fn rebind_sealed(
+    pool: &AnyPool,
+    row: &SealedRow,
+    access_token: &str,
+    refresh_token: Option<&str>,
+) -> Result<bool, sqlx::Error> {
+    let same_refresh = match row.refresh_token {
+        Some(_) => "refresh_token = $5",
+        None => "refresh_token IS NULL",
+    };
+    let sql = format!(
+        "UPDATE token_sets SET access_token = $1, refresh_token = $2 WHERE id = $3 AND access_token = $4 AND {same_refresh}"
+    );
+    let mut query = sqlx::query(&sql)
+        .bind(access_token)
+        .bind(refresh_token)
+        .bind(&row.id)
+        .bind(&row.access_token);
+    if let Some(old) = &row.refresh_token {
+        query = query.bind(old);
+    }
+    Ok(query.execute(pool).await?.rows_affected() == 1)
 }
 
 /// Replaces the sealed values if the row is still at `version` and no refresh holds its lease (a concurrent writer

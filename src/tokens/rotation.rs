@@ -3,12 +3,15 @@
 //! (a concurrent writer already sealed fresh values with the current key). A value that does not open marks its
 //! account `error` and the walk goes on — unless it names a key this instance lacks (another instance, given a new
 //! key first, sealed it meanwhile): that value is fine, only not ours to open, so it is left as it is and reported.
+//!
+//! [`bind_owners`] is the same walk with another rewrite: values sealed before they were bound to their account and
+//! resource server (`v1`, see `vault`) are sealed anew, under the key they already have, by every start.
 
 use crate::{accounts::service::mark_undecryptable, db::Db, providers::Catalog};
 
 use super::{
     repo::{self, access_slot, refresh_slot},
-    vault::{Vault, VaultError},
+    vault::{Slot, Vault, VaultError},
 };
 
 const PAGE: i64 = 200;
@@ -133,7 +136,7 @@ async fn walk(db: &Db, vault: &Vault, catalog: &Catalog) -> Result<RotationRepor
     while let Some(page) = pages.next().await? {
         for row in page {
             report.rows += 1;
-            let (access, refresh) = match plan(vault, &row) {
+            let (access, refresh) = match plan(&row, |sealed, slot| vault.reseal(sealed, slot)) {
                 Plan::Current => {
                     report.current += 1;
                     continue;
@@ -159,12 +162,81 @@ async fn walk(db: &Db, vault: &Vault, catalog: &Catalog) -> Result<RotationRepor
     Ok(report)
 }
 
-/// What the walk does with one row.
+/// What a start found binding token sets to their owners ([`bind_owners`]).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct BindReport {
+    /// Rows whose values were sealed anew, bound to their owner.
+    pub rebound: u64,
+    /// Rows written by someone else meanwhile (with values already bound).
+    pub raced: u64,
+    /// Account ids marked `error` because a value did not open.
+    pub undecryptable: Vec<String>,
+    /// Keys this instance lacks that `v1` values were sealed with: an instance that has them binds those rows.
+    pub keys_not_configured: std::collections::BTreeSet<String>,
+}
+
+impl BindReport {
+    /// What a start or `onbehalf migrate` says about it.
+    pub fn log(&self) {
+        if self.rebound > 0 {
+            tracing::info!(
+                rows = self.rebound,
+                "token sets sealed anew, bound to their account and resource server"
+            );
+        }
+        if !self.keys_not_configured.is_empty() {
+            tracing::warn!(
+                keys = ?self.keys_not_configured,
+                "token sets sealed with keys this instance lacks still wait to be bound to their account; an instance \
+                 with those keys binds them when it starts"
+            );
+        }
+        if !self.undecryptable.is_empty() {
+            tracing::error!(accounts = ?self.undecryptable, "token sets that do not open: their accounts are marked error");
+        }
+    }
+}
+
+/// Seals every `v1` token value again as `v2`, bound to its account and resource server, under the key it already
+/// has (a start must not rotate keys other instances may lack). Run by every start before it serves, and by
+/// `onbehalf migrate`: the schema migration of owner binding, which SQL cannot do. Rows are compared by their exact
+/// sealed values (`repo::rebind_sealed`), so a refresh under way is not disturbed.
+pub async fn bind_owners(db: &Db, vault: &Vault, catalog: &Catalog) -> Result<BindReport, sqlx::Error> {
+    let mut report = BindReport::default();
+    let mut after = String::new();
+    loop {
+        let page = repo::unbound_page(&db.pool, &after, PAGE).await?;
+        let Some(last) = page.last() else {
+            return Ok(report);
+        };
+        after = last.id.clone();
+        for row in page {
+            match plan(&row, |sealed, slot| vault.rebind(sealed, slot)) {
+                Plan::Current => {}
+                Plan::Reseal { access, refresh } => {
+                    match repo::rebind_sealed(&db.pool, &row, &access, refresh.as_deref()).await? {
+                        true => report.rebound += 1,
+                        false => report.raced += 1,
+                    }
+                }
+                Plan::KeyNotConfigured(key) => {
+                    report.keys_not_configured.insert(key);
+                }
+                Plan::Undecryptable(err) => {
+                    mark_undecryptable(db, catalog, &row.account_id, &err).await?;
+                    report.undecryptable.push(row.account_id.clone());
+                }
+            }
+        }
+    }
+}
+
+/// What a walk does with one row.
 #[derive(Debug, PartialEq, Eq)]
 enum Plan {
-    /// Every value already under the current key.
+    /// Nothing to rewrite.
     Current,
-    /// The row's values under the current key (a value already there is carried over as it is).
+    /// The row's values rewritten (a value that needed nothing is carried over as it is).
     Reseal { access: String, refresh: Option<String> },
     /// A value names a key this instance does not have: not broken, and not ours to re-seal.
     KeyNotConfigured(String),
@@ -172,12 +244,13 @@ enum Plan {
     Undecryptable(VaultError),
 }
 
-fn plan(vault: &Vault, row: &repo::SealedRow) -> Plan {
-    let access = vault.reseal(&row.access_token, access_slot(&row.id));
+/// `rewrite` answers a value rewritten, or `None` when it needs nothing ([`Vault::reseal`], [`Vault::rebind`]).
+fn plan(row: &repo::SealedRow, rewrite: impl Fn(&str, Slot<'_>) -> Result<Option<String>, VaultError>) -> Plan {
+    let access = rewrite(&row.access_token, access_slot(row.key()));
     let refresh = row
         .refresh_token
         .as_deref()
-        .map(|sealed| vault.reseal(sealed, refresh_slot(&row.id)))
+        .map(|sealed| rewrite(sealed, refresh_slot(row.key())))
         .transpose();
     match (access, refresh) {
         (Err(VaultError::UnknownKey(key)), _) | (_, Err(VaultError::UnknownKey(key))) => Plan::KeyNotConfigured(key),
@@ -207,13 +280,21 @@ mod tests {
     }
 
     fn row(vault: &Vault, refresh: bool) -> repo::SealedRow {
-        repo::SealedRow {
+        let mut row = repo::SealedRow {
             id: "ts1".into(),
             account_id: "a1".into(),
-            access_token: vault.seal("at", access_slot("ts1")),
-            refresh_token: refresh.then(|| vault.seal("rt", refresh_slot("ts1"))),
+            resource_server: "rs".into(),
+            access_token: String::new(),
+            refresh_token: None,
             version: 1,
-        }
+        };
+        row.access_token = vault.seal("at", access_slot(row.key()));
+        row.refresh_token = refresh.then(|| vault.seal("rt", refresh_slot(row.key())));
+        row
+    }
+
+    fn reseal(vault: &Vault, row: &repo::SealedRow) -> Plan {
+        plan(row, |sealed, slot| vault.reseal(sealed, slot))
     }
 
     #[test]
@@ -221,18 +302,21 @@ mod tests {
         let ours = vault("new", &[("old", 1), ("new", 2)]);
         // Sealed by an instance that already has `newer`, which this one was not given yet.
         let theirs = vault("newer", &[("newer", 3)]);
-        assert_eq!(plan(&ours, &row(&theirs, true)), Plan::KeyNotConfigured("newer".into()));
+        assert_eq!(
+            reseal(&ours, &row(&theirs, true)),
+            Plan::KeyNotConfigured("newer".into())
+        );
         // Wrong key material under a known key id is a real defect.
         let forged = vault("old", &[("old", 9)]);
         assert!(matches!(
-            plan(&ours, &row(&forged, false)),
+            reseal(&ours, &row(&forged, false)),
             Plan::Undecryptable(VaultError::Undecryptable(_))
         ));
-        assert_eq!(plan(&ours, &row(&ours, true)), Plan::Current);
+        assert_eq!(reseal(&ours, &row(&ours, true)), Plan::Current);
         let old = vault("old", &[("old", 1)]);
-        let Plan::Reseal { access, refresh } = plan(&ours, &row(&old, true)) else {
+        let Plan::Reseal { access, refresh } = reseal(&ours, &row(&old, true)) else {
             panic!("an old-key row is re-sealed");
         };
-        assert!(access.starts_with("v1.new.") && refresh.is_some_and(|r| r.starts_with("v1.new.")));
+        assert!(access.starts_with("v2.new.") && refresh.is_some_and(|r| r.starts_with("v2.new.")));
     }
 }

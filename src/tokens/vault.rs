@@ -1,10 +1,17 @@
 //! The token vault: tokens are sealed with XChaCha20-Poly1305 before they reach the database and opened only
 //! where a delegated call needs them (DESIGN §4).
 //!
-//! A sealed value is text: `v1.<key id>.<base64url(nonce ‖ ciphertext ‖ tag)>`. Each value carries its own key
+//! A sealed value is text: `v2.<key id>.<base64url(nonce ‖ ciphertext ‖ tag)>`. Each value carries its own key
 //! id, so keys can be rotated row by row while the app runs (`onbehalf keys rotate`). The associated data names the
-//! table, row and column (`token_sets/<id>/access_token`): a ciphertext copied to another row or column fails to
-//! open instead of handing one account's token to another.
+//! table, row and column (`token_sets/<id>/access_token`) and, for a token, whom it is for (its account and resource
+//! server, columns an `UPDATE` could change): a ciphertext copied to another row or column, or a row handed to
+//! another account, fails to open instead of giving one account's token to another.
+//!
+//! `v1` values (before 2026-12) bound only table, row and column. They still open where no owner is bound, and
+//! [`Vault::rebind`] re-seals them as `v2` (every start does so for token sets, `tokens::rotation::bind_owners`); a
+//! `v1` value in a slot that has an owner is refused ([`VaultError::Unbound`]), or moving a row that the upgrade has
+//! not reached would still work. The format cannot be downgraded: a `v2` ciphertext relabelled `v1` is opened with
+//! the shorter associated data and fails.
 //!
 //! Why XChaCha20-Poly1305 rather than AES-256-GCM: nonces are random (no counter to keep across instances), and a
 //! 192-bit nonce makes random collisions negligible however many values are sealed; it is also constant-time
@@ -19,22 +26,44 @@ use chacha20poly1305::{
 };
 use secrecy::{ExposeSecret, SecretString};
 
-const FORMAT: &str = "v1";
+const FORMAT: &str = "v2";
+/// Associated data without the owner (see the module docs).
+const FORMAT_UNBOUND: &str = "v1";
 const NONCE_LEN: usize = 24;
 pub const KEY_LEN: usize = 32;
 
-/// Where a sealed value lives; bound into its ciphertext as associated data.
+/// Where a sealed value lives, and whom it is for; bound into its ciphertext as associated data.
 #[derive(Debug, Clone, Copy)]
 pub struct Slot<'a> {
     pub table: &'static str,
     pub row: &'a str,
     pub column: &'static str,
+    /// Whom the value is for, when the row says so in columns of its own (a token set's account and resource server).
+    pub owner: Option<Owner<'a>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Owner<'a> {
+    pub account_id: &'a str,
+    pub resource_server: &'a str,
 }
 
 impl Slot<'_> {
-    /// `table/row/column`: what a value is bound to, and what a copy of it kept elsewhere must be opened with
-    /// ([`Vault::open_for`]).
-    pub fn associated_data(&self) -> String {
+    /// What a value sealed now is bound to: `table/row/column`, then the owner as a JSON array (quoted, so that no
+    /// account id or resource server can be shifted into the other).
+    fn associated_data(&self) -> String {
+        let place = self.unbound_associated_data();
+        match self.owner {
+            None => place,
+            Some(owner) => format!(
+                "{place} for {}",
+                serde_json::json!([owner.account_id, owner.resource_server])
+            ),
+        }
+    }
+
+    /// `table/row/column`: what a `v1` value is bound to.
+    fn unbound_associated_data(&self) -> String {
         format!("{}/{}/{}", self.table, self.row, self.column)
     }
 }
@@ -45,9 +74,13 @@ pub enum VaultError {
     Malformed,
     #[error("the value was sealed with key `{0}`, which is not configured")]
     UnknownKey(String),
-    /// Wrong key material, a value moved to another row or column, or tampered bytes: AEAD cannot tell which.
+    /// Wrong key material, a value moved to another row, column or owner, or tampered bytes: AEAD cannot tell which.
     #[error("the value does not open with key `{0}` (wrong key, moved, or altered)")]
     Undecryptable(String),
+    /// A `v1` value where an owner must be bound: every start re-seals these, so one found later was written by an
+    /// older instance still running, or put back from an old backup.
+    #[error("the value was sealed before tokens were bound to their account (v1); it is not opened")]
+    Unbound,
 }
 
 /// Named 256-bit keys; new values are sealed with `current`, any configured key opens.
@@ -90,7 +123,12 @@ impl Vault {
     }
 
     pub fn seal(&self, plaintext: &str, slot: Slot<'_>) -> String {
-        let cipher = &self.keys[&self.current];
+        self.seal_with(&self.current, plaintext, slot)
+    }
+
+    /// Seals under `key_id`, which must be configured.
+    fn seal_with(&self, key_id: &str, plaintext: &str, slot: Slot<'_>) -> String {
+        let cipher = &self.keys[key_id];
         let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
         let aad = slot.associated_data();
         let ciphertext = cipher
@@ -104,16 +142,30 @@ impl Vault {
             .expect("XChaCha20-Poly1305 encryption of an in-memory buffer cannot fail");
         let mut bytes = nonce.to_vec();
         bytes.extend_from_slice(&ciphertext);
-        format!("{FORMAT}.{}.{}", self.current, URL_SAFE_NO_PAD.encode(bytes))
+        format!("{FORMAT}.{key_id}.{}", URL_SAFE_NO_PAD.encode(bytes))
     }
 
     pub fn open(&self, sealed: &str, slot: Slot<'_>) -> Result<SecretString, VaultError> {
-        self.open_for(sealed, &slot.associated_data())
+        let (format, key_id, _) = parse(sealed)?;
+        // A key this instance lacks says so first: not broken, only not ours (and not ours to re-seal either).
+        if format == FORMAT_UNBOUND && slot.owner.is_some() && self.has_key(key_id) {
+            return Err(VaultError::Unbound);
+        }
+        self.open_for(sealed, &Self::associated_data_of(sealed, slot))
     }
 
-    /// Opens a value moved, still sealed, from the slot whose [`Slot::associated_data`] is `associated_data`.
+    /// The associated data `sealed` was bound to in `slot`: what a copy moved elsewhere, still sealed, must be
+    /// opened with ([`Vault::open_for`]).
+    pub fn associated_data_of(sealed: &str, slot: Slot<'_>) -> String {
+        match parse(sealed) {
+            Ok((FORMAT_UNBOUND, ..)) => slot.unbound_associated_data(),
+            _ => slot.associated_data(),
+        }
+    }
+
+    /// Opens a value moved, still sealed, from a slot whose [`Vault::associated_data_of`] was `associated_data`.
     pub fn open_for(&self, sealed: &str, associated_data: &str) -> Result<SecretString, VaultError> {
-        let (key_id, bytes) = parse(sealed)?;
+        let (_, key_id, bytes) = parse(sealed)?;
         let cipher = self
             .keys
             .get(key_id)
@@ -136,30 +188,51 @@ impl Vault {
 
     /// The key id a sealed value names, without opening it (key rotation skips values already on the current key).
     pub fn key_id_of(sealed: &str) -> Result<&str, VaultError> {
-        parse(sealed).map(|(key_id, _)| key_id)
+        parse(sealed).map(|(_, key_id, _)| key_id)
     }
 
-    /// Re-seals under the current key; `Ok(None)` when the value already uses it.
+    /// Re-seals under the current key (and as `v2`); `Ok(None)` when the value is already both.
     pub fn reseal(&self, sealed: &str, slot: Slot<'_>) -> Result<Option<String>, VaultError> {
-        if Self::key_id_of(sealed)? == self.current {
+        let (format, key_id, _) = parse(sealed)?;
+        if format == FORMAT && key_id == self.current {
             return Ok(None);
         }
-        let plaintext = self.open(sealed, slot)?;
-        Ok(Some(self.seal(plaintext.expose_secret(), slot)))
+        self.rewrite(sealed, slot, &self.current).map(Some)
+    }
+
+    /// Re-seals a `v1` value as `v2` under the key it names (binding its owner without rotating keys, which other
+    /// instances may not have yet); `Ok(None)` when it is `v2` already.
+    pub fn rebind(&self, sealed: &str, slot: Slot<'_>) -> Result<Option<String>, VaultError> {
+        let (format, key_id, _) = parse(sealed)?;
+        if format == FORMAT {
+            return Ok(None);
+        }
+        self.rewrite(sealed, slot, key_id).map(Some)
+    }
+
+    fn rewrite(&self, sealed: &str, slot: Slot<'_>, key_id: &str) -> Result<String, VaultError> {
+        let plaintext = self.open_for(sealed, &Self::associated_data_of(sealed, slot))?;
+        Ok(self.seal_with(key_id, plaintext.expose_secret(), slot))
     }
 }
 
-fn parse(sealed: &str) -> Result<(&str, Vec<u8>), VaultError> {
+/// `(format, key id, nonce ‖ ciphertext ‖ tag)`.
+fn parse(sealed: &str) -> Result<(&'static str, &str, Vec<u8>), VaultError> {
     let mut parts = sealed.splitn(3, '.');
-    let (Some(FORMAT), Some(key_id), Some(body)) = (parts.next(), parts.next(), parts.next()) else {
+    let (Some(format), Some(key_id), Some(body)) = (parts.next(), parts.next(), parts.next()) else {
         return Err(VaultError::Malformed);
+    };
+    let format = match format {
+        FORMAT => FORMAT,
+        FORMAT_UNBOUND => FORMAT_UNBOUND,
+        _ => return Err(VaultError::Malformed),
     };
     let bytes = URL_SAFE_NO_PAD.decode(body).map_err(|_| VaultError::Malformed)?;
     // Nonce plus at least the 16-byte tag.
     if bytes.len() < NONCE_LEN + 16 {
         return Err(VaultError::Malformed);
     }
-    Ok((key_id, bytes))
+    Ok((format, key_id, bytes))
 }
 
 /// A new random key, as configuration takes it (base64url, no padding).
@@ -218,7 +291,17 @@ mod tests {
         table: "token_sets",
         row: "row-1",
         column: "access_token",
+        owner: Some(Owner {
+            account_id: "account-1",
+            resource_server: "rs",
+        }),
     };
+
+    /// What sealing was before owners were bound: `v1`, table/row/column only.
+    fn seal_v1(v: &Vault, plaintext: &str, slot: Slot<'_>) -> String {
+        let v2 = v.seal_with(&v.current, plaintext, Slot { owner: None, ..slot });
+        v2.replacen("v2.", "v1.", 1)
+    }
 
     #[test]
     fn sealed_values_open_and_never_repeat() {
@@ -251,6 +334,83 @@ mod tests {
     }
 
     #[test]
+    fn a_value_handed_to_another_account_or_resource_server_does_not_open() {
+        let v = vault("a", &["a"]);
+        let sealed = v.seal("secret-token", SLOT);
+        let owner = SLOT.owner.unwrap();
+        for other in [
+            Owner {
+                account_id: "account-2",
+                ..owner
+            },
+            Owner {
+                resource_server: "other-rs",
+                ..owner
+            },
+            // The two parts cannot be shifted into each other.
+            Owner {
+                account_id: "account-1\", \"rs",
+                resource_server: "",
+            },
+        ] {
+            let moved = Slot {
+                owner: Some(other),
+                ..SLOT
+            };
+            assert_eq!(
+                v.open(&sealed, moved).err(),
+                Some(VaultError::Undecryptable("a".into()))
+            );
+        }
+        let unowned = Slot { owner: None, ..SLOT };
+        assert_eq!(
+            v.open(&sealed, unowned).err(),
+            Some(VaultError::Undecryptable("a".into()))
+        );
+    }
+
+    #[test]
+    fn v1_values_open_only_where_no_owner_is_bound_until_rebound() {
+        let v = vault("a", &["a", "b"]);
+        let legacy = seal_v1(&v, "secret-token", SLOT);
+        // Where an owner is bound a v1 value is refused: a row moved before the upgrade reached it would open.
+        assert_eq!(v.open(&legacy, SLOT).err(), Some(VaultError::Unbound));
+        let unowned = Slot { owner: None, ..SLOT };
+        assert_eq!(v.open(&legacy, unowned).unwrap().expose_secret(), "secret-token");
+        // A bound value relabelled v1 (to be opened with the shorter associated data, after a move) does not open:
+        // refused where an owner is bound, and undecryptable to `rebind`, which reads v1 without the owner.
+        let relabelled = v.seal("secret-token", SLOT).replacen("v2.", "v1.", 1);
+        assert_eq!(v.open(&relabelled, SLOT).err(), Some(VaultError::Unbound));
+        assert_eq!(
+            v.rebind(&relabelled, SLOT).err(),
+            Some(VaultError::Undecryptable("a".into()))
+        );
+        // `rebind` makes it v2 under the key it had (not the current one: another instance may lack that).
+        let on_b = seal_v1(&vault_sharing(&v, "b"), "secret-token", SLOT);
+        let rebound = v.rebind(&on_b, SLOT).unwrap().expect("re-sealed");
+        assert!(rebound.starts_with("v2.b."), "{rebound}");
+        assert_eq!(v.open(&rebound, SLOT).unwrap().expose_secret(), "secret-token");
+        assert_eq!(v.rebind(&rebound, SLOT).unwrap(), None);
+        // A v1 value under a key this instance lacks is reported as such, not as broken.
+        let elsewhere = vault("z", &["z"]);
+        let unknown = seal_v1(&elsewhere, "secret-token", SLOT);
+        assert_eq!(v.open(&unknown, SLOT).err(), Some(VaultError::UnknownKey("z".into())));
+        assert_eq!(v.rebind(&unknown, SLOT).err(), Some(VaultError::UnknownKey("z".into())));
+        // `reseal` (key rotation) makes v1 values v2 too, even under the current key.
+        let legacy_current = seal_v1(&v, "secret-token", SLOT);
+        let resealed = v.reseal(&legacy_current, SLOT).unwrap().expect("re-sealed");
+        assert_eq!(v.open(&resealed, SLOT).unwrap().expose_secret(), "secret-token");
+    }
+
+    /// The same keys, with another current one.
+    fn vault_sharing(v: &Vault, current: &str) -> Vault {
+        Vault {
+            current: current.into(),
+            keys: v.keys.clone(),
+        }
+    }
+
+    #[test]
     fn tampered_unknown_key_and_garbage_are_errors_not_panics() {
         let v = vault("a", &["a"]);
         let sealed = v.seal("secret-token", SLOT);
@@ -263,7 +423,15 @@ mod tests {
             v.open(&sealed.replacen(".a.", ".zz.", 1), SLOT).err(),
             Some(VaultError::UnknownKey("zz".into()))
         );
-        for garbage in ["", "v1", "v1.a", "v1.a.!!", "v2.a.AAAA", "v1.a.AAAA"] {
+        for garbage in [
+            "",
+            "v1",
+            "v1.a",
+            "v1.a.!!",
+            "v2.a.AAAA",
+            "v1.a.AAAA",
+            "v3.a.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        ] {
             assert_eq!(v.open(garbage, SLOT).err(), Some(VaultError::Malformed), "{garbage:?}");
         }
     }

@@ -60,6 +60,7 @@ pub fn secret_slot(id: &str) -> Slot<'_> {
         table: "webhook_endpoints",
         row: id,
         column: "secret",
+        owner: None,
     }
 }
 
@@ -68,6 +69,7 @@ pub fn previous_secret_slot(id: &str) -> Slot<'_> {
         table: "webhook_endpoints",
         row: id,
         column: "previous_secret",
+        owner: None,
     }
 }
 

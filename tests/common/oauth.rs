@@ -136,6 +136,7 @@ pub async fn count(app: &TestApp, sql: &str) -> i64 {
 }
 
 /// A signed-up user with one linked demo account.
+#[derive(Clone)]
 pub struct Linked {
     pub cookie: String,
     pub user_id: i64,
