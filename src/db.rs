@@ -4,11 +4,18 @@
 //! integer timestamps (Unix milliseconds) so the same Rust types decode from both. Schemas differ where the
 //! dialects do (identity columns), so each backend has its own migration directory, embedded in the binary.
 
-use std::{str::FromStr, time::Duration};
+use std::{
+    str::FromStr,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
 
 use secrecy::ExposeSecret;
 use sqlx::{
-    AnyPool, Executor,
+    AnyConnection, AnyPool, ConnectOptions, Executor,
     any::{AnyConnectOptions, AnyPoolOptions},
     migrate::Migrator,
 };
@@ -24,12 +31,20 @@ pub enum Backend {
     Postgres,
 }
 
-/// The shared pool plus which backend it talks to.
+/// The shared pool, which backend it talks to, and whether that answers (PostgreSQL may restart under us).
 #[derive(Debug, Clone)]
 pub struct Db {
     pub pool: AnyPool,
     pub backend: Backend,
+    /// What [`Db::watch_reachability`] last found; shared by every clone.
+    reachable: Arc<AtomicBool>,
+    /// For the watch's own connection.
+    options: AnyConnectOptions,
 }
+
+/// How often the reachability watch asks PostgreSQL, and how long an answer may take before it counts as away.
+const WATCH_INTERVAL: Duration = Duration::from_millis(100);
+const WATCH_TIMEOUT: Duration = Duration::from_secs(1);
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
@@ -93,10 +108,59 @@ impl Db {
                     Ok(())
                 })
             })
-            .connect_with(options)
+            .connect_with(options.clone())
             .await
             .map_err(DbError::Connect)?;
-        Ok(Self { pool, backend })
+        Ok(Self {
+            pool,
+            backend,
+            reachable: Arc::new(AtomicBool::new(true)),
+            options,
+        })
+    }
+
+    /// Whether PostgreSQL answered the reachability watch when it last asked (always, on SQLite: a file).
+    pub fn is_reachable(&self) -> bool {
+        self.reachable.load(Ordering::Relaxed)
+    }
+
+    /// Asks PostgreSQL `SELECT 1` every 100 ms on a connection of its own, outside the pool (a pool busy with
+    /// slow queries is not an outage), and records whether it answered within a second, so that requests arriving
+    /// while it is away are refused at once (`http::database_gate`) and served again as soon as it answers. A lost
+    /// connection is opened again at the next tick. Runs until the pool is closed; returns at once on SQLite.
+    pub async fn watch_reachability(self) {
+        if self.backend == Backend::Sqlite {
+            return;
+        }
+        let mut conn: Option<AnyConnection> = None;
+        let mut tick = tokio::time::interval(WATCH_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        while !self.pool.is_closed() {
+            tick.tick().await;
+            let answered = tokio::time::timeout(WATCH_TIMEOUT, async {
+                let conn = match &mut conn {
+                    Some(conn) => conn,
+                    None => conn.insert(self.options.connect().await?),
+                };
+                sqlx::query("SELECT 1").execute(conn).await.map(drop)
+            })
+            .await;
+            let up = matches!(answered, Ok(Ok(())));
+            if !up {
+                conn = None;
+            }
+            if self.reachable.swap(up, Ordering::Relaxed) != up {
+                match (up, answered) {
+                    (true, _) => tracing::info!("PostgreSQL answers again; requests are served"),
+                    (false, Ok(Err(err))) => {
+                        tracing::warn!("PostgreSQL does not answer ({err}); requests get 503 until it does")
+                    }
+                    (false, _) => {
+                        tracing::warn!("PostgreSQL did not answer within 1 s; requests get 503 until it does")
+                    }
+                }
+            }
+        }
     }
 
     fn migrator(&self) -> &'static Migrator {

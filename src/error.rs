@@ -47,6 +47,10 @@ pub enum AppError {
     /// The browser could not reach the server, or the server's answer could not be read.
     #[error("The server could not be reached ({message}). Check your connection and try again.")]
     Unavailable { message: String },
+    /// The server cannot reach its database right now (a restart, a failover): refused at once, safe to retry
+    /// (`http::database_gate`).
+    #[error("The service is briefly unavailable: its database is not answering. Try again in a moment.")]
+    DatabaseUnavailable,
     /// Anything the user cannot fix. `reference` matches the server log line that holds the cause.
     #[error("Something went wrong on our side (reference {reference}). Please try again.")]
     Internal { reference: String },
@@ -99,7 +103,7 @@ impl AppError {
             AppError::NotFound { .. } => 404,
             AppError::EmailTaken => 409,
             AppError::Throttled { .. } | AppError::SignUpsThrottled { .. } => 429,
-            AppError::Unavailable { .. } => 503,
+            AppError::Unavailable { .. } | AppError::DatabaseUnavailable => 503,
             AppError::Internal { .. } => 500,
         }
     }

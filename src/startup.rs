@@ -30,6 +30,7 @@ use crate::{
     db::{Db, DbError},
     demo::{DemoConfig, DemoProvider},
     http::{
+        database_gate::refuse_while_unreachable,
         form_encoding::require_utf8_forms,
         form_errors,
         headers::{HeaderPolicy, sanitize_request_id, security_headers},
@@ -136,6 +137,7 @@ impl Application {
 
     /// Serves until Ctrl-C / SIGTERM, finishing requests in flight.
     pub async fn run(self) -> std::io::Result<()> {
+        tokio::spawn(self.state.db.clone().watch_reachability());
         tokio::spawn(housekeeping(self.state.clone()));
         if self.state.settings.delegation.background.enabled {
             tokio::spawn(crate::delegation::background::run(self.state.delegation.clone()));
@@ -264,6 +266,7 @@ fn router(state: AppState) -> Router {
         .route("/metrics", get(crate::metrics::serve))
         .merge(crate::service_api::routes())
         .merge(browser)
+        .layer(from_fn_with_state(state.db.clone(), refuse_while_unreachable))
         .layer(from_fn_with_state(policy, security_headers))
         .layer(
             ServiceBuilder::new()

@@ -2,6 +2,8 @@
 
 mod common;
 
+use std::sync::Arc;
+
 use common::{Backend, TestApp};
 use reqwest::{StatusCode, header};
 
@@ -160,4 +162,129 @@ async fn health_and_readiness_probes_answer(backend: Backend) {
     );
     app.state.db.pool.close().await;
     assert_eq!(app.get("/readyz", None).await.status(), StatusCode::SERVICE_UNAVAILABLE);
+}
+
+/// Issue 19, Prove it: PostgreSQL restarted (`pg_ctl stop -m fast`, down 3 s, started again) while eight clients
+/// keep asking for pages, delegated calls and the readiness probe. None gets a 500; while the database is away every
+/// request is refused at once with 503 (`http::database_gate`), and those caught as it went away are served when
+/// it is back; afterwards everything works again by itself, and the link and its tokens are as they were.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgresql_restarted_under_load_answers_503_fast_then_recovers_by_itself() {
+    use common::{oauth::linked, private_postgres::PrivatePostgres};
+    use std::time::{Duration, Instant};
+    let postgres = PrivatePostgres::start();
+    let url = postgres.url();
+    let app = TestApp::spawn_with(Backend::Postgres, move |s| s.database.url = url.into()).await;
+    let ada = linked(&app, 0).await;
+    let started = Instant::now();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut clients = tokio::task::JoinSet::new();
+    for client in 0..8 {
+        let (base, ada, stop) = (app.base.clone(), ada.clone(), stop.clone());
+        clients.spawn(async move {
+            let http = reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap();
+            let cookie = format!("{}={}", common::SESSION_COOKIE, ada.cookie);
+            let mut answers = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let asked = Instant::now();
+                let request = match client % 3 {
+                    0 => http
+                        .get(format!("{base}/linked-accounts"))
+                        .header(header::COOKIE, &cookie),
+                    1 => http
+                        .post(format!("{base}/api/globus_endpoints"))
+                        .header(header::ORIGIN, &base)
+                        .header(header::ACCEPT, "application/json")
+                        .header(header::COOKIE, &cookie)
+                        .form(&[
+                            ("account", ada.account_id.as_str()),
+                            ("scope", "my-endpoints"),
+                            ("q", ""),
+                            ("offset", "0"),
+                        ]),
+                    _ => http.get(format!("{base}/readyz")),
+                };
+                let status = request.send().await.map(|r| r.status()).ok();
+                answers.push((asked - started, asked.elapsed(), client, status));
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            answers
+        });
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let down_at = started.elapsed();
+    // pg_ctl waits for the server: off this runtime's workers, which the clients need meanwhile.
+    tokio::task::block_in_place(|| postgres.stop());
+    let stopped_at = started.elapsed();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let restarting_at = started.elapsed();
+    tokio::task::block_in_place(|| postgres.start_again());
+    let up_at = started.elapsed();
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let answers: Vec<_> = clients.join_all().await.into_iter().flatten().collect();
+
+    type Answer = (Duration, Duration, i32, Option<StatusCode>);
+    let asked = |from: Duration, to: Duration| answers.iter().filter(move |a: &&Answer| a.0 >= from && a.0 < to);
+    let slowest = answers.iter().map(|a| a.1).max().unwrap();
+    let errors_500 = answers
+        .iter()
+        .filter(|a| a.3 == Some(StatusCode::INTERNAL_SERVER_ERROR))
+        .count();
+    let unanswered = answers.iter().filter(|a| a.3.is_none()).count();
+    // Once the watch has seen it go (it asks every 100 ms), until the restart begins: refused at once.
+    let refused: Vec<_> = asked(stopped_at + Duration::from_millis(200), restarting_at).collect();
+    let slowest_refusal = refused.iter().map(|a| a.1).max().unwrap_or_default();
+    // Asked as it went away, before the watch saw it: they wait for a connection, as any request may.
+    let caught: Vec<_> = asked(down_at, stopped_at + Duration::from_millis(200)).collect();
+    let slowest_caught = caught.iter().map(|a| a.1).max().unwrap_or_default();
+    // Recovered by itself: everything asked from 2 s after the restart on was answered as before.
+    let after: Vec<_> = asked(up_at + Duration::from_secs(2), Duration::MAX).collect();
+    eprintln!(
+        "PostgreSQL restarted under load: {} requests; {} while it was away, all 503 (slowest {slowest_refusal:?}); \
+         {} asked as it went away (slowest {slowest_caught:?}); {errors_500} answered 500, {unanswered} unanswered, \
+         slowest answer {slowest:?}; {} after recovery, all 200",
+        answers.len(),
+        refused.len(),
+        caught.len(),
+        after.len()
+    );
+    assert_eq!(errors_500, 0, "no 500 while the database restarts");
+    assert_eq!(unanswered, 0, "every request is answered");
+    assert!(refused.len() > 50, "load went on while it was away: {}", refused.len());
+    assert!(
+        refused.iter().all(|a| a.3 == Some(StatusCode::SERVICE_UNAVAILABLE)),
+        "while it is away every request that needs it is refused with 503: {refused:?}"
+    );
+    assert!(
+        slowest_refusal < Duration::from_millis(500),
+        "refused at once: {slowest_refusal:?}"
+    );
+    assert!(
+        caught
+            .iter()
+            .all(|a| matches!(a.3, Some(StatusCode::OK | StatusCode::SERVICE_UNAVAILABLE))),
+        "those asked as it went away are served when it is back, or refused: {caught:?}"
+    );
+    assert!(
+        slowest < Duration::from_secs(10),
+        "nothing waits past the pool's acquire timeout: {slowest:?}"
+    );
+    assert!(
+        after.len() > 50 && after.iter().all(|a| a.3 == Some(StatusCode::OK)),
+        "recovered by itself"
+    );
+    // No lost link: the account and both its token sets are there, and a delegated call works.
+    let (status, sets): (String, i64) = sqlx::query_as(
+        "SELECT a.status, (SELECT COUNT(*) FROM token_sets t WHERE t.account_id = a.id) FROM linked_accounts a \
+         WHERE a.id = $1",
+    )
+    .bind(&ada.account_id)
+    .fetch_one(&app.state.db.pool)
+    .await
+    .unwrap();
+    assert_eq!((status.as_str(), sets), ("active", 2));
 }

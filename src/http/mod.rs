@@ -2,6 +2,7 @@
 //! UTF-8 and bounded form bodies, security headers with a per-response CSP nonce, error statuses for server
 //! functions, signed form errors in URLs, and the health probes.
 
+pub mod database_gate;
 pub mod form_encoding;
 pub mod form_errors;
 pub mod headers;

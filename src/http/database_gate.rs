@@ -1,0 +1,84 @@
+//! Requests while PostgreSQL is away (a restart, a failover): refused at once with 503 and `Retry-After`, in the form
+//! the caller reads (the service API's error body, a server function's `AppError`, a page), instead of each one
+//! waiting out the connection pool's acquire timeout (10 s) while sqlx keeps trying to connect. Whether the database
+//! answers is `Db::watch_reachability`'s to say; on SQLite (a file) it always does.
+//!
+//! Requests already waiting for a connection when the database goes away are not cut off: cancelling a handler
+//! mid-way could drop work it has done at a provider (a rotated refresh token); they finish when the database is
+//! back, or fail after the acquire timeout.
+
+use axum::{
+    Json,
+    extract::{Request, State},
+    http::{HeaderValue, StatusCode, header},
+    middleware::Next,
+    response::{Html, IntoResponse, Response},
+};
+
+use crate::{db::Db, error::AppError};
+
+/// Seconds a caller is asked to wait (the watch looks again every 100 ms; a restart takes a few seconds).
+const RETRY_AFTER_SECONDS: u32 = 1;
+
+pub async fn refuse_while_unreachable(State(db): State<Db>, req: Request, next: Next) -> Response {
+    if db.is_reachable() || !needs_database(req.uri().path()) {
+        return next.run(req).await;
+    }
+    let error = AppError::DatabaseUnavailable;
+    let path = req.uri().path();
+    let mut response = if path.starts_with("/api/v1/") {
+        let body = serde_json::json!({
+            "error": "unavailable",
+            "message": error.to_string(),
+            "retry_after_seconds": RETRY_AFTER_SECONDS,
+        });
+        (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
+    } else if path.starts_with("/api/") {
+        (StatusCode::SERVICE_UNAVAILABLE, Json(error)).into_response()
+    } else {
+        let page = format!(
+            "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Briefly unavailable · onbehalf\
+             </title></head><body><main><h1>Briefly unavailable</h1><p>{}</p></main></body></html>",
+            crate::http::escape_html(&error.to_string())
+        );
+        (StatusCode::SERVICE_UNAVAILABLE, Html(page)).into_response()
+    };
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+    response
+}
+
+/// Everything but the probes (liveness needs no database; readiness says itself that it is away) and static files
+/// (served from disk).
+fn needs_database(path: &str) -> bool {
+    let static_file = path.starts_with("/pkg/") || path.rsplit('/').next().is_some_and(|last| last.contains('.'));
+    !(path == "/healthz" || path == "/readyz" || static_file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn probes_and_files_pass_everything_else_needs_the_database() {
+        for path in [
+            "/healthz",
+            "/readyz",
+            "/pkg/onbehalf.js",
+            "/favicon.ico",
+            "/style/main.css",
+        ] {
+            assert!(!needs_database(path), "{path}");
+        }
+        for path in [
+            "/",
+            "/linked-accounts",
+            "/api/globus_endpoints",
+            "/api/v1/accounts",
+            "/metrics",
+        ] {
+            assert!(needs_database(path), "{path}");
+        }
+    }
+}
