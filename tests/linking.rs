@@ -794,3 +794,248 @@ fn set_key(row: &sqlx::any::AnyRow) -> SetKey<'_> {
         resource_server: row.try_get_unchecked::<&str, _>("resource_server").unwrap(),
     }
 }
+
+/// Conformance against an independent, OpenID Certified provider (panva's `oidc-provider`, `tests/common/
+/// oidc_provider.rs`), beside the demo: linking, refresh rotation with reuse detection, strict client
+/// authentication, `offline_access` in strict and lenient modes, revocation, consent denial. One backend: what is
+/// tested is the protocol.
+mod conformance {
+    use super::common::{
+        Backend, TestApp,
+        oauth::{callback, location, query_value, start},
+        oidc_provider::{CLIENT_ID, CLIENT_SECRET, Mode, OidcProvider},
+        unique_email,
+    };
+    use onbehalf::{
+        delegation::ApiRequest,
+        tokens::repo::{SetKey, refresh_slot},
+    };
+    use reqwest::StatusCode;
+    use secrecy::ExposeSecret;
+
+    /// The app on a port chosen first (the provider must know its callback URLs) with each of `providers` an `oidc`
+    /// entry at the provider, its own settings merged in.
+    async fn app_at(mode: Mode, providers: &[(&str, serde_json::Value)]) -> (TestApp, OidcProvider) {
+        let port = OidcProvider::free_port();
+        let callbacks: Vec<String> = providers
+            .iter()
+            .map(|(id, _)| format!("http://127.0.0.1:{port}/oauth/{id}/callback"))
+            .collect();
+        let op = OidcProvider::start(mode, &callbacks);
+        let issuer = op.issuer.clone();
+        let providers: Vec<(String, serde_json::Value)> = providers
+            .iter()
+            .map(|(id, extra)| ((*id).to_owned(), extra.clone()))
+            .collect();
+        let app = TestApp::spawn_with(Backend::Sqlite, move |s| {
+            s.server.bind = format!("127.0.0.1:{port}").parse().unwrap();
+            for (id, extra) in providers {
+                let mut entry = serde_json::json!({
+                    "kind": "oidc", "issuer": issuer, "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET,
+                    "scopes": ["openid", "email", "offline_access"], "api_base_urls": [format!("{issuer}/me")],
+                });
+                entry
+                    .as_object_mut()
+                    .unwrap()
+                    .extend(extra.as_object().cloned().unwrap_or_default());
+                s.providers.insert(id, serde_json::from_value(entry).unwrap());
+            }
+        })
+        .await;
+        (app, op)
+    }
+
+    /// Start at `provider`, sign in at the provider as `login` and allow or deny; where the callback sent the browser.
+    async fn link(app: &TestApp, op: &OidcProvider, cookie: &str, provider: &str, decision: &str) -> String {
+        let res = start(app, cookie, provider, &[]).await;
+        assert_eq!(res.status(), StatusCode::SEE_OTHER);
+        let back = op.authorize(&location(&res), "ada", decision).await;
+        let res = callback(app, cookie, &back).await;
+        assert_eq!(res.status(), StatusCode::SEE_OTHER);
+        location(&res)
+    }
+
+    struct Stored {
+        id: String,
+        user_id: i64,
+        resource_server: String,
+        scopes: String,
+        refresh_token: Option<String>,
+    }
+
+    async fn stored(app: &TestApp, account_id: &str) -> Stored {
+        let (id, user_id, resource_server, scopes, sealed): (String, i64, String, String, Option<String>) =
+            sqlx::query_as(
+                "SELECT t.id, a.user_id, t.resource_server, t.scopes, t.refresh_token FROM token_sets t \
+                 JOIN linked_accounts a ON a.id = t.account_id WHERE t.account_id = $1",
+            )
+            .bind(account_id)
+            .fetch_one(&app.state.db.pool)
+            .await
+            .unwrap();
+        let key = SetKey {
+            id: &id,
+            account_id,
+            resource_server: &resource_server,
+        };
+        let refresh_token = sealed.map(|s| {
+            let token = app.state.vault.open(&s, refresh_slot(key)).unwrap();
+            token.expose_secret().to_owned()
+        });
+        Stored {
+            id,
+            user_id,
+            resource_server,
+            scopes,
+            refresh_token,
+        }
+    }
+
+    /// The provider's userinfo, asked for the account as a delegated call.
+    async fn userinfo(app: &TestApp, op: &OidcProvider, account_id: &str, set: &Stored) -> serde_json::Value {
+        let response = app
+            .state
+            .delegation
+            .call(ApiRequest {
+                user_id: set.user_id,
+                account_id,
+                resource_server: &set.resource_server,
+                method: reqwest::Method::GET,
+                url: reqwest::Url::parse(&format!("{}/me", op.issuer)).unwrap(),
+                path_template: "/me",
+                json: None,
+                request_id: None,
+            })
+            .await
+            .unwrap();
+        assert_eq!(response.status, 200, "{:?}", String::from_utf8_lossy(&response.body));
+        serde_json::from_slice(&response.body).unwrap()
+    }
+
+    async fn expire(app: &TestApp, set: &Stored) {
+        sqlx::query("UPDATE token_sets SET expires_at = $1 WHERE id = $2")
+            .bind(onbehalf::db::now_ms() - 1_000)
+            .bind(&set.id)
+            .execute(&app.state.db.pool)
+            .await
+            .unwrap();
+    }
+
+    /// Strict mode: `offline_access` with `prompt=consent` brings a refresh token; each refresh sends the newest
+    /// refresh token (the provider revokes the whole grant when a rotated one comes back, so three working calls
+    /// across two expiries prove it); disconnect revokes what is stored.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn strict_links_refreshes_with_rotation_and_disconnect_revokes() {
+        let (app, op) = app_at(Mode::Strict, &[("conf", serde_json::json!({}))]).await;
+        let cookie = app.sign_up(&unique_email("conf")).await;
+        let landed = link(&app, &op, &cookie, "conf", "allow").await;
+        let account = query_value(&landed, "linked").unwrap_or_else(|| panic!("linked, got {landed}"));
+        let first = stored(&app, &account).await;
+        assert!(
+            first.scopes.split(' ').any(|s| s == "offline_access"),
+            "{}",
+            first.scopes
+        );
+        let first_refresh = first.refresh_token.clone().expect("a refresh token");
+        let html = app.get("/linked-accounts", Some(&cookie)).await.text().await.unwrap();
+        assert!(
+            !html.contains("Missing") && !html.contains("No refresh token was issued"),
+            "{html}"
+        );
+
+        assert_eq!(userinfo(&app, &op, &account, &first).await["sub"], "ada");
+        for _ in 0..2 {
+            expire(&app, &stored(&app, &account).await).await;
+            assert_eq!(userinfo(&app, &op, &account, &first).await["sub"], "ada");
+        }
+        let now = stored(&app, &account).await.refresh_token.unwrap();
+        assert_ne!(now, first_refresh, "rotated");
+        assert!(!op.is_active(&first_refresh).await, "the first refresh token was spent");
+        assert!(op.is_active(&now).await, "the stored one is the live one");
+
+        let res = app
+            .call("disconnect_account", &[("account", &account)], Some(&cookie))
+            .await;
+        assert_eq!(res.status(), StatusCode::OK);
+        assert!(!op.is_active(&now).await, "disconnect revoked it at the provider");
+    }
+
+    /// Lenient mode: a refresh token without `offline_access` in the granted scope. It counts as offline access:
+    /// the card shows nothing missing, and the token refreshes.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn lenient_refresh_token_without_offline_access_in_scope_is_offline_access() {
+        let (app, op) = app_at(
+            Mode::Lenient,
+            &[("conf", serde_json::json!({"authorize_params": {"prompt": "login"}}))],
+        )
+        .await;
+        let cookie = app.sign_up(&unique_email("lenient")).await;
+        let landed = link(&app, &op, &cookie, "conf", "allow").await;
+        let account = query_value(&landed, "linked").unwrap_or_else(|| panic!("linked, got {landed}"));
+        let set = stored(&app, &account).await;
+        assert!(!set.scopes.contains("offline_access"), "{}", set.scopes);
+        assert!(set.refresh_token.is_some());
+        let html = app.get("/linked-accounts", Some(&cookie)).await.text().await.unwrap();
+        assert!(
+            !html.contains("Missing") && !html.contains("No refresh token was issued"),
+            "{html}"
+        );
+        expire(&app, &set).await;
+        assert_eq!(userinfo(&app, &op, &account, &set).await["sub"], "ada");
+    }
+
+    /// Strict mode with the operator's own `prompt` (no consent asked): no refresh token, and the card says when
+    /// the link stops working; client authentication the provider does not accept and a denied consent are refused
+    /// with their own message codes, and link nothing.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn strict_without_consent_client_auth_refused_and_consent_denied() {
+        let (app, op) = app_at(
+            Mode::Strict,
+            &[
+                ("login", serde_json::json!({"authorize_params": {"prompt": "login"}})),
+                ("post", serde_json::json!({"client_auth": "client_secret_post"})),
+                ("conf", serde_json::json!({})),
+            ],
+        )
+        .await;
+        let cookie = app.sign_up(&unique_email("strict")).await;
+        let landed = link(&app, &op, &cookie, "login", "allow").await;
+        let account = query_value(&landed, "linked").unwrap_or_else(|| panic!("linked, got {landed}"));
+        let set = stored(&app, &account).await;
+        assert_eq!(set.refresh_token, None);
+        assert!(!set.scopes.contains("offline_access"), "{}", set.scopes);
+        let html = app.get("/linked-accounts", Some(&cookie)).await.text().await.unwrap();
+        assert!(
+            html.contains("No refresh token was issued for this link: it stops working at"),
+            "{html}"
+        );
+        assert!(
+            !html.contains("Missing"),
+            "offline_access is not an API scope to grant: {html}"
+        );
+
+        let accounts = |app: &TestApp| {
+            let pool = app.state.db.pool.clone();
+            async move {
+                sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM linked_accounts")
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap()
+            }
+        };
+        let before = accounts(&app).await;
+        let landed = link(&app, &op, &cookie, "post", "allow").await;
+        assert_eq!(
+            query_value(&landed, "error").as_deref(),
+            Some("client_rejected"),
+            "{landed}"
+        );
+        let landed = link(&app, &op, &cookie, "conf", "deny").await;
+        assert_eq!(
+            query_value(&landed, "error").as_deref(),
+            Some("access_denied"),
+            "{landed}"
+        );
+        assert_eq!(accounts(&app).await, before, "nothing linked");
+    }
+}

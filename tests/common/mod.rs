@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod oauth;
+pub mod oidc_provider;
 pub mod private_postgres;
 
 use onbehalf::{config::Settings, error::AppError, startup::Application, state::AppState};
