@@ -419,8 +419,8 @@ fn token_error(err: &TokenEndpointError) -> LinkError {
     }
 }
 
-/// Provider-chosen text goes to the audit trail only as a short printable token.
-fn printable(s: &str) -> String {
+/// Provider-chosen text goes to the audit trail only as a short printable token (fuzzed: `fuzz/`).
+pub fn printable(s: &str) -> String {
     s.chars()
         .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
         .take(64)

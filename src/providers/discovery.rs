@@ -104,11 +104,29 @@ impl DiscoveryCache {
             return Ok(endpoints.clone());
         }
         let endpoints = Arc::new(match (self.discover, issuer) {
-            (true, Some(issuer)) => self.merge(Some(self.vet(issuer, fetch(http, issuer).await?)?))?,
+            (true, Some(issuer)) => self.endpoints_from(issuer, &fetch(http, issuer).await?)?,
             _ => self.merge(None)?,
         });
         *self.cached.write().await = Some((endpoints.clone(), Instant::now()));
         Ok(endpoints)
+    }
+
+    /// The endpoints this provider uses, given the discovery document `body` fetched for `issuer`: read, its issuer
+    /// checked, vetted and merged with the configured ones. Pure, so it is fuzzed (`fuzz/`).
+    pub fn endpoints_from(&self, issuer: &str, body: &[u8]) -> Result<Endpoints, DiscoveryError> {
+        let url = format!("{}/.well-known/openid-configuration", issuer.trim_end_matches('/'));
+        let doc: Document = serde_json::from_slice(body).map_err(|e| DiscoveryError::Invalid {
+            url,
+            reason: e.to_string(),
+        })?;
+        // OIDC Discovery §4.3: the document's issuer must be exactly the one it was fetched for.
+        if doc.issuer != issuer {
+            return Err(DiscoveryError::IssuerMismatch {
+                expected: issuer.to_owned(),
+                found: doc.issuer,
+            });
+        }
+        self.merge(Some(self.vet(issuer, doc)?))
     }
 
     /// The discovered endpoints this provider will use (those not configured), each on the issuer's host and over
@@ -211,7 +229,8 @@ fn trusted(issuer: &Url, endpoint: &Url) -> Result<(), String> {
     }
 }
 
-async fn fetch(http: &reqwest::Client, issuer: &str) -> Result<Document, DiscoveryError> {
+/// The discovery document's bytes (capped).
+async fn fetch(http: &reqwest::Client, issuer: &str) -> Result<Vec<u8>, DiscoveryError> {
     let url = format!("{}/.well-known/openid-configuration", issuer.trim_end_matches('/'));
     let fetch_error = |reason: String| DiscoveryError::Fetch {
         url: url.clone(),
@@ -221,21 +240,10 @@ async fn fetch(http: &reqwest::Client, issuer: &str) -> Result<Document, Discove
     if !response.status().is_success() {
         return Err(fetch_error(format!("HTTP {}", response.status())));
     }
-    let body = super::body::read_capped(response, super::body::SMALL)
+    super::body::read_capped(response, super::body::SMALL)
         .await
-        .map_err(|e| fetch_error(e.to_string()))?;
-    let doc: Document = serde_json::from_slice(&body).map_err(|e| DiscoveryError::Invalid {
-        url: url.clone(),
-        reason: e.to_string(),
-    })?;
-    // OIDC Discovery §4.3: the document's issuer must be exactly the one it was fetched for.
-    if doc.issuer != issuer {
-        return Err(DiscoveryError::IssuerMismatch {
-            expected: issuer.to_owned(),
-            found: doc.issuer,
-        });
-    }
-    Ok(doc)
+        .map(|body| body.to_vec())
+        .map_err(|e| fetch_error(e.to_string()))
 }
 
 /// A reqwest error in words an operator can act on, without the URL's query (it could hold a token).

@@ -254,7 +254,18 @@ async fn post(
             });
         }
     };
-    let object = serde_json::from_slice::<Value>(&bytes).ok().and_then(|v| match v {
+    read_answer(status, is_json, retry_after, &bytes)
+}
+
+/// What a token endpoint's answer says, from its status, whether it was labelled JSON, its `Retry-After` and its
+/// (capped) body: the JSON object of a success, or why not. Pure, so it is fuzzed (`fuzz/`).
+pub fn read_answer(
+    status: u16,
+    is_json: bool,
+    retry_after: Option<u64>,
+    bytes: &[u8],
+) -> Result<Map<String, Value>, TokenEndpointError> {
+    let object = serde_json::from_slice::<Value>(bytes).ok().and_then(|v| match v {
         Value::Object(map) => Some(map),
         _ => None,
     });
@@ -275,14 +286,14 @@ async fn post(
         Some(map) if (200..300).contains(&status) => Ok(map),
         _ if status >= 500 => Err(TokenEndpointError::ServerError {
             status,
-            html: !is_json && looks_like_html(&bytes),
+            html: !is_json && looks_like_html(bytes),
             retry_after,
         }),
         Some(_) => Err(TokenEndpointError::BadResponse {
             status,
             what: "an unexpected JSON body".into(),
         }),
-        None if looks_like_html(&bytes) => Err(TokenEndpointError::BadResponse {
+        None if looks_like_html(bytes) => Err(TokenEndpointError::BadResponse {
             status,
             what: "an HTML page instead of JSON".into(),
         }),
