@@ -17,7 +17,7 @@ use axum::{
 
 use crate::{db::Db, error::AppError};
 
-/// Seconds a caller is asked to wait (the watch looks again every 100 ms; a restart takes a few seconds).
+/// Seconds a caller is asked to wait (the watch asks again every 100 ms; a restart takes a few seconds).
 const RETRY_AFTER_SECONDS: u32 = 1;
 
 pub async fn refuse_while_unreachable(State(db): State<Db>, req: Request, next: Next) -> Response {

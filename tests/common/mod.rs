@@ -110,7 +110,10 @@ impl TestApp {
             Backend::Sqlite => format!("sqlite://{}/onbehalf.db", dir.path().display()),
             Backend::Postgres => fresh_postgres_database().await,
         });
-        settings.database.max_connections = 4;
+        // Test apps live until their test binary ends, each holding its pool's connections and the reachability
+        // watch's own (`Db::watch_reachability`): 3 + 1 keeps a binary's twenty-odd PostgreSQL apps under the
+        // server's default max_connections of 100.
+        settings.database.max_connections = 3;
         // One fixed test key on both backends (PostgreSQL refuses to run without one).
         settings
             .vault
