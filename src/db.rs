@@ -124,6 +124,14 @@ impl Db {
         self.reachable.load(Ordering::Relaxed)
     }
 
+    /// Whether the database answers `SELECT 1` within `limit` now (false at once while the watch says it is away).
+    pub async fn answers_within(&self, limit: Duration) -> bool {
+        self.is_reachable()
+            && tokio::time::timeout(limit, sqlx::query("SELECT 1").execute(&self.pool))
+                .await
+                .is_ok_and(|done| done.is_ok())
+    }
+
     /// Asks PostgreSQL `SELECT 1` every 100 ms on a connection of its own, outside the pool (a pool busy with
     /// slow queries is not an outage), and records whether it answered within a second, so that requests arriving
     /// while it is away are refused at once (`http::database_gate`) and served again as soon as it answers. A lost

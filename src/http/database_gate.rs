@@ -7,6 +7,8 @@
 //! mid-way could drop work it has done at a provider (a rotated refresh token); they finish when the database is
 //! back, or fail after the acquire timeout.
 
+use std::time::Duration;
+
 use axum::{
     Json,
     extract::{Request, State},
@@ -20,12 +22,28 @@ use crate::{db::Db, error::AppError};
 /// Seconds a caller is asked to wait (the watch asks again every 100 ms; a restart takes a few seconds).
 const RETRY_AFTER_SECONDS: u32 = 1;
 
+/// How long a request that failed with a 500 waits to learn whether the database answers (see below).
+const PROBE: Duration = Duration::from_millis(300);
+
 pub async fn refuse_while_unreachable(State(db): State<Db>, req: Request, next: Next) -> Response {
-    if db.is_reachable() || !needs_database(req.uri().path()) {
+    let path = req.uri().path().to_owned();
+    if !needs_database(&path) {
         return next.run(req).await;
     }
+    if !db.is_reachable() {
+        return unavailable(&path);
+    }
+    let response = next.run(req).await;
+    // A request the outage caught mid-way (its connection cut under it, before the watch saw it go) fails with a
+    // 500; when the database does not answer now either, that failure is the outage's, and answered as such.
+    if response.status() == StatusCode::INTERNAL_SERVER_ERROR && !db.answers_within(PROBE).await {
+        return unavailable(&path);
+    }
+    response
+}
+
+fn unavailable(path: &str) -> Response {
     let error = AppError::DatabaseUnavailable;
-    let path = req.uri().path();
     let mut response = if path.starts_with("/api/v1/") {
         let body = serde_json::json!({
             "error": "unavailable",
