@@ -25,41 +25,64 @@ const RETRY_AFTER_SECONDS: u32 = 1;
 /// How long a request that failed with a 500 waits to learn whether the database answers (see below).
 const PROBE: Duration = Duration::from_millis(300);
 
+/// Who is asking, by path: which form a refusal takes. Decided before the request is handed on (no copy of the path
+/// on every request).
+#[derive(Clone, Copy)]
+enum Caller {
+    ServiceApi,
+    ServerFunction,
+    Page,
+}
+
+impl Caller {
+    fn of(path: &str) -> Self {
+        if path.starts_with("/api/v1/") {
+            Caller::ServiceApi
+        } else if path.starts_with("/api/") {
+            Caller::ServerFunction
+        } else {
+            Caller::Page
+        }
+    }
+}
+
 pub async fn refuse_while_unreachable(State(db): State<Db>, req: Request, next: Next) -> Response {
-    let path = req.uri().path().to_owned();
-    if !needs_database(&path) {
+    if !needs_database(req.uri().path()) {
         return next.run(req).await;
     }
+    let caller = Caller::of(req.uri().path());
     if !db.is_reachable() {
-        return unavailable(&path);
+        return unavailable(caller);
     }
     let response = next.run(req).await;
     // A request the outage caught mid-way (its connection cut under it, before the watch saw it go) fails with a
     // 500; when the database does not answer now either, that failure is the outage's, and answered as such.
     if response.status() == StatusCode::INTERNAL_SERVER_ERROR && !db.answers_within(PROBE).await {
-        return unavailable(&path);
+        return unavailable(caller);
     }
     response
 }
 
-fn unavailable(path: &str) -> Response {
+fn unavailable(caller: Caller) -> Response {
     let error = AppError::DatabaseUnavailable;
-    let mut response = if path.starts_with("/api/v1/") {
-        let body = serde_json::json!({
-            "error": "unavailable",
-            "message": error.to_string(),
-            "retry_after_seconds": RETRY_AFTER_SECONDS,
-        });
-        (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
-    } else if path.starts_with("/api/") {
-        (StatusCode::SERVICE_UNAVAILABLE, Json(error)).into_response()
-    } else {
-        let page = format!(
-            "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Briefly unavailable · onbehalf\
+    let mut response = match caller {
+        Caller::ServiceApi => {
+            let body = serde_json::json!({
+                "error": "unavailable",
+                "message": error.to_string(),
+                "retry_after_seconds": RETRY_AFTER_SECONDS,
+            });
+            (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
+        }
+        Caller::ServerFunction => (StatusCode::SERVICE_UNAVAILABLE, Json(error)).into_response(),
+        Caller::Page => {
+            let page = format!(
+                "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Briefly unavailable · onbehalf\
              </title></head><body><main><h1>Briefly unavailable</h1><p>{}</p></main></body></html>",
-            crate::http::escape_html(&error.to_string())
-        );
-        (StatusCode::SERVICE_UNAVAILABLE, Html(page)).into_response()
+                crate::http::escape_html(&error.to_string())
+            );
+            (StatusCode::SERVICE_UNAVAILABLE, Html(page)).into_response()
+        }
     };
     response
         .headers_mut()
