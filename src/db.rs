@@ -134,8 +134,9 @@ impl Db {
 
     /// Asks PostgreSQL `SELECT 1` every 100 ms on a connection of its own, outside the pool (a pool busy with
     /// slow queries is not an outage), and records whether it answered within a second, so that requests arriving
-    /// while it is away are refused at once (`http::database_gate`) and served again as soon as it answers. A lost
-    /// connection is opened again at the next tick. Runs until the pool is closed; returns at once on SQLite.
+    /// while it is away are refused at once (`http::database_gate`) and served again as soon as it answers; while it
+    /// is away, the pool's new connections fail at once too ([`away_options`]). A lost connection is opened again at
+    /// the next tick. Runs until the pool is closed; returns at once on SQLite.
     pub async fn watch_reachability(self) {
         if self.backend == Backend::Sqlite {
             return;
@@ -157,15 +158,24 @@ impl Db {
             if !up {
                 conn = None;
             }
-            if self.reachable.swap(up, Ordering::Relaxed) != up {
-                match (up, answered) {
-                    (true, _) => tracing::info!("PostgreSQL answers again; requests are served"),
-                    (false, Ok(Err(err))) => {
+            if self.is_reachable() == up {
+                continue;
+            }
+            // The pool's connect options are swapped so that requests already past the gate fail at once too (see
+            // `away_options`). Ordered so no request passes the gate while they are the failing ones: taken away
+            // after the gate closes, given back before it opens.
+            if up {
+                self.pool.set_connect_options(self.options.clone());
+                self.reachable.store(true, Ordering::Relaxed);
+                tracing::info!("PostgreSQL answers again; requests are served");
+            } else {
+                self.reachable.store(false, Ordering::Relaxed);
+                self.pool.set_connect_options(away_options());
+                match answered {
+                    Ok(Err(err)) => {
                         tracing::warn!("PostgreSQL does not answer ({err}); requests get 503 until it does")
                     }
-                    (false, _) => {
-                        tracing::warn!("PostgreSQL did not answer within 1 s; requests get 503 until it does")
-                    }
+                    _ => tracing::warn!("PostgreSQL did not answer within 1 s; requests get 503 until it does"),
                 }
             }
         }
@@ -252,6 +262,17 @@ impl Db {
 pub fn sqlite_path(url: &str) -> (&str, &str) {
     let rest = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
     rest.split_once('?').unwrap_or((rest, ""))
+}
+
+/// What the pool connects with while the watch finds PostgreSQL away: a URL no driver takes, so that a request
+/// already past the gate that needs a new connection fails at once (`no driver found for URL scheme
+/// "postgresql-away"`) and is answered 503 by the gate, instead of waiting in sqlx's connect loop, which retries a
+/// refused connection until the pool's acquire timeout (10 s). sqlx reads the options again on each try, so a request
+/// already in that loop leaves it at its next try (within twice the time it has waited). sqlx retries only a refused
+/// connection and a transient database error; of the errors it hands back at once, a configuration error is the one
+/// that needs no socket or file to produce. A query on a connection the pool already holds is not affected.
+fn away_options() -> AnyConnectOptions {
+    AnyConnectOptions::from_str("postgresql-away://the-reachability-watch/").expect("a constant, valid URL")
 }
 
 /// Adds `mode=rwc` (create if missing) and creates the parent directory of a file-backed SQLite URL.

@@ -3,9 +3,11 @@
 //! waiting out the connection pool's acquire timeout (10 s) while sqlx keeps trying to connect. Whether the database
 //! answers is `Db::watch_reachability`'s to say; on SQLite (a file) it always does.
 //!
-//! Requests already waiting for a connection when the database goes away are not cut off: cancelling a handler
-//! mid-way could drop work it has done at a provider (a rotated refresh token); they finish when the database is
-//! back, or fail after the acquire timeout.
+//! Requests already past the gate when the database goes away are not cancelled: cancelling a handler mid-way could
+//! drop work it has done at a provider (a rotated refresh token). Their database calls fail instead, at once (the
+//! watch makes the pool's new connections fail while it is away, `db::away_options`), so each handler decides what to
+//! keep (a refresh keeps its new tokens in memory and tries the write again, `delegation::refresh`), and the 500 it
+//! ends with is answered 503 here.
 
 use std::time::Duration;
 
