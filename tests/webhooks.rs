@@ -227,11 +227,15 @@ async fn delivery_states(app: &TestApp) -> HashMap<String, i64> {
 /// Enqueues `kind` for the account (as `accounts::status` would, in its own transaction), with `reason` to tell the
 /// events apart.
 async fn enqueue(db: &Db, user_id: i64, account_id: &str, reason: &str) -> String {
+    enqueue_at(db, user_id, account_id, reason, now_ms()).await
+}
+
+async fn enqueue_at(db: &Db, user_id: i64, account_id: &str, reason: &str, now: i64) -> String {
     let mut tx = db.begin_write().await.unwrap();
     let mut data = EventData::new_for(onbehalf::webhooks::payload::user(&mut tx, user_id).await.unwrap(), None);
     data.account_id = Some(account_id.to_owned());
     data.reason = Some(reason.to_owned());
-    let id = outbox::enqueue(&mut tx, EventType::AccountRecovered, data, now_ms())
+    let id = outbox::enqueue(&mut tx, EventType::AccountRecovered, data, now)
         .await
         .unwrap();
     tx.commit().await.unwrap();
@@ -892,6 +896,33 @@ async fn replays_resend_with_the_same_event_ids(backend: Backend) {
     );
 }
 
+/// Events of one millisecond (a burst) are replayed in the order they happened, not in the order of their random ids.
+async fn events_of_one_millisecond_replay_in_the_order_they_happened(backend: Backend) {
+    let app = spawn(backend).await;
+    let receiver = Receiver::ok().await;
+    let (endpoint, _) = add(&app, &receiver.url, &[]).await;
+    let ada = linked(&app, 0).await;
+    receiver.wait_for(1, Duration::from_secs(5)).await;
+    let at = now_ms();
+    let reasons: Vec<String> = (0..8).map(|n| format!("r{n}")).collect();
+    for reason in &reasons {
+        enqueue_at(&app.state.db, ada.user_id, &ada.account_id, reason, at).await;
+    }
+    let reasons_of = |got: &[Received]| -> Vec<String> {
+        got.iter()
+            .map(|r| r.json()["data"]["reason"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let sent = receiver.wait_for(9, Duration::from_secs(5)).await;
+    assert_eq!(reasons_of(&sent[1..]), reasons, "sent in order");
+    let queued = endpoints::replay(&app.state.db, &endpoint, Replay::Since(at), ChangedBy::default())
+        .await
+        .unwrap();
+    assert_eq!(queued, 8);
+    let replayed = receiver.wait_for(17, Duration::from_secs(5)).await;
+    assert_eq!(reasons_of(&replayed[9..]), reasons, "replayed in the same order");
+}
+
 async fn a_consent_demand_never_hides_a_dead_link(backend: Backend) {
     let app = spawn(backend).await;
     let receiver = Receiver::ok().await;
@@ -1310,5 +1341,6 @@ on_both_backends!(
     two_dispatchers_deliver_every_event_exactly_once,
     a_rotated_secret_signs_alongside_the_previous_one,
     replays_resend_with_the_same_event_ids,
+    events_of_one_millisecond_replay_in_the_order_they_happened,
     a_consent_demand_never_hides_a_dead_link,
 );

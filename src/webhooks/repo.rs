@@ -583,7 +583,9 @@ pub async fn redeliver(
 }
 
 /// New deliveries to one endpoint of the events since `since` of the types it subscribes to, in the order they
-/// occurred, at most [`MAX_REPLAY`]; how many.
+/// occurred, at most [`MAX_REPLAY`]; how many. Events of one millisecond (a burst) keep the order in which they were
+/// written, which their first delivery's id records (the fan-out trigger inserts those with the event); their ids
+/// are random and say nothing of it.
 pub async fn redeliver_since(
     conn: &mut AnyConnection,
     endpoint_id: &str,
@@ -595,7 +597,7 @@ pub async fn redeliver_since(
         "SELECT v.id, v.ordering_key FROM webhook_events v JOIN webhook_endpoints e ON e.id = $1 \
          WHERE v.occurred_at >= $2 AND v.type <> 'webhook.test' \
            AND (e.events IS NULL OR (' ' || e.events || ' ') LIKE ('% ' || replace(v.type, '_', '\\_') || ' %') ESCAPE '\\') \
-         ORDER BY v.occurred_at, v.id LIMIT $3",
+         ORDER BY v.occurred_at, (SELECT MIN(d.id) FROM webhook_deliveries d WHERE d.event_id = v.id), v.id LIMIT $3",
     )
     .bind(endpoint_id)
     .bind(since)
