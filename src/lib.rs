@@ -13,6 +13,7 @@ pub mod components;
 pub mod connect;
 pub mod error;
 pub mod pages;
+pub mod query;
 pub mod webhooks;
 
 /// The server's allocator. Rendering a page allocates per element, attribute and formatted string; with glibc's

@@ -1,8 +1,6 @@
-//! Prometheus metrics at `GET /metrics` (OpenMetrics text), for operators: how refreshes and delegated calls go,
-//! per provider, how many links are in which state, and what the audit log receives.
-//!
-//! The endpoint is off (404) unless `metrics.token` is configured, and then answers only a scraper that sends it as
-//! a bearer token: metrics name providers and show activity, which is not for the public.
+//! Prometheus metrics, for operators: how refreshes and delegated calls go, per provider, how many links are in
+//! which state, and what the audit log and webhooks do. The counters are called from the lowest layers (the audit
+//! log, delegated calls), so this module depends on nothing of the application's; `http::metrics` serves them.
 //!
 //! The counters and the histogram are this process's, since it started (Prometheus sums instances and handles
 //! restarts); the links by state are read from the database at each scrape, so every instance reports the same
@@ -11,11 +9,6 @@
 
 use std::{sync::LazyLock, time::Duration};
 
-use axum::{
-    extract::State,
-    http::{HeaderMap, StatusCode, header},
-    response::{IntoResponse, Response},
-};
 use prometheus_client::{
     encoding::{EncodeLabelSet, text::encode},
     metrics::{
@@ -26,10 +19,6 @@ use prometheus_client::{
     },
     registry::{Registry, Unit},
 };
-use secrecy::ExposeSecret;
-use sha2::{Digest, Sha256};
-
-use crate::{accounts::AccountStatus, state::AppState};
 
 /// How one attempt at a provider's token endpoint to refresh a token ended.
 #[derive(Debug, Clone, Copy)]
@@ -219,55 +208,17 @@ pub fn webhook_delivery(outcome: &'static str, latency: Option<Duration>) {
     }
 }
 
-/// `GET /metrics`.
-pub async fn serve(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let Some(token) = state.settings.metrics.token.as_ref() else {
-        return StatusCode::NOT_FOUND.into_response();
-    };
-    let presented = crate::http::bearer_credentials(&headers);
-    // Compared as digests: equal-length inputs, so the comparison's time tells nothing about the token.
-    let digest = |s: &str| Sha256::digest(s.as_bytes());
-    if presented.is_none_or(|p| digest(p) != digest(token.expose_secret())) {
-        return (
-            StatusCode::UNAUTHORIZED,
-            [(header::WWW_AUTHENTICATE, "Bearer realm=\"metrics\"")],
-            "A valid metrics token is required.",
-        )
-            .into_response();
-    }
+/// The OpenMetrics text of every metric, the linked-accounts gauge set first to `links` (provider, status, count:
+/// every series the scrape should show, zeros included). One at a time, since each call clears and refills the gauge.
+pub async fn encode_with_links(
+    links: impl IntoIterator<Item = (String, String, i64)>,
+) -> Result<String, std::fmt::Error> {
     let _one_at_a_time = METRICS.scrape.lock().await;
-    let links = match crate::accounts::repo::count_by_provider_and_status(&state.db.pool).await {
-        Ok(links) => links,
-        Err(e) => {
-            tracing::error!("metrics: could not count linked accounts: {e}");
-            return (StatusCode::SERVICE_UNAVAILABLE, "The database is unavailable.").into_response();
-        }
-    };
-    // Every configured provider has every status, at 0 when no account is in it: a series that vanished would read
-    // as "no data", not as "none".
     METRICS.links.clear();
-    for provider in state.catalog.all() {
-        for status in AccountStatus::ALL {
-            let labels = LinkLabels {
-                provider: provider.id.clone(),
-                status: status.as_str().to_owned(),
-            };
-            METRICS.links.get_or_create(&labels).set(0);
-        }
-    }
     for (provider, status, count) in links {
         METRICS.links.get_or_create(&LinkLabels { provider, status }).set(count);
     }
     let mut body = String::new();
-    if encode(&mut body, &METRICS.registry).is_err() {
-        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
-    }
-    (
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        body,
-    )
-        .into_response()
+    encode(&mut body, &METRICS.registry)?;
+    Ok(body)
 }

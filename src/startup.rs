@@ -263,7 +263,7 @@ fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .route("/metrics", get(crate::metrics::serve))
+        .route("/metrics", get(crate::http::metrics::serve))
         .merge(crate::service_api::routes())
         .merge(browser)
         .layer(from_fn_with_state(state.db.clone(), refuse_while_unreachable))

@@ -82,13 +82,6 @@ impl<'a> Revoker<'a> {
             http: &state.http,
         }
     }
-
-    fn provider_name(&self, id: &str) -> String {
-        self.catalog
-            .get(id)
-            .map(|p| p.display_name.clone())
-            .unwrap_or_else(|| id.to_owned())
-    }
 }
 
 fn token_slot(row: &str) -> Slot<'_> {
@@ -249,7 +242,7 @@ pub async fn disconnect(
         .next()
         .unwrap_or_else(|| DisconnectOutcome {
             provider_id: account.provider.clone(),
-            provider_name: revoker.provider_name(&account.provider),
+            provider_name: revoker.catalog.display_name(&account.provider),
             account_label: label,
             revoked: 0,
             failed: 0,
@@ -434,7 +427,7 @@ pub async fn pending_for_user(state: &AppState, user_id: i64) -> Result<Vec<Pend
         .map(|r| {
             let provider: String = r.try_get("provider")?;
             Ok(PendingRevocationView {
-                provider_name: revoker.provider_name(&provider),
+                provider_name: revoker.catalog.display_name(&provider),
                 provider_id: provider,
                 account_id: r.try_get("account_id")?,
                 account_label: r.try_get("account_label")?,
@@ -469,7 +462,7 @@ async fn revoke_rows(
         let first = &rows[0];
         let mut outcome = DisconnectOutcome {
             provider_id: first.provider.clone(),
-            provider_name: revoker.provider_name(&first.provider),
+            provider_name: revoker.catalog.display_name(&first.provider),
             account_label: first.account_label.clone(),
             revoked: 0,
             failed: 0,

@@ -43,10 +43,7 @@ pub fn view(catalog: &Catalog, row: AccountRow, sets: Vec<TokenSetMeta>) -> Link
     let provider = catalog.get(&row.provider);
     LinkedAccountView {
         resource_servers: consent_status(provider.as_deref(), row.consent_scopes.as_deref(), sets),
-        provider_name: provider
-            .as_ref()
-            .map(|p| p.display_name.clone())
-            .unwrap_or_else(|| row.provider.clone()),
+        provider_name: catalog.display_name(&row.provider),
         id: row.id,
         provider_id: row.provider,
         subject: row.subject,

@@ -119,7 +119,7 @@ pub(super) fn summary(state: &AppState, row: &AnyRow) -> Result<AccountSummary, 
         user_id: row.try_get("user_id")?,
         user_email: row.try_get("user_email")?,
         user_external_id: row.try_get("user_external_id")?,
-        provider_name: provider_name(state, &provider),
+        provider_name: state.catalog.display_name(&provider),
         provider_id: provider,
         label: label(
             &row.try_get("username")?,
@@ -135,14 +135,6 @@ pub(super) fn summary(state: &AppState, row: &AnyRow) -> Result<AccountSummary, 
         last_used_at: row.try_get("last_used_at")?,
         expires_at: row.try_get("token_expires_at")?,
     })
-}
-
-pub(super) fn provider_name(state: &AppState, id: &str) -> String {
-    state
-        .catalog
-        .get(id)
-        .map(|p| p.display_name.clone())
-        .unwrap_or_else(|| id.to_owned())
 }
 
 /// One account with its user, its token sets' metadata and its latest history.

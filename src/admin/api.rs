@@ -58,7 +58,10 @@ pub async fn admin_disconnect(account: String, reason: String) -> Result<crate::
                 AppError::NotFound { .. } => "gone",
                 _ => "failed",
             };
-            redirect_plain_form(&format!("/admin/accounts/{}?error={code}", super::encode(&account)));
+            redirect_plain_form(&format!(
+                "/admin/accounts/{}?error={code}",
+                crate::query::encode(&account)
+            ));
             Err(err)
         }
     }
@@ -137,7 +140,7 @@ pub async fn admin_webhook_action(
     use crate::state::{app_state, redirect_plain_form, request_id, session};
     let state = app_state()?;
     let admin = super::require_admin(&state, &session().await?).await?;
-    let page = format!("/admin/webhooks/{}", super::encode(&endpoint));
+    let page = format!("/admin/webhooks/{}", crate::query::encode(&endpoint));
     let action = match (action.as_str(), event.as_deref(), since.as_deref()) {
         ("test", _, _) => Action::Test,
         ("disable", _, _) => Action::Disable,

@@ -203,7 +203,7 @@ pub(super) fn entry(state: &AppState, row: &AnyRow) -> Result<AuditEntry, sqlx::
     let action: String = row.try_get("action")?;
     let outcome: String = row.try_get("outcome")?;
     let resource_server: Option<String> = row.try_get("resource_server")?;
-    let provider_name = provider.as_deref().map(|p| super::accounts::provider_name(state, p));
+    let provider_name = provider.as_deref().map(|p| state.catalog.display_name(p));
     Ok(AuditEntry {
         id: row.try_get("id")?,
         at: row.try_get("at")?,

@@ -18,7 +18,7 @@ pub async fn dashboard(state: &AppState) -> Result<Dashboard, AppError> {
     let mut links: Vec<LinkCount> = counts
         .into_iter()
         .map(|(provider, status, count)| LinkCount {
-            provider_name: accounts::provider_name(state, &provider),
+            provider_name: state.catalog.display_name(&provider),
             provider_id: provider,
             status: AccountStatus::parse(&status).unwrap_or(AccountStatus::Error),
             count,

@@ -27,6 +27,7 @@ use crate::{
     accounts::{AccountStatus, ProviderView},
     audit::Outcome,
     auth::Role,
+    query::query_string,
 };
 
 /// Rows per page of every admin list.
@@ -120,28 +121,6 @@ impl AccountQuery {
 #[cfg(feature = "ssr")]
 fn non_empty(value: &Option<String>) -> Option<&str> {
     value.as_deref().map(str::trim).filter(|v| !v.is_empty())
-}
-
-/// `a=1&b=2` of the pairs that have a non-empty value, percent-encoded.
-pub fn query_string(pairs: &[(&str, Option<&str>)]) -> String {
-    pairs
-        .iter()
-        .filter_map(|(k, v)| v.filter(|v| !v.is_empty()).map(|v| format!("{k}={}", encode(v))))
-        .collect::<Vec<_>>()
-        .join("&")
-}
-
-/// Percent-encodes a query value (everything but unreserved characters).
-pub fn encode(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for b in value.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 impl AccountSummary {

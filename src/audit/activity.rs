@@ -118,13 +118,7 @@ fn entry(state: &AppState, row: &sqlx::any::AnyRow) -> Result<ActivityEntry, sql
     let details: String = row.try_get("details")?;
     let details: serde_json::Value = serde_json::from_str(&details).unwrap_or_default();
     let provider_id: Option<String> = row.try_get("provider")?;
-    let provider_name = provider_id.as_deref().map(|id| {
-        state
-            .catalog
-            .get(id)
-            .map(|p| p.display_name.clone())
-            .unwrap_or_else(|| id.to_owned())
-    });
+    let provider_name = provider_id.as_deref().map(|id| state.catalog.display_name(id));
     let subject: Option<String> = row.try_get("subject")?;
     // The account as it is now, else as it was named when it was disconnected.
     let account_label = match subject {

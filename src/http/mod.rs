@@ -1,12 +1,13 @@
 //! HTTP hygiene around every route: each request under no leaked Leptos owner, same-origin checks for state changes,
 //! UTF-8 and bounded form bodies, security headers with a per-response CSP nonce, error statuses for server
-//! functions, signed form errors in URLs, and the health probes.
+//! functions, signed form errors in URLs, the health probes and the metrics scrape.
 
 pub mod database_gate;
 pub mod form_encoding;
 pub mod form_errors;
 pub mod headers;
 pub mod health;
+pub mod metrics;
 pub mod origin;
 pub mod owner;
 pub mod server_fn_status;

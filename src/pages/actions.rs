@@ -163,7 +163,7 @@ fn EndpointsSection(account: ActionAccount, endpoints: Option<Result<EndpointPag
     let link = {
         let (account, text) = (account.id.clone(), text.clone());
         move |offset: u32| {
-            let encode = |s: &str| -> String { url_encode(s) };
+            use crate::query::encode;
             format!(
                 "/actions?account={}&scope={}&q={}&offset={offset}",
                 encode(&account),
@@ -621,13 +621,4 @@ fn ConfiguredSection(
         </section>
     }
     .into_any()
-}
-
-fn url_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }

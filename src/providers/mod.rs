@@ -155,6 +155,14 @@ impl Catalog {
         &self.providers
     }
 
+    /// What users and admins see a provider called: its display name, or its id once it is no longer configured (its
+    /// linked accounts and audit events outlive it).
+    pub fn display_name(&self, id: &str) -> String {
+        self.get(id)
+            .map(|p| p.display_name.clone())
+            .unwrap_or_else(|| id.to_owned())
+    }
+
     /// Origins of the providers' authorization endpoints (or issuers, where discovery will name the endpoint), for
     /// the CSP's `form-action`.
     pub fn authorization_origins(&self) -> Vec<String> {

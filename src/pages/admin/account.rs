@@ -22,7 +22,7 @@ pub fn AdminAccountPage() -> impl IntoView {
             {move || {
                 let error = error.clone();
                 Suspend::new(async move {
-                    let here = format!("/admin/accounts/{}", crate::admin::encode(&id()));
+                    let here = format!("/admin/accounts/{}", crate::query::encode(&id()));
                     gate(data.await, &here, |d| view! { <DetailView d=d error=error /> }.into_any())
                 })
             }}

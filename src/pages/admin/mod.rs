@@ -35,7 +35,7 @@ fn gate<T>(result: Result<T, AppError>, here: &str, render: impl FnOnce(T) -> An
     }
     match err {
         AppError::NotSignedIn => {
-            view! { <Redirect path=format!("/sign-in?next={}", crate::admin::encode(here)) /> }.into_any()
+            view! { <Redirect path=format!("/sign-in?next={}", crate::query::encode(here)) /> }.into_any()
         }
         AppError::Forbidden => view! {
             <section class="panel narrow">

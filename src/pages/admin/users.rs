@@ -4,8 +4,9 @@ use leptos_router::hooks::use_query_map;
 
 use super::{AdminNav, gate, time_cell};
 use crate::{
-    admin::{UserList, UserQuery, api::admin_users, query_string},
+    admin::{UserList, UserQuery, api::admin_users},
     auth::Role,
+    query::query_string,
 };
 
 /// `/admin/users`: users by id, searched by email or name; each can be disabled (signed out everywhere, nothing

@@ -11,8 +11,8 @@ use crate::{
     admin::{
         DeliveryDetail, WebhookDetail, WebhookList,
         api::{admin_webhook, admin_webhooks},
-        encode,
     },
+    query::encode,
     webhooks::{DeliveryView, EndpointView},
 };
 
