@@ -12,6 +12,7 @@ pub mod auth;
 pub mod components;
 pub mod connect;
 pub mod error;
+pub mod notice;
 pub mod pages;
 pub mod query;
 pub mod webhooks;

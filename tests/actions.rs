@@ -10,6 +10,7 @@ use common::{
 use onbehalf::{actions::TRANSFER_RESOURCE_SERVER, db::now_ms};
 use reqwest::{StatusCode, header};
 use serde_json::Value;
+use std::time::Duration;
 
 async fn page(app: &TestApp, cookie: &str, path: &str) -> String {
     let res = app.get(path, Some(cookie)).await;
@@ -21,22 +22,17 @@ fn location(res: &reqwest::Response) -> String {
     res.headers()[header::LOCATION].to_str().unwrap().to_owned()
 }
 
-/// The user's own endpoint ids, through the server function the page's search uses.
+/// The user's own endpoint ids, through the server function of the Actions page's data.
 async fn endpoint_ids(app: &TestApp, who: &Linked) -> Vec<String> {
     let res = app
         .call(
-            "globus_endpoints",
-            &[
-                ("account", &who.account_id),
-                ("scope", "my-endpoints"),
-                ("q", ""),
-                ("offset", "0"),
-            ],
+            "actions_page",
+            &[("query[account]", &who.account_id)],
             Some(&who.cookie),
         )
         .await;
     let body: Value = res.json().await.unwrap();
-    body["Ok"]["endpoints"]
+    body["endpoints"]["Ok"]["endpoints"]
         .as_array()
         .unwrap()
         .iter()
@@ -131,6 +127,69 @@ async fn transfers_submit_from_a_plain_form_with_clear_errors(backend: Backend) 
     assert!(html.contains("Nightly copy"), "the task list shows it");
 }
 
+/// A running transfer has a Cancel button; the plain form cancels it and comes back saying so; a task that has
+/// ended, or is not the user's, says that instead.
+async fn a_running_transfer_is_cancelled_from_the_page(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let ada = linked(&app, 0).await;
+    app.demo()
+        .set_task_duration(Some(identity(0)), Duration::from_secs(3600));
+    let ids = endpoint_ids(&app, &ada).await;
+    let referer = app.url(&format!("/actions?account={}", ada.account_id));
+    let form = [
+        ("account", ada.account_id.as_str()),
+        ("source_endpoint", ids[0].as_str()),
+        ("source_path", "/~/in/"),
+        ("destination_endpoint", ids[1].as_str()),
+        ("destination_path", "/~/out/"),
+        ("label", "Long copy"),
+    ];
+    let submitted = app
+        .post_plain_form_as("globus_submit_transfer", &referer, &form, Some(&ada.cookie))
+        .await;
+    let html = page(&app, &ada.cookie, &location(&submitted)).await;
+    assert!(html.contains("aria-label=\"Cancel transfer Long copy\""), "{html}");
+    let task_id: String = sqlx::query_scalar("SELECT task_id FROM transfer_submissions WHERE account_id = $1")
+        .bind(&ada.account_id)
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap();
+    let cancel = |task_id: String| {
+        let (app, cookie, referer, account) = (&app, ada.cookie.clone(), referer.clone(), ada.account_id.clone());
+        async move {
+            let form = [("account", account.as_str()), ("task_id", task_id.as_str())];
+            let res = app
+                .post_plain_form_as("globus_cancel_task", &referer, &form, Some(&cookie))
+                .await;
+            assert!(res.status().is_redirection(), "{}", res.status());
+            location(&res)
+        }
+    };
+    let back = cancel(task_id.clone()).await;
+    assert!(back.ends_with("&cancel=cancelled#tasks"), "{back}");
+    let html = page(&app, &ada.cookie, &back).await;
+    assert!(html.contains("Transfer cancelled."), "{html}");
+    assert!(html.contains(">FAILED<"), "the task shows as ended: {html}");
+    assert!(
+        !html.contains("Cancel transfer Long copy"),
+        "an ended task has no Cancel button"
+    );
+    let back = cancel(task_id).await;
+    assert!(back.ends_with("&cancel=finished#tasks"), "{back}");
+    assert!(
+        page(&app, &ada.cookie, &back)
+            .await
+            .contains("That transfer had already finished")
+    );
+    for (task_id, outcome) in [
+        ("0b0f5d3c-1f4e-4c7a-9a84-7b43c1e2f3a4", "not_found"),
+        ("not-a-task", "failed"),
+    ] {
+        let back = cancel(task_id.to_owned()).await;
+        assert!(back.ends_with(&format!("&cancel={outcome}#tasks")), "{back}");
+    }
+}
+
 async fn a_revoked_grant_shows_reconnect_and_consent_shows_grant_access(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let ada = linked(&app, 0).await;
@@ -191,16 +250,6 @@ async fn nobody_acts_with_someone_elses_account(backend: Backend) {
     let before = app.demo().counters().transfer_requests;
     for (endpoint, form) in [
         (
-            "globus_endpoints",
-            vec![
-                ("account", ada.account_id.as_str()),
-                ("scope", "my-endpoints"),
-                ("q", ""),
-                ("offset", "0"),
-            ],
-        ),
-        ("globus_tasks", vec![("account", ada.account_id.as_str())]),
-        (
             "globus_task",
             vec![
                 ("account", ada.account_id.as_str()),
@@ -208,17 +257,16 @@ async fn nobody_acts_with_someone_elses_account(backend: Backend) {
             ],
         ),
         (
-            "globus_endpoint",
+            "globus_cancel_task",
             vec![
                 ("account", ada.account_id.as_str()),
-                ("endpoint_id", "0b0f5d3c-1f4e-4c7a-9a84-7b43c1e2f3a4"),
+                ("task_id", "0b0f5d3c-1f4e-4c7a-9a84-7b43c1e2f3a4"),
             ],
         ),
         (
             "globus_submit_transfer",
             vec![("account", ada.account_id.as_str()), ("resume", "x")],
         ),
-        ("run_action", vec![("account", ada.account_id.as_str()), ("name", "x")]),
     ] {
         let res = app.call(endpoint, &form, Some(&grace.cookie)).await;
         assert_eq!(res.status(), StatusCode::OK, "{endpoint}");
@@ -241,6 +289,7 @@ async fn nobody_acts_with_someone_elses_account(backend: Backend) {
 on_both_backends!(
     endpoints_are_listed_paged_filtered_and_searched,
     transfers_submit_from_a_plain_form_with_clear_errors,
+    a_running_transfer_is_cancelled_from_the_page,
     a_revoked_grant_shows_reconnect_and_consent_shows_grant_access,
     nobody_acts_with_someone_elses_account,
 );

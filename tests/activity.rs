@@ -15,18 +15,14 @@ async fn page(app: &TestApp, cookie: &str, path: &str) -> String {
     res.text().await.unwrap()
 }
 
-/// `n` endpoint listings for `who` (each one delegated call), recorded in the audit trail.
-async fn list_endpoints(app: &TestApp, who: &Linked, n: usize) {
+/// `n` loads of the Actions page for `who` (each two delegated calls: the endpoint search and the task list),
+/// recorded in the audit trail.
+async fn load_actions(app: &TestApp, who: &Linked, n: usize) {
     for _ in 0..n {
         let res = app
             .call(
-                "globus_endpoints",
-                &[
-                    ("account", who.account_id.as_str()),
-                    ("scope", "my-endpoints"),
-                    ("q", ""),
-                    ("offset", "0"),
-                ],
+                "actions_page",
+                &[("query[account]", who.account_id.as_str())],
                 Some(&who.cookie),
             )
             .await;
@@ -43,7 +39,7 @@ async fn history_reads_as_sentences_and_filters(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let ada = linked(&app, 0).await;
     let bob = linked(&app, 1).await;
-    list_endpoints(&app, &ada, 1).await;
+    load_actions(&app, &ada, 1).await;
     let res = app
         .call("disconnect_account", &[("account", &ada.account_id)], Some(&ada.cookie))
         .await;
@@ -66,7 +62,7 @@ async fn history_reads_as_sentences_and_filters(backend: Backend) {
     );
 
     let actions = page(&app, &ada.cookie, "/activity?kind=actions").await;
-    assert_eq!(rows(&actions), 1, "{actions}");
+    assert_eq!(rows(&actions), 2, "the endpoint search and the task list: {actions}");
     assert!(actions.contains("<option value=\"actions\" selected"));
     let disconnects = page(&app, &ada.cookie, "/activity?kind=disconnects&provider=demo").await;
     assert_eq!(rows(&disconnects), 2);
@@ -87,7 +83,7 @@ async fn history_reads_as_sentences_and_filters(backend: Backend) {
 async fn history_is_paged_by_a_cursor(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let ada = linked(&app, 0).await;
-    list_endpoints(&app, &ada, 30).await;
+    load_actions(&app, &ada, 15).await;
     let first = page(&app, &ada.cookie, "/activity?kind=actions").await;
     assert_eq!(rows(&first), 25);
     assert!(!first.contains(">Newest<"));

@@ -531,7 +531,7 @@ async fn a_connect_session_reaches_only_its_users_linked_accounts(backend: Backe
             ],
         ),
         ("admin_users", vec![]),
-        ("globus_tasks", vec![("account", mine.as_str())]),
+        ("globus_task", vec![("account", mine.as_str()), ("task_id", "x")]),
         ("sign_out", vec![]),
     ] {
         let res = app.call(endpoint, &form, Some(&cookie)).await;

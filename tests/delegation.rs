@@ -546,16 +546,14 @@ async fn consent_required_on_submit_then_grant_then_the_retry_reuses_the_submiss
     let transfer = Transfer::for_account(&app.state, ada.user_id, &ada.account_id)
         .await
         .unwrap();
-    let (problem, row) = transfer.submit(&form, None).await.unwrap_err();
-    let row = row.expect("the submission is kept for the retry");
-    let ActionProblem::NeedsConsent {
-        scopes,
-        transfer: resume,
-    } = problem
-    else {
+    let problem = transfer.submit(&form, None).await.unwrap_err();
+    let row = problem
+        .pending_transfer()
+        .expect("the submission is kept for the retry")
+        .to_owned();
+    let ActionProblem::NeedsConsent { scopes, .. } = problem else {
         panic!("needs consent, got {problem:?}");
     };
-    assert_eq!(resume.as_deref(), Some(row.as_str()));
     assert!(
         scopes.iter().any(|s| s.contains(&ids[0]) && s.contains("data_access")),
         "{scopes:?}"
@@ -565,10 +563,7 @@ async fn consent_required_on_submit_then_grant_then_the_retry_reuses_the_submiss
     // The same demand again, several at once: recorded once, never appended twice.
     let again = (0..4).map(|_| transfer.submit(&form, None));
     for result in futures::future::join_all(again).await {
-        assert!(
-            matches!(result, Err((ActionProblem::NeedsConsent { .. }, _))),
-            "{result:?}"
-        );
+        assert!(matches!(result, Err(ActionProblem::NeedsConsent { .. })), "{result:?}");
     }
     let waiting: String = sqlx::query_scalar("SELECT consent_scopes FROM linked_accounts WHERE id = $1")
         .bind(&ada.account_id)
@@ -1073,28 +1068,23 @@ rotates_refresh_tokens = true
     }
 }
 
-/// The endpoint search, as the page asks it, for `who` at the app at `base`.
+/// The Actions page's data (an endpoint search and a task list) for `who` at the app at `base`.
 async fn search_at(base: &str, who: &Linked) -> Searched {
     let res = reqwest::Client::new()
-        .post(format!("{base}/api/globus_endpoints"))
+        .post(format!("{base}/api/actions_page"))
         .header(reqwest::header::ORIGIN, base)
         .header(reqwest::header::ACCEPT, "application/json")
         .header(
             reqwest::header::COOKIE,
             format!("{}={}", common::SESSION_COOKIE, who.cookie),
         )
-        .form(&[
-            ("account", who.account_id.as_str()),
-            ("scope", "my-endpoints"),
-            ("q", ""),
-            ("offset", "0"),
-        ])
+        .form(&[("query[account]", who.account_id.as_str())])
         .send()
         .await;
     let Ok(res) = res else { return Searched::NoAnswer };
     let status = res.status();
     let body: serde_json::Value = res.json().await.unwrap_or_default();
-    match (status, &body["Ok"]["endpoints"], &body["Err"]) {
+    match (status, &body["endpoints"]["Ok"]["endpoints"], &body["endpoints"]["Err"]) {
         (StatusCode::OK, serde_json::Value::Array(_), _) => Searched::Listed,
         (_, _, serde_json::Value::Object(err)) if err.contains_key("NeedsReconnect") => Searched::NeedsReconnect,
         _ => Searched::Other(status, body),
@@ -1250,22 +1240,23 @@ async fn two_app_processes_on_one_postgresql_database_share_one_refresh() {
             let (client, cookie, account) = (client.clone(), ada.cookie.clone(), ada.account_id.clone());
             tasks.spawn(async move {
                 let res = client
-                    .post(format!("{base}/api/globus_endpoints"))
+                    .post(format!("{base}/api/actions_page"))
                     .header(reqwest::header::ORIGIN, &base)
                     .header(reqwest::header::ACCEPT, "application/json")
                     .header(reqwest::header::COOKIE, format!("{}={cookie}", common::SESSION_COOKIE))
-                    .form(&[
-                        ("account", account.as_str()),
-                        ("scope", "my-endpoints"),
-                        ("q", ""),
-                        ("offset", "0"),
-                    ])
+                    .form(&[("query[account]", account.as_str())])
                     .send()
                     .await
                     .unwrap();
                 let status = res.status();
                 let body: serde_json::Value = res.json().await.unwrap();
-                (status, body["Ok"]["endpoints"].as_array().map(Vec::len).ok_or(body))
+                (
+                    status,
+                    body["endpoints"]["Ok"]["endpoints"]
+                        .as_array()
+                        .map(Vec::len)
+                        .ok_or(body),
+                )
             });
         }
         let mut served = 0;

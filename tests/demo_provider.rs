@@ -191,6 +191,26 @@ impl Demo {
         (response.status(), response.json().await.unwrap())
     }
 
+    /// Starts a transfer from `ids[0]` to `ids[1]`: its task id.
+    async fn start_task(&self, token: &str, ids: &[String]) -> String {
+        let (_, id) = self.transfer_get(token, "/v0.10/submission_id").await;
+        let document = transfer_document(&ids[0], &ids[1], id["value"].as_str().unwrap());
+        let (status, result) = self.submit(token, &document).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{result}");
+        result["task_id"].as_str().unwrap().to_owned()
+    }
+
+    async fn cancel(&self, token: &str, task_id: &str) -> (StatusCode, Value) {
+        let response = self
+            .http
+            .post(self.url(&format!("/v0.10/task/{task_id}/cancel")))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        (response.status(), response.json().await.unwrap())
+    }
+
     async fn submit(&self, token: &str, document: &Value) -> (StatusCode, Value) {
         let response = self
             .http
@@ -1086,6 +1106,53 @@ async fn submission_ids_make_transfers_idempotent_and_tasks_finish() {
     assert_eq!(list["total"], 0);
     let (status, _) = demo.transfer_get(grace_token, &format!("/v0.10/task/{task_id}")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+/// `POST /task/{id}/cancel` answers with the shape of globus-sdk's `transfer.cancel_task` data; the task ends
+/// FAILED with the `CANCELED` fatal error; a task that had already ended answers `TaskComplete`; nobody cancels
+/// another identity's task.
+#[tokio::test]
+async fn a_task_is_cancelled_once_and_only_by_its_owner() {
+    let demo = Demo::start().await;
+    let tokens = demo.login(TRANSFER_SCOPE).await;
+    let token = tokens["access_token"].as_str().unwrap();
+    let ids = collection_ids(&demo, token, 2).await;
+    let ada = DemoProvider::identities()[0].sub;
+    demo.provider.set_task_duration(Some(ada), Duration::from_secs(3600));
+    let long = demo.start_task(token, &ids).await;
+    // Another identity sees no such task.
+    let grace = demo.consent(TRANSFER_SCOPE, 1).await;
+    let grace: Value = demo.exchange(&grace.code, &grace.verifier).await.json().await.unwrap();
+    let (status, _) = demo.cancel(grace["access_token"].as_str().unwrap(), &long).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let (status, cancelled) = demo.cancel(token, &long).await;
+    assert_eq!(status, StatusCode::OK);
+    let fixture: Value = serde_json::from_str(include_str!("fixtures/globus/transfer.cancel_task.json")).unwrap();
+    let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+    assert_eq!(keys(&cancelled), keys(&fixture), "{cancelled}");
+    assert_eq!(cancelled["code"], fixture["code"]);
+    assert_eq!(cancelled["resource"], format!("/task/{long}/cancel"));
+    let (_, task) = demo.transfer_get(token, &format!("/v0.10/task/{long}")).await;
+    assert_eq!(task["status"], "FAILED");
+    assert_eq!(task["fatal_error"]["code"], "CANCELED");
+    assert!(task["completion_time"].is_string());
+    let (status, again) = demo.cancel(token, &long).await;
+    assert_eq!((status, again["code"].as_str()), (StatusCode::OK, Some("TaskComplete")));
+
+    // A task that finished first is not cancelled.
+    demo.provider.set_task_duration(Some(ada), Duration::from_millis(10));
+    let short = demo.start_task(token, &ids).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let (_, done) = demo.cancel(token, &short).await;
+    assert_eq!(done["code"], "TaskComplete");
+    let (_, task) = demo.transfer_get(token, &format!("/v0.10/task/{short}")).await;
+    assert_eq!(task["status"], "SUCCEEDED");
+    let (status, missing) = demo.cancel(token, &uuid::Uuid::new_v4().to_string()).await;
+    assert_eq!(
+        (status, missing["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("TaskNotFound"))
+    );
 }
 
 #[tokio::test]

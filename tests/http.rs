@@ -201,16 +201,11 @@ async fn postgresql_restarted_under_load_answers_503_fast_then_recovers_by_itsel
                         .get(format!("{base}/linked-accounts"))
                         .header(header::COOKIE, &cookie),
                     1 => http
-                        .post(format!("{base}/api/globus_endpoints"))
+                        .post(format!("{base}/api/actions_page"))
                         .header(header::ORIGIN, &base)
                         .header(header::ACCEPT, "application/json")
                         .header(header::COOKIE, &cookie)
-                        .form(&[
-                            ("account", ada.account_id.as_str()),
-                            ("scope", "my-endpoints"),
-                            ("q", ""),
-                            ("offset", "0"),
-                        ]),
+                        .form(&[("query[account]", ada.account_id.as_str())]),
                     _ => http.get(format!("{base}/readyz")),
                 };
                 let status = request.send().await.map(|r| r.status()).ok();

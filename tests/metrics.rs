@@ -59,19 +59,10 @@ fn delta(before: &BTreeMap<String, f64>, after: &BTreeMap<String, f64>, series: 
     value(after, series) - value(before, series)
 }
 
-/// Lists the user's endpoints through the actions server function: one or more calls to the demo Transfer API.
-async fn list_endpoints(app: &TestApp, cookie: &str, account: &str) -> serde_json::Value {
+/// Loads the Actions page's data: two calls to the demo Transfer API (the endpoint search and the task list).
+async fn load_actions(app: &TestApp, cookie: &str, account: &str) -> serde_json::Value {
     let res = app
-        .call(
-            "globus_endpoints",
-            &[
-                ("account", account),
-                ("scope", "my-endpoints"),
-                ("q", ""),
-                ("offset", "0"),
-            ],
-            Some(cookie),
-        )
+        .call("actions_page", &[("query[account]", account)], Some(cookie))
         .await;
     res.json().await.unwrap()
 }
@@ -136,12 +127,12 @@ async fn they_count_what_happened(backend: Backend) {
 
     // Calls with a valid token: each upstream request counted with its status and its duration.
     let transfer_before = app.demo().counters().transfer_requests;
-    let listed = list_endpoints(&app, &ada.cookie, &ada.account_id).await;
-    assert!(listed["Ok"]["endpoints"].is_array(), "{listed}");
+    let listed = load_actions(&app, &ada.cookie, &ada.account_id).await;
+    assert!(listed["endpoints"]["Ok"]["endpoints"].is_array(), "{listed}");
     // An expired token: one refresh attempt, successful, then the call.
     expire_transfer_token(&app, &ada.account_id).await;
-    let listed = list_endpoints(&app, &ada.cookie, &ada.account_id).await;
-    assert!(listed["Ok"]["endpoints"].is_array(), "{listed}");
+    let listed = load_actions(&app, &ada.cookie, &ada.account_id).await;
+    assert!(listed["endpoints"]["Ok"]["endpoints"].is_array(), "{listed}");
     let upstream = (app.demo().counters().transfer_requests - transfer_before) as f64;
     let after_calls = scrape(&app).await;
     let ok_calls = "onbehalf_delegated_calls_total{provider=\"demo\",status=\"200\"}";
@@ -167,8 +158,8 @@ async fn they_count_what_happened(backend: Backend) {
     // The provider revokes the grant: the refresh is rejected, the call is not made, the link needs reconnecting.
     app.demo().revoke_grants(Some(identity(0)));
     expire_transfer_token(&app, &ada.account_id).await;
-    let refused = list_endpoints(&app, &ada.cookie, &ada.account_id).await;
-    assert!(refused["Err"].is_object(), "{refused}");
+    let refused = load_actions(&app, &ada.cookie, &ada.account_id).await;
+    assert!(refused["endpoints"]["Err"].is_object(), "{refused}");
     let after_revoke = scrape(&app).await;
     let rejected = "onbehalf_refresh_attempts_total{provider=\"demo\",outcome=\"rejected\"}";
     assert_eq!(delta(&after_calls, &after_revoke, rejected), 1.0);
@@ -178,8 +169,8 @@ async fn they_count_what_happened(backend: Backend) {
             &after_revoke,
             "onbehalf_delegated_calls_total{provider=\"demo\",status=\"needs_reconnect\"}"
         ),
-        1.0,
-        "a call that could not be made is counted by why"
+        2.0,
+        "each call that could not be made (the page's two) is counted by why"
     );
     assert_eq!(delta(&after_calls, &after_revoke, ok_calls), 0.0);
     assert_eq!(value(&after_revoke, active), 0.0);

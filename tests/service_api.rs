@@ -493,11 +493,20 @@ async fn actions_run_globus_and_configured_actions(backend: Backend) {
     assert_eq!(code, "needs_consent");
     assert!(!body["scopes"].as_array().unwrap().is_empty());
     assert!(body["transfer"].is_string(), "{body}");
-    // Bad input: which parameter is wrong.
+    // Bad input: which parameter is wrong, said before anything reaches the provider.
+    let before = app.demo().counters().transfer_requests;
     for (name, params, field) in [
         ("endpoint_search", json!({"scope": "everything"}), "scope"),
         ("endpoint_search", json!({"offset": "-1"}), "offset"),
         ("transfer", json!({"source_endpoint": "not-a-uuid"}), "source_endpoint"),
+        ("transfer", json!({"recursve": "true"}), "recursve"),
+        ("cancel", json!({"task_id": "not-a-task"}), "task_id"),
+        ("cancel", json!({}), "task_id"),
+        ("cancel", json!({"taskid": task_id}), "taskid"),
+        ("tasks", json!({"limit": "0"}), "limit"),
+        ("tasks", json!({"limit": "101"}), "limit"),
+        ("task", json!({"task_id": task_id, "verbose": "true"}), "verbose"),
+        ("endpoint", json!({"endpoint_id": "x"}), "endpoint_id"),
     ] {
         let (code, body) = error(
             action(&app, Some(&portal), id, name, Some(json!({ "params": params }))).await,
@@ -510,6 +519,7 @@ async fn actions_run_globus_and_configured_actions(backend: Backend) {
             "{body}"
         );
     }
+    assert_eq!(app.demo().counters().transfer_requests, before);
     let (code, _) = error(
         action(&app, Some(&portal), id, "no_such_action", None).await,
         StatusCode::NOT_FOUND,
@@ -578,6 +588,67 @@ async fn actions_run_globus_and_configured_actions(backend: Backend) {
             || activity.contains("(key portal) ran transfer with"),
         "{activity}"
     );
+}
+
+/// `cancel` cancels a running task once; a second cancel says it had ended; `tasks` takes a `limit`.
+async fn a_running_task_is_cancelled_through_the_api(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let ada = linked(&app, 0).await;
+    let portal = key(&app, "portal", &[]).await;
+    let id = ada.account_id.as_str();
+    app.demo()
+        .set_task_duration(Some(identity(0)), std::time::Duration::from_secs(3600));
+    let found = ok(action(&app, Some(&portal), id, "endpoint_search", None).await).await;
+    let endpoint = |n: usize| found["result"]["endpoints"][n]["id"].as_str().unwrap().to_owned();
+    let params = json!({"params": {"source_endpoint": endpoint(0), "source_path": "/~/a", "destination_endpoint":
+                                    endpoint(1), "destination_path": "/~/b"}});
+    let submitted = ok(action(&app, Some(&portal), id, "transfer", Some(params)).await).await;
+    let task_id = submitted["result"]["task_id"].as_str().unwrap().to_owned();
+    let cancel = |task: &str| {
+        action(
+            &app,
+            Some(&portal),
+            id,
+            "cancel",
+            Some(json!({"params": {"task_id": task}})),
+        )
+    };
+    let cancelled = ok(cancel(&task_id).await).await;
+    assert_eq!(cancelled["action"], "cancel");
+    assert_eq!(cancelled["result"]["task_id"], task_id.as_str());
+    assert_eq!(cancelled["result"]["cancelled"], true);
+    let task = ok(action(
+        &app,
+        Some(&portal),
+        id,
+        "task",
+        Some(json!({"params": {"task_id": task_id}})),
+    )
+    .await)
+    .await;
+    assert_eq!(task["result"]["status"], "FAILED");
+    let again = ok(cancel(&task_id).await).await;
+    assert_eq!(again["result"]["cancelled"], false, "{again}");
+    assert!(
+        again["result"]["message"].as_str().unwrap().contains("completed"),
+        "{again}"
+    );
+    let (code, _) = error(
+        cancel("0b0f5d3c-1f4e-4c7a-9a84-7b43c1e2f3a4").await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    assert_eq!(code, "not_found");
+    let listed = ok(action(
+        &app,
+        Some(&portal),
+        id,
+        "tasks",
+        Some(json!({"params": {"limit": "1"}})),
+    )
+    .await)
+    .await;
+    assert_eq!(listed["result"].as_array().map(Vec::len), Some(1));
 }
 
 /// The OpenAPI document describes exactly the routes that answer: each documented operation exists (it asks for a
@@ -676,5 +747,6 @@ on_both_backends!(
     bad_requests_get_clear_errors,
     key_names_are_checked_and_never_reused,
     actions_run_globus_and_configured_actions,
+    a_running_task_is_cancelled_through_the_api,
     openapi_document_matches_the_routes,
 );

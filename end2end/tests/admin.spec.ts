@@ -89,7 +89,7 @@ test('find a link, read its history, force a disconnect, see it audited; disable
   await page.getByLabel('Reason (shown to the user)').fill('Leaving the project');
   await page.getByRole('button', { name: 'Disconnect', exact: true }).click();
   await expect(page).toHaveURL(/\/admin\/accounts\?user=\d+&disconnected=demo/);
-  await expect(page.getByRole('status')).toContainText(/Disconnected the demo account; the provider revoked \d+ token/);
+  await expect(page.getByRole('status')).toContainText(/Disconnected\. Demo Globus revoked \d+ tokens?\./);
   await expect(page.getByText('No linked account matches these filters.')).toBeVisible();
   const countersAfter = await (await request.get(`${demo}/counters`)).json();
   expect(countersAfter.revocations).toBeGreaterThan(countersBefore.revocations);

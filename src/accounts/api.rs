@@ -73,19 +73,13 @@ pub async fn retry_revocations() -> Result<Vec<DisconnectOutcome>, AppError> {
         .map_err(AppError::internal)?;
     let failed: u32 = outcomes.iter().map(|o| o.failed).sum();
     let revoked: u32 = outcomes.iter().map(|o| o.revoked).sum();
-    redirect_plain_form(&format!("/linked-accounts?retried=1&revoked={revoked}&failed={failed}"));
+    let notice = crate::notice::Notice::RevocationsRetried { revoked, failed };
+    redirect_plain_form(&format!("/linked-accounts?{}", notice.to_query()));
     Ok(outcomes)
 }
 
-/// The linked-accounts URL a plain-form disconnect lands on: the provider's id and counts only (the page reads
-/// them back through the catalog), never text from the request.
+/// The linked-accounts URL a plain-form disconnect lands on.
 #[cfg(feature = "ssr")]
 fn outcome_query(outcome: &DisconnectOutcome) -> String {
-    format!(
-        "/linked-accounts?disconnected={}&revoked={}&failed={}{}",
-        outcome.provider_id,
-        outcome.revoked,
-        outcome.failed,
-        if outcome.not_offered { "&not_offered=1" } else { "" }
-    )
+    format!("/linked-accounts?{}", outcome.notice().to_query())
 }

@@ -221,11 +221,40 @@ pub struct DisconnectOutcome {
     pub error: Option<String>,
 }
 
+/// Who reads a disconnect's outcome, which decides where its retry is and whose settings are meant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reader {
+    /// The account's owner on the Linked accounts page, which lists a pending revocation with its Retry button.
+    Owner,
+    /// The owner, answered in place by the disconnect island: the pending revocation appears after a reload.
+    OwnerInPlace,
+    /// An admin: the retry is the user's.
+    Admin,
+}
+
 impl DisconnectOutcome {
-    /// What the user reads after disconnecting, and whether it is good news: one wording for the plain-form redirect
-    /// (which knows no account label: `account_label` is empty) and the in-place answer. `retry` says where the
-    /// retry is, which differs between the two.
-    pub fn message(&self, retry: &str) -> (bool, String) {
+    /// The outcome carried back to a page in its URL (ids and counts only).
+    pub fn notice(&self) -> crate::notice::Notice {
+        crate::notice::Notice::Disconnected {
+            provider: self.provider_id.clone(),
+            revoked: self.revoked,
+            failed: self.failed,
+            not_offered: self.not_offered,
+        }
+    }
+
+    /// What `reader` reads after a disconnect, and whether it is good news: one wording for the plain-form redirect
+    /// (which knows no account label: `account_label` is empty, see `notice::Notice`), the in-place answer and the
+    /// admin's page.
+    pub fn message(&self, reader: Reader) -> (bool, String) {
+        let (whose, retry) = match reader {
+            Reader::Owner => ("your", "Retry below."),
+            Reader::OwnerInPlace => ("your", "Reload the page to retry."),
+            Reader::Admin => (
+                "the user's",
+                "They wait on the user's Linked accounts page for a retry.",
+            ),
+        };
         let name = &self.provider_name;
         let account = if self.account_label.is_empty() {
             String::new()
@@ -235,7 +264,7 @@ impl DisconnectOutcome {
         if self.not_offered {
             let text = format!(
                 "Disconnected{account}. {name} offers no way to revoke tokens for us: remove this site's access in \
-                 your {name} account settings."
+                 {whose} {name} account settings."
             );
             return (true, text);
         }

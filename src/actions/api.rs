@@ -10,8 +10,12 @@ use std::collections::BTreeMap;
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::{ActionProblem, ActionResult, ActionView, EndpointPage, Submission, Task};
+#[cfg(feature = "ssr")]
+use super::service::{self, GlobusAction};
+use super::{ActionProblem, ActionResult, ActionView, Cancellation, EndpointPage, Submission, Task};
 use crate::error::AppError;
+#[cfg(feature = "ssr")]
+use crate::notice::{CancelOutcome, Notice};
 
 /// One of the user's accounts that actions can run with.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,6 +55,7 @@ pub struct ActionsQuery {
     pub offset: Option<u32>,
     pub transfer: Option<String>,
     pub run: Option<String>,
+    #[serde(default)]
     pub params: BTreeMap<String, String>,
 }
 
@@ -62,59 +67,11 @@ pub async fn actions_page(query: ActionsQuery) -> Result<ActionsOverview, AppErr
     server::page(&state, user.id, query).await
 }
 
-#[server(endpoint = "globus_endpoints")]
-pub async fn globus_endpoints(
-    account: String,
-    scope: String,
-    q: String,
-    offset: u32,
-) -> Result<Result<EndpointPage, ActionProblem>, AppError> {
-    let (state, user) = server::caller().await?;
-    let Some(scope) = super::EndpointScope::parse(&scope) else {
-        return Ok(Err(ActionProblem::invalid("scope", "Unknown endpoint filter.")));
-    };
-    Ok(
-        match super::globus::Transfer::for_account(&state, user, &account).await {
-            Ok(transfer) => transfer.endpoint_search(scope, &q, offset).await,
-            Err(problem) => Err(problem),
-        },
-    )
-}
-
-#[server(endpoint = "globus_endpoint")]
-pub async fn globus_endpoint(
-    account: String,
-    endpoint_id: String,
-) -> Result<Result<super::Endpoint, ActionProblem>, AppError> {
-    let (state, user) = server::caller().await?;
-    Ok(
-        match super::globus::Transfer::for_account(&state, user, &account).await {
-            Ok(transfer) => transfer.endpoint(&endpoint_id).await,
-            Err(problem) => Err(problem),
-        },
-    )
-}
-
-#[server(endpoint = "globus_tasks")]
-pub async fn globus_tasks(account: String) -> Result<Result<Vec<Task>, ActionProblem>, AppError> {
-    let (state, user) = server::caller().await?;
-    Ok(
-        match super::globus::Transfer::for_account(&state, user, &account).await {
-            Ok(transfer) => transfer.tasks(20).await,
-            Err(problem) => Err(problem),
-        },
-    )
-}
-
+/// One task's status, for [`TaskStatus`](crate::components::task_status::TaskStatus) to follow it.
 #[server(endpoint = "globus_task")]
 pub async fn globus_task(account: String, task_id: String) -> Result<Result<Task, ActionProblem>, AppError> {
     let (state, user) = server::caller().await?;
-    Ok(
-        match super::globus::Transfer::for_account(&state, user, &account).await {
-            Ok(transfer) => transfer.task(&task_id).await,
-            Err(problem) => Err(problem),
-        },
-    )
+    Ok(service::run(&state, user, &account, GlobusAction::Task { task_id }.into()).await)
 }
 
 /// Submits a transfer (a plain form works: it redirects to the actions page showing the submission), or retries
@@ -143,40 +100,51 @@ pub async fn submit_transfer(
         recursive,
     };
     let resume = resume.filter(|r| !r.is_empty());
-    let result = match super::globus::Transfer::for_account(&state, user, &account).await {
-        Ok(transfer) => transfer.submit(&form, resume.as_deref()).await,
-        Err(problem) => Err((problem, None)),
-    };
-    let encode = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    let result: Result<Submission, _> =
+        service::run(&state, user, &account, GlobusAction::Transfer { form, resume }.into()).await;
+    let encode = crate::query::encode;
     let back = match &result {
         Ok(submission) => format!(
             "/actions?account={}&transfer={}",
             encode(&account),
             encode(&submission.id)
         ),
-        Err((_, Some(row))) => format!("/actions?account={}&transfer={}", encode(&account), encode(row)),
-        // Nothing was recorded (bad input): the field's name, never its text, goes back in the URL.
-        Err((ActionProblem::Invalid { field, .. }, None)) => {
-            format!(
-                "/actions?account={}&invalid={}#transfer",
+        Err(problem) => match (problem.pending_transfer(), problem) {
+            (Some(row), _) => format!("/actions?account={}&transfer={}", encode(&account), encode(row)),
+            // Nothing was recorded: the field's name, never its text, goes back in the URL.
+            (None, ActionProblem::Invalid { field, .. }) => {
+                let notice = Notice::TransferInvalid { field: field.clone() };
+                format!("/actions?account={}&{}#transfer", encode(&account), notice.to_query())
+            }
+            (None, _) => format!(
+                "/actions?account={}&{}#transfer",
                 encode(&account),
-                encode(field)
-            )
-        }
-        Err(_) => format!("/actions?account={}&failed=1#transfer", encode(&account)),
+                Notice::TransferNotSubmitted.to_query()
+            ),
+        },
     };
     crate::state::redirect_plain_form(&back);
-    Ok(result.map_err(|(problem, _)| problem))
+    Ok(result)
 }
 
-#[server(endpoint = "run_action")]
-pub async fn run_action(
-    account: String,
-    name: String,
-    #[server(default)] params: BTreeMap<String, String>,
-) -> Result<Result<ActionResult, ActionProblem>, AppError> {
+/// Cancels one of the account's tasks. A plain form: back on the actions page with what happened.
+#[server(endpoint = "globus_cancel_task")]
+pub async fn cancel_task(account: String, task_id: String) -> Result<Result<Cancellation, ActionProblem>, AppError> {
     let (state, user) = server::caller().await?;
-    Ok(super::configured::run(&state, user, &account, &name, &params).await)
+    let result: Result<Cancellation, _> =
+        service::run(&state, user, &account, GlobusAction::Cancel { task_id }.into()).await;
+    let outcome = match &result {
+        Ok(c) if c.cancelled => CancelOutcome::Cancelled,
+        Ok(_) => CancelOutcome::AlreadyEnded,
+        Err(ActionProblem::NotFound { .. }) => CancelOutcome::NotFound,
+        Err(_) => CancelOutcome::Failed,
+    };
+    crate::state::redirect_plain_form(&format!(
+        "/actions?account={}&{}#tasks",
+        crate::query::encode(&account),
+        Notice::Cancel(outcome).to_query()
+    ));
+    Ok(result)
 }
 
 #[cfg(feature = "ssr")]
@@ -184,7 +152,7 @@ mod server {
     use super::*;
     use crate::{
         accounts::repo as accounts,
-        actions::{EndpointScope, configured, globus::Transfer, repo},
+        actions::{EndpointScope, configured, repo, service::Action},
         providers::ProviderKind,
         state::{AppState, app_state, require_user, session},
     };
@@ -240,35 +208,37 @@ mod server {
             return Ok(page);
         };
         if account.is_globus {
-            let transfer = match Transfer::for_account(state, user_id, &account.id).await {
-                Ok(transfer) => transfer,
-                Err(problem) => {
-                    page.endpoints = Some(Err(problem));
-                    return Ok(page);
-                }
-            };
             let scope = query
                 .scope
                 .as_deref()
                 .and_then(EndpointScope::parse)
                 .unwrap_or_default();
-            let transfer_account = account.id.clone();
+            let search = GlobusAction::EndpointSearch {
+                scope,
+                text: query.q.clone().unwrap_or_default(),
+                offset: query.offset.unwrap_or(0),
+            };
+            let tasks = GlobusAction::Tasks {
+                limit: service::RECENT_TASKS,
+            };
             // The three reads run at once: one page load waits for the slowest, not their sum.
             let submission = async {
                 let id = query.transfer.as_deref()?;
                 let found = repo::find(&state.db.pool, user_id, id).await.ok()??;
-                if found.account_id != transfer_account {
+                if found.account_id != account.id {
                     return None;
                 }
-                let task = match &found.task_id {
-                    Some(task_id) => Some(transfer.task(task_id).await),
+                let task = match found.task_id.clone() {
+                    Some(task_id) => {
+                        Some(service::run(state, user_id, &account.id, GlobusAction::Task { task_id }.into()).await)
+                    }
                     None => None,
                 };
                 Some((found, task))
             };
             let (endpoints, tasks, submission) = tokio::join!(
-                transfer.endpoint_search(scope, query.q.as_deref().unwrap_or(""), query.offset.unwrap_or(0)),
-                transfer.tasks(10),
+                service::run(state, user_id, &account.id, search.into()),
+                service::run(state, user_id, &account.id, tasks.into()),
                 submission,
             );
             page.endpoints = Some(endpoints);
@@ -279,8 +249,12 @@ mod server {
             let headers = leptos::prelude::use_context::<axum::http::request::Parts>().map(|parts| parts.headers);
             let ours = state.settings.server.public_origin();
             if headers.is_some_and(|h| crate::http::origin::is_same_origin_navigation(&h, &ours)) {
-                let result = configured::run(state, user_id, &account.id, name, &query.params).await;
-                page.result = Some((name.clone(), result));
+                let action = Action::Configured {
+                    name: name.clone(),
+                    params: query.params.clone(),
+                };
+                let result = service::run(state, user_id, &account.id, action).await;
+                page.result = Some((name.clone(), result.map(configured::readable)));
             } else {
                 page.not_run = Some((name.clone(), query.params.clone()));
             }

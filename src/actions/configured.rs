@@ -49,9 +49,9 @@ pub fn target(
 ) -> Result<String, ActionProblem> {
     let encode = |s: &str| utf8_percent_encode(s, NON_ALPHANUMERIC).to_string();
     if is_dot_segment(subject) {
-        return Err(ActionProblem::Failed {
-            message: "The account's identifier at the provider cannot be used in a URL path.".into(),
-        });
+        return Err(ActionProblem::failed(
+            "The account's identifier at the provider cannot be used in a URL path.",
+        ));
     }
     let mut path = action.path.replace("{subject}", &encode(subject));
     let mut query = url::form_urlencoded::Serializer::new(String::new());
@@ -103,15 +103,8 @@ fn is_dot_segment(value: &str) -> bool {
     value == "." || value == ".."
 }
 
-/// Runs `provider`'s action `name` as the user's account `account_id`, its answer readable on a page.
-pub async fn run(
-    state: &AppState,
-    user_id: i64,
-    account_id: &str,
-    name: &str,
-    params: &BTreeMap<String, String>,
-) -> Result<ActionResult, ActionProblem> {
-    let response = fetch(state, user_id, account_id, name, params).await?;
+/// A configured action's answer, readable on a page: its JSON pretty-printed (or its text), cut at `MAX_SHOWN`.
+pub fn readable(response: ApiResponse) -> ActionResult {
     let mut body = match serde_json::from_slice::<serde_json::Value>(&response.body) {
         Ok(json) => serde_json::to_string_pretty(&json).unwrap_or_default(),
         Err(_) => String::from_utf8_lossy(&response.body).into_owned(),
@@ -124,10 +117,10 @@ pub async fn run(
         body.truncate(cut);
         body.push_str("\n… (cut)");
     }
-    Ok(ActionResult {
+    ActionResult {
         status: response.status,
         body,
-    })
+    }
 }
 
 /// Calls `provider`'s action `name` as the user's account `account_id`: the provider's successful answer as it is.
@@ -178,9 +171,7 @@ pub async fn fetch(
     if !response.is_success() {
         return Err(globus::ok_json(&response)
             .err()
-            .unwrap_or_else(|| ActionProblem::Failed {
-                message: format!("HTTP {}", response.status),
-            }));
+            .unwrap_or_else(|| ActionProblem::failed(format!("HTTP {}", response.status))));
     }
     Ok(response)
 }

@@ -7,8 +7,8 @@ use serde_json::{Value, json};
 use url::Url;
 
 use super::{
-    ActionProblem, Endpoint, EndpointPage, EndpointScope, SEARCH_CAP, SEARCH_PAGE, Submission, SyncLevel,
-    TRANSFER_RESOURCE_SERVER, Task, TransferForm, repo,
+    ActionProblem, Cancellation, Endpoint, EndpointPage, EndpointScope, SEARCH_CAP, SEARCH_PAGE, Submission, SyncLevel,
+    TRANSFER_RESOURCE_SERVER, Task, TransferForm, field_rule, repo,
 };
 use crate::{
     accounts::repo as accounts,
@@ -141,7 +141,7 @@ impl<'a> Transfer<'a> {
 
     /// `GET endpoint/{id}`.
     pub async fn endpoint(&self, endpoint_id: &str) -> Result<Endpoint, ActionProblem> {
-        let id = endpoint_uuid("endpoint", endpoint_id)?;
+        let id = endpoint_uuid("endpoint_id", endpoint_id)?;
         let response = self
             .send(
                 reqwest::Method::GET,
@@ -161,43 +161,25 @@ impl<'a> Transfer<'a> {
 
     /// Submits a transfer. A new submission gets a `submission_id` from Globus first and is recorded; `resume` names
     /// a recorded one to retry with its own `submission_id` (after consent, or when an answer was lost), so Globus
-    /// starts at most one task for it. The problem comes back with the submission's id to resume.
-    pub async fn submit(
-        &self,
-        form: &TransferForm,
-        resume: Option<&str>,
-    ) -> Result<Submission, (ActionProblem, Option<String>)> {
+    /// starts at most one task for it. A problem after recording names the submission to resume
+    /// ([`ActionProblem::pending_transfer`]).
+    pub async fn submit(&self, form: &TransferForm, resume: Option<&str>) -> Result<Submission, ActionProblem> {
         let pool = &self.state.db.pool;
         let submission = match resume {
-            Some(id) => {
-                let found = repo::find(pool, self.user_id, id)
-                    .await
-                    .map_err(|e| (internal(e), None))?;
-                match found {
-                    Some(s) if s.account_id == self.account_id => s,
-                    _ => {
-                        return Err((
-                            ActionProblem::NotFound {
-                                what: "transfer submission".into(),
-                            },
-                            None,
-                        ));
-                    }
-                }
-            }
+            Some(id) => match repo::find(pool, self.user_id, id).await.map_err(internal)? {
+                Some(s) if s.account_id == self.account_id => s,
+                _ => return Err(ActionProblem::not_found("transfer submission")),
+            },
             None => {
-                validate(form).map_err(|p| (p, None))?;
+                validate(form)?;
                 let response = self
                     .send(reqwest::Method::GET, "submission_id", "/submission_id", &[], None)
-                    .await
-                    .map_err(|p| (p, None))?;
-                let body = ok_json(&response).map_err(|p| (p, None))?;
-                let submission_id = body["value"]
-                    .as_str()
-                    .ok_or_else(|| (bad_answer("submission_id"), None))?;
+                    .await?;
+                let body = ok_json(&response)?;
+                let submission_id = body["value"].as_str().ok_or_else(|| bad_answer("submission_id"))?;
                 repo::insert(pool, self.user_id, &self.account_id, form, submission_id, now_ms())
                     .await
-                    .map_err(|e| (internal(e), None))?
+                    .map_err(internal)?
             }
         };
         if submission.status == "submitted" {
@@ -219,7 +201,7 @@ impl<'a> Transfer<'a> {
             Ok(task_id) => {
                 repo::mark_submitted(pool, &submission.id, &task_id, now)
                     .await
-                    .map_err(|e| (internal(e), Some(submission.id.clone())))?;
+                    .map_err(|e| internal(e).with_transfer(&submission.id))?;
                 Ok(Submission {
                     status: "submitted".into(),
                     task_id: Some(task_id),
@@ -227,14 +209,9 @@ impl<'a> Transfer<'a> {
                     ..submission
                 })
             }
-            Err(mut problem) => {
+            Err(problem) => {
                 let _ = repo::mark_failed(pool, &submission.id, &problem.message(), now).await;
-                if let ActionProblem::NeedsConsent { transfer, .. } | ActionProblem::NeedsReconnect { transfer, .. } =
-                    &mut problem
-                {
-                    *transfer = Some(submission.id.clone());
-                }
-                Err((problem, Some(submission.id)))
+                Err(problem.with_transfer(&submission.id))
             }
         }
     }
@@ -257,7 +234,7 @@ impl<'a> Transfer<'a> {
 
     /// `GET task/{id}`.
     pub async fn task(&self, task_id: &str) -> Result<Task, ActionProblem> {
-        let id = endpoint_uuid("task", task_id)?;
+        let id = endpoint_uuid("task_id", task_id)?;
         let response = self
             .send(
                 reqwest::Method::GET,
@@ -271,6 +248,30 @@ impl<'a> Transfer<'a> {
             return Err(ActionProblem::NotFound { what: "task".into() });
         }
         Ok(task(&ok_json(&response)?))
+    }
+
+    /// `POST task/{id}/cancel`. A task that finished first is not an error: Globus answers `TaskComplete`.
+    pub async fn cancel(&self, task_id: &str) -> Result<Cancellation, ActionProblem> {
+        let id = endpoint_uuid("task_id", task_id)?;
+        let response = self
+            .send(
+                reqwest::Method::POST,
+                &format!("task/{id}/cancel"),
+                "/task/{task_id}/cancel",
+                &[],
+                None,
+            )
+            .await?;
+        if response.status == 404 {
+            return Err(ActionProblem::not_found("task"));
+        }
+        let body = ok_json(&response)?;
+        let code = body["code"].as_str().ok_or_else(|| bad_answer("cancel"))?;
+        Ok(Cancellation {
+            task_id: id,
+            cancelled: code == "Canceled",
+            message: body["message"].as_str().unwrap_or(code).chars().take(300).collect(),
+        })
     }
 }
 
@@ -307,15 +308,9 @@ pub fn validate(form: &TransferForm) -> Result<(), ActionProblem> {
         ("destination_path", &form.destination_path),
     ] {
         let path = path.trim();
-        if path.is_empty() {
-            return Err(ActionProblem::invalid(field, "A path is required."));
-        }
         if !(path.starts_with('/') || path.starts_with("~/")) || path.len() > 4096 || path.chars().any(char::is_control)
         {
-            return Err(ActionProblem::invalid(
-                field,
-                "A path starts with / or ~/, has no control characters and at most 4,096 bytes.",
-            ));
+            return Err(broken(field));
         }
     }
     let label = form.label.trim();
@@ -324,24 +319,24 @@ pub fn validate(form: &TransferForm) -> Result<(), ActionProblem> {
             .chars()
             .all(|c| c.is_alphanumeric() || matches!(c, ' ' | '-' | '_' | '.' | ',' | '(' | ')'))
     {
-        return Err(ActionProblem::invalid(
-            "label",
-            "A label has at most 128 letters, digits, spaces and - _ . , ( ).",
-        ));
+        return Err(broken("label"));
     }
     if !form.sync_level.is_empty() && SyncLevel::parse(&form.sync_level).is_none() {
-        return Err(ActionProblem::invalid(
-            "sync_level",
-            "Sync level is one of exists, size, mtime, checksum (or none).",
-        ));
+        return Err(broken("sync_level"));
     }
     Ok(())
 }
 
+/// `field` broke its rule ([`field_rule`]).
+fn broken(field: &str) -> ActionProblem {
+    ActionProblem::invalid(field, field_rule(field).unwrap_or("This value is not valid."))
+}
+
+/// An endpoint or task id, as Transfer writes it.
 fn endpoint_uuid(field: &str, value: &str) -> Result<String, ActionProblem> {
     uuid::Uuid::parse_str(value.trim())
         .map(|u| u.to_string())
-        .map_err(|_| ActionProblem::invalid(field, "An endpoint or task id is a UUID (like 4f8e…-…)."))
+        .map_err(|_| broken(field))
 }
 
 fn endpoint(v: &Value) -> Endpoint {
@@ -394,20 +389,17 @@ pub fn ok_json(response: &ApiResponse) -> Result<Value, ActionProblem> {
         status: response.status,
         code: field("code").unwrap_or_else(|| format!("HTTP {}", response.status)),
         message: field("message").unwrap_or_else(|| "no explanation given".into()),
+        transfer: None,
     })
 }
 
 fn bad_answer(what: &str) -> ActionProblem {
-    ActionProblem::Failed {
-        message: format!("The provider's answer to {what} could not be read."),
-    }
+    ActionProblem::failed(format!("The provider's answer to {what} could not be read."))
 }
 
 pub fn internal(e: impl std::fmt::Display) -> ActionProblem {
     tracing::error!("action failed: {e}");
-    ActionProblem::Failed {
-        message: "Something went wrong on our side; it has been logged.".into(),
-    }
+    ActionProblem::failed("Something went wrong on our side; it has been logged.")
 }
 
 /// A delegation failure as the action that fixes it.
@@ -419,9 +411,10 @@ pub fn problem(e: CallError) -> ActionProblem {
         CallError::Unavailable(Unavailable::NeedsConsent { scopes }) => {
             ActionProblem::NeedsConsent { scopes, transfer: None }
         }
-        CallError::Unavailable(Unavailable::ProviderUnavailable { retry_at }) => {
-            ActionProblem::ProviderUnavailable { retry_at }
-        }
+        CallError::Unavailable(Unavailable::ProviderUnavailable { retry_at }) => ActionProblem::ProviderUnavailable {
+            retry_at,
+            transfer: None,
+        },
         CallError::Unavailable(Unavailable::NotFound) => ActionProblem::NotFound {
             what: "linked account with a token for this service".into(),
         },
@@ -435,8 +428,6 @@ pub fn problem(e: CallError) -> ActionProblem {
                 .into(),
             transfer: None,
         },
-        other => ActionProblem::Failed {
-            message: other.to_string(),
-        },
+        other => ActionProblem::failed(other.to_string()),
     }
 }

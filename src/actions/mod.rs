@@ -1,6 +1,7 @@
 //! Actions taken for users with their linked accounts: Globus Transfer (typed) and the configured read actions of
-//! any provider. This module holds the wire types (compiled for the browser too); the calls are in [`globus`] and
-//! [`configured`], the server functions in [`api`].
+//! any provider. This module holds the wire types (compiled for the browser too). [`service`] is the one way an
+//! action runs, for the pages' server functions ([`api`]) and the service API alike; the calls themselves are in
+//! [`globus`] and [`configured`].
 //!
 //! Every call goes through `delegation` (one internal API: bearer, exactly-once refresh, failure states, audit).
 //! A failure the user can fix comes back as an [`ActionProblem`] the page turns into the action that fixes it.
@@ -12,6 +13,8 @@ pub mod configured;
 pub mod globus;
 #[cfg(feature = "ssr")]
 pub mod repo;
+#[cfg(feature = "ssr")]
+pub mod service;
 
 use serde::{Deserialize, Serialize};
 
@@ -22,29 +25,47 @@ pub const SEARCH_CAP: u32 = 1000;
 pub const SEARCH_PAGE: u32 = 25;
 
 /// Why an action could not be done, as something the user can act on.
+///
+/// `transfer` names a transfer submission that was recorded before the problem happened: retry it (with the same
+/// Globus `submission_id`, so at most one task starts) rather than submitting the form again.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ActionProblem {
-    /// Reconnect the account. `transfer` is the pending submission to retry after.
+    /// Reconnect the account.
     NeedsReconnect {
         reason: String,
         #[serde(default)]
         transfer: Option<String>,
     },
-    /// Grant access: the provider asked for these scopes. `transfer` is the pending submission to retry after.
+    /// Grant access: the provider asked for these scopes.
     NeedsConsent {
         scopes: Vec<String>,
+        #[serde(default)]
         transfer: Option<String>,
     },
     /// Retry after `retry_at` (Unix ms).
-    ProviderUnavailable { retry_at: i64 },
+    ProviderUnavailable {
+        retry_at: i64,
+        #[serde(default)]
+        transfer: Option<String>,
+    },
     /// Bad input: which field, and what is wrong.
     Invalid { field: String, message: String },
     /// No such account (of yours), endpoint, task or action.
     NotFound { what: String },
     /// The provider refused the request itself (its code and message).
-    Upstream { status: u16, code: String, message: String },
+    Upstream {
+        status: u16,
+        code: String,
+        message: String,
+        #[serde(default)]
+        transfer: Option<String>,
+    },
     /// Anything else: the provider did not answer, or an internal error (logged).
-    Failed { message: String },
+    Failed {
+        message: String,
+        #[serde(default)]
+        transfer: Option<String>,
+    },
 }
 
 impl ActionProblem {
@@ -55,13 +76,46 @@ impl ActionProblem {
         }
     }
 
-    /// The submission waiting for this problem's fix (Reconnect, Grant access), to retry after it.
+    pub fn failed(message: impl Into<String>) -> Self {
+        ActionProblem::Failed {
+            message: message.into(),
+            transfer: None,
+        }
+    }
+
+    pub fn not_found(what: impl Into<String>) -> Self {
+        ActionProblem::NotFound { what: what.into() }
+    }
+
+    /// The same problem, naming the recorded submission to retry after it. Bad input and a missing account or
+    /// submission happen before anything is recorded, so they carry none.
+    pub fn with_transfer(mut self, submission: &str) -> Self {
+        if let Some(slot) = self.transfer_slot() {
+            *slot = Some(submission.to_owned());
+        }
+        self
+    }
+
+    fn transfer_slot(&mut self) -> Option<&mut Option<String>> {
+        match self {
+            ActionProblem::NeedsReconnect { transfer, .. }
+            | ActionProblem::NeedsConsent { transfer, .. }
+            | ActionProblem::ProviderUnavailable { transfer, .. }
+            | ActionProblem::Upstream { transfer, .. }
+            | ActionProblem::Failed { transfer, .. } => Some(transfer),
+            ActionProblem::Invalid { .. } | ActionProblem::NotFound { .. } => None,
+        }
+    }
+
+    /// The recorded submission waiting for this problem's fix, to retry after it.
     pub fn pending_transfer(&self) -> Option<&str> {
         match self {
-            ActionProblem::NeedsReconnect { transfer, .. } | ActionProblem::NeedsConsent { transfer, .. } => {
-                transfer.as_deref()
-            }
-            _ => None,
+            ActionProblem::NeedsReconnect { transfer, .. }
+            | ActionProblem::NeedsConsent { transfer, .. }
+            | ActionProblem::ProviderUnavailable { transfer, .. }
+            | ActionProblem::Upstream { transfer, .. }
+            | ActionProblem::Failed { transfer, .. } => transfer.as_deref(),
+            ActionProblem::Invalid { .. } | ActionProblem::NotFound { .. } => None,
         }
     }
 
@@ -78,7 +132,7 @@ impl ActionProblem {
             ActionProblem::Invalid { message, .. } => message.clone(),
             ActionProblem::NotFound { what } => format!("No such {what}."),
             ActionProblem::Upstream { code, message, .. } => format!("The provider refused: {message} ({code})."),
-            ActionProblem::Failed { message } => message.clone(),
+            ActionProblem::Failed { message, .. } => message.clone(),
         }
     }
 }
@@ -193,7 +247,33 @@ impl SyncLevel {
     }
 }
 
-/// A transfer as the user asked for it (validated by `globus::TransferSpec::validate`).
+/// The rule a field of a Globus action breaks, in the words the user reads: the validator's message
+/// (`globus::validate`), and the page's after a plain-form post, which carries only the field's name.
+pub fn field_rule(field: &str) -> Option<&'static str> {
+    Some(match field {
+        "source_endpoint" | "destination_endpoint" | "endpoint_id" => {
+            "An endpoint id is a UUID (like 4f8e…-…): copy it from the endpoints table."
+        }
+        "task_id" => "A task id is a UUID (like 4f8e…-…).",
+        "source_path" | "destination_path" => {
+            "A path starts with / or ~/, has no control characters and at most 4,096 bytes."
+        }
+        "label" => "A label has at most 128 letters, digits, spaces and - _ . , ( ).",
+        "sync_level" => "Sync level is one of exists, size, mtime, checksum (or none).",
+        _ => return None,
+    })
+}
+
+/// What cancelling a task did: `cancelled`, or the task had already finished (Globus answers `TaskComplete`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cancellation {
+    pub task_id: String,
+    pub cancelled: bool,
+    /// The provider's own words.
+    pub message: String,
+}
+
+/// A transfer as the user asked for it (validated by `globus::validate`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct TransferForm {
     pub account: String,

@@ -43,13 +43,7 @@ pub async fn admin_disconnect(account: String, reason: String) -> Result<crate::
     let admin = super::require_admin(&state, &session().await?).await?;
     match super::accounts::force_disconnect(&state, admin.id, &account, &reason, request_id().as_deref()).await {
         Ok((owner, outcome)) => {
-            redirect_plain_form(&format!(
-                "/admin/accounts?user={owner}&disconnected={}&revoked={}&failed={}{}",
-                outcome.provider_id,
-                outcome.revoked,
-                outcome.failed,
-                if outcome.not_offered { "&not_offered=1" } else { "" }
-            ));
+            redirect_plain_form(&format!("/admin/accounts?user={owner}&{}", outcome.notice().to_query()));
             Ok(outcome)
         }
         Err(err) => {

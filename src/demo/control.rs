@@ -25,6 +25,7 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         .route("/revoke-grants", post(revoke_grants))
         .route("/token-fault", post(set_token_fault).delete(clear_token_fault))
         .route("/token-delay", post(set_token_delay))
+        .route("/task-duration", post(set_task_duration))
         .route("/require-consent", post(require_consent))
         .route("/id-token-fault", post(set_id_token_fault))
         .route("/callback-iss-fault", post(set_callback_iss_fault))
@@ -111,6 +112,19 @@ struct DelayBody {
 async fn set_token_delay(State(shared): State<Arc<Shared>>, bytes: Bytes) -> Result<Response, BadBody> {
     let request: DelayBody = body(&bytes)?;
     provider(shared).set_token_delay(Duration::from_millis(request.millis));
+    Ok(ok())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TaskDurationBody {
+    millis: u64,
+    identity: Option<String>,
+}
+
+async fn set_task_duration(State(shared): State<Arc<Shared>>, bytes: Bytes) -> Result<Response, BadBody> {
+    let request: TaskDurationBody = body(&bytes)?;
+    provider(shared).set_task_duration(request.identity.as_deref(), Duration::from_millis(request.millis));
     Ok(ok())
 }
 

@@ -278,6 +278,13 @@ impl DemoProvider {
         self.shared.store().switches.token_delay = delay;
     }
 
+    /// Tasks that `identity` (a `sub`), or anyone, submits from now on stay ACTIVE for `duration` (until cancelled)
+    /// rather than `transfer::ACTIVE_FOR`.
+    pub fn set_task_duration(&self, identity: Option<&str>, duration: Duration) {
+        let durations = &mut self.shared.store().switches.task_durations;
+        durations.insert(identity.map(str::to_owned), duration);
+    }
+
     /// From now on, a transfer touching `collection_id` needs a grant that consented to its `data_access` scope.
     pub fn require_consent(&self, collection_id: &str) {
         self.shared

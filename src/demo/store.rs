@@ -155,6 +155,8 @@ pub(crate) struct Switches {
     pub reject_api_tokens: bool,
     /// Whose tokens the revocation endpoint refuses (503, revoking nothing).
     pub revocation_fault: RevocationFault,
+    /// How long tasks submitted from now on stay ACTIVE: for one identity (`sub`), or for everyone (`None`).
+    pub task_durations: std::collections::BTreeMap<Option<String>, Duration>,
 }
 
 /// Revocation faults: for everyone, or for the tokens of some identities only (browser tests run in parallel, each

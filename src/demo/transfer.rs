@@ -1,8 +1,9 @@
 //! A subset of the Globus Transfer API v0.10: endpoint search and documents, submission ids, transfer submission
-//! (with the `ConsentRequired` dance for GCSv5 collections) and the caller's tasks.
+//! (with the `ConsentRequired` dance for GCSv5 collections), the caller's tasks and cancelling one.
 //!
 //! Every call needs an active access token for `transfer.api.globus.org`. Tasks are ACTIVE for their first
-//! [`ACTIVE_FOR`] and SUCCEEDED after, so a client can watch one finish without a clock of its own.
+//! [`ACTIVE_FOR`] (or the duration set with `DemoProvider::set_task_duration`) and SUCCEEDED after, so a client can
+//! watch one finish without a clock of its own. A cancelled task is FAILED, with the `CANCELED` fatal error.
 
 use std::{
     sync::Arc,
@@ -46,6 +47,7 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         .route("/v0.10/transfer", post(submit_transfer))
         .route("/v0.10/task_list", get(task_list))
         .route("/v0.10/task/{task_id}", get(get_task))
+        .route("/v0.10/task/{task_id}/cancel", post(cancel_task))
 }
 
 /// A submitted transfer.
@@ -62,6 +64,9 @@ pub(crate) struct Task {
     pub files: u64,
     pub directories: u64,
     pub requested_at: SystemTime,
+    /// How long it stays ACTIVE.
+    pub active_for: Duration,
+    pub cancelled_at: Option<SystemTime>,
     pub deadline: Option<String>,
     pub sync_level: Option<Value>,
     pub options: TransferOptions,
@@ -408,6 +413,12 @@ async fn submit_transfer(
         return Ok(consent_required(&missing));
     }
     let files = document.items.iter().filter(|item| !item.recursive).count() as u64;
+    let durations = &store.switches.task_durations;
+    let active_for = durations
+        .get(&Some(caller.sub.clone()))
+        .or_else(|| durations.get(&None))
+        .copied()
+        .unwrap_or(ACTIVE_FOR);
     let task = Task {
         task_id: uuid::Uuid::new_v4().to_string(),
         submission_id: submission_id.clone(),
@@ -419,6 +430,8 @@ async fn submit_transfer(
         files,
         directories: document.items.len() as u64 - files,
         requested_at: SystemTime::now(),
+        active_for,
+        cancelled_at: None,
         deadline: document.deadline,
         sync_level: document.sync_level,
         options: document.options,
@@ -491,10 +504,20 @@ fn timestamp(time: SystemTime) -> String {
 }
 
 impl Task {
+    /// When it ended (succeeded or was cancelled), if it has by `now`.
+    fn ended_at(&self, now: SystemTime) -> Option<SystemTime> {
+        let done = self.requested_at + self.active_for;
+        match self.cancelled_at {
+            Some(cancelled) if cancelled < done => Some(cancelled),
+            _ => (now >= done).then_some(done),
+        }
+    }
+
     fn status(&self, now: SystemTime) -> &'static str {
-        match now.duration_since(self.requested_at) {
-            Ok(elapsed) if elapsed >= ACTIVE_FOR => "SUCCEEDED",
-            _ => "ACTIVE",
+        match (self.ended_at(now), self.cancelled_at) {
+            (None, _) => "ACTIVE",
+            (Some(ended), Some(cancelled)) if ended == cancelled => "FAILED",
+            (Some(_), _) => "SUCCEEDED",
         }
     }
 
@@ -502,6 +525,7 @@ impl Task {
     fn document(&self, now: SystemTime) -> Value {
         let status = self.status(now);
         let done = status == "SUCCEEDED";
+        let cancelled = status == "FAILED";
         let items = self.files + self.directories;
         // Deterministic sizes: 4 MiB a file, 64 MiB a directory; half of it is moved while ACTIVE.
         let total_bytes = self.files * 4 * 1024 * 1024 + self.directories * 64 * 1024 * 1024;
@@ -514,17 +538,17 @@ impl Task {
             "canceled_by_admin": null,
             "canceled_by_admin_message": null,
             "command": "API 0.10",
-            "completion_time": if done { json!(timestamp(self.requested_at + ACTIVE_FOR)) } else { Value::Null },
+            "completion_time": self.ended_at(now).map_or(Value::Null, |at| json!(timestamp(at))),
             "deadline": self.deadline.clone().unwrap_or_else(|| timestamp(self.requested_at + Duration::from_secs(86_400))),
             "delete_destination_extra": self.options.delete_destination_extra,
             "destination_endpoint": self.destination.id,
             "destination_endpoint_display_name": self.destination.display_name,
             "destination_endpoint_id": self.destination.id,
             "directories": self.directories,
-            "effective_bytes_per_second": total_bytes / ACTIVE_FOR.as_secs(),
+            "effective_bytes_per_second": total_bytes / self.active_for.as_secs().max(1),
             "encrypt_data": self.options.encrypt_data,
             "fail_on_quota_errors": self.options.fail_on_quota_errors,
-            "fatal_error": null,
+            "fatal_error": if cancelled { json!({"code": "CANCELED", "description": "canceled"}) } else { Value::Null },
             "faults": 0,
             "files": self.files,
             "files_skipped": 0,
@@ -533,13 +557,13 @@ impl Task {
         });
         let rest = json!({
             "history_deleted": false,
-            "is_ok": if done { Value::Null } else { json!(true) },
+            "is_ok": if done || cancelled { Value::Null } else { json!(true) },
             "is_paused": false,
             "label": self.label,
-            "nice_status": if done { Value::Null } else { json!("OK") },
+            "nice_status": if done || cancelled { Value::Null } else { json!("OK") },
             "nice_status_details": null,
             "nice_status_expires_in": null,
-            "nice_status_short_description": if done { Value::Null } else { json!("OK") },
+            "nice_status_short_description": if done || cancelled { Value::Null } else { json!("OK") },
             "owner_id": self.owner,
             "preserve_timestamp": self.options.preserve_timestamp,
             "recursive_symlinks": "ignore",
@@ -549,10 +573,10 @@ impl Task {
             "source_endpoint_display_name": self.source.display_name,
             "source_endpoint_id": self.source.id,
             "status": status,
-            "subtasks_canceled": 0,
+            "subtasks_canceled": if cancelled { items } else { 0 },
             "subtasks_expired": 0,
             "subtasks_failed": 0,
-            "subtasks_pending": if done { 0 } else { items },
+            "subtasks_pending": if done || cancelled { 0 } else { items },
             "subtasks_retrying": 0,
             "subtasks_skipped_errors": 0,
             "subtasks_succeeded": if done { items } else { 0 },
@@ -693,6 +717,52 @@ async fn get_task(
             &resource,
         )),
     }
+}
+
+/// `POST /task/{id}/cancel`: the `result` of globus-sdk's `transfer.cancel_task` test data, `Canceled`; a task that
+/// had already ended answers `TaskComplete` (still 200), as Transfer does.
+async fn cancel_task(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Path(task_id): Path<String>,
+) -> Result<Response, TransferError> {
+    let resource = format!("/v0.10/task/{task_id}/cancel");
+    let caller = caller(&shared, &headers, &resource)?;
+    let now = SystemTime::now();
+    let mut store = shared.store();
+    let Some(task) = store
+        .tasks
+        .iter_mut()
+        .find(|task| task.owner == caller.sub && task.task_id.eq_ignore_ascii_case(&task_id))
+    else {
+        return Err(error(
+            StatusCode::NOT_FOUND,
+            "TaskNotFound",
+            &format!("Task '{task_id}' not found"),
+            &resource,
+        ));
+    };
+    let (code, message) = if task.ended_at(now).is_some() {
+        (
+            "TaskComplete",
+            "The task completed before the cancel request was processed.",
+        )
+    } else {
+        task.cancelled_at = Some(now);
+        ("Canceled", "The task has been cancelled successfully.")
+    };
+    drop(store);
+    tracing::info!(code, "demo: task cancel");
+    Ok(json(
+        StatusCode::OK,
+        &json!({
+            "DATA_TYPE": "result",
+            "code": code,
+            "message": message,
+            "request_id": random_string(9),
+            "resource": format!("/task/{task_id}/cancel"),
+        }),
+    ))
 }
 
 #[cfg(test)]

@@ -5,12 +5,18 @@ use leptos_meta::Title;
 use leptos_router::{components::Redirect, hooks::use_query_map};
 
 use crate::{
+    accounts::Reader,
     actions::{
         ActionProblem, ActionResult, ActionView, EndpointPage, EndpointScope, SEARCH_CAP, Submission, SyncLevel, Task,
         api::{ActionAccount, ActionsOverview, ActionsQuery, SubmitTransfer, actions_page},
     },
-    components::{link_form::LinkForm, task_status::TaskStatus, time::format_time},
+    components::{
+        link_form::LinkForm,
+        task_status::{TaskStatus, is_final},
+        time::format_time,
+    },
     error::AppError,
+    notice::Notice,
 };
 
 /// "Actions" (first version): what onbehalf can do with the user's linked accounts — Globus endpoints (search,
@@ -138,7 +144,7 @@ fn Problem(
     let fix = match &problem {
         ActionProblem::NeedsReconnect { .. } => Some(form("reconnect", "Reconnect")),
         ActionProblem::NeedsConsent { .. } => Some(form("grant", "Grant access")),
-        ActionProblem::ProviderUnavailable { retry_at } => {
+        ActionProblem::ProviderUnavailable { retry_at, .. } => {
             Some(view! { <p>{format!("Retry after {}.", format_time(*retry_at))}</p> }.into_any())
         }
         _ => None,
@@ -255,38 +261,19 @@ fn EndpointsSection(account: ActionAccount, endpoints: Option<Result<EndpointPag
     .into_any()
 }
 
-/// Field names the transfer form can report (`?invalid=<field>`): only these are shown, never URL text.
-fn invalid_message(field: &str) -> Option<&'static str> {
-    Some(match field {
-        "source_endpoint" | "destination_endpoint" => "An endpoint id is a UUID: copy it from the endpoints table.",
-        "source_path" | "destination_path" => "A path starts with / or ~/ and has no control characters.",
-        "label" => "A label has at most 128 letters, digits, spaces and - _ . , ( ).",
-        "sync_level" => "Choose a sync level from the list.",
-        _ => return None,
-    })
-}
-
 #[component]
 fn TransferSection(
     account: ActionAccount,
     submission: Option<(Submission, Option<Result<Task, ActionProblem>>)>,
 ) -> impl IntoView {
-    let query = use_query_map().read_untracked();
-    let invalid = query
-        .get("invalid")
-        .and_then(|f| invalid_message(&f))
-        .map(|m| view! { <div class="alert alert-error" role="alert">{m}</div> });
-    let failed = query
-        .get("failed")
-        .map(|_| view! { <div class="alert alert-error" role="alert">"The transfer could not be submitted. Try again."</div> });
+    let notice = page_notice(|n| matches!(n, Notice::TransferInvalid { .. } | Notice::TransferNotSubmitted));
     let status =
         submission.map(|(s, task)| view! { <SubmissionStatus submission=s task=task account=account.clone() /> });
     view! {
         <section class="panel" aria-labelledby="transfer-heading" id="transfer">
             <h2 id="transfer-heading">"Transfer"</h2>
             {status}
-            {invalid}
-            {failed}
+            {notice}
             <SubmitTransferForm account=account.id.clone() label="Submit transfer">
                 <input type="hidden" name="account" value=account.id.clone() />
                 <div class="field-row">
@@ -381,9 +368,7 @@ fn SubmitTransferForm(
                 }
                 .into_any()
             }
-            Ok(Err(ActionProblem::Invalid { field, message })) => {
-                // The same words as after a plain-form post.
-                let message = invalid_message(&field).map_or(message, str::to_owned);
+            Ok(Err(ActionProblem::Invalid { message, .. })) => {
                 view! { <div class="alert alert-error" role="alert">{message}</div> }.into_any()
             }
             Ok(Err(problem @ (ActionProblem::NeedsConsent { .. } | ActionProblem::NeedsReconnect { .. }))) => {
@@ -391,7 +376,10 @@ fn SubmitTransferForm(
                 // with the pending submission to retry after it, as a plain-form post does (`submit_transfer`).
                 let back = match problem.pending_transfer() {
                     Some(row) => format!("/actions?account={account}&transfer={row}#transfer"),
-                    None => format!("/actions?account={account}&failed=1#transfer"),
+                    None => format!(
+                        "/actions?account={account}&{}#transfer",
+                        Notice::TransferNotSubmitted.to_query()
+                    ),
                 };
                 #[cfg(feature = "hydrate")]
                 let _ = leptos::prelude::window().location().assign(&back);
@@ -401,7 +389,7 @@ fn SubmitTransferForm(
             }
             Ok(Err(problem)) => {
                 let retry = match problem {
-                    ActionProblem::ProviderUnavailable { retry_at } => {
+                    ActionProblem::ProviderUnavailable { retry_at, .. } => {
                         format!(" Retry after {}.", format_time(retry_at))
                     }
                     _ => String::new(),
@@ -510,20 +498,26 @@ fn TasksSection(account: ActionAccount, tasks: Option<Result<Vec<Task>, ActionPr
                             <th scope="col">"To"</th>
                             <th scope="col">"Requested"</th>
                             <th scope="col">"Files"</th>
+                            <th scope="col"><span class="visually-hidden">"Cancel"</span></th>
                         </tr>
                     </thead>
                     <tbody>
                         {tasks
                             .into_iter()
                             .map(|t| {
+                                let name = t.label.unwrap_or_else(|| t.task_id.clone());
+                                let cancel = (!is_final(&t.status)).then(|| {
+                                    view! { <CancelTaskForm account=account.id.clone() task_id=t.task_id.clone() name=name.clone() /> }
+                                });
                                 view! {
                                     <tr>
-                                        <th scope="row">{t.label.unwrap_or_else(|| t.task_id.clone())}</th>
+                                        <th scope="row">{name.clone()}</th>
                                         <td><TaskStatus account=account.id.clone() task_id=t.task_id.clone() status=t.status /></td>
                                         <td>{t.source}</td>
                                         <td>{t.destination}</td>
                                         <td>{t.request_time}</td>
                                         <td>{format!("{}/{}", t.files_transferred, t.files)}</td>
+                                        <td>{cancel}</td>
                                     </tr>
                                 }
                             })
@@ -535,12 +529,36 @@ fn TasksSection(account: ActionAccount, tasks: Option<Result<Vec<Task>, ActionPr
         ),
     };
     view! {
-        <section class="panel" aria-labelledby="tasks-heading">
+        <section class="panel" aria-labelledby="tasks-heading" id="tasks">
             <h2 id="tasks-heading">"Recent transfers"</h2>
+            {page_notice(|n| matches!(n, Notice::Cancel(_)))}
             {body}
         </section>
     }
     .into_any()
+}
+
+/// Cancels a task that has not finished: a plain form, which comes back with what happened (`?cancel=`).
+#[component]
+fn CancelTaskForm(account: String, task_id: String, name: String) -> impl IntoView {
+    view! {
+        <form method="post" action="/api/globus_cancel_task" class="inline-form">
+            <input type="hidden" name="account" value=account />
+            <input type="hidden" name="task_id" value=task_id />
+            <button type="submit" class="button button-ghost" aria-label=format!("Cancel transfer {name}")>"Cancel"</button>
+        </form>
+    }
+}
+
+/// The notice this page's URL carries, where `here` says it belongs (the transfer form's, the task list's).
+fn page_notice(here: impl Fn(&Notice) -> bool) -> Option<impl IntoView> {
+    let notice = Notice::from_query(|name| use_query_map().read_untracked().get(name)).filter(here)?;
+    let (ok, message) = notice.message(Reader::Owner, str::to_owned);
+    Some(view! {
+        <div class=if ok { "alert alert-success" } else { "alert alert-error" } role=if ok { "status" } else { "alert" }>
+            {message}
+        </div>
+    })
 }
 
 #[component]

@@ -4,8 +4,8 @@ use leptos_router::{components::Redirect, hooks::use_query_map};
 
 use crate::{
     accounts::{
-        AccountStatus, DisconnectOutcome, LinkError, LinkedAccountView, LinkedAccounts, PendingRevocationView,
-        ProviderView, ResourceServerView,
+        AccountStatus, LinkError, LinkedAccountView, LinkedAccounts, PendingRevocationView, ProviderView, Reader,
+        ResourceServerView,
         api::{DisconnectAccount, RetryRevocations, list_linked_accounts},
         plural, retry_message,
     },
@@ -15,6 +15,7 @@ use crate::{
         time::{ago, format_time, iso_time},
     },
     error::AppError,
+    notice::Notice,
 };
 
 /// "Linked accounts" (first version): Connect per provider; each account with its identity, status, and granted
@@ -61,21 +62,8 @@ fn notice(data: &LinkedAccounts) -> Option<(bool, String)> {
             format!("Linked {} account {}.", account.provider_name, account.label()),
         ));
     }
-    let count = |name: &str| query.get(name).and_then(|v| v.parse::<u32>().ok()).unwrap_or(0);
-    if let Some(provider) = query.get("disconnected") {
-        let outcome = DisconnectOutcome {
-            provider_name: provider_name(Some(provider.clone())),
-            provider_id: provider,
-            account_label: String::new(),
-            revoked: count("revoked"),
-            failed: count("failed"),
-            not_offered: query.get("not_offered").is_some(),
-            error: None,
-        };
-        return Some(outcome.message("Retry below."));
-    }
-    if query.get("retried").is_some() {
-        return Some(retry_message(count("revoked"), count("failed")));
+    if let Some(notice) = Notice::from_query(|name| query.get(name)) {
+        return Some(notice.message(Reader::Owner, |id| provider_name(Some(id.to_owned()))));
     }
     if let Some(account) = query.get("relinked").and_then(account) {
         return Some((
@@ -421,7 +409,7 @@ fn DisconnectableCard(account: String, children: Children) -> impl IntoView {
     let pending = action.pending();
     let account_id = account.clone();
     let message = move || match outcome.get() {
-        Some(Ok(o)) => Some(o.message("Reload the page to retry.")),
+        Some(Ok(o)) => Some(o.message(Reader::OwnerInPlace)),
         _ => None,
     };
     let error = move || match outcome.get() {

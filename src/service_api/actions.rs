@@ -1,6 +1,6 @@
-//! `POST /api/v1/accounts/{account}/actions/{action}`: a Globus action (search endpoints, read one, list tasks,
-//! read one, submit a transfer) or a configured action (`[[providers.<id>.actions]]`), run with the user's linked
-//! account through the same code as the Actions page, and audited with the key's name.
+//! `POST /api/v1/accounts/{account}/actions/{action}`: any action of `actions::service` (Globus Transfer, or a
+//! configured action of the provider), run with the user's linked account through the same code as the Actions
+//! page, and audited with the key's name. This file is only the HTTP side: the body, the audit, the error codes.
 
 use std::collections::BTreeMap;
 
@@ -17,23 +17,20 @@ use serde_json::{Value, json};
 use super::{ApiError, ApiPath, Audit, Caller, ErrorBody, seconds_until};
 use crate::{
     accounts::repo::AccountRow,
-    actions::{ActionProblem, EndpointScope, TransferForm, configured, globus::Transfer},
+    actions::{
+        ActionProblem,
+        service::{self, Action, Done},
+    },
     audit::{AuditAction, Outcome, repo::NewEvent},
     providers::ProviderKind,
     state::AppState,
 };
 
-/// The actions every Globus account has (the demo provider is one); other names are configured actions.
-pub const GLOBUS_ACTIONS: [&str; 5] = ["endpoint_search", "endpoint", "tasks", "task", "transfer"];
-
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(description = service::PARAMETERS_DOC)]
 pub struct ActionRequest {
-    /// The action's parameters. `endpoint_search`: `scope` (`my-endpoints`, `shared-with-me`,
-    /// `administered-by-me`, `recently-used`, `all`), `q`, `offset`. `endpoint`: `endpoint_id`. `task`: `task_id`.
-    /// `transfer`: `source_endpoint`, `source_path`, `destination_endpoint`, `destination_path`, `label`,
-    /// `sync_level`, `recursive` (`true`), or `resume` (a submission's id, to retry it). Configured actions: their
-    /// declared parameters.
+    /// The parameters by name.
     #[serde(default)]
     pub params: BTreeMap<String, String>,
 }
@@ -42,7 +39,7 @@ pub struct ActionRequest {
 pub struct ActionResponse {
     pub action: String,
     /// The action's result: Globus actions answer with onbehalf's typed documents (an endpoint page, an
-    /// endpoint, tasks, a task, a transfer submission); configured actions with the provider's JSON.
+    /// endpoint, tasks, a task, a transfer submission, a cancellation); configured actions with the provider's JSON.
     #[schema(value_type = Object)]
     pub result: Value,
 }
@@ -50,16 +47,15 @@ pub struct ActionResponse {
 /// Run an action with a user's account.
 ///
 /// The action runs as the account's user, through the same delegation path as the Actions page (refresh when
-/// due, consent and reconnect detected). A transfer is submitted at most once per submission: retry one with
-/// `resume`.
+/// due, consent and reconnect detected). A transfer is submitted at most once per submission: when an error names
+/// a `transfer`, retry that submission with `resume`.
 #[utoipa::path(
     post,
     path = "/api/v1/accounts/{account}/actions/{action}",
     tag = "actions",
     params(
         ("account" = String, Path, description = "The linked account's id"),
-        ("action" = String, Path, description = "`endpoint_search`, `endpoint`, `tasks`, `task`, `transfer` \
-                                                  (Globus accounts), or a configured action's name"),
+        ("action" = String, Path, description = service::NAMES_DOC),
     ),
     request_body(content = Option<ActionRequest>, description = "Optional: `{}` or no body when there are no parameters"),
     responses(
@@ -119,85 +115,28 @@ async fn run(
     action: &str,
     params: &BTreeMap<String, String>,
 ) -> Result<Value, ActionProblem> {
-    let is_globus = state
+    let globus = state
         .catalog
         .get(&account.provider)
         .is_some_and(|p| p.kind == ProviderKind::Globus);
-    if !(is_globus && GLOBUS_ACTIONS.contains(&action)) {
-        let response = configured::fetch(state, account.user_id, &account.id, action, params).await?;
-        // The provider's JSON as it is; anything else as text.
-        return Ok(serde_json::from_slice(&response.body)
-            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&response.body).into_owned())));
-    }
-    let text = |name: &str| params.get(name).map(|v| v.trim().to_owned()).unwrap_or_default();
-    let transfer = Transfer::for_account(state, account.user_id, &account.id).await?;
-    let value = match action {
-        "endpoint_search" => {
-            let scope = match params.get("scope").map(|s| s.trim()).filter(|s| !s.is_empty()) {
-                None => EndpointScope::default(),
-                Some(s) => EndpointScope::parse(s)
-                    .ok_or_else(|| ActionProblem::invalid("scope", "Unknown endpoint filter."))?,
-            };
-            let offset = match text("offset") {
-                o if o.is_empty() => 0,
-                o => o
-                    .parse()
-                    .map_err(|_| ActionProblem::invalid("offset", "An offset is a whole number from 0."))?,
-            };
-            serde_json::to_value(transfer.endpoint_search(scope, &text("q"), offset).await?)
-        }
-        "endpoint" => serde_json::to_value(transfer.endpoint(&text("endpoint_id")).await?),
-        "tasks" => serde_json::to_value(transfer.tasks(20).await?),
-        "task" => serde_json::to_value(transfer.task(&text("task_id")).await?),
-        _ => {
-            let form = TransferForm {
-                account: account.id.clone(),
-                source_endpoint: text("source_endpoint"),
-                source_path: text("source_path"),
-                destination_endpoint: text("destination_endpoint"),
-                destination_path: text("destination_path"),
-                label: text("label"),
-                sync_level: text("sync_level"),
-                recursive: matches!(text("recursive").as_str(), "true" | "on").then(|| "on".to_owned()),
-            };
-            let resume = params.get("resume").map(|r| r.trim()).filter(|r| !r.is_empty());
-            let submission = transfer
-                .submit(&form, resume)
-                .await
-                .map_err(|(problem, pending)| match problem {
-                    // The submission waits for the user's fix: say which one, to resume it afterwards.
-                    ActionProblem::NeedsReconnect { reason, .. } => ActionProblem::NeedsReconnect {
-                        reason,
-                        transfer: pending,
-                    },
-                    ActionProblem::NeedsConsent { scopes, .. } => ActionProblem::NeedsConsent {
-                        scopes,
-                        transfer: pending,
-                    },
-                    other => other,
-                })?;
-            serde_json::to_value(submission)
-        }
-    };
-    value.map_err(crate::actions::globus::internal)
+    let action = Action::parse(action, params, globus)?;
+    service::run::<Done>(state, account.user_id, &account.id, action)
+        .await?
+        .into_json()
 }
 
 /// An action's problem as an API error.
 fn problem(p: ActionProblem) -> ApiError {
     let message = p.message();
-    match p {
-        ActionProblem::NeedsReconnect { transfer, .. } => {
-            let mut e = ApiError::new(StatusCode::CONFLICT, "needs_reconnect", message);
-            e.body.transfer = transfer;
-            e
-        }
-        ActionProblem::NeedsConsent { scopes, transfer } => {
+    let transfer = p.pending_transfer().map(str::to_owned);
+    let mut error = match p {
+        ActionProblem::NeedsReconnect { .. } => ApiError::new(StatusCode::CONFLICT, "needs_reconnect", message),
+        ActionProblem::NeedsConsent { scopes, .. } => {
             let mut e = ApiError::new(StatusCode::CONFLICT, "needs_consent", message);
             e.body.scopes = Some(scopes);
-            e.body.transfer = transfer;
             e
         }
-        ActionProblem::ProviderUnavailable { retry_at } => {
+        ActionProblem::ProviderUnavailable { retry_at, .. } => {
             let mut e = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "provider_unavailable", message);
             e.body.retry_after_seconds = Some(seconds_until(retry_at));
             e
@@ -210,5 +149,7 @@ fn problem(p: ActionProblem) -> ApiError {
             e
         }
         ActionProblem::Failed { .. } => ApiError::new(StatusCode::BAD_GATEWAY, "failed", message),
-    }
+    };
+    error.body.transfer = transfer;
+    error
 }

@@ -172,8 +172,8 @@ pub struct ErrorBody {
     /// `invalid`, `email_taken`: the parameter at fault (`return_to`, `user.external_id`, …).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
-    /// A transfer submission waiting for the user's fix (reconnect, consent); rerun `transfer` with
-    /// `resume` = this id afterwards.
+    /// A transfer submission that was recorded before the error (waiting for the user's fix, or for the provider):
+    /// rerun `transfer` with `resume` = this id afterwards, so that at most one task starts.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub transfer: Option<String>,
     /// `upstream`: the provider's HTTP status.

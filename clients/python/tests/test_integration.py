@@ -413,6 +413,32 @@ def test_run_action_reads_and_transfers(ob: Onbehalf, ada: Person, ada_endpoints
     assert task_id in {t["task_id"] for t in tasks}, tasks
 
 
+def test_cancel_a_running_task(live: LiveServer, ob: Onbehalf, ada: Person, ada_endpoints: list[str]) -> None:
+    # Ada's tasks run for an hour while this test needs one running; the default (3 s) is back afterwards.
+    live.demo("task-duration", {"millis": 3_600_000, "identity": IDENTITIES["ada"]})
+    try:
+        submission = ob.run_action(
+            ada.account,
+            "transfer",
+            source_endpoint=ada_endpoints[0],
+            source_path="/~/big/",
+            destination_endpoint=ada_endpoints[1],
+            destination_path="/~/big-copy/",
+            recursive=True,
+        )
+    finally:
+        live.demo("task-duration", {"millis": 3_000, "identity": IDENTITIES["ada"]})
+    task_id = submission["task_id"]
+    assert ob.run_action(ada.account, "task", task_id=task_id)["status"] == "ACTIVE"
+    cancelled = ob.run_action(ada.account, "cancel", task_id=task_id)
+    assert cancelled["cancelled"] is True and cancelled["task_id"] == task_id, cancelled
+    assert ob.run_action(ada.account, "task", task_id=task_id)["status"] == "FAILED"
+    assert ob.run_action(ada.account, "cancel", task_id=task_id)["cancelled"] is False
+    with pytest.raises(Invalid) as caught:
+        ob.run_action(ada.account, "cancel", task=task_id)
+    assert caught.value.field == "task"
+
+
 def test_run_action_refuses_bad_parameters(ob: Onbehalf, ada: Person, ada_endpoints: list[str]) -> None:
     with pytest.raises(Invalid) as caught:
         ob.run_action(ada.account, "endpoint_search", scope="everything-ever")

@@ -4,8 +4,9 @@ use leptos_router::hooks::use_query_map;
 
 use super::{AdminNav, gate, provider_options, time_cell};
 use crate::{
-    accounts::AccountStatus,
+    accounts::{AccountStatus, ProviderView, Reader},
     admin::{AccountList, AccountQuery, AccountSort, api::admin_accounts},
+    notice::Notice,
 };
 
 /// `/admin/accounts`: every linked account across users, filtered, sorted and paged, all in the URL.
@@ -24,29 +25,26 @@ pub fn AdminAccountsPage() -> impl IntoView {
         }
     };
     let data = Resource::new_blocking(request, admin_accounts);
-    let banner = move || {
+    // The outcome of a disconnect this page was sent back with, in the words the user's own page uses.
+    let banner = move |providers: &[ProviderView]| {
         let q = query.read_untracked();
-        q.get("disconnected").map(|provider| {
-            let number = |k: &str| q.get(k).and_then(|v| v.parse::<u32>().ok()).unwrap_or(0);
-            let (revoked, failed) = (number("revoked"), number("failed"));
-            // Built from numbers and the provider's id only, never from other text in the URL.
-            let provider = provider.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect::<String>();
-            let (class, text) = if failed > 0 {
-                ("alert alert-error", format!("Disconnected the {provider} account. The provider did not confirm revoking {failed} token(s); they wait on the user's page for a retry."))
-            } else if q.get("not_offered").is_some() {
-                ("alert alert-success", format!("Disconnected the {provider} account. The provider offers no revocation: its grant must be removed there."))
-            } else {
-                ("alert alert-success", format!("Disconnected the {provider} account; the provider revoked {revoked} token(s)."))
-            };
-            view! { <div class=class role="status">{text}</div> }
-        })
+        let notice = Notice::from_query(|name| q.get(name))?;
+        let (ok, text) = notice.message(Reader::Admin, |id| {
+            providers
+                .iter()
+                .find(|p| p.id == id)
+                .map_or_else(|| "The provider".to_owned(), |p| p.display_name.clone())
+        });
+        Some(
+            view! { <div class=if ok { "alert alert-success" } else { "alert alert-error" } role="status">{text}</div> },
+        )
     };
     view! {
         <Title text="Linked accounts · Admin · onbehalf" />
         <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 let here = format!("/admin/accounts?{}", request().to_query_string(None));
-                gate(data.await, &here, |list| view! { {banner()} <ListView list=list /> }.into_any())
+                gate(data.await, &here, |list| view! { {banner(&list.providers)} <ListView list=list /> }.into_any())
             })}
         </Suspense>
     }
