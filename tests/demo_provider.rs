@@ -1139,6 +1139,21 @@ async fn a_task_is_cancelled_once_and_only_by_its_owner() {
     assert!(task["completion_time"].is_string());
     let (status, again) = demo.cancel(token, &long).await;
     assert_eq!((status, again["code"].as_str()), (StatusCode::OK, Some("TaskComplete")));
+    let (status, events) = demo
+        .transfer_get(token, &format!("/v0.10/task/{long}/event_list"))
+        .await;
+    assert_eq!(
+        (status, events["DATA_TYPE"].as_str()),
+        (StatusCode::OK, Some("event_list"))
+    );
+    let codes: Vec<&str> = events["DATA"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(codes, ["CANCELED", "STARTED"], "newest first: {events}");
+    assert_eq!(events["DATA"][0]["is_error"], true);
 
     // A task that finished first is not cancelled.
     demo.provider.set_task_duration(Some(ada), Duration::from_millis(10));

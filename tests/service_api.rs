@@ -627,6 +627,22 @@ async fn a_running_task_is_cancelled_through_the_api(backend: Backend) {
     .await)
     .await;
     assert_eq!(task["result"]["status"], "FAILED");
+    let events = ok(action(
+        &app,
+        Some(&portal),
+        id,
+        "task_events",
+        Some(json!({"params": {"task_id": task_id}})),
+    )
+    .await)
+    .await;
+    let codes: Vec<&str> = events["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(codes, ["CANCELED", "STARTED"], "{events}");
     let again = ok(cancel(&task_id).await).await;
     assert_eq!(again["result"]["cancelled"], false, "{again}");
     assert!(

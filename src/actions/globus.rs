@@ -8,7 +8,7 @@ use url::Url;
 
 use super::{
     ActionProblem, Cancellation, Endpoint, EndpointPage, EndpointScope, SEARCH_CAP, SEARCH_PAGE, Submission, SyncLevel,
-    TRANSFER_RESOURCE_SERVER, Task, TransferForm, field_rule, repo,
+    TRANSFER_RESOURCE_SERVER, Task, TaskEvent, TransferForm, field_rule, repo,
 };
 use crate::{
     accounts::repo as accounts,
@@ -248,6 +248,39 @@ impl<'a> Transfer<'a> {
             return Err(ActionProblem::NotFound { what: "task".into() });
         }
         Ok(task(&ok_json(&response)?))
+    }
+
+    /// `GET task/{id}/event_list`: the task's `limit` newest events.
+    pub async fn task_events(&self, task_id: &str, limit: u32) -> Result<Vec<TaskEvent>, ActionProblem> {
+        let id = endpoint_uuid("task_id", task_id)?;
+        let response = self
+            .send(
+                reqwest::Method::GET,
+                &format!("task/{id}/event_list"),
+                "/task/{task_id}/event_list",
+                &[("limit", limit.to_string())],
+                None,
+            )
+            .await?;
+        if response.status == 404 {
+            return Err(ActionProblem::not_found("task"));
+        }
+        let text = |v: &Value, k: &str| v[k].as_str().unwrap_or_default().chars().take(1000).collect();
+        Ok(ok_json(&response)?["DATA"]
+            .as_array()
+            .map(|events| {
+                events
+                    .iter()
+                    .map(|e| TaskEvent {
+                        code: text(e, "code"),
+                        description: text(e, "description"),
+                        details: text(e, "details"),
+                        is_error: e["is_error"].as_bool().unwrap_or(false),
+                        time: text(e, "time"),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default())
     }
 
     /// `POST task/{id}/cancel`. A task that finished first is not an error: Globus answers `TaskComplete`.

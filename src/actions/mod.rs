@@ -264,6 +264,16 @@ pub fn field_rule(field: &str) -> Option<&'static str> {
     })
 }
 
+/// One event of a task (`event_list`), newest first: what happened, in the provider's words.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskEvent {
+    pub code: String,
+    pub description: String,
+    pub details: String,
+    pub is_error: bool,
+    pub time: String,
+}
+
 /// What cancelling a task did: `cancelled`, or the task had already finished (Globus answers `TaskComplete`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Cancellation {

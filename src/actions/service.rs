@@ -14,7 +14,8 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::{
-    ActionProblem, Cancellation, Endpoint, EndpointPage, EndpointScope, Submission, Task, TransferForm, configured,
+    ActionProblem, Cancellation, Endpoint, EndpointPage, EndpointScope, Submission, Task, TaskEvent, TransferForm,
+    configured,
     globus::{Transfer, internal},
 };
 use crate::{delegation::ApiResponse, state::AppState};
@@ -26,16 +27,25 @@ pub const MAX_TASKS: u32 = 100;
 
 /// The actions every Globus account has (the demo provider's too), by their names in the service API; any other
 /// name is one of the provider's configured actions.
-pub const GLOBUS_ACTIONS: [&str; 6] = ["endpoint_search", "endpoint", "tasks", "task", "transfer", "cancel"];
+pub const GLOBUS_ACTIONS: [&str; 7] = [
+    "endpoint_search",
+    "endpoint",
+    "tasks",
+    "task",
+    "task_events",
+    "transfer",
+    "cancel",
+];
 
 /// The service API's documentation of the action names (its OpenAPI document shows it; a test keeps it whole).
-pub const NAMES_DOC: &str = "`endpoint_search`, `endpoint`, `tasks`, `task`, `transfer`, `cancel` (Globus accounts), \
-                             or a configured action's name";
+pub const NAMES_DOC: &str = "`endpoint_search`, `endpoint`, `tasks`, `task`, `task_events`, `transfer`, `cancel` \
+                             (Globus accounts), or a configured action's name";
 
 /// The service API's documentation of the actions' parameters, as [`Action::parse`] reads them.
 pub const PARAMETERS_DOC: &str = "The action's parameters, as strings. `endpoint_search`: `scope` (`my-endpoints`, \
     `shared-with-me`, `administered-by-me`, `recently-used`, `all`), `q`, `offset`. `endpoint`: `endpoint_id`. \
-    `tasks`: `limit` (1–100, default 10). `task`: `task_id`. `transfer`: `source_endpoint`, `source_path`, \
+    `tasks`: `limit` (1–100, default 10). `task`: `task_id`. `task_events` (newest first): `task_id`, `limit` \
+    (1–100, default 10). `transfer`: `source_endpoint`, `source_path`, \
     `destination_endpoint`, `destination_path`, `label`, `sync_level`, `recursive` (`true`), or `resume` (a \
     submission's id, to retry it). `cancel`: `task_id`. A Globus action refuses a parameter it does not take. \
     Configured actions: their declared parameters.";
@@ -67,6 +77,8 @@ pub enum GlobusAction {
     Tasks { limit: u32 },
     /// `task`: one task's status.
     Task { task_id: String },
+    /// `task_events`: what happened to a task, newest first.
+    TaskEvents { task_id: String, limit: u32 },
     /// `transfer`: submit `form`, or retry the recorded submission `resume` with its own `submission_id`.
     Transfer { form: TransferForm, resume: Option<String> },
     /// `cancel`: cancel a task that has not finished.
@@ -86,6 +98,7 @@ pub enum Done {
     Endpoint(Endpoint),
     Tasks(Vec<Task>),
     Task(Task),
+    TaskEvents(Vec<TaskEvent>),
     Submission(Submission),
     Cancellation(Cancellation),
     /// A configured action's successful answer, as the provider sent it.
@@ -101,6 +114,7 @@ impl Done {
             Done::Endpoint(endpoint) => serde_json::to_value(endpoint),
             Done::Tasks(tasks) => serde_json::to_value(tasks),
             Done::Task(task) => serde_json::to_value(task),
+            Done::TaskEvents(events) => serde_json::to_value(events),
             Done::Submission(submission) => serde_json::to_value(submission),
             Done::Cancellation(cancellation) => serde_json::to_value(cancellation),
             Done::Configured(response) => {
@@ -141,6 +155,7 @@ outputs!(
     Endpoint(Endpoint),
     Tasks(Vec<Task>),
     Task(Task),
+    TaskEvents(Vec<TaskEvent>),
     Submission(Submission),
     Cancellation(Cancellation),
     Configured(ApiResponse),
@@ -201,6 +216,13 @@ impl Action {
                 takes(&["task_id"])?;
                 GlobusAction::Task {
                     task_id: text("task_id"),
+                }
+            }
+            "task_events" => {
+                takes(&["task_id", "limit"])?;
+                GlobusAction::TaskEvents {
+                    task_id: text("task_id"),
+                    limit: number(&text("limit"), "limit", 1, MAX_TASKS)?.unwrap_or(RECENT_TASKS),
                 }
             }
             "cancel" => {
@@ -291,6 +313,7 @@ async fn run_globus(transfer: &Transfer<'_>, action: GlobusAction) -> Result<Don
         GlobusAction::Endpoint { endpoint_id } => Done::Endpoint(transfer.endpoint(&endpoint_id).await?),
         GlobusAction::Tasks { limit } => Done::Tasks(transfer.tasks(limit).await?),
         GlobusAction::Task { task_id } => Done::Task(transfer.task(&task_id).await?),
+        GlobusAction::TaskEvents { task_id, limit } => Done::TaskEvents(transfer.task_events(&task_id, limit).await?),
         GlobusAction::Transfer { form, resume } => Done::Submission(transfer.submit(&form, resume.as_deref()).await?),
         GlobusAction::Cancel { task_id } => Done::Cancellation(transfer.cancel(&task_id).await?),
     })

@@ -1,5 +1,5 @@
 //! A subset of the Globus Transfer API v0.10: endpoint search and documents, submission ids, transfer submission
-//! (with the `ConsentRequired` dance for GCSv5 collections), the caller's tasks and cancelling one.
+//! (with the `ConsentRequired` dance for GCSv5 collections), the caller's tasks, their events and cancelling one.
 //!
 //! Every call needs an active access token for `transfer.api.globus.org`. Tasks are ACTIVE for their first
 //! [`ACTIVE_FOR`] (or the duration set with `DemoProvider::set_task_duration`) and SUCCEEDED after, so a client can
@@ -48,6 +48,7 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         .route("/v0.10/task_list", get(task_list))
         .route("/v0.10/task/{task_id}", get(get_task))
         .route("/v0.10/task/{task_id}/cancel", post(cancel_task))
+        .route("/v0.10/task/{task_id}/event_list", get(task_event_list))
 }
 
 /// A submitted transfer.
@@ -717,6 +718,77 @@ async fn get_task(
             &resource,
         )),
     }
+}
+
+/// `GET /task/{id}/event_list`: the task's events, newest first (it started; then it succeeded, or was cancelled).
+async fn task_event_list(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Path(task_id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, TransferError> {
+    let resource = format!("/v0.10/task/{task_id}/event_list");
+    let caller = caller(&shared, &headers, &resource)?;
+    let params = Params::parse(query.unwrap_or_default().as_bytes());
+    let limit = number(&params, "limit", TASK_LIST_DEFAULT_LIMIT, &resource)?;
+    let offset = number(&params, "offset", 0, &resource)?;
+    if !(1..=TASK_LIST_MAX_LIMIT).contains(&limit) {
+        return Err(bad_request(
+            &format!("limit must be between 1 and {TASK_LIST_MAX_LIMIT}"),
+            &resource,
+        ));
+    }
+    let now = SystemTime::now();
+    let store = shared.store();
+    let Some(task) = store
+        .tasks
+        .iter()
+        .find(|task| task.owner == caller.sub && task.task_id.eq_ignore_ascii_case(&task_id))
+    else {
+        return Err(error(
+            StatusCode::NOT_FOUND,
+            "TaskNotFound",
+            &format!("Task '{task_id}' not found"),
+            &resource,
+        ));
+    };
+    let event = |code: &str, description: &str, details: String, is_error: bool, at: SystemTime| {
+        json!({"DATA_TYPE": "event", "code": code, "description": description, "details": details,
+               "is_error": is_error, "time": timestamp(at)})
+    };
+    let mut events = vec![event(
+        "STARTED",
+        "started",
+        format!("Transferring {} files and {} folders", task.files, task.directories),
+        false,
+        task.requested_at,
+    )];
+    match (task.status(now), task.ended_at(now)) {
+        ("SUCCEEDED", Some(at)) => events.push(event("SUCCEEDED", "succeeded", "Task succeeded".into(), false, at)),
+        ("FAILED", Some(at)) => events.push(event(
+            "CANCELED",
+            "canceled",
+            "Canceled by the task owner".into(),
+            true,
+            at,
+        )),
+        _ => {}
+    }
+    drop(store);
+    events.reverse();
+    let total = events.len();
+    let page: Vec<Value> = events.into_iter().skip(offset as usize).take(limit as usize).collect();
+    Ok(json(
+        StatusCode::OK,
+        &json!({
+            "DATA": page,
+            "DATA_TYPE": "event_list",
+            "length": page.len(),
+            "limit": limit,
+            "offset": offset,
+            "total": total,
+        }),
+    ))
 }
 
 /// `POST /task/{id}/cancel`: the `result` of globus-sdk's `transfer.cancel_task` test data, `Canceled`; a task that

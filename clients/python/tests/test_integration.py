@@ -433,6 +433,8 @@ def test_cancel_a_running_task(live: LiveServer, ob: Onbehalf, ada: Person, ada_
     cancelled = ob.run_action(ada.account, "cancel", task_id=task_id)
     assert cancelled["cancelled"] is True and cancelled["task_id"] == task_id, cancelled
     assert ob.run_action(ada.account, "task", task_id=task_id)["status"] == "FAILED"
+    events = ob.run_action(ada.account, "task_events", task_id=task_id)
+    assert [e["code"] for e in events] == ["CANCELED", "STARTED"], events
     assert ob.run_action(ada.account, "cancel", task_id=task_id)["cancelled"] is False
     with pytest.raises(Invalid) as caught:
         ob.run_action(ada.account, "cancel", task=task_id)

@@ -188,9 +188,9 @@ class Onbehalf:
 
         Parameter values are sent as strings (``True``/``False`` as ``"true"``/``"false"``); ``None`` leaves a
         parameter out. Globus actions: ``endpoint_search`` (``scope``, ``q``, ``offset``), ``endpoint``
-        (``endpoint_id``), ``tasks`` (``limit``), ``task`` (``task_id``), ``transfer`` (``source_endpoint``,
-        ``source_path``, ``destination_endpoint``, ``destination_path``, ``label``, ``sync_level``, ``recursive``, or
-        ``resume``), ``cancel`` (``task_id``).
+        (``endpoint_id``), ``tasks`` (``limit``), ``task`` (``task_id``), ``task_events`` (``task_id``, ``limit``),
+        ``transfer`` (``source_endpoint``, ``source_path``, ``destination_endpoint``, ``destination_path``,
+        ``label``, ``sync_level``, ``recursive``, or ``resume``), ``cancel`` (``task_id``).
         """
         account_id = _account_id(account)
         sent = {name: _param(name, value) for name, value in params.items() if value is not None}
