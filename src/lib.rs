@@ -5,6 +5,7 @@
 
 pub mod accounts;
 pub mod actions;
+pub mod activity;
 pub mod admin;
 pub mod app;
 pub mod audit;

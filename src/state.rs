@@ -37,6 +37,29 @@ pub struct AppState {
     pub demo: Option<DemoProvider>,
 }
 
+impl AppState {
+    /// What linking an account needs (cheap clones).
+    pub fn linker(&self) -> crate::accounts::link::Linker {
+        crate::accounts::link::Linker {
+            db: self.db.clone(),
+            vault: self.vault.clone(),
+            catalog: self.catalog.clone(),
+            http: self.http.clone(),
+            origin: self.settings.server.public_origin(),
+        }
+    }
+
+    /// What revoking tokens at providers needs, borrowed from here.
+    pub fn revoker(&self) -> crate::accounts::disconnect::Revoker<'_> {
+        crate::accounts::disconnect::Revoker {
+            db: &self.db,
+            vault: &self.vault,
+            catalog: &self.catalog,
+            http: &self.http,
+        }
+    }
+}
+
 /// The state, inside a server function or a component rendering on the server.
 pub fn app_state() -> Result<AppState, AppError> {
     use_context::<AppState>().ok_or_else(|| AppError::internal("AppState missing from the Leptos context"))

@@ -614,7 +614,7 @@ async fn consent_required_on_submit_then_grant_then_the_retry_reuses_the_submiss
 /// Scopes an account waits for: each once, compared exactly (case, and LIKE's wildcards are no wildcards here), and
 /// bounded in total.
 async fn consent_scopes_are_added_once_exactly_and_bounded(backend: Backend) {
-    use onbehalf::delegation::repo::{MAX_CONSENT_SCOPES_LEN, add_consent_scopes};
+    use onbehalf::accounts::repo::{MAX_CONSENT_SCOPES_LEN, add_consent_scopes};
     let app = TestApp::spawn(backend).await;
     let ada = linked(&app, 0).await;
     let add = |scopes: Vec<String>| {

@@ -398,7 +398,9 @@ async fn a_disconnect_queues_tokens_sealed_under_a_key_this_instance_lacks(backe
     let mut other = app.state.clone();
     other.vault = std::sync::Arc::new(common::rotated_vault());
     let before = app.demo().counters().revocations;
-    let outcomes = disconnect::retry(&other, ada.user_id, None, None).await.unwrap();
+    let outcomes = disconnect::retry(other.revoker(), ada.user_id, None, None)
+        .await
+        .unwrap();
     assert_eq!((outcomes[0].revoked, outcomes[0].failed), (4, 0), "{outcomes:?}");
     assert!(app.demo().counters().revocations > before);
     assert_eq!(count(&app, "SELECT COUNT(*) FROM pending_revocations").await, 0);

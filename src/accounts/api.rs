@@ -13,7 +13,7 @@ pub async fn list_linked_accounts() -> Result<LinkedAccounts, AppError> {
     use crate::state::{app_state, require_user, session};
     let state = app_state()?;
     let user = require_user(&state, &session().await?).await?;
-    let mut page = crate::accounts::service::linked_accounts(&state, user.id)
+    let mut page = crate::accounts::service::linked_accounts(&state.db, &state.catalog, user.id)
         .await
         .map_err(AppError::internal)?;
     // A session opened from a platform's connect link shows what the platform's key may use, nothing else.
@@ -46,7 +46,7 @@ pub async fn disconnect_account(account: String) -> Result<DisconnectOutcome, Ap
         }
     }
     let by = disconnect::DisconnectedBy::Owner;
-    match disconnect::disconnect(&state, user.id, &account, by, request_id().as_deref()).await {
+    match disconnect::disconnect(state.revoker(), user.id, &account, by, request_id().as_deref()).await {
         Ok(outcome) => {
             redirect_plain_form(&outcome_query(&outcome));
             Ok(outcome)
@@ -68,9 +68,10 @@ pub async fn retry_revocations() -> Result<Vec<DisconnectOutcome>, AppError> {
     let state = app_state()?;
     let user = require_user(&state, &session().await?).await?;
     // A session opened from a platform's link retries at the platform key's providers only.
-    let outcomes = crate::accounts::disconnect::retry(&state, user.id, user.provider_scope(), request_id().as_deref())
-        .await
-        .map_err(AppError::internal)?;
+    let outcomes =
+        crate::accounts::disconnect::retry(state.revoker(), user.id, user.provider_scope(), request_id().as_deref())
+            .await
+            .map_err(AppError::internal)?;
     let failed: u32 = outcomes.iter().map(|o| o.failed).sum();
     let revoked: u32 = outcomes.iter().map(|o| o.revoked).sum();
     let notice = crate::notice::Notice::RevocationsRetried { revoked, failed };

@@ -12,7 +12,7 @@
 //! (`delegation::refresh`, fenced commit); it hands the tokens it got to [`revoke_orphans`].
 //!
 //! A reconnect (relink, grant more) that replaces an account's tokens queues the replaced ones the same way
-//! ([`queue_replaced`], in the reconnect's transaction) and revokes them right after ([`revoke_replaced_later`]): at a
+//! ([`queue_replaced`], in the reconnect's transaction) and revokes them right after ([`revoke_replaced`]): at a
 //! provider where older refresh tokens stay valid they would otherwise outlive the link. They are revoked one token at
 //! a time (never GitHub's grant deletion, which would end the new ones too), and not at all where one revocation ends
 //! the whole grant (Google).
@@ -37,7 +37,6 @@ use crate::{
         Catalog,
         revocation::{self, Method, TokenKind},
     },
-    state::AppState,
     tokens::{
         repo::{SetKey, access_slot, refresh_slot},
         vault::{Slot, Vault, VaultError},
@@ -63,25 +62,17 @@ impl Reason {
     }
 }
 
+pub use super::status::DisconnectedBy;
+
 /// What revoking needs: the database (the queue), the vault (its sealed tokens), the catalog and the outbound
-/// client. Built from the app state, or from the delegator when a refresh outlived its account.
+/// client. Built from the app state (`AppState::revoker`), or from the delegator when a refresh outlived its
+/// account.
 #[derive(Clone, Copy)]
 pub struct Revoker<'a> {
     pub db: &'a Db,
     pub vault: &'a Vault,
     pub catalog: &'a Catalog,
     pub http: &'a reqwest::Client,
-}
-
-impl<'a> Revoker<'a> {
-    pub fn of(state: &'a AppState) -> Self {
-        Self {
-            db: &state.db,
-            vault: &state.vault,
-            catalog: &state.catalog,
-            http: &state.http,
-        }
-    }
 }
 
 fn token_slot(row: &str) -> Slot<'_> {
@@ -102,57 +93,19 @@ pub enum DisconnectError {
     Database(#[from] sqlx::Error),
 }
 
-/// Who asked for a disconnect, for the audit trail.
-#[derive(Debug, Clone, Copy)]
-pub enum DisconnectedBy<'a> {
-    /// The account's owner.
-    Owner,
-    /// An admin, with the reason they gave (the user reads it in their activity).
-    Admin { user_id: i64, reason: &'a str },
-    /// The platform's backend, through the service API with the named key (no person acted).
-    Platform { key: &'a str },
-}
-
-impl DisconnectedBy<'_> {
-    /// As the webhook names it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DisconnectedBy::Owner => "user",
-            DisconnectedBy::Admin { .. } => "admin",
-            DisconnectedBy::Platform { .. } => "platform",
-        }
-    }
-
-    /// The admin's reason, shown to the user and sent to the platform.
-    pub fn reason(&self) -> Option<&str> {
-        match self {
-            DisconnectedBy::Admin { reason, .. } => Some(reason),
-            _ => None,
-        }
-    }
-
-    fn actor(self, owner: i64) -> Option<i64> {
-        match self {
-            DisconnectedBy::Owner => Some(owner),
-            DisconnectedBy::Admin { user_id, .. } => Some(user_id),
-            DisconnectedBy::Platform { .. } => None,
-        }
-    }
-}
-
 /// Deletes `user_id`'s account and revokes its tokens. The local tokens are gone when this returns, whatever
 /// the provider answered; the outcome says what the provider did.
 pub async fn disconnect(
-    state: &AppState,
+    revoker: Revoker<'_>,
     user_id: i64,
     account_id: &str,
     by: DisconnectedBy<'_>,
     request_id: Option<&str>,
 ) -> Result<DisconnectOutcome, DisconnectError> {
     let now = now_ms();
-    let mut tx = state.db.begin_write().await?;
+    let mut tx = revoker.db.begin_write().await?;
     // As it is before it goes, for the webhook (read before the delete checks the owner; unused if it refuses).
-    let before = status::before_disconnect(&mut tx, &state.catalog, account_id).await?;
+    let before = status::before_disconnect(&mut tx, revoker.catalog, account_id).await?;
     // Token sets first (the account's delete would cascade them away unread); the owner check is in the statement.
     let sets = sqlx::query(
         "DELETE FROM token_sets WHERE account_id = $1 \
@@ -187,7 +140,7 @@ pub async fn disconnect(
             .into_iter()
             .chain([(access, access_slot(key), TokenKind::Access, expires_at)]);
         for (sealed, slot, kind, expires_at) in tokens {
-            let token = match state.vault.open(&sealed, slot) {
+            let token = match revoker.vault.open(&sealed, slot) {
                 Ok(token) => QueuedToken::Open(token),
                 // Not broken, only not ours to open: an instance with the key can revoke it.
                 Err(VaultError::UnknownKey(_)) => QueuedToken::SealedFor {
@@ -209,7 +162,7 @@ pub async fn disconnect(
                 expires_at,
                 reason: Reason::Disconnected,
             };
-            insert(&mut tx, &state.vault, &pending, token, now).await?;
+            insert(&mut tx, revoker.vault, &pending, token, now).await?;
             moved += 1;
         }
     }
@@ -234,8 +187,7 @@ pub async fn disconnect(
     tx.commit().await?;
     outbox::committed();
 
-    let revoker = Revoker::of(state);
-    let rows = pending_rows(&state.db.pool, user_id, Some(account_id)).await?;
+    let rows = pending_rows(&revoker.db.pool, user_id, Some(account_id)).await?;
     let mut outcome = revoke_rows(revoker, user_id, actor, request_id, rows)
         .await?
         .into_iter()
@@ -307,7 +259,7 @@ pub async fn revoke_orphans(
 /// Queues, in the reconnect's transaction, the tokens it replaced (`tokens::repo::store_issued`'s answer), unless
 /// revoking one would end the whole grant the new tokens live on (`revocation_ends_grant`). A token the provider
 /// issued again unchanged, an access token already expired and one that cannot be opened by anyone are left out.
-/// Returns how many were queued; [`revoke_replaced_later`] sends them once the transaction committed.
+/// Returns how many were queued; [`revoke_replaced`] sends them once the transaction committed.
 #[allow(clippy::too_many_arguments)]
 pub async fn queue_replaced(
     conn: &mut AnyConnection,
@@ -381,35 +333,37 @@ pub async fn queue_replaced(
 
 /// Revokes `account_id`'s replaced tokens on a task of its own (the reconnect's answer does not wait for the
 /// provider); what fails stays queued, shown on the page with a retry.
-pub fn revoke_replaced_later(state: AppState, user_id: i64, account_id: String) {
-    tokio::spawn(async move {
-        let result = async {
-            let mut rows = pending_rows(&state.db.pool, user_id, Some(&account_id)).await?;
-            rows.retain(|row| row.reason == Reason::Replaced);
-            revoke_rows(Revoker::of(&state), user_id, Some(user_id), None, rows).await
-        }
-        .await;
-        if let Err(err) = result {
-            tracing::warn!(account_id, "revoking replaced tokens failed: {err}");
-        }
-    });
+pub async fn revoke_replaced(revoker: Revoker<'_>, user_id: i64, account_id: &str) {
+    let result = async {
+        let mut rows = pending_rows(&revoker.db.pool, user_id, Some(account_id)).await?;
+        rows.retain(|row| row.reason == Reason::Replaced);
+        revoke_rows(revoker, user_id, Some(user_id), None, rows).await
+    }
+    .await;
+    if let Err(err) = result {
+        tracing::warn!(account_id, "revoking replaced tokens failed: {err}");
+    }
 }
 
 /// Tries again every revocation of the caller's that failed before, at the providers `allowed` (`None`: all); one
 /// outcome per disconnected account.
 pub async fn retry(
-    state: &AppState,
+    revoker: Revoker<'_>,
     user_id: i64,
     allowed: Option<&[String]>,
     request_id: Option<&str>,
 ) -> Result<Vec<DisconnectOutcome>, sqlx::Error> {
-    let mut rows = pending_rows(&state.db.pool, user_id, None).await?;
+    let mut rows = pending_rows(&revoker.db.pool, user_id, None).await?;
     rows.retain(|row| allowed.is_none_or(|list| list.contains(&row.provider)));
-    revoke_rows(Revoker::of(state), user_id, Some(user_id), request_id, rows).await
+    revoke_rows(revoker, user_id, Some(user_id), request_id, rows).await
 }
 
 /// The caller's failed revocations, one entry per disconnected account, oldest first.
-pub async fn pending_for_user(state: &AppState, user_id: i64) -> Result<Vec<PendingRevocationView>, sqlx::Error> {
+pub async fn pending_for_user(
+    db: &Db,
+    catalog: &Catalog,
+    user_id: i64,
+) -> Result<Vec<PendingRevocationView>, sqlx::Error> {
     // One row per account, aggregated by the database; the sealed token column is never read for a page. The
     // latest error is the one of the most recently tried token (ties: any of them).
     let rows = sqlx::query(
@@ -420,14 +374,13 @@ pub async fn pending_for_user(state: &AppState, user_id: i64) -> Result<Vec<Pend
          FROM pending_revocations p WHERE user_id = $1 GROUP BY user_id, provider, account_id ORDER BY since, account_id",
     )
     .bind(user_id)
-    .fetch_all(&state.db.pool)
+    .fetch_all(&db.pool)
     .await?;
-    let revoker = Revoker::of(state);
     rows.iter()
         .map(|r| {
             let provider: String = r.try_get("provider")?;
             Ok(PendingRevocationView {
-                provider_name: revoker.catalog.display_name(&provider),
+                provider_name: catalog.display_name(&provider),
                 provider_id: provider,
                 account_id: r.try_get("account_id")?,
                 account_label: r.try_get("account_label")?,

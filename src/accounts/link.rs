@@ -6,6 +6,8 @@
 //! checks `iss` (RFC 9207), exchanges the code with client authentication, verifies the ID token, resolves the
 //! identity, then writes account, token sets and audit event in one transaction.
 
+use std::sync::Arc;
+
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use openidconnect::{Nonce, PkceCodeChallenge};
 use rand::RngCore;
@@ -21,25 +23,47 @@ use crate::{
         AuditAction, Outcome,
         repo::{self as audit, NewEvent},
     },
-    db::{is_unique_violation, now_ms},
+    db::{Db, is_unique_violation, now_ms},
     digest::sha256_hex,
     providers::{
-        Provider, id_token,
+        Catalog, Provider, id_token,
         identity::{self, ExternalIdentity},
         revocation::{self, TokenKind},
         token_endpoint::{self, TokenEndpointError, TokenResponse},
     },
-    state::AppState,
-    tokens::repo as tokens,
+    tokens::{repo as tokens, vault::Vault},
     webhooks::outbox,
 };
+
+/// What linking needs, taken from the app state (`AppState::linker`): the database, the vault, the providers, the
+/// outbound client, and the public origin the callback URL is made of. Cheap to clone (a reconnect revokes the
+/// tokens it replaced on a task of its own).
+#[derive(Clone)]
+pub struct Linker {
+    pub db: Db,
+    pub vault: Arc<Vault>,
+    pub catalog: Arc<Catalog>,
+    pub http: reqwest::Client,
+    pub origin: String,
+}
+
+impl Linker {
+    fn revoker(&self) -> super::disconnect::Revoker<'_> {
+        super::disconnect::Revoker {
+            db: &self.db,
+            vault: &self.vault,
+            catalog: &self.catalog,
+            http: &self.http,
+        }
+    }
+}
 
 /// Where the user lands after linking unless the form names another local path.
 pub const DEFAULT_RETURN: &str = "/linked-accounts";
 
 /// `{public_url}/oauth/{provider}/callback`, exactly (registered at the provider).
-pub fn redirect_uri(state: &AppState, provider_id: &str) -> String {
-    format!("{}/oauth/{provider_id}/callback", state.settings.server.public_origin())
+pub fn redirect_uri(linker: &Linker, provider_id: &str) -> String {
+    format!("{}/oauth/{provider_id}/callback", linker.origin)
 }
 
 /// A local path, or the default: never another origin (`//host`, `/\host`, `https:`), never a control character.
@@ -83,30 +107,30 @@ pub enum StartError {
 
 /// Creates the flow and returns the URL to send the browser to.
 pub async fn start(
-    state: &AppState,
+    linker: &Linker,
     provider: &Provider,
     user_id: i64,
     session_id: &str,
     request: StartRequest,
 ) -> Result<Url, StartError> {
     let endpoints = provider
-        .endpoints(&state.http)
+        .endpoints(&linker.http)
         .await
         .map_err(|e| StartError::Provider(e.to_string()))?;
     let mut scopes = provider.scopes.clone();
     if request.intent != LinkIntent::Link {
         // DESIGN §3: required ∪ already granted ∪ newly required, so a reconnect never narrows the grant.
         let account_id = request.account_id.as_deref().ok_or(StartError::NoSuchAccount)?;
-        let mut conn = state.db.pool.acquire().await?;
+        let mut conn = linker.db.pool.acquire().await?;
         let account = repo::find_for_user(&mut conn, account_id, user_id)
             .await?
             .filter(|a| a.provider == provider.id)
             .ok_or(StartError::NoSuchAccount)?;
         // What the provider said is missing (needs_consent): "Grant access" asks for it without the browser
         // having to carry the scopes.
-        scopes.extend(crate::delegation::repo::consent_scopes_in(&mut conn, &account.id).await?);
+        scopes.extend(super::repo::consent_scopes_in(&mut conn, &account.id).await?);
         drop(conn);
-        for meta in tokens::metadata_for_user(&state.db.pool, user_id).await? {
+        for meta in tokens::metadata_for_user(&linker.db.pool, user_id).await? {
             if meta.account_id == account.id {
                 scopes.extend(meta.scopes.split_whitespace().map(str::to_owned));
             }
@@ -136,7 +160,7 @@ pub async fn start(
         created_at: now,
         expires_at: now + FLOW_TTL_MS,
     };
-    repo::insert_flow(&state.db.pool, &flow).await?;
+    repo::insert_flow(&linker.db.pool, &flow).await?;
 
     let mut url = endpoints.authorization.clone();
     {
@@ -155,7 +179,7 @@ pub async fn start(
         query
             .append_pair("response_type", "code")
             .append_pair("client_id", &provider.client_id)
-            .append_pair("redirect_uri", &redirect_uri(state, &provider.id))
+            .append_pair("redirect_uri", &redirect_uri(linker, &provider.id))
             .append_pair("scope", &scopes.join(" "))
             .append_pair("state", &state_token)
             .append_pair("code_challenge", challenge.as_str())
@@ -235,12 +259,12 @@ pub struct Caller<'a> {
 
 /// Runs the callback. On refusal, writes the `link_rejected` audit event (when a user is known) and returns why.
 pub async fn complete(
-    state: &AppState,
+    linker: &Linker,
     provider: &Provider,
     caller: Caller<'_>,
     params: CallbackParams,
 ) -> Result<(Linked, String), Refused> {
-    let result = complete_inner(state, provider, &caller, params).await;
+    let result = complete_inner(linker, provider, &caller, params).await;
     if let (Err(refused), Some(user_id)) = (&result, caller.user_id) {
         let mut event = NewEvent::by_user(AuditAction::LinkRejected, Outcome::Rejected, user_id);
         event.provider = Some(&provider.id);
@@ -248,7 +272,7 @@ pub async fn complete(
         event.request_id = caller.request_id;
         event.details = serde_json::json!({ "error": refused.error.code(), "reason": refused.reason });
         tracing::info!(provider = %provider.id, error = refused.error.code(), reason = %refused.reason, "link refused");
-        if let Ok(mut conn) = state.db.pool.acquire().await
+        if let Ok(mut conn) = linker.db.pool.acquire().await
             && let Err(err) = audit::record(&mut conn, &event, now_ms()).await
         {
             tracing::error!("recording link_rejected failed: {err}");
@@ -258,7 +282,7 @@ pub async fn complete(
 }
 
 async fn complete_inner(
-    state: &AppState,
+    linker: &Linker,
     provider: &Provider,
     caller: &Caller<'_>,
     params: CallbackParams,
@@ -280,7 +304,7 @@ async fn complete_inner(
         user_id,
         provider: &provider.id,
     };
-    let flow = match repo::consume_flow(&state.db.pool, &sha256_hex(state_token), &owner, now).await? {
+    let flow = match repo::consume_flow(&linker.db.pool, &sha256_hex(state_token), &owner, now).await? {
         Consumed::Fresh(flow) => *flow,
         Consumed::Replayed => return Err(Refused::new(LinkError::StateReplayed, "state_replayed")),
         Consumed::NotYours => return Err(other_session()),
@@ -304,7 +328,7 @@ async fn complete_inner(
         });
     }
     let endpoints = provider
-        .endpoints(&state.http)
+        .endpoints(&linker.http)
         .await
         .map_err(|e| refuse(LinkError::ProviderUnavailable, &format!("discovery: {e}")))?;
     // RFC 9207 §2.4: compare `iss` when present; require it when the provider advertises it (mix-up defence).
@@ -323,11 +347,11 @@ async fn complete_inner(
         .filter(|c| !c.is_empty())
         .ok_or_else(|| refuse(LinkError::CodeMissing, "code_missing"))?;
     let response = token_endpoint::exchange_code(
-        &state.http,
+        &linker.http,
         provider,
         &endpoints.token,
         code,
-        &redirect_uri(state, &provider.id),
+        &redirect_uri(linker, &provider.id),
         &flow.pkce_verifier,
         &flow.requested_scopes,
     )
@@ -341,7 +365,7 @@ async fn complete_inner(
         let claims = id_token::verify(
             provider,
             &endpoints,
-            &state.http,
+            &linker.http,
             raw,
             flow.nonce.as_deref().unwrap_or(""),
         )
@@ -352,24 +376,24 @@ async fn complete_inner(
         })?;
         identity::from_id_token(&claims)
     } else {
-        identity::resolve_without_id_token(&state.http, provider, &endpoints, &response)
+        identity::resolve_without_id_token(&linker.http, provider, &endpoints, &response)
             .await
             .map_err(|e| refuse(LinkError::IdentityUnavailable, &format!("identity: {e}")))?
     };
-    match store(state, provider, &flow, &identity, &response, caller.request_id).await {
+    match store(linker, provider, &flow, &identity, &response, caller.request_id).await {
         Ok(linked) => Ok((linked, flow.return_to)),
         Err(mut refused) => {
             // Tokens we will not keep are given back: no live grant is left behind for an identity that was refused.
             // Unless giving them back would end the grant another link of this identity lives on (at Google one
             // revocation ends every token of the user's grant to this client, and the identity is linked here).
             let method = revocation::Method::of(provider, &endpoints).single_token();
-            if provider.revocation_ends_grant && identity_is_linked(state, provider, &identity.subject).await {
+            if provider.revocation_ends_grant && identity_is_linked(linker, provider, &identity.subject).await {
                 refused.reason = format!(
                     "{} (tokens not revoked: that would end the grant another link of this identity uses)",
                     refused.reason
                 );
             } else if method != revocation::Method::NotOffered {
-                let revoked = revoke_all(state, provider, &method, &response).await;
+                let revoked = revoke_all(linker, provider, &method, &response).await;
                 refused.reason = format!("{} (tokens revoked: {revoked})", refused.reason);
             }
             Err(refused)
@@ -379,8 +403,8 @@ async fn complete_inner(
 
 /// Whether an account is linked to `subject` at `provider` (a database error counts as yes: revoking then could
 /// break a link, keeping the tokens only leaves them to expire).
-async fn identity_is_linked(state: &AppState, provider: &Provider, subject: &str) -> bool {
-    let Ok(mut conn) = state.db.pool.acquire().await else {
+async fn identity_is_linked(linker: &Linker, provider: &Provider, subject: &str) -> bool {
+    let Ok(mut conn) = linker.db.pool.acquire().await else {
         return true;
     };
     !matches!(repo::find_by_subject(&mut conn, &provider.id, subject).await, Ok(None))
@@ -389,7 +413,7 @@ async fn identity_is_linked(state: &AppState, provider: &Provider, subject: &str
 /// Revokes every token of a response (refresh tokens first: at most providers that ends the whole grant);
 /// returns how many the provider accepted.
 async fn revoke_all(
-    state: &AppState,
+    linker: &Linker,
     provider: &Provider,
     method: &revocation::Method,
     response: &TokenResponse,
@@ -401,7 +425,7 @@ async fn revoke_all(
     let access = response.sets.iter().map(|s| (&s.access_token, TokenKind::Access));
     let mut revoked = 0;
     for (token, kind) in refresh.chain(access).filter(|(_, kind)| method.takes(*kind)) {
-        match revocation::revoke(&state.http, provider, method, token, kind).await {
+        match revocation::revoke(&linker.http, provider, method, token, kind).await {
             Ok(()) => revoked += 1,
             Err(err) => tracing::warn!(provider = %provider.id, "revoking a refused link's token failed: {err}"),
         }
@@ -429,7 +453,7 @@ pub fn printable(s: &str) -> String {
 
 /// Account, token sets, audit event and webhook in one transaction.
 async fn store(
-    state: &AppState,
+    linker: &Linker,
     provider: &Provider,
     flow: &FlowRow,
     identity: &ExternalIdentity,
@@ -437,7 +461,7 @@ async fn store(
     request_id: Option<&str>,
 ) -> Result<Linked, Refused> {
     let now = now_ms();
-    let mut tx = state.db.begin_write().await?;
+    let mut tx = linker.db.begin_write().await?;
     let existing = repo::find_by_subject(&mut tx, &provider.id, &identity.subject).await?;
     let linked = match (flow.intent, flow.account_id.as_deref()) {
         (LinkIntent::Link, _) => match existing {
@@ -505,12 +529,12 @@ async fn store(
     } else {
         tokens::Account::Existing
     };
-    let replaced = tokens::store_issued(&mut tx, &state.vault, account_id, whose, &response.sets, now).await?;
+    let replaced = tokens::store_issued(&mut tx, &linker.vault, account_id, whose, &response.sets, now).await?;
     // What the reconnect replaced is given back to the provider: an older refresh token must not outlive the link.
     let label = super::label(&identity.username, &identity.email, &identity.name, &identity.subject);
     let queued = super::disconnect::queue_replaced(
         &mut tx,
-        &state.vault,
+        &linker.vault,
         provider,
         flow.user_id,
         account_id,
@@ -520,11 +544,13 @@ async fn store(
         now,
     )
     .await?;
-    status::announce_link(&mut tx, &state.catalog, stored, now).await?;
+    status::announce_link(&mut tx, &linker.catalog, stored, now).await?;
     tx.commit().await?;
     outbox::committed();
     if queued > 0 {
-        super::disconnect::revoke_replaced_later(state.clone(), flow.user_id, account_id.to_owned());
+        // On a task of its own: the reconnect's answer does not wait for the provider.
+        let (linker, user_id, account_id) = (linker.clone(), flow.user_id, account_id.to_owned());
+        tokio::spawn(async move { super::disconnect::revoke_replaced(linker.revoker(), user_id, &account_id).await });
     }
     Ok(linked)
 }

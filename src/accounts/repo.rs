@@ -390,3 +390,74 @@ pub async fn list_for_user(pool: &AnyPool, user_id: i64) -> Result<Vec<AccountRo
     .map(account_from_row)
     .collect()
 }
+
+/// The scopes an account was told it lacks (`needs_consent`), for "Grant access".
+pub async fn consent_scopes_in(conn: &mut AnyConnection, account_id: &str) -> Result<Vec<String>, sqlx::Error> {
+    let scopes: Option<Option<String>> = sqlx::query_scalar("SELECT consent_scopes FROM linked_accounts WHERE id = $1")
+        .bind(account_id)
+        .fetch_optional(conn)
+        .await?;
+    let mut seen = std::collections::HashSet::new();
+    Ok(scopes
+        .flatten()
+        .map(|s| {
+            s.split_whitespace()
+                .filter(|scope| seen.insert(scope.to_string()))
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
+/// The longest list of scopes an account may wait for: a provider that keeps naming new ones cannot grow the row
+/// without bound.
+pub const MAX_CONSENT_SCOPES_LEN: usize = 4096;
+
+/// Adds scopes to those an account lacks, each unless it is already there (scopes compare exactly, case and all),
+/// up to [`MAX_CONSENT_SCOPES_LEN`]. A compare-and-swap on the value read: a concurrent writer in between (another
+/// consent error on PostgreSQL; SQLite's write transaction excludes it) makes it read again, so each scope lands
+/// once.
+pub async fn add_consent_scopes(
+    conn: &mut AnyConnection,
+    account_id: &str,
+    scopes: &[String],
+) -> Result<(), sqlx::Error> {
+    for _ in 0..8 {
+        let current: Option<Option<String>> =
+            sqlx::query_scalar("SELECT consent_scopes FROM linked_accounts WHERE id = $1")
+                .bind(account_id)
+                .fetch_optional(&mut *conn)
+                .await?;
+        let Some(current) = current else {
+            return Ok(());
+        };
+        let current = current.unwrap_or_default();
+        let mut merged: Vec<&str> = current.split_whitespace().collect();
+        for scope in scopes
+            .iter()
+            .filter(|s| !s.is_empty() && !s.contains(char::is_whitespace))
+        {
+            if !merged.contains(&scope.as_str()) && merged.join(" ").len() + 1 + scope.len() <= MAX_CONSENT_SCOPES_LEN {
+                merged.push(scope);
+            }
+        }
+        let merged = merged.join(" ");
+        if merged == current {
+            return Ok(());
+        }
+        let done = sqlx::query(
+            "UPDATE linked_accounts SET consent_scopes = $1 WHERE id = $2 AND COALESCE(consent_scopes, '') = $3",
+        )
+        .bind(&merged)
+        .bind(account_id)
+        .bind(&current)
+        .execute(&mut *conn)
+        .await?;
+        if done.rows_affected() == 1 {
+            return Ok(());
+        }
+    }
+    Err(sqlx::Error::Protocol(
+        "consent scopes kept changing under the update".into(),
+    ))
+}

@@ -100,7 +100,7 @@ async fn start(
             .collect(),
         return_to: link::local_return_path(form.return_to.as_deref()),
     };
-    match link::start(&state, &provider, user.id, &session_id.to_string(), request).await {
+    match link::start(&state.linker(), &provider, user.id, &session_id.to_string(), request).await {
         Ok(url) => see_other(url.as_str()),
         Err(StartError::NoSuchAccount) => see_other(&error_location(&provider.id, super::LinkError::AccountGone)),
         // Only a hand-made form sends these: our pages never name scopes.
@@ -133,7 +133,7 @@ async fn callback(
         session_id: session_id.as_deref(),
         request_id: headers.get("x-request-id").and_then(|v| v.to_str().ok()),
     };
-    let result = link::complete(&state, &provider, caller, params).await;
+    let result = link::complete(&state.linker(), &provider, caller, params).await;
     // A platform's `connect` session goes back to the platform with the result, and ends.
     if let Some(grant) = user
         .as_ref()

@@ -1,35 +1,32 @@
-//! Linked-account operations other than the OAuth legs (those are in `link`): listing for the page, and the
-//! `error` state when a stored token cannot be decrypted. Tokens are handed out only by `delegation`.
+//! Linked-account operations other than the OAuth legs (those are in `link`): listing for the page. Tokens are
+//! handed out only by `delegation`.
 
 use std::collections::BTreeMap;
 
 use super::{
     LinkedAccountView, LinkedAccounts, ProviderView, ResourceServerView, ScopeView,
     repo::{self, AccountRow},
-    status,
 };
 use crate::{
     db::{Db, now_ms},
     providers::{Catalog, Provider, scopes},
-    state::AppState,
-    tokens::{repo::TokenSetMeta, vault::VaultError},
-    webhooks::outbox,
+    tokens::repo::TokenSetMeta,
 };
 
 /// Everything the linked-accounts page shows for one user.
-pub async fn linked_accounts(state: &AppState, user_id: i64) -> Result<LinkedAccounts, sqlx::Error> {
-    let page = repo::accounts_page(&state.db.pool, user_id).await?;
+pub async fn linked_accounts(db: &Db, catalog: &Catalog, user_id: i64) -> Result<LinkedAccounts, sqlx::Error> {
+    let page = repo::accounts_page(&db.pool, user_id).await?;
     let pending_revocations = if page.has_pending_revocations {
-        super::disconnect::pending_for_user(state, user_id).await?
+        super::disconnect::pending_for_user(db, catalog, user_id).await?
     } else {
         Vec::new()
     };
     let accounts = page
         .accounts
         .into_iter()
-        .map(|(row, sets)| view(&state.catalog, row, sets))
+        .map(|(row, sets)| view(catalog, row, sets))
         .collect();
-    let providers = provider_views(state);
+    let providers = provider_views(catalog);
     Ok(LinkedAccounts {
         now: now_ms(),
         providers,
@@ -59,9 +56,8 @@ pub fn view(catalog: &Catalog, row: AccountRow, sets: Vec<TokenSetMeta>) -> Link
 }
 
 /// The providers users can connect, in configuration order.
-pub fn provider_views(state: &AppState) -> Vec<ProviderView> {
-    state
-        .catalog
+pub fn provider_views(catalog: &Catalog) -> Vec<ProviderView> {
+    catalog
         .all()
         .iter()
         .map(|p| ProviderView {
@@ -138,27 +134,6 @@ fn consent_status(
         }
     }
     servers.into_values().collect()
-}
-
-/// Marks the account `error` because one of its stored tokens does not decrypt (`accounts::status`: with its audit
-/// event and webhook, in one transaction). The reason names the key, never a value.
-pub async fn mark_undecryptable(
-    db: &Db,
-    catalog: &Catalog,
-    account_id: &str,
-    err: &VaultError,
-) -> Result<(), sqlx::Error> {
-    let reason = format!("A stored token cannot be decrypted: {err}. Reconnect the account to store new tokens.");
-    let detail = err.to_string();
-    let problem = status::Problem::Undecryptable {
-        reason: &reason,
-        detail: &detail,
-    };
-    let mut tx = db.begin_write().await?;
-    status::report(&mut tx, catalog, account_id, problem, status::Seen::default(), now_ms()).await?;
-    tx.commit().await?;
-    outbox::committed();
-    Ok(())
 }
 
 #[cfg(test)]

@@ -26,7 +26,9 @@ use crate::{
         AuditAction, Outcome,
         repo::{self as audit, NewEvent},
     },
+    db::{Db, now_ms},
     providers::{Catalog, identity::ExternalIdentity},
+    tokens::vault::VaultError,
     webhooks::{
         EventType, outbox,
         payload::{self, EventData},
@@ -257,6 +259,44 @@ pub async fn announce_link(
     Ok(())
 }
 
+/// Who asked for a disconnect, for the audit trail.
+#[derive(Debug, Clone, Copy)]
+pub enum DisconnectedBy<'a> {
+    /// The account's owner.
+    Owner,
+    /// An admin, with the reason they gave (the user reads it in their activity).
+    Admin { user_id: i64, reason: &'a str },
+    /// The platform's backend, through the service API with the named key (no person acted).
+    Platform { key: &'a str },
+}
+
+impl DisconnectedBy<'_> {
+    /// As the webhook names it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DisconnectedBy::Owner => "user",
+            DisconnectedBy::Admin { .. } => "admin",
+            DisconnectedBy::Platform { .. } => "platform",
+        }
+    }
+
+    /// The admin's reason, shown to the user and sent to the platform.
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            DisconnectedBy::Admin { reason, .. } => Some(reason),
+            _ => None,
+        }
+    }
+
+    pub(super) fn actor(self, owner: i64) -> Option<i64> {
+        match self {
+            DisconnectedBy::Owner => Some(owner),
+            DisconnectedBy::Admin { user_id, .. } => Some(user_id),
+            DisconnectedBy::Platform { .. } => None,
+        }
+    }
+}
+
 /// The account as it is now, before [`disconnected`] deletes it (the webhook shows what went away).
 pub async fn before_disconnect(
     conn: &mut AnyConnection,
@@ -272,7 +312,7 @@ pub async fn disconnected(
     conn: &mut AnyConnection,
     event: &NewEvent<'_>,
     account: Option<LinkedAccountView>,
-    by: super::disconnect::DisconnectedBy<'_>,
+    by: DisconnectedBy<'_>,
     now: i64,
 ) -> Result<(), sqlx::Error> {
     audit::record(conn, event, now).await?;
@@ -283,5 +323,26 @@ pub async fn disconnected(
     data.disconnected_by = Some(by.as_str().to_owned());
     data.reason = by.reason().map(str::to_owned);
     outbox::enqueue(conn, EventType::AccountDisconnected, data, now).await?;
+    Ok(())
+}
+
+/// Marks the account `error` because one of its stored tokens does not decrypt (with its audit
+/// event and webhook, in one transaction). The reason names the key, never a value.
+pub async fn mark_undecryptable(
+    db: &Db,
+    catalog: &Catalog,
+    account_id: &str,
+    err: &VaultError,
+) -> Result<(), sqlx::Error> {
+    let reason = format!("A stored token cannot be decrypted: {err}. Reconnect the account to store new tokens.");
+    let detail = err.to_string();
+    let problem = Problem::Undecryptable {
+        reason: &reason,
+        detail: &detail,
+    };
+    let mut tx = db.begin_write().await?;
+    report(&mut tx, catalog, account_id, problem, Seen::default(), now_ms()).await?;
+    tx.commit().await?;
+    outbox::committed();
     Ok(())
 }

@@ -105,7 +105,7 @@ pub async fn list(state: &AppState, query: AccountQuery) -> Result<AccountList, 
         sort,
         rows: summaries,
         next,
-        providers: crate::accounts::service::provider_views(state),
+        providers: crate::accounts::service::provider_views(&state.catalog),
         now: now_ms(),
     })
 }
@@ -252,7 +252,7 @@ pub async fn force_disconnect(
         user_id: admin_id,
         reason: &reason,
     };
-    match disconnect::disconnect(state, account.user_id, account_id, by, request_id).await {
+    match disconnect::disconnect(state.revoker(), account.user_id, account_id, by, request_id).await {
         Ok(outcome) => Ok((account.user_id, outcome)),
         Err(DisconnectError::NotFound) => Err(gone()),
         Err(DisconnectError::Database(e)) => Err(AppError::internal(e)),

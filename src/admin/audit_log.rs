@@ -12,7 +12,8 @@ use super::{
     sql::{Value, Where},
 };
 use crate::{
-    audit::{AuditAction, Outcome, activity::summary},
+    activity::service::summary,
+    audit::{AuditAction, Outcome},
     components::time::parse_time,
     db::now_ms,
     error::AppError,
@@ -139,7 +140,7 @@ pub async fn list(state: &AppState, query: AuditQuery) -> Result<AuditList, AppE
         query,
         entries,
         older,
-        providers: crate::accounts::service::provider_views(state),
+        providers: crate::accounts::service::provider_views(&state.catalog),
         now: now_ms(),
     })
 }

@@ -444,7 +444,7 @@ async fn next_location(state: &AppState, session: &Session, row: &ConnectRow, gr
         return_to: link::DEFAULT_RETURN.to_owned(),
     };
     let session_id = session.id().map(|id| id.to_string()).unwrap_or_default();
-    match link::start(state, &provider, row.user_id, &session_id, request).await {
+    match link::start(&state.linker(), &provider, row.user_id, &session_id, request).await {
         Ok(url) => url.to_string(),
         Err(StartError::NoSuchAccount) => {
             finish(session, grant, ConnectResult::Failed { reason: "account_gone" }).await

@@ -339,7 +339,7 @@ impl Delegator {
             Ok(token) => Ok(self.bearer_from(row, token, row.version, row.expires_at, row.scopes.clone())),
             Err(VaultError::UnknownKey(key)) => Err(Unavailable::KeyNotConfigured(key)),
             Err(e) => {
-                crate::accounts::service::mark_undecryptable(&self.db, &self.catalog, &row.account_id, &e).await?;
+                crate::accounts::status::mark_undecryptable(&self.db, &self.catalog, &row.account_id, &e).await?;
                 Err(Unavailable::NeedsReconnect {
                     reason: "A stored token cannot be decrypted. Reconnect the account to store new tokens.".into(),
                 })

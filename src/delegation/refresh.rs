@@ -363,8 +363,7 @@ async fn refresh_under_lease(
         }
         Err(e) => {
             release(delegator, row, lease, "undecryptable refresh token").await?;
-            crate::accounts::service::mark_undecryptable(&delegator.db, &delegator.catalog, &row.account_id, &e)
-                .await?;
+            crate::accounts::status::mark_undecryptable(&delegator.db, &delegator.catalog, &row.account_id, &e).await?;
             return Err(Unavailable::NeedsReconnect {
                 reason: "A stored token cannot be decrypted. Reconnect the account.".into(),
             });
@@ -858,7 +857,7 @@ pub(crate) async fn mark_needs_consent(
     if !report(delegator, &mut tx, row, problem, now_ms()).await? {
         // Already waiting for consent: remember these scopes too, without another event. (Or the link is dead:
         // then the scopes wait with it, for the reconnect to ask for them.)
-        repo::add_consent_scopes(&mut tx, &row.account_id, scopes).await?;
+        crate::accounts::repo::add_consent_scopes(&mut tx, &row.account_id, scopes).await?;
     }
     tx.commit().await?;
     outbox::committed();

@@ -3,10 +3,8 @@ use leptos_meta::Title;
 use leptos_router::{components::Redirect, hooks::use_query_map};
 
 use crate::{
-    audit::{
-        ActivityEntry, ActivityKind, ActivityList, Outcome,
-        api::{ActivityQuery, user_activity},
-    },
+    activity::{ActivityEntry, ActivityKind, ActivityList, ActivityQuery, api::user_activity},
+    audit::Outcome,
     components::time::{ago, format_time, iso_time},
     error::AppError,
 };

@@ -123,7 +123,7 @@ pub(crate) async fn list_accounts(
     if user.is_disabled() {
         return Err(audit.refused(event, user_disabled()).await);
     }
-    let page = crate::accounts::service::linked_accounts(&state, user.id)
+    let page = crate::accounts::service::linked_accounts(&state.db, &state.catalog, user.id)
         .await
         .map_err(ApiError::internal)?;
     let accounts: Vec<_> = page
@@ -280,12 +280,13 @@ pub(crate) async fn disconnect(
         return Err(audit.refused(event, error).await);
     }
     let by = DisconnectedBy::Platform { key: &key.name };
-    let outcome = match disconnect::disconnect(&state, account.user_id, &account.id, by, audit.request_id()).await {
-        Ok(outcome) => outcome,
-        // A concurrent disconnect won.
-        Err(DisconnectError::NotFound) => return Err(gone()),
-        Err(DisconnectError::Database(e)) => return Err(ApiError::internal(e)),
-    };
+    let outcome =
+        match disconnect::disconnect(state.revoker(), account.user_id, &account.id, by, audit.request_id()).await {
+            Ok(outcome) => outcome,
+            // A concurrent disconnect won.
+            Err(DisconnectError::NotFound) => return Err(gone()),
+            Err(DisconnectError::Database(e)) => return Err(ApiError::internal(e)),
+        };
     let revocation = if outcome.not_offered {
         "not_offered"
     } else if outcome.failed > 0 {

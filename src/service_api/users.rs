@@ -15,7 +15,8 @@ use serde_json::json;
 
 use super::{ApiError, Audit, Caller, ErrorBody, accounts::UserRef};
 use crate::{
-    audit::{ActivityKind, AuditAction, Outcome, activity, repo::NewEvent},
+    activity::{ActivityKind, service as activity},
+    audit::{AuditAction, Outcome, repo::NewEvent},
     state::AppState,
 };
 

@@ -7,7 +7,7 @@
 //! [`bind_owners`] is the same walk with another rewrite: values sealed before they were bound to their account and
 //! resource server (`v1`, see `vault`) are sealed anew, under the key they already have, by every start.
 
-use crate::{accounts::service::mark_undecryptable, db::Db, providers::Catalog};
+use crate::{accounts::status::mark_undecryptable, db::Db, providers::Catalog};
 
 use super::{
     repo::{self, access_slot, refresh_slot},

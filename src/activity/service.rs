@@ -3,9 +3,10 @@
 
 use sqlx::Row;
 
-use super::{ActivityEntry, ActivityKind, ActivityList, Outcome, api::ActivityQuery};
+use super::{ActivityEntry, ActivityKind, ActivityList, ActivityQuery};
 use crate::{
     accounts::{LinkError, label},
+    audit::Outcome,
     components::time::format_time,
     db::now_ms,
     state::AppState,
@@ -51,7 +52,7 @@ pub async fn page(
         None => allowed.map(<[String]>::to_vec),
     };
     let (entries, older) = history(state, user_id, kind, providers.as_deref(), query.before, PAGE_SIZE).await?;
-    let providers = crate::accounts::service::provider_views(state)
+    let providers = crate::accounts::service::provider_views(&state.catalog)
         .into_iter()
         .filter(|p| allowed.is_none_or(|list| list.contains(&p.id)))
         .collect();
