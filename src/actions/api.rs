@@ -102,26 +102,13 @@ pub async fn submit_transfer(
     let resume = resume.filter(|r| !r.is_empty());
     let result: Result<Submission, _> =
         service::run(&state, user, &account, GlobusAction::Transfer { form, resume }.into()).await;
-    let encode = crate::query::encode;
     let back = match &result {
         Ok(submission) => format!(
             "/actions?account={}&transfer={}",
-            encode(&account),
-            encode(&submission.id)
+            crate::query::encode(&account),
+            crate::query::encode(&submission.id)
         ),
-        Err(problem) => match (problem.pending_transfer(), problem) {
-            (Some(row), _) => format!("/actions?account={}&transfer={}", encode(&account), encode(row)),
-            // Nothing was recorded: the field's name, never its text, goes back in the URL.
-            (None, ActionProblem::Invalid { field, .. }) => {
-                let notice = Notice::TransferInvalid { field: field.clone() };
-                format!("/actions?account={}&{}#transfer", encode(&account), notice.to_query())
-            }
-            (None, _) => format!(
-                "/actions?account={}&{}#transfer",
-                encode(&account),
-                Notice::TransferNotSubmitted.to_query()
-            ),
-        },
+        Err(problem) => problem.transfer_page(&account),
     };
     crate::state::redirect_plain_form(&back);
     Ok(result)

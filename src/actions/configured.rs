@@ -131,7 +131,7 @@ pub async fn fetch(
     name: &str,
     params: &BTreeMap<String, String>,
 ) -> Result<ApiResponse, ActionProblem> {
-    let not_found = |what: &str| ActionProblem::NotFound { what: what.into() };
+    let not_found = ActionProblem::not_found;
     let mut conn = state.db.pool.acquire().await.map_err(globus::internal)?;
     let account = accounts::find_for_user(&mut conn, account_id, user_id)
         .await

@@ -29,9 +29,7 @@ pub struct Transfer<'a> {
 impl<'a> Transfer<'a> {
     /// The user's account `account_id`, if it is a Globus account (the demo provider is one).
     pub async fn for_account(state: &'a AppState, user_id: i64, account_id: &str) -> Result<Self, ActionProblem> {
-        let not_found = || ActionProblem::NotFound {
-            what: "Globus account".into(),
-        };
+        let not_found = || ActionProblem::not_found("Globus account");
         let mut conn = state.db.pool.acquire().await.map_err(internal)?;
         let account = accounts::find_for_user(&mut conn, account_id, user_id)
             .await
@@ -152,9 +150,7 @@ impl<'a> Transfer<'a> {
             )
             .await?;
         if response.status == 404 {
-            return Err(ActionProblem::NotFound {
-                what: "endpoint".into(),
-            });
+            return Err(ActionProblem::not_found("endpoint"));
         }
         Ok(endpoint(&ok_json(&response)?))
     }
@@ -245,7 +241,7 @@ impl<'a> Transfer<'a> {
             )
             .await?;
         if response.status == 404 {
-            return Err(ActionProblem::NotFound { what: "task".into() });
+            return Err(ActionProblem::not_found("task"));
         }
         Ok(task(&ok_json(&response)?))
     }
@@ -448,9 +444,9 @@ pub fn problem(e: CallError) -> ActionProblem {
             retry_at,
             transfer: None,
         },
-        CallError::Unavailable(Unavailable::NotFound) => ActionProblem::NotFound {
-            what: "linked account with a token for this service".into(),
-        },
+        CallError::Unavailable(Unavailable::NotFound) => {
+            ActionProblem::not_found("linked account with a token for this service")
+        }
         CallError::Unauthorized => ActionProblem::NeedsReconnect {
             reason: "The provider refused the account's token even after a refresh. Reconnect the account.".into(),
             transfer: None,

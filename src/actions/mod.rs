@@ -51,7 +51,11 @@ pub enum ActionProblem {
     /// Bad input: which field, and what is wrong.
     Invalid { field: String, message: String },
     /// No such account (of yours), endpoint, task or action.
-    NotFound { what: String },
+    NotFound {
+        what: String,
+        #[serde(default)]
+        transfer: Option<String>,
+    },
     /// The provider refused the request itself (its code and message).
     Upstream {
         status: u16,
@@ -84,27 +88,25 @@ impl ActionProblem {
     }
 
     pub fn not_found(what: impl Into<String>) -> Self {
-        ActionProblem::NotFound { what: what.into() }
-    }
-
-    /// The same problem, naming the recorded submission to retry after it. Bad input and a missing account or
-    /// submission happen before anything is recorded, so they carry none.
-    pub fn with_transfer(mut self, submission: &str) -> Self {
-        if let Some(slot) = self.transfer_slot() {
-            *slot = Some(submission.to_owned());
+        ActionProblem::NotFound {
+            what: what.into(),
+            transfer: None,
         }
-        self
     }
 
-    fn transfer_slot(&mut self) -> Option<&mut Option<String>> {
-        match self {
+    /// The same problem, naming the recorded submission to retry after it. Bad input is refused before anything
+    /// is recorded, so it carries none.
+    pub fn with_transfer(mut self, submission: &str) -> Self {
+        match &mut self {
             ActionProblem::NeedsReconnect { transfer, .. }
             | ActionProblem::NeedsConsent { transfer, .. }
             | ActionProblem::ProviderUnavailable { transfer, .. }
+            | ActionProblem::NotFound { transfer, .. }
             | ActionProblem::Upstream { transfer, .. }
-            | ActionProblem::Failed { transfer, .. } => Some(transfer),
-            ActionProblem::Invalid { .. } | ActionProblem::NotFound { .. } => None,
+            | ActionProblem::Failed { transfer, .. } => *transfer = Some(submission.to_owned()),
+            ActionProblem::Invalid { .. } => {}
         }
+        self
     }
 
     /// The recorded submission waiting for this problem's fix, to retry after it.
@@ -113,10 +115,38 @@ impl ActionProblem {
             ActionProblem::NeedsReconnect { transfer, .. }
             | ActionProblem::NeedsConsent { transfer, .. }
             | ActionProblem::ProviderUnavailable { transfer, .. }
+            | ActionProblem::NotFound { transfer, .. }
             | ActionProblem::Upstream { transfer, .. }
             | ActionProblem::Failed { transfer, .. } => transfer.as_deref(),
-            ActionProblem::Invalid { .. } | ActionProblem::NotFound { .. } => None,
+            ActionProblem::Invalid { .. } => None,
         }
+    }
+
+    /// The Actions page a transfer form comes back to with this problem: the recorded submission (with Retry and
+    /// the fix), else the form with what was wrong. The plain-form redirect and the island agree on it.
+    pub fn transfer_page(&self, account: &str) -> String {
+        use crate::{notice::Notice, query::encode};
+        let account = encode(account);
+        match (self.pending_transfer(), self) {
+            (Some(row), _) => format!("/actions?account={account}&transfer={}#transfer", encode(row)),
+            // Nothing was recorded: the field's name, never its text, goes back in the URL.
+            (None, ActionProblem::Invalid { field, .. }) => {
+                let notice = Notice::TransferInvalid { field: field.clone() };
+                format!("/actions?account={account}&{}#transfer", notice.to_query())
+            }
+            (None, _) => format!(
+                "/actions?account={account}&{}#transfer",
+                Notice::TransferNotSubmitted.to_query()
+            ),
+        }
+    }
+
+    /// Whether the fix is the user's, at the provider (Reconnect, Grant access).
+    pub fn needs_the_user(&self) -> bool {
+        matches!(
+            self,
+            ActionProblem::NeedsReconnect { .. } | ActionProblem::NeedsConsent { .. }
+        )
     }
 
     /// One sentence for the page.
@@ -130,7 +160,7 @@ impl ActionProblem {
                 "The provider is not answering right now; onbehalf will not retry before the time shown.".to_owned()
             }
             ActionProblem::Invalid { message, .. } => message.clone(),
-            ActionProblem::NotFound { what } => format!("No such {what}."),
+            ActionProblem::NotFound { what, .. } => format!("No such {what}."),
             ActionProblem::Upstream { code, message, .. } => format!("The provider refused: {message} ({code})."),
             ActionProblem::Failed { message, .. } => message.clone(),
         }

@@ -6,8 +6,9 @@
 //! actions from typed form fields. [`run`] takes an action to the provider through `delegation` (bearer,
 //! exactly-once refresh, failure states, audit) and gives back [`Done`], or the caller's own type of it.
 //!
-//! Adding a Globus action: a variant of [`GlobusAction`] with its name and parameters here, its call on
-//! [`Transfer`], and its control on the page. The service API and its documentation follow from [`GLOBUS_ACTIONS`].
+//! Adding a Globus action: a variant of [`GlobusAction`] with its name, its parameters and their documentation
+//! ([`NAMES_DOC`], [`PARAMETERS_DOC`]: a test checks that every name is there) here, its call on [`Transfer`], and
+//! its control on the page if it has one. The service API runs it without a change.
 
 use std::collections::BTreeMap;
 
@@ -231,7 +232,7 @@ impl Action {
                     task_id: text("task_id"),
                 }
             }
-            _ => {
+            "transfer" => {
                 takes(&[
                     "source_endpoint",
                     "source_path",
@@ -255,6 +256,11 @@ impl Action {
                     },
                     resume: Some(text("resume")).filter(|r| !r.is_empty()),
                 }
+            }
+            other => {
+                return Err(internal(format!(
+                    "the Globus action {other:?} has no parameters' rules"
+                )));
             }
         };
         Ok(Action::Globus(action))

@@ -122,9 +122,13 @@ struct TaskDurationBody {
     identity: Option<String>,
 }
 
+/// At most a week: a task's end must stay a representable time.
+const LONGEST_TASK: Duration = Duration::from_secs(7 * 86_400);
+
 async fn set_task_duration(State(shared): State<Arc<Shared>>, bytes: Bytes) -> Result<Response, BadBody> {
     let request: TaskDurationBody = body(&bytes)?;
-    provider(shared).set_task_duration(request.identity.as_deref(), Duration::from_millis(request.millis));
+    let duration = Duration::from_millis(request.millis).min(LONGEST_TASK);
+    provider(shared).set_task_duration(request.identity.as_deref(), duration);
     Ok(ok())
 }
 

@@ -117,7 +117,7 @@ mod tests {
         for path in [
             "/",
             "/linked-accounts",
-            "/api/globus_endpoints",
+            "/api/actions_page",
             "/api/v1/accounts",
             "/metrics",
         ] {

@@ -371,16 +371,11 @@ fn SubmitTransferForm(
             Ok(Err(ActionProblem::Invalid { message, .. })) => {
                 view! { <div class="alert alert-error" role="alert">{message}</div> }.into_any()
             }
-            Ok(Err(problem @ (ActionProblem::NeedsConsent { .. } | ActionProblem::NeedsReconnect { .. }))) => {
-                // The fix (Grant access, Reconnect) is a trip to the provider anyway: load the page that offers it,
-                // with the pending submission to retry after it, as a plain-form post does (`submit_transfer`).
-                let back = match problem.pending_transfer() {
-                    Some(row) => format!("/actions?account={account}&transfer={row}#transfer"),
-                    None => format!(
-                        "/actions?account={account}&{}#transfer",
-                        Notice::TransferNotSubmitted.to_query()
-                    ),
-                };
+            Ok(Err(problem)) if problem.pending_transfer().is_some() || problem.needs_the_user() => {
+                // A recorded submission (retry it with its own submission_id, never a new one), or a fix that is a
+                // trip to the provider anyway (Grant access, Reconnect): load the page that offers it, as a
+                // plain-form post does.
+                let back = problem.transfer_page(&account);
                 #[cfg(feature = "hydrate")]
                 let _ = leptos::prelude::window().location().assign(&back);
                 #[cfg(not(feature = "hydrate"))]

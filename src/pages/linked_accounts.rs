@@ -62,7 +62,8 @@ fn notice(data: &LinkedAccounts) -> Option<(bool, String)> {
             format!("Linked {} account {}.", account.provider_name, account.label()),
         ));
     }
-    if let Some(notice) = Notice::from_query(|name| query.get(name)) {
+    let own = |n: &Notice| matches!(n, Notice::Disconnected { .. } | Notice::RevocationsRetried { .. });
+    if let Some(notice) = Notice::from_query(|name| query.get(name)).filter(own) {
         return Some(notice.message(Reader::Owner, |id| provider_name(Some(id.to_owned()))));
     }
     if let Some(account) = query.get("relinked").and_then(account) {

@@ -28,7 +28,7 @@ pub fn AdminAccountsPage() -> impl IntoView {
     // The outcome of a disconnect this page was sent back with, in the words the user's own page uses.
     let banner = move |providers: &[ProviderView]| {
         let q = query.read_untracked();
-        let notice = Notice::from_query(|name| q.get(name))?;
+        let notice = Notice::from_query(|name| q.get(name)).filter(|n| matches!(n, Notice::Disconnected { .. }))?;
         let (ok, text) = notice.message(Reader::Admin, |id| {
             providers
                 .iter()

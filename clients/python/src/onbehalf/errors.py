@@ -52,6 +52,9 @@ class OnbehalfError(Exception):
         message: What happened, for a person (the server's sentence when it sent one).
         status: The HTTP status, or ``None`` when no answer came.
         body: The decoded JSON error body (a dict), the start of a non-JSON answer's text, or ``None``.
+        transfer: The transfer submission a ``transfer`` call recorded before it failed, or ``None``. It is kept
+            with its error: run ``transfer`` with ``resume=error.transfer`` once the cause is fixed, and at most one
+            task starts (the submission keeps its Globus ``submission_id``).
     """
 
     #: The API error code this class stands for (``None`` for the base class and client-side errors).
@@ -63,6 +66,7 @@ class OnbehalfError(Exception):
         self.message = message
         self.status = status
         self.body = body
+        self.transfer: str | None = _body_str(body, "transfer")
 
     def __str__(self) -> str:
         where = f"HTTP {self.status}, " if self.status is not None else ""
@@ -74,7 +78,10 @@ class OnbehalfError(Exception):
 
     def __repr__(self) -> str:
         parts = [f"code={self.code!r}", f"status={self.status!r}", f"message={self.message!r}"]
-        parts += [f"{name}={value!r}" for name, value in self._details().items()]
+        details = self._details()
+        if self.transfer is not None and "transfer" not in details:
+            details["transfer"] = self.transfer
+        parts += [f"{name}={value!r}" for name, value in details.items()]
         return f"{type(self).__name__}({', '.join(parts)})"
 
     def __reduce__(self) -> tuple[Any, ...]:
