@@ -45,14 +45,15 @@ fn main() {
 
 async fn run() -> f64 {
     let bench = common::start(|_| {}).await;
-    let cookie = bench.sign_up().await;
+    let session = bench.sign_up().await;
+    let cookie = common::cookie_header(&session);
     let mut timed = Duration::ZERO;
     let mut done = 0usize;
     for _ in 0..ROUNDS {
         // Codes live 60 s at the provider: prepare one round at a time.
         let mut urls = Vec::with_capacity(PER_ROUND);
         for i in 0..PER_ROUND {
-            urls.push(bench.authorized(&cookie, i).await);
+            urls.push(bench.authorized(&session, i).await);
         }
         let started = Instant::now();
         let results = futures_in_flight(&bench.client, &cookie, urls).await;

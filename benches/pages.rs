@@ -72,7 +72,7 @@ fn main() {
 /// The linked-accounts rate under wrk, and the `/account` rate of the same run (absent under `BENCH_ONLY`).
 async fn run() -> Option<(f64, Option<f64>)> {
     let bench = common::start(|_| {}).await;
-    let cookie = bench.sign_up().await;
+    let cookie = common::cookie_header(&bench.sign_up().await);
     seed(&bench, &cookie).await;
     let page = get(&bench, &cookie, "/linked-accounts").await;
     assert_eq!(

@@ -137,19 +137,30 @@ impl Application {
 
     /// Serves until Ctrl-C / SIGTERM, finishing requests in flight.
     pub async fn run(self) -> std::io::Result<()> {
-        tokio::spawn(self.state.db.clone().watch_reachability());
-        tokio::spawn(housekeeping(self.state.clone()));
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// Serves until `stop` completes, finishing requests in flight; then stops this app's background work and
+    /// closes its database pool. Production stops on a signal ([`Application::run`]); the tests stop each app when
+    /// the test ends, since many apps share one test process and its PostgreSQL connection limit.
+    pub async fn run_until(self, stop: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let db = self.state.db.clone();
+        // Aborted when this set is dropped, as the function returns. Each is safe to stop anywhere: refreshes and
+        // deliveries hold leases that run out, and the others only read or delete what is stale.
+        let mut background = tokio::task::JoinSet::new();
+        background.spawn(db.clone().watch_reachability());
+        background.spawn(housekeeping(self.state.clone()));
         if self.state.settings.delegation.background.enabled {
-            tokio::spawn(crate::delegation::background::run(self.state.delegation.clone()));
+            background.spawn(crate::delegation::background::run(self.state.delegation.clone()));
         }
         if self.state.settings.webhooks.dispatch {
             let dispatcher = crate::webhooks::dispatcher::Dispatcher::new(
-                self.state.db.clone(),
+                db.clone(),
                 self.state.vault.clone(),
                 self.state.settings.webhooks.clone(),
                 &self.state.delegation.instance,
             );
-            tokio::spawn(dispatcher.run());
+            background.spawn(dispatcher.run());
         }
         let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
         // Responses written in several pieces (static files, streamed bodies) otherwise wait ~40 ms for the
@@ -159,11 +170,19 @@ impl Application {
                 tracing::debug!("TCP_NODELAY not set: {err}");
             }
         });
-        axum::serve(listener, service)
-            .with_graceful_shutdown(shutdown_signal())
-            .await
+        let served = axum::serve(listener, service).with_graceful_shutdown(stop).await;
+        drop(background);
+        // Waits for connections still checked out (a task a request spawned); bounded, so a stuck one cannot
+        // keep the process from ending.
+        if tokio::time::timeout(POOL_CLOSE_WAIT, db.pool.close()).await.is_err() {
+            tracing::warn!("the database pool did not close within {POOL_CLOSE_WAIT:?}");
+        }
+        served
     }
 }
+
+/// How long stopping waits for the database connections still in use.
+const POOL_CLOSE_WAIT: Duration = Duration::from_secs(5);
 
 fn demo_config() -> DemoConfig {
     DemoConfig::default()

@@ -1,10 +1,14 @@
 //! What the benches share: the app with the demo provider on loopback, a signed-up user, and the link flow up to
-//! the callback URL (start → consent page → Allow), driven over HTTP as a browser would.
+//! the callback URL (start → consent page → Allow), driven over HTTP as a browser would — by the tests' own
+//! [`browser`] module, so the benches and the tests sign up and link the same way.
 
 #![allow(dead_code)]
 
+#[path = "../../tests/support/browser.rs"]
+pub mod browser;
+
+use browser::{Browser, SESSION_COOKIE, location};
 use onbehalf::{config::Settings, demo::DemoProvider, startup::Application, state::AppState};
-use reqwest::header;
 use secrecy::SecretString;
 
 /// Runs a bench to its end on the runtime the server has in production (two workers: the machine's two cores).
@@ -30,6 +34,7 @@ pub struct Bench {
     pub state: AppState,
     pub base: String,
     pub client: reqwest::Client,
+    origin: String,
 }
 
 /// Starts the app on 127.0.0.1:0 with the demo provider, on SQLite in a temporary directory or on the database
@@ -69,7 +74,13 @@ pub async fn start(tweak: impl FnOnce(&mut Settings)) -> Bench {
         .pool_max_idle_per_host(64)
         .build()
         .unwrap();
-    Bench { state, base, client }
+    let origin = state.settings.server.public_origin();
+    Bench {
+        state,
+        base,
+        client,
+        origin,
+    }
 }
 
 /// `BENCH_WEBHOOK=1`: a webhook endpoint for every event type, a receiver on loopback answering 204, so that what a
@@ -106,70 +117,35 @@ impl Bench {
         self.state.demo.as_ref().expect("demo provider")
     }
 
-    /// Signs a new user up; returns the `name=value` session cookie.
+    pub fn browser(&self) -> Browser<'_> {
+        Browser {
+            client: &self.client,
+            base: &self.base,
+            origin: &self.origin,
+            demo: self.demo().issuer_str(),
+        }
+    }
+
+    /// Signs a new user up; returns the session cookie's value.
     pub async fn sign_up(&self) -> String {
         let email = format!("bench-{}@example.org", uuid::Uuid::new_v4().simple());
-        let res = self
-            .client
-            .post(format!("{}/api/sign_up", self.base))
-            .header(header::ORIGIN, &self.base)
-            .header(header::ACCEPT, "application/json")
-            .form(&[
-                ("email", email.as_str()),
-                ("display_name", "Bench"),
-                ("password", "bench bench bench"),
-                ("password_confirm", "bench bench bench"),
-            ])
-            .send()
-            .await
-            .unwrap();
-        res.headers()
-            .get_all(header::SET_COOKIE)
-            .iter()
-            .find_map(|v| v.to_str().ok()?.split(';').next().map(str::to_owned))
-            .expect("session cookie")
+        self.browser().sign_up(&email).await
     }
 
     /// Starts a link and allows it at the demo's consent page as demo identity `n`; returns the callback URL.
-    pub async fn authorized(&self, cookie: &str, n: usize) -> String {
-        let start = self
-            .client
-            .post(format!("{}/oauth/demo/start", self.base))
-            .header(header::ORIGIN, &self.base)
-            .header(header::COOKIE, cookie)
-            .form(&[("intent", "link")])
-            .send()
-            .await
-            .unwrap();
-        let authorize = start.headers()[header::LOCATION].to_str().unwrap().to_owned();
-        let html = self.client.get(&authorize).send().await.unwrap().text().await.unwrap();
-        let marker = "name=\"request_id\" value=\"";
-        let at = html.find(marker).unwrap() + marker.len();
-        let request_id = html[at..at + html[at..].find('"').unwrap()].to_owned();
+    pub async fn authorized(&self, session: &str, n: usize) -> String {
+        let start = self.browser().start(session, "demo", &[("intent", "link")]).await;
         let identity = DemoProvider::identities()[n % DemoProvider::identities().len()].sub;
-        let decision = self
-            .client
-            .post(format!("{}/v2/oauth2/authorize/decision", self.demo().issuer_str()))
-            .form(&[
-                ("request_id", request_id.as_str()),
-                ("identity", identity),
-                ("decision", "allow"),
-            ])
-            .send()
-            .await
-            .unwrap();
-        decision.headers()[header::LOCATION].to_str().unwrap().to_owned()
+        self.browser().consent(&location(&start), identity, "allow").await
     }
 
     /// Follows a callback URL; returns where the app sent the browser.
-    pub async fn callback(&self, cookie: &str, url: &str) -> String {
-        let res = self
-            .client
-            .get(url)
-            .header(header::COOKIE, cookie)
-            .send()
-            .await
-            .unwrap();
-        res.headers()[header::LOCATION].to_str().unwrap().to_owned()
+    pub async fn callback(&self, session: &str, url: &str) -> String {
+        location(&self.browser().callback(session, url).await)
     }
+}
+
+/// The `Cookie` header of a session (its value, from [`Bench::sign_up`]).
+pub fn cookie_header(session: &str) -> String {
+    format!("{SESSION_COOKIE}={session}")
 }

@@ -2,7 +2,7 @@
 //!
 //! Every change of `linked_accounts.status` is made here, and each one writes, in the caller's transaction, the
 //! status, its audit event and its webhook event: the page, the trail and the platform never disagree, and a change
-//! that rolls back leaves none of the three. Nothing else writes the column (`tests/status_owner.rs` reads the
+//! that rolls back leaves none of the three. Nothing else writes the column (`tests/it/status_owner.rs` reads the
 //! source to hold that).
 //!
 //! **Precedence.** A problem replaces the status only when it is worse ([`severity`]): `error` (a token that does not

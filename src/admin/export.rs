@@ -3,7 +3,7 @@
 //!
 //! The export reads the log in batches in the list's order (newest first by time, then id), each batch one short
 //! keyset query, so memory stays flat however many events match. It is exactly the filtered set as of the moment
-//! it began: the same rows, in the same order, as paging through the audit log page (`tests/admin.rs`).
+//! it began: the same rows, in the same order, as paging through the audit log page (`tests/it/admin.rs`).
 //! - On SQLite, writes are serial, so events commit in id order: leaving out ids above the newest one at the start
 //!   is that moment, and no read transaction is held (a long one would hold back the WAL's checkpoints).
 //! - On PostgreSQL, ids are handed out at insert but commit in any order (an id below the newest can still be

@@ -3,7 +3,7 @@
 //! deliveries.
 //!
 //! Every server function here and the export route begin with [`require_admin`]: anonymous callers get 401, signed-in
-//! users who are not admins 403 (`tests/admin.rs` checks each one). The wire types below never carry a token value.
+//! users who are not admins 403 (`tests/it/admin.rs` checks each one). The wire types below never carry a token value.
 
 #[cfg(feature = "ssr")]
 pub mod accounts;

@@ -5,7 +5,7 @@
 //! the key's name, as an event of the user it concerns.
 //!
 //! Its OpenAPI document (`/api/v1/openapi.json`) is generated from the handlers and the types they answer with:
-//! a route is registered together with its documentation ([`api`]), and `tests/service_api.rs` checks the document
+//! a route is registered together with its documentation ([`api`]), and `tests/it/service_api.rs` checks the document
 //! against the live routes.
 //!
 //! Not a browser surface: no session, no cookies, so no cross-site request forgery to defend against (the router

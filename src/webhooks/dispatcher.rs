@@ -97,6 +97,7 @@ impl Dispatcher {
         let slots = Arc::new(Semaphore::new(self.settings.concurrency));
         let (results, inbox) = mpsc::unbounded_channel();
         tokio::spawn(self.clone().record_loop(inbox));
+        let mut enqueued = outbox::watch_enqueued();
         loop {
             // At least one free slot before claiming.
             match slots.clone().acquire_owned().await {
@@ -116,7 +117,7 @@ impl Dispatcher {
             };
             if claimed.is_empty() {
                 tokio::select! {
-                    () = outbox::enqueued() => {}
+                    _ = enqueued.changed() => {}
                     () = self.recorded.notified() => {}
                     () = tokio::time::sleep(self.settings.poll_interval) => {}
                 }

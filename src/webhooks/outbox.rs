@@ -6,7 +6,7 @@
 use std::sync::LazyLock;
 
 use sqlx::AnyConnection;
-use tokio::sync::Notify;
+use tokio::sync::watch;
 
 use super::{
     EventType,
@@ -14,18 +14,20 @@ use super::{
     repo,
 };
 
-/// Wakes this process's dispatcher when something was enqueued and committed here (other instances find it at their
-/// next poll).
-static ENQUEUED: LazyLock<Notify> = LazyLock::new(Notify::new);
+/// Counts this process's commits of events; each dispatcher watches it. A `watch` rather than one `Notify`: a
+/// process may run several apps (the test suite does), and `notify_one` woke one dispatcher of them, maybe another
+/// app's, so an app's event waited for its next poll. Every dispatcher sees every commit, and one made while it was
+/// busy claiming is still seen at its next wait.
+static ENQUEUED: LazyLock<watch::Sender<u64>> = LazyLock::new(|| watch::Sender::new(0));
 
-/// Call after committing a transaction that enqueued events: the dispatcher sends them now, not at its next poll.
+/// Call after committing a transaction that enqueued events: the dispatchers send them now, not at their next poll.
 pub fn committed() {
-    ENQUEUED.notify_one();
+    ENQUEUED.send_modify(|count| *count = count.wrapping_add(1));
 }
 
-/// Waits for [`committed`] (or returns at once if it was called since the last wait).
-pub async fn enqueued() {
-    ENQUEUED.notified().await;
+/// A dispatcher's view of [`committed`]: `changed().await` returns at once if there was a commit since its last wait.
+pub fn watch_enqueued() -> watch::Receiver<u64> {
+    ENQUEUED.subscribe()
 }
 
 /// Writes the event, in the caller's transaction; its INSERT also writes one delivery per endpoint subscribed to its

@@ -2,9 +2,7 @@
 //! PostgreSQL. Every error a user or provider can cause has a test here that checks the message code, that nothing
 //! was linked, and (where a user is known) the `link_rejected` audit event.
 
-mod common;
-
-use common::{
+use crate::support::{
     Backend, TestApp,
     oauth::{
         DEMO, callback, callback_url, consent, count, demo_as, identity, link, link_at, link_with, location,
@@ -39,7 +37,7 @@ async fn rejected_reasons(app: &TestApp) -> Vec<String> {
 }
 
 async fn full_link_stores_one_token_set_per_resource_server(backend: Backend) {
-    common::capture_logs();
+    crate::support::capture_logs();
     let app = TestApp::spawn(backend).await;
     let cookie = app.sign_up(&unique_email("link")).await;
     let start_res = start(&app, &cookie, DEMO, &[]).await;
@@ -123,7 +121,7 @@ async fn full_link_stores_one_token_set_per_resource_server(backend: Backend) {
     );
 
     // No token in any response or log line of this flow (the provider knows every value it issued).
-    let logs = common::captured_logs();
+    let logs = crate::support::captured_logs();
     for token in &issued {
         for (what, text) in [
             ("page", &html),
@@ -564,7 +562,7 @@ async fn unknown_providers_are_404_and_start_needs_a_post_from_a_signed_in_user(
         .client
         .post(app.url("/oauth/demo/start"))
         .header(header::ORIGIN, "https://evil.example")
-        .header(header::COOKIE, format!("{}={cookie}", common::SESSION_COOKIE))
+        .header(header::COOKIE, format!("{}={cookie}", crate::support::SESSION_COOKIE))
         .send()
         .await
         .unwrap();
@@ -598,7 +596,7 @@ async fn undecryptable_tokens_mark_the_account_error_and_keys_rotate(backend: Ba
     );
 
     // Rotation: a vault with the old key and a new current one re-seals every access and refresh token.
-    let rotated = common::rotated_vault();
+    let rotated = crate::support::rotated_vault();
     let report = rotation::rotate(&app.state.db, &rotated, &app.state.catalog)
         .await
         .unwrap();
@@ -795,12 +793,12 @@ fn set_key(row: &sqlx::any::AnyRow) -> SetKey<'_> {
     }
 }
 
-/// Conformance against an independent, OpenID Certified provider (panva's `oidc-provider`, `tests/common/
+/// Conformance against an independent, OpenID Certified provider (panva's `oidc-provider`, `tests/support/
 /// oidc_provider.rs`), beside the demo: linking, refresh rotation with reuse detection, strict client
 /// authentication, `offline_access` in strict and lenient modes, revocation, consent denial. One backend: what is
 /// tested is the protocol.
 mod conformance {
-    use super::common::{
+    use crate::support::{
         Backend, TestApp,
         oauth::{callback, location, query_value, start},
         oidc_provider::{CLIENT_ID, CLIENT_SECRET, Mode, OidcProvider},
@@ -816,7 +814,7 @@ mod conformance {
     /// The app on a port chosen first (the provider must know its callback URLs) with each of `providers` an `oidc`
     /// entry at the provider, its own settings merged in.
     async fn app_at(mode: Mode, providers: &[(&str, serde_json::Value)]) -> (TestApp, OidcProvider) {
-        let port = OidcProvider::free_port();
+        let port = crate::support::free_port();
         let callbacks: Vec<String> = providers
             .iter()
             .map(|(id, _)| format!("http://127.0.0.1:{port}/oauth/{id}/callback"))

@@ -2,11 +2,9 @@
 //! rotation: a reused refresh token revokes the grant), on SQLite and PostgreSQL. The demo's counters are the
 //! provider's own record of what reached it.
 
-mod common;
-
 use std::{sync::Arc, time::Duration};
 
-use common::{
+use crate::support::{
     Backend, TestApp,
     oauth::{DEMO, Linked, callback, consent, demo_as, identity, link_at, linked, location, start},
 };
@@ -17,17 +15,6 @@ use onbehalf::{
     demo::TokenFault,
 };
 use reqwest::StatusCode;
-
-/// Moves the stored expiry of the account's Transfer token into the past (the provider's copy is untouched).
-async fn expire_in_db(app: &TestApp, account_id: &str) {
-    sqlx::query("UPDATE token_sets SET expires_at = $1 WHERE account_id = $2 AND resource_server = $3")
-        .bind(now_ms() - 1_000)
-        .bind(account_id)
-        .bind(TRANSFER_RESOURCE_SERVER)
-        .execute(&app.state.db.pool)
-        .await
-        .unwrap();
-}
 
 fn search_url(app: &TestApp) -> reqwest::Url {
     reqwest::Url::parse(&format!(
@@ -119,10 +106,21 @@ async fn storm(app: &TestApp, who: &Linked, instances: &[Arc<Delegator>], n: usi
     results
 }
 
+/// An app for 1,000 calls at once. This counts refreshes, not time: the calls get the outbound timeout a slow
+/// provider would get (the suite's 2 s is for failing fast), and the pool of production, as the tests beside this
+/// one share the two cores.
+async fn storm_app(backend: Backend) -> TestApp {
+    TestApp::spawn_with(backend, |s| {
+        s.outbound.timeout = Duration::from_secs(30);
+        s.database.max_connections = 8;
+    })
+    .await
+}
+
 async fn a_thousand_concurrent_calls_with_an_expired_token_make_one_refresh_grant(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = storm_app(backend).await;
     let ada = linked(&app, 0).await;
-    expire_in_db(&app, &ada.account_id).await;
+    crate::support::expire_transfer_token(&app, &ada.account_id).await;
     let version_before = count(
         &app,
         "SELECT version FROM token_sets WHERE account_id = $1 AND resource_server = 'transfer.api.globus.org'",
@@ -158,12 +156,12 @@ async fn a_thousand_concurrent_calls_with_an_expired_token_make_one_refresh_gran
 }
 
 async fn two_instances_share_one_refresh(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = storm_app(backend).await;
     let ada = linked(&app, 0).await;
     let other = second_instance(&app).await;
     assert_ne!(other.instance(), app.state.delegation.instance());
     for round in 1..=3 {
-        expire_in_db(&app, &ada.account_id).await;
+        crate::support::expire_transfer_token(&app, &ada.account_id).await;
         let results = storm(&app, &ada, &[app.state.delegation.clone(), other.clone()], 1000).await;
         let failures: Vec<_> = results.iter().filter(|r| r != &&Ok(200)).collect();
         assert!(
@@ -211,18 +209,18 @@ async fn a_rotated_refresh_token_replaces_the_old_one_and_a_missing_one_keeps_it
     };
     let first = sealed(&app, ada.account_id.clone()).await;
     // Rotating provider: the new refresh token is stored, and the next refresh uses it (reuse would revoke).
-    expire_in_db(&app, &ada.account_id).await;
+    crate::support::expire_transfer_token(&app, &ada.account_id).await;
     assert_eq!(app.state.delegation.call(search(&app, &ada)).await.unwrap().status, 200);
     let second = sealed(&app, ada.account_id.clone()).await;
     assert_ne!(first, second, "the rotated refresh token replaced the old one");
-    expire_in_db(&app, &ada.account_id).await;
+    crate::support::expire_transfer_token(&app, &ada.account_id).await;
     assert_eq!(app.state.delegation.call(search(&app, &ada)).await.unwrap().status, 200);
     assert_eq!(app.demo().counters().refresh_token_reuse, 0);
     // Non-rotating provider: the answer has no refresh_token and the stored one stays (and keeps working).
     app.demo().keep_refresh_tokens(true);
     let kept = sealed(&app, ada.account_id.clone()).await;
     for _ in 0..2 {
-        expire_in_db(&app, &ada.account_id).await;
+        crate::support::expire_transfer_token(&app, &ada.account_id).await;
         assert_eq!(app.state.delegation.call(search(&app, &ada)).await.unwrap().status, 200);
         assert_eq!(sealed(&app, ada.account_id.clone()).await, kept);
     }
@@ -233,7 +231,7 @@ async fn invalid_grant_under_concurrency_is_one_state_change(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let ada = linked(&app, 0).await;
     app.demo().revoke_grants(Some(identity(0)));
-    expire_in_db(&app, &ada.account_id).await;
+    crate::support::expire_transfer_token(&app, &ada.account_id).await;
     let before = app.demo().counters().token_requests;
     let results = storm(&app, &ada, std::slice::from_ref(&app.state.delegation), 100).await;
     for result in &results {
@@ -261,7 +259,7 @@ async fn a_refresh_answer_that_cannot_be_read_is_never_resent(backend: Backend) 
         .enumerate()
     {
         let who = linked(&app, n).await;
-        expire_in_db(&app, &who.account_id).await;
+        crate::support::expire_transfer_token(&app, &who.account_id).await;
         app.demo().set_token_fault(fault, None);
         let before = app.demo().counters().token_requests;
         let results = storm(&app, &who, std::slice::from_ref(&app.state.delegation), 20).await;
@@ -350,7 +348,7 @@ async fn token_endpoint_outage_retries_a_bounded_number_of_times_then_cools_down
         "no new attempt during the cooldown"
     );
     // Once the token has expired, calls fail fast until the cooldown ends: the provider sees nothing.
-    expire_in_db(&app, &ada.account_id).await;
+    crate::support::expire_transfer_token(&app, &ada.account_id).await;
     for _ in 0..20 {
         let err = app.state.delegation.call(search(&app, &ada)).await.unwrap_err();
         assert_eq!(err.code(), "provider_unavailable");
@@ -417,7 +415,7 @@ async fn a_token_without_refresh_token_is_used_as_is_until_it_expires(backend: B
         .await
         .unwrap();
     assert_eq!(app.state.delegation.call(search(&app, &ada)).await.unwrap().status, 200);
-    expire_in_db(&app, &ada.account_id).await;
+    crate::support::expire_transfer_token(&app, &ada.account_id).await;
     let err = app.state.delegation.call(search(&app, &ada)).await.unwrap_err();
     assert_eq!(err.code(), "needs_reconnect");
     assert_eq!(refresh_grants(&app), 0);
@@ -699,7 +697,7 @@ async fn one_attempt_with_write_budget(backend: Backend, budget: Duration) -> (T
 async fn a_slow_commit_never_lets_another_instance_resend_the_refresh_token(backend: Backend) {
     let (app, ada) = one_attempt_with_write_budget(backend, Duration::from_secs(8)).await;
     let other = second_instance(&app).await;
-    expire_in_db(&app, &ada.account_id).await;
+    crate::support::expire_transfer_token(&app, &ada.account_id).await;
     app.demo().set_token_delay(Duration::from_millis(600));
     let first = spawn_search(&app, &ada, &app.state.delegation);
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -727,7 +725,7 @@ async fn a_slow_commit_never_lets_another_instance_resend_the_refresh_token(back
 /// resent.
 async fn a_refresh_that_cannot_be_stored_gives_its_tokens_back_and_marks_the_account(backend: Backend) {
     let (app, ada) = one_attempt_with_write_budget(backend, Duration::from_secs(2)).await;
-    expire_in_db(&app, &ada.account_id).await;
+    crate::support::expire_transfer_token(&app, &ada.account_id).await;
     app.demo().set_token_delay(Duration::from_millis(600));
     let revocations = app.demo().counters().revocations;
     let call = spawn_search(&app, &ada, &app.state.delegation);
@@ -791,9 +789,9 @@ async fn an_interrupted_refresh_is_never_resent_to_a_rotating_provider(backend: 
     drop(app);
     let tweak = demo_as(vec![("steady", serde_json::json!({"rotates_refresh_tokens": false}))]);
     let app = TestApp::spawn_with(backend, tweak).await;
-    let cookie = app.sign_up(&common::unique_email("steady")).await;
+    let cookie = app.sign_up(&crate::support::unique_email("steady")).await;
     let landed = link_at(&app, &cookie, "steady", &[], identity(0)).await;
-    let account = common::oauth::query_value(&landed, "linked").expect(&landed);
+    let account = crate::support::oauth::query_value(&landed, "linked").expect(&landed);
     let user_id: i64 = sqlx::query_scalar("SELECT user_id FROM linked_accounts WHERE id = $1")
         .bind(&account)
         .fetch_one(&app.state.db.pool)
@@ -818,7 +816,7 @@ async fn an_interrupted_refresh_is_never_resent_to_a_rotating_provider(backend: 
 async fn a_refresh_timeout_at_a_rotating_provider_is_not_retried(backend: Backend) {
     let app = TestApp::spawn_with(backend, |s| s.delegation.refresh_attempts = 3).await;
     let ada = linked(&app, 0).await;
-    expire_in_db(&app, &ada.account_id).await;
+    crate::support::expire_transfer_token(&app, &ada.account_id).await;
     app.demo().set_token_fault(TokenFault::Timeout, None);
     let before = app.demo().counters().token_requests;
     let err = app.state.delegation.call(search(&app, &ada)).await.unwrap_err();
@@ -938,7 +936,7 @@ async fn tokens_sealed_before_owner_binding_are_bound_at_start(backend: Backend)
     }
     assert_eq!(app.state.delegation.call(search(&app, &ada)).await.unwrap().status, 200);
     // The refresh token opens too: a refresh works, and keeps the link.
-    expire_in_db(&app, &ada.account_id).await;
+    crate::support::expire_transfer_token(&app, &ada.account_id).await;
     assert_eq!(app.state.delegation.call(search(&app, &ada)).await.unwrap().status, 200);
     assert_eq!(refresh_grants(&app), 1);
     assert_eq!(status(&app, &ada.account_id).await, "active");
@@ -995,11 +993,7 @@ impl SecondProcess {
     /// With settings overridden by `env` (`ONBEHALF_…` variables).
     async fn start_with(app: &TestApp, env: &[(&str, &str)]) -> Self {
         use secrecy::ExposeSecret;
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = crate::support::free_port();
         let issuer = app.demo().issuer_str().trim_end_matches('/').to_owned();
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("onbehalf.toml");
@@ -1032,7 +1026,7 @@ rotates_refresh_tokens = true
 "#,
                 root = env!("CARGO_MANIFEST_DIR"),
                 db = app.state.settings.database.url.expose_secret(),
-                key = common::TEST_VAULT_KEY,
+                key = crate::support::TEST_VAULT_KEY,
             ),
         )
         .unwrap();
@@ -1076,7 +1070,7 @@ async fn search_at(base: &str, who: &Linked) -> Searched {
         .header(reqwest::header::ACCEPT, "application/json")
         .header(
             reqwest::header::COOKIE,
-            format!("{}={}", common::SESSION_COOKIE, who.cookie),
+            format!("{}={}", crate::support::SESSION_COOKIE, who.cookie),
         )
         .form(&[("query[account]", who.account_id.as_str())])
         .send()
@@ -1121,7 +1115,7 @@ async fn a_process_killed_mid_refresh_storm_leaves_links_working_or_needing_reco
     ];
     let process = SecondProcess::start_with(&app, &settings).await;
     for user in &users {
-        expire_in_db(&app, &user.account_id).await;
+        crate::support::expire_transfer_token(&app, &user.account_id).await;
     }
     let storm = |process: &SecondProcess, who: &[Linked]| {
         let mut tasks = tokio::task::JoinSet::new();
@@ -1223,13 +1217,13 @@ async fn a_process_killed_mid_refresh_storm_leaves_links_working_or_needing_reco
 /// function) split between them with one session: one refresh grant per expiry.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_app_processes_on_one_postgresql_database_share_one_refresh() {
-    // 1,000 endpoint searches land on the debug-built demo at once: give them time (this test counts refreshes).
-    let app = TestApp::spawn_with(Backend::Postgres, |s| s.outbound.timeout = Duration::from_secs(30)).await;
+    // 1,000 endpoint searches land on the debug-built demo at once.
+    let app = storm_app(Backend::Postgres).await;
     let ada = linked(&app, 0).await;
     let second = SecondProcess::start(&app).await;
     let client = reqwest::Client::new();
     for round in 1..=2 {
-        expire_in_db(&app, &ada.account_id).await;
+        crate::support::expire_transfer_token(&app, &ada.account_id).await;
         let mut tasks = tokio::task::JoinSet::new();
         for i in 0..1000 {
             let base = if i % 2 == 0 {
@@ -1243,7 +1237,10 @@ async fn two_app_processes_on_one_postgresql_database_share_one_refresh() {
                     .post(format!("{base}/api/actions_page"))
                     .header(reqwest::header::ORIGIN, &base)
                     .header(reqwest::header::ACCEPT, "application/json")
-                    .header(reqwest::header::COOKIE, format!("{}={cookie}", common::SESSION_COOKIE))
+                    .header(
+                        reqwest::header::COOKIE,
+                        format!("{}={cookie}", crate::support::SESSION_COOKIE),
+                    )
                     .form(&[("query[account]", account.as_str())])
                     .send()
                     .await

@@ -1,9 +1,7 @@
 //! The activity page: a user's own history in words, filtered by kind and provider, paged by a cursor kept in
 //! the URL, never showing another user's events. SQLite and PostgreSQL.
 
-mod common;
-
-use common::{
+use crate::support::{
     Backend, TestApp,
     oauth::{Linked, linked},
 };

@@ -2,9 +2,7 @@
 //! disconnect, disable / enable, the audit log's filters and paging, and its export equal to the filtered list.
 //! Also: no user reaches another user's accounts through any server function (IDOR, table-driven).
 
-mod common;
-
-use common::{
+use crate::support::{
     Backend, PASSWORD, TestApp, admin,
     oauth::{count, identity, linked, location, start},
 };

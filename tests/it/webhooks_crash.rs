@@ -2,24 +2,14 @@
 //! flight, after the change it reports committed; a new server on the same database delivers it once the dead
 //! one's lease runs out. On SQLite and PostgreSQL.
 
-mod common;
-
 use std::{
     process::{Child, Command, Stdio},
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
+use crate::support::{Backend, TEST_VAULT_KEY, fresh_postgres_database};
 use axum::{body::Bytes, http::HeaderMap};
-use common::{Backend, TEST_VAULT_KEY, fresh_postgres_database};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 struct Server {
     child: Child,
@@ -60,7 +50,7 @@ fn run(database: &str, args: &[&str]) -> String {
 }
 
 async fn serve(database: &str) -> Server {
-    let port = free_port();
+    let port = crate::support::free_port();
     let child = command(database, &["serve"])
         .env("ONBEHALF_SERVER__BIND", format!("127.0.0.1:{port}"))
         .stdout(Stdio::null())

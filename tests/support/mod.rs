@@ -4,12 +4,12 @@
 //! app's configuration and refuses unknown keys) (default `postgres://postgres@127.0.0.1:5432/postgres`);
 //! each test creates its own database there, named `onbehalf_test_<uuid>`.
 
-#![allow(dead_code)]
-
+pub mod browser;
 pub mod oauth;
 pub mod oidc_provider;
 pub mod private_postgres;
 
+pub use browser::{Browser, PASSWORD, SESSION_COOKIE, session_cookie};
 use onbehalf::{config::Settings, error::AppError, startup::Application, state::AppState};
 use reqwest::{Response, StatusCode, header};
 use secrecy::SecretString;
@@ -27,11 +27,11 @@ macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
             $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-               async fn $name() { super::$name($crate::common::Backend::Sqlite).await } )*
+               async fn $name() { super::$name($crate::support::Backend::Sqlite).await } )*
         }
         mod postgres {
             $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-               async fn $name() { super::$name($crate::common::Backend::Postgres).await } )*
+               async fn $name() { super::$name($crate::support::Backend::Postgres).await } )*
         }
     };
 }
@@ -46,14 +46,11 @@ static SERVER_RUNTIME: std::sync::LazyLock<tokio::runtime::Runtime> = std::sync:
         .expect("server runtime")
 });
 
-/// One test app at a time per test process. With several apps alive in one process, a page render now and then
-/// waited forever (about one run in four of tests/http.rs in parallel; never in 20 serial runs, and never for one
-/// server under ~450k concurrent renders with wrk). Production runs one app per process; until the cause inside
-/// the shared Leptos runtime state is found, the tests do too. Held by [`TestApp`] for its lifetime.
-static ONE_APP_AT_A_TIME: std::sync::LazyLock<std::sync::Arc<tokio::sync::Mutex<()>>> =
-    std::sync::LazyLock::new(Default::default);
+/// Held by each [`TestApp`] for its lifetime when its binary runs one app at a time (`crate::ONE_APP_AT_A_TIME`):
+/// the tests of `tests/process/` observe what is the whole process's (metrics counters, memory), which another app
+/// would move. `tests/it/` runs its apps side by side.
+static TURN: std::sync::LazyLock<std::sync::Arc<tokio::sync::Mutex<()>>> = std::sync::LazyLock::new(Default::default);
 
-pub const SESSION_COOKIE: &str = "onbehalf_session";
 /// base64url of 32 bytes; only ever used by tests.
 pub const TEST_VAULT_KEY: &str = "dGVzdC1rZXktdGVzdC1rZXktdGVzdC1rZXktdGVzdC0";
 
@@ -63,15 +60,19 @@ pub fn rotated_vault() -> onbehalf::tokens::vault::Vault {
     let keys = std::collections::BTreeMap::from([("test".to_owned(), old), ("next".to_owned(), [9u8; 32])]);
     onbehalf::tokens::vault::Vault::new("next", keys).unwrap()
 }
-pub const PASSWORD: &str = "correct horse battery";
 
 pub struct TestApp {
     pub base: String,
     pub port: u16,
     pub state: AppState,
     pub client: reqwest::Client,
+    /// The origin its same-origin check accepts (the public URL's, by default the bound address).
+    origin: String,
+    /// Stops the app when the test ends (dropped with it): its background work, its pool and so its database
+    /// connections go, however many apps the process has run.
+    _stop: tokio::sync::oneshot::Sender<()>,
     _dir: tempfile::TempDir,
-    _turn: tokio::sync::OwnedMutexGuard<()>,
+    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
 pub fn postgres_admin_url() -> String {
@@ -102,7 +103,10 @@ impl TestApp {
 
     /// Spawns with settings adjusted by `tweak` (after the test defaults are applied).
     pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut Settings)) -> Self {
-        let turn = ONE_APP_AT_A_TIME.clone().lock_owned().await;
+        let turn = match crate::ONE_APP_AT_A_TIME {
+            true => Some(TURN.clone().lock_owned().await),
+            false => None,
+        };
         let dir = tempfile::tempdir().expect("temp dir");
         let mut settings = Settings::default();
         settings.server.bind = "127.0.0.1:0".parse().unwrap();
@@ -110,9 +114,9 @@ impl TestApp {
             Backend::Sqlite => format!("sqlite://{}/onbehalf.db", dir.path().display()),
             Backend::Postgres => fresh_postgres_database().await,
         });
-        // Test apps live until their test binary ends, each holding its pool's connections and the reachability
-        // watch's own (`Db::watch_reachability`): 3 + 1 keeps a binary's twenty-odd PostgreSQL apps under the
-        // server's default max_connections of 100.
+        // Each app holds its pool's connections and the reachability watch's own (`Db::watch_reachability`) until
+        // its test ends: 3 + 1 keeps the apps of the tests running at once, and the instances some of them start,
+        // well under PostgreSQL's default max_connections of 100.
         settings.database.max_connections = 3;
         // One fixed test key on both backends (PostgreSQL refuses to run without one).
         settings
@@ -128,10 +132,15 @@ impl TestApp {
         tweak(&mut settings);
         // Built and served on the one server runtime (see SERVER_RUNTIME); the test talks to it from its own.
         let (tx, rx) = tokio::sync::oneshot::channel();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         SERVER_RUNTIME.spawn(async move {
             let app = Application::build(settings).await.expect("application builds");
             let _ = tx.send((app.port(), app.state().clone()));
-            app.run().await
+            // Ends when the TestApp is dropped (the sender with it).
+            app.run_until(async move {
+                let _ = stopped.await;
+            })
+            .await
         });
         let (port, state) = rx.await.expect("the application started");
         let client = reqwest::Client::builder()
@@ -139,10 +148,12 @@ impl TestApp {
             .build()
             .unwrap();
         Self {
+            origin: state.settings.server.public_origin(),
             base: format!("http://127.0.0.1:{port}"),
             port,
             state,
             client,
+            _stop: stop,
             _dir: dir,
             _turn: turn,
         }
@@ -159,21 +170,22 @@ impl TestApp {
 
     /// The origin our origin check accepts (the public URL, by default the bound address).
     pub fn origin(&self) -> String {
-        self.state.settings.server.public_origin()
+        self.origin.clone()
+    }
+
+    /// This app as a browser reaches it (shared with the benches).
+    pub fn browser(&self) -> Browser<'_> {
+        Browser {
+            client: &self.client,
+            base: &self.base,
+            origin: &self.origin,
+            demo: self.demo().issuer_str(),
+        }
     }
 
     /// Calls a server function the way the hydrated page does (fetch, JSON answer).
     pub async fn call(&self, endpoint: &str, form: &[(&str, &str)], cookie: Option<&str>) -> Response {
-        let mut req = self
-            .client
-            .post(self.url(&format!("/api/{endpoint}")))
-            .header(header::ORIGIN, self.origin())
-            .header(header::ACCEPT, "application/json")
-            .form(form);
-        if let Some(cookie) = cookie {
-            req = req.header(header::COOKIE, format!("{SESSION_COOKIE}={cookie}"));
-        }
-        req.send().await.expect("request sent")
+        self.browser().call(endpoint, form, cookie).await
     }
 
     /// Posts a form the way a browser without JavaScript does (Accept: text/html, Referer, redirect answer).
@@ -216,20 +228,12 @@ impl TestApp {
 
     /// The answer to signing up `email` with [`PASSWORD`].
     pub async fn sign_up_response(&self, email: &str) -> Response {
-        let form = [
-            ("email", email),
-            ("display_name", ""),
-            ("password", PASSWORD),
-            ("password_confirm", PASSWORD),
-        ];
-        self.call("sign_up", &form, None).await
+        self.browser().sign_up_response(email).await
     }
 
     /// Signs up `email` with [`PASSWORD`] and returns the session cookie value.
     pub async fn sign_up(&self, email: &str) -> String {
-        let res = self.sign_up_response(email).await;
-        assert_eq!(res.status(), StatusCode::OK, "sign-up of {email} failed");
-        session_cookie(&res).expect("sign-up sets the session cookie").value
+        self.browser().sign_up(email).await
     }
 
     pub async fn sign_in(&self, email: &str, password: &str) -> Response {
@@ -244,36 +248,6 @@ impl TestApp {
         let body: serde_json::Value = res.json().await.unwrap();
         body.get("email").and_then(|e| e.as_str()).map(str::to_owned)
     }
-}
-
-/// The session cookie a response sets: its value and its attributes, lower-cased.
-#[derive(Debug)]
-pub struct SetCookie {
-    pub name: String,
-    pub value: String,
-    pub attributes: Vec<String>,
-}
-
-impl SetCookie {
-    pub fn has(&self, attribute: &str) -> bool {
-        self.attributes.iter().any(|a| a == &attribute.to_lowercase())
-    }
-}
-
-pub fn session_cookie(res: &Response) -> Option<SetCookie> {
-    res.headers()
-        .get_all(header::SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|raw| {
-            let mut parts = raw.split(';').map(str::trim);
-            let (name, value) = parts.next()?.split_once('=')?;
-            name.ends_with(SESSION_COOKIE).then(|| SetCookie {
-                name: name.to_owned(),
-                value: value.to_owned(),
-                attributes: parts.map(str::to_lowercase).collect(),
-            })
-        })
 }
 
 /// An error response: its status, the `kind` of its `AppError`, and the message the page shows for it.
@@ -335,6 +309,30 @@ pub async fn admin(app: &TestApp) -> (String, i64) {
     let res = app.sign_in(&email, PASSWORD).await;
     assert_eq!(res.status(), StatusCode::OK);
     (session_cookie(&res).unwrap().value, user.id)
+}
+
+/// A port free on 127.0.0.1 now, for a listener or process started next (the kernel hands out ports in turn, so
+/// another taking it in between is unlikely, not impossible).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Moves the stored expiry of the account's Transfer token into the past (the provider's copy is untouched): its
+/// next use refreshes it.
+pub async fn expire_transfer_token(app: &TestApp, account_id: &str) {
+    let changed = sqlx::query("UPDATE token_sets SET expires_at = $1 WHERE account_id = $2 AND resource_server = $3")
+        .bind(onbehalf::db::now_ms() - 1_000)
+        .bind(account_id)
+        .bind(onbehalf::actions::TRANSFER_RESOURCE_SERVER)
+        .execute(&app.state.db.pool)
+        .await
+        .unwrap()
+        .rows_affected();
+    assert_eq!(changed, 1, "account {account_id} has a Transfer token");
 }
 
 pub fn unique_email(tag: &str) -> String {

@@ -1,10 +1,8 @@
 //! Sign-up, sign-in, sessions and their attacks, against the real app on SQLite and on PostgreSQL.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{Backend, PASSWORD, TestApp, error_kind, session_cookie, unique_email};
+use crate::support::{Backend, PASSWORD, TestApp, error_kind, session_cookie, unique_email};
 use onbehalf::auth::{Role, service};
 use reqwest::{StatusCode, header};
 
@@ -89,7 +87,7 @@ async fn session_cookie_is_http_only_lax_and_secure_only_over_https(backend: Bac
         "bounded lifetime: {cookie:?}"
     );
 
-    drop(app); // one app at a time (tests/common)
+    drop(app);
     let app = TestApp::spawn_with(backend, |s| {
         s.server.public_url = Some("https://onbehalf.example.org".parse().unwrap());
     })

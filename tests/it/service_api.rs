@@ -2,9 +2,7 @@
 //! and PostgreSQL: keys required and checked, scoped to providers; a token obtained through it works upstream and is
 //! refreshed exactly like any other; every call audited with the key's name; clear JSON errors.
 
-mod common;
-
-use common::{
+use crate::support::{
     Backend, TestApp,
     oauth::{Linked, identity, linked},
 };
@@ -64,17 +62,6 @@ async fn error(res: reqwest::Response, status: StatusCode) -> (String, Value) {
     let body: Value = res.json().await.unwrap();
     assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
     (body["error"].as_str().unwrap().to_owned(), body)
-}
-
-/// Moves the stored expiry of the account's Transfer token into the past: the next use refreshes it.
-async fn expire_transfer_token(app: &TestApp, who: &Linked) {
-    sqlx::query("UPDATE token_sets SET expires_at = $1 WHERE account_id = $2 AND resource_server = $3")
-        .bind(now_ms() - 1_000)
-        .bind(&who.account_id)
-        .bind(TRANSFER_RESOURCE_SERVER)
-        .execute(&app.state.db.pool)
-        .await
-        .unwrap();
 }
 
 async fn email_of(app: &TestApp, user_id: i64) -> String {
@@ -189,7 +176,7 @@ async fn a_token_obtained_through_the_api_works_upstream_and_is_refreshed(backen
     assert_eq!(res.status(), StatusCode::OK, "the provider accepts the token");
 
     // Due for refresh: the API refreshes first (one refresh grant), and the new token works.
-    expire_transfer_token(&app, &ada).await;
+    crate::support::expire_transfer_token(&app, &ada.account_id).await;
     let refreshes = |app: &TestApp| app.demo().counters().grants.get("refresh_token").copied().unwrap_or(0);
     let before = refreshes(&app);
     let mut asks = tokio::task::JoinSet::new();
@@ -243,7 +230,7 @@ async fn a_token_obtained_through_the_api_works_upstream_and_is_refreshed(backen
 
     // The provider revokes the grant: the API says the account needs reconnecting, and audits the failure.
     app.demo().revoke_grants(Some(identity(0)));
-    expire_transfer_token(&app, &ada).await;
+    crate::support::expire_transfer_token(&app, &ada.account_id).await;
     let (code, _) = error(transfer_token(&app, &live, &ada).await, StatusCode::CONFLICT).await;
     assert_eq!(code, "needs_reconnect");
     let last = events(&app, "service_token_issued").await.pop().unwrap();
@@ -551,7 +538,7 @@ async fn actions_run_globus_and_configured_actions(backend: Backend) {
     assert_eq!(code, "not_found");
     // A dead link: 409, reconnect.
     app.demo().revoke_grants(Some(identity(0)));
-    expire_transfer_token(&app, &ada).await;
+    crate::support::expire_transfer_token(&app, &ada.account_id).await;
     let (code, _) = error(
         action(&app, Some(&portal), id, "tasks", None).await,
         StatusCode::CONFLICT,

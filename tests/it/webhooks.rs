@@ -2,22 +2,20 @@
 //! PostgreSQL. The receivers record what arrived and answer as each test scripts; signatures are checked with the
 //! Standard Webhooks algorithm here and by the `standardwebhooks` package in the Python tests.
 
-mod common;
-
 use std::{
     collections::{HashMap, HashSet},
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
+use crate::support::{
+    Backend, TestApp,
+    oauth::{count, identity, linked},
+};
 use axum::{
     body::Bytes,
     http::{HeaderMap, StatusCode},
     response::IntoResponse,
-};
-use common::{
-    Backend, TestApp,
-    oauth::{count, identity, linked},
 };
 use onbehalf::{
     accounts::status::{self, Problem, Seen},
@@ -195,7 +193,7 @@ fn verifies(received: &Received, secret: &str) -> bool {
 
 async fn transfer_bearer(
     app: &TestApp,
-    who: &common::oauth::Linked,
+    who: &crate::support::oauth::Linked,
 ) -> Result<onbehalf::delegation::Bearer, onbehalf::delegation::Unavailable> {
     app.state
         .delegation
@@ -338,12 +336,7 @@ async fn a_revoked_grant_is_told_as_needs_reconnect_after_the_link(backend: Back
     let (_, secret) = add(&app, &receiver.url, &["account.linked", "account.needs_reconnect"]).await;
     let ada = linked(&app, 0).await;
     app.demo().revoke_grants(Some(identity(0)));
-    sqlx::query("UPDATE token_sets SET expires_at = $1 WHERE account_id = $2")
-        .bind(now_ms() - 1000)
-        .bind(&ada.account_id)
-        .execute(&app.state.db.pool)
-        .await
-        .unwrap();
+    crate::support::expire_transfer_token(&app, &ada.account_id).await;
     let err = transfer_bearer(&app, &ada).await.unwrap_err();
     assert_eq!(err.code(), "needs_reconnect");
     let got = receiver.wait_for(2, Duration::from_secs(5)).await;
@@ -974,7 +967,7 @@ async fn the_admin_page_shows_deliveries_and_its_buttons_work(backend: Backend) 
     let app = spawn(backend).await;
     let receiver = Receiver::start(|n, _| if n == 0 { Reply::Status(500) } else { Reply::Status(200) }).await;
     let (endpoint, secret) = add(&app, &receiver.url, &[]).await;
-    let (cookie, _) = common::admin(&app).await;
+    let (cookie, _) = crate::support::admin(&app).await;
     let page = format!("/admin/webhooks/{endpoint}");
     let press = |form: Vec<(&'static str, String)>| {
         let app = &app;
@@ -989,7 +982,7 @@ async fn the_admin_page_shows_deliveries_and_its_buttons_work(backend: Backend) 
                 .post_plain_form_as("admin_webhook_action", &page, &fields, Some(&cookie))
                 .await;
             assert!(res.status().is_redirection(), "{}", res.status());
-            common::oauth::location(&res)
+            crate::support::oauth::location(&res)
         }
     };
     // Send test event: a 500 first, then the retry's 200.

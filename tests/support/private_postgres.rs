@@ -28,11 +28,7 @@ impl PrivatePostgres {
             // The postgres user must reach and own it.
             run(Command::new("chmod").arg("777").arg(dir.path()));
         }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = super::free_port();
         let server = Self {
             bin,
             data,

@@ -3,14 +3,13 @@
 //! gets a clear error within the outbound timeout, nothing is linked or stored, no panic, and the process's memory
 //! does not grow with what the provider sends (RSS measured).
 
-mod common;
-
 use std::{
     convert::Infallible,
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
+use crate::support::{Backend, TestApp, oauth::query_value, unique_email};
 use axum::{
     Router,
     body::{Body, Bytes},
@@ -19,7 +18,6 @@ use axum::{
     response::{IntoResponse, Response},
     routing::{get, post},
 };
-use common::{Backend, TestApp, oauth::query_value, unique_email};
 use onbehalf::delegation::{ApiRequest, CallError};
 use serde_json::json;
 
@@ -128,12 +126,9 @@ fn rss_kib() -> u64 {
         .unwrap()
 }
 
-/// One backend's run at a time: the memory check reads the whole process's RSS, which the other backend's run would
-/// move by its own streaming (CI saw 26 MiB over twenty rounds with both running at once).
-static ONE_RUN_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
 async fn hostile_answers_get_clear_errors_in_bounded_time_and_memory(backend: Backend) {
-    let _alone = ONE_RUN_AT_A_TIME.lock().await;
+    // The memory check reads the whole process's RSS: this binary runs one app at a time (tests/process/main.rs),
+    // so no other run streams beside this one (CI saw 26 MiB over twenty rounds with both backends at once).
     let switch: Switch = Arc::new(Mutex::new(Answer::Good));
     let base = provider(switch.clone()).await;
     let entry = json!({
@@ -151,8 +146,8 @@ async fn hostile_answers_get_clear_errors_in_bounded_time_and_memory(backend: Ba
     let link = |cookie: String| {
         let app = &app;
         async move {
-            let res = common::oauth::start(app, &cookie, "hostile", &[]).await;
-            let authorize = reqwest::Url::parse(&common::oauth::location(&res)).unwrap();
+            let res = crate::support::oauth::start(app, &cookie, "hostile", &[]).await;
+            let authorize = reqwest::Url::parse(&crate::support::oauth::location(&res)).unwrap();
             let state = authorize
                 .query_pairs()
                 .find(|(k, _)| k == "state")
@@ -160,7 +155,7 @@ async fn hostile_answers_get_clear_errors_in_bounded_time_and_memory(backend: Ba
                 .1
                 .into_owned();
             let url = app.url(&format!("/oauth/hostile/callback?code=c&state={state}"));
-            common::oauth::location(&common::oauth::callback(app, &cookie, &url).await)
+            crate::support::oauth::location(&crate::support::oauth::callback(app, &cookie, &url).await)
         }
     };
     // The code exchange: every hostile answer is refused with a reason, in about the outbound timeout (2 s) at most.

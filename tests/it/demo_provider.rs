@@ -1128,7 +1128,7 @@ async fn a_task_is_cancelled_once_and_only_by_its_owner() {
 
     let (status, cancelled) = demo.cancel(token, &long).await;
     assert_eq!(status, StatusCode::OK);
-    let fixture: Value = serde_json::from_str(include_str!("fixtures/globus/transfer.cancel_task.json")).unwrap();
+    let fixture: Value = serde_json::from_str(include_str!("../fixtures/globus/transfer.cancel_task.json")).unwrap();
     let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
     assert_eq!(keys(&cancelled), keys(&fixture), "{cancelled}");
     assert_eq!(cancelled["code"], fixture["code"]);

@@ -1,13 +1,10 @@
 //! The actions page and server functions over HTTP, as a browser (with and without JavaScript) uses them, against
 //! the demo provider's Transfer API, on SQLite and PostgreSQL.
 
-mod common;
-
-use common::{
+use crate::support::{
     Backend, TestApp,
     oauth::{Linked, identity, linked},
 };
-use onbehalf::{actions::TRANSFER_RESOURCE_SERVER, db::now_ms};
 use reqwest::{StatusCode, header};
 use serde_json::Value;
 use std::time::Duration;
@@ -229,13 +226,7 @@ async fn a_revoked_grant_shows_reconnect_and_consent_shows_grant_access(backend:
     );
     // A revoked grant: the page shows the reason and Reconnect instead of a 500.
     app.demo().revoke_grants(Some(identity(0)));
-    sqlx::query("UPDATE token_sets SET expires_at = $1 WHERE account_id = $2 AND resource_server = $3")
-        .bind(now_ms() - 1)
-        .bind(&ada.account_id)
-        .bind(TRANSFER_RESOURCE_SERVER)
-        .execute(&app.state.db.pool)
-        .await
-        .unwrap();
+    crate::support::expire_transfer_token(&app, &ada.account_id).await;
     let html = page(&app, &ada.cookie, "/actions").await;
     assert!(
         html.contains("no longer accepts this link") && html.contains(">Reconnect<"),

@@ -3,15 +3,12 @@
 //! PostgreSQL. The counters are the process's: the apps of this file run one at a time (`TestApp` holds a lock for
 //! its lifetime), so each test compares a scrape before and after what it does.
 
-mod common;
-
 use std::collections::BTreeMap;
 
-use common::{
+use crate::support::{
     Backend, TestApp,
     oauth::{identity, linked},
 };
-use onbehalf::{actions::TRANSFER_RESOURCE_SERVER, db::now_ms};
 use reqwest::{StatusCode, header};
 use secrecy::SecretString;
 
@@ -67,16 +64,6 @@ async fn load_actions(app: &TestApp, cookie: &str, account: &str) -> serde_json:
     res.json().await.unwrap()
 }
 
-async fn expire_transfer_token(app: &TestApp, account: &str) {
-    sqlx::query("UPDATE token_sets SET expires_at = $1 WHERE account_id = $2 AND resource_server = $3")
-        .bind(now_ms() - 1)
-        .bind(account)
-        .bind(TRANSFER_RESOURCE_SERVER)
-        .execute(&app.state.db.pool)
-        .await
-        .unwrap();
-}
-
 async fn metrics_are_off_without_a_token(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let res = scrape_with(&app, Some(&format!("Bearer {TOKEN}"))).await;
@@ -130,7 +117,7 @@ async fn they_count_what_happened(backend: Backend) {
     let listed = load_actions(&app, &ada.cookie, &ada.account_id).await;
     assert!(listed["endpoints"]["Ok"]["endpoints"].is_array(), "{listed}");
     // An expired token: one refresh attempt, successful, then the call.
-    expire_transfer_token(&app, &ada.account_id).await;
+    crate::support::expire_transfer_token(&app, &ada.account_id).await;
     let listed = load_actions(&app, &ada.cookie, &ada.account_id).await;
     assert!(listed["endpoints"]["Ok"]["endpoints"].is_array(), "{listed}");
     let upstream = (app.demo().counters().transfer_requests - transfer_before) as f64;
@@ -157,7 +144,7 @@ async fn they_count_what_happened(backend: Backend) {
 
     // The provider revokes the grant: the refresh is rejected, the call is not made, the link needs reconnecting.
     app.demo().revoke_grants(Some(identity(0)));
-    expire_transfer_token(&app, &ada.account_id).await;
+    crate::support::expire_transfer_token(&app, &ada.account_id).await;
     let refused = load_actions(&app, &ada.cookie, &ada.account_id).await;
     assert!(refused["endpoints"]["Err"].is_object(), "{refused}");
     let after_revoke = scrape(&app).await;

@@ -3,9 +3,7 @@
 //! the key's prefixes; the session it opens reaches only its user's linked-accounts pages and ends at "Back to";
 //! platform users are made once and cannot sign in with a password; the service API disconnects and reads history.
 
-mod common;
-
-use common::{
+use crate::support::{
     Backend, PASSWORD, SESSION_COOKIE, TestApp,
     oauth::{self, DEMO, count, identity, linked, location, query_value},
     session_cookie,
@@ -254,7 +252,7 @@ async fn denied_consent_and_reconnect_come_back_with_their_result(backend: Backe
 }
 
 async fn links_are_single_use_expire_and_cannot_be_forged(backend: Backend) {
-    common::capture_logs();
+    crate::support::capture_logs();
     let app = TestApp::spawn(backend).await;
     let key = key(&app, "invenio", &[]).await;
     let body = json!({"user": {"external_id": "u2"}, "mode": "manage", "return_to": RETURN_TO});
@@ -325,7 +323,7 @@ async fn links_are_single_use_expire_and_cannot_be_forged(backend: Backend) {
         "using a spent link, the seven losers of the race and an expired one (looking at them is not using them)"
     );
     let token = url.rsplit('/').next().unwrap();
-    let logs = common::captured_logs();
+    let logs = crate::support::captured_logs();
     assert!(logs.contains("connect link refused"), "the refusals are logged");
     assert!(
         logs.contains("/connect/[token]"),
@@ -802,7 +800,7 @@ async fn admins_see_and_find_platform_users(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let key = key(&app, "invenio", &[]).await;
     let (account, _, _) = connect_and_link(&app, &key, "Invenio-User-77", 0).await;
-    let email = common::unique_email("admin");
+    let email = crate::support::unique_email("admin");
     onbehalf::auth::service::create_user(&app.state.db, &email, "Ada Admin", PASSWORD, Role::Admin)
         .await
         .unwrap();

@@ -1,10 +1,9 @@
 //! The linking legs as a browser drives them (start, consent page, callback), for tests that need linked accounts.
 
-#![allow(dead_code)]
-
 use onbehalf::demo::DemoProvider;
-use reqwest::{StatusCode, header};
+use reqwest::StatusCode;
 
+pub use super::browser::location;
 use super::{TestApp, unique_email};
 
 pub const DEMO: &str = "demo";
@@ -13,58 +12,18 @@ pub fn identity(n: usize) -> &'static str {
     DemoProvider::identities()[n].sub
 }
 
-pub fn location(res: &reqwest::Response) -> String {
-    res.headers()
-        .get(header::LOCATION)
-        .unwrap_or_else(|| panic!("a redirect, got {}", res.status()))
-        .to_str()
-        .unwrap()
-        .to_owned()
-}
-
 /// POST /oauth/{provider}/start as the signed-in browser does.
 pub async fn start(app: &TestApp, cookie: &str, provider: &str, form: &[(&str, &str)]) -> reqwest::Response {
-    app.client
-        .post(app.url(&format!("/oauth/{provider}/start")))
-        .header(header::ORIGIN, app.origin())
-        .header(header::COOKIE, format!("{}={cookie}", super::SESSION_COOKIE))
-        .form(form)
-        .send()
-        .await
-        .unwrap()
+    app.browser().start(cookie, provider, form).await
 }
 
 /// The consent page: open the authorize URL, choose `identity`, press Allow or Deny; returns the callback URL.
 pub async fn consent(app: &TestApp, authorize_url: &str, identity: &str, decision: &str) -> String {
-    let page = app.client.get(authorize_url).send().await.unwrap();
-    assert_eq!(page.status(), StatusCode::OK, "consent page for {authorize_url}");
-    let html = page.text().await.unwrap();
-    let marker = "name=\"request_id\" value=\"";
-    let at = html.find(marker).expect("the consent form carries request_id") + marker.len();
-    let request_id = &html[at..at + html[at..].find('"').unwrap()];
-    let decision_url = format!("{}/v2/oauth2/authorize/decision", app.demo().issuer_str());
-    let res = app
-        .client
-        .post(decision_url)
-        .form(&[
-            ("request_id", request_id),
-            ("identity", identity),
-            ("decision", decision),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::SEE_OTHER);
-    location(&res)
+    app.browser().consent(authorize_url, identity, decision).await
 }
 
 pub async fn callback(app: &TestApp, cookie: &str, url: &str) -> reqwest::Response {
-    app.client
-        .get(url)
-        .header(header::COOKIE, format!("{}={cookie}", super::SESSION_COOKIE))
-        .send()
-        .await
-        .unwrap()
+    app.browser().callback(cookie, url).await
 }
 
 /// Start → consent (Allow as `identity`) → callback; returns where the callback sent the browser.
@@ -86,11 +45,7 @@ pub async fn link_at(app: &TestApp, cookie: &str, provider: &str, form: &[(&str,
 /// — an ordinary `globus` provider entry at the demo's issuer, with the entry's own settings merged in — for a
 /// provider quirk the built-in demo entry does not have (`revocation_ends_grant`, `rotates_refresh_tokens`, …).
 pub fn demo_as(entries: Vec<(&'static str, serde_json::Value)>) -> impl FnOnce(&mut onbehalf::config::Settings) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = super::free_port();
     let issuer = format!("http://127.0.0.1:{port}");
     move |s| {
         s.demo.bind = format!("127.0.0.1:{port}").parse().unwrap();

@@ -2,9 +2,7 @@
 //! endpoint, on SQLite and PostgreSQL: every token revoked and gone locally, the owner check, a failed revocation
 //! kept (sealed) for a retry, and concurrent disconnects revoking once.
 
-mod common;
-
-use common::{
+use crate::support::{
     Backend, TestApp,
     oauth::{Linked, count, linked},
 };
@@ -164,7 +162,7 @@ async fn plain_form_confirms_then_disconnects(backend: Backend) {
 async fn a_revocation_fault_for_one_identity_spares_the_others(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let (ada, grace) = (linked(&app, 0).await, linked(&app, 1).await);
-    let ada_sub = common::oauth::identity(0);
+    let ada_sub = crate::support::oauth::identity(0);
     app.demo().set_revocation_fault_for(Some(ada_sub), true);
     let spared: Value = disconnect(&app, &grace, &grace.account_id).await.json().await.unwrap();
     assert_eq!(
@@ -252,7 +250,10 @@ async fn concurrent_disconnects_revoke_once(backend: Backend) {
             .post(app.url("/api/disconnect_account"))
             .header(header::ORIGIN, app.origin())
             .header(header::ACCEPT, "application/json")
-            .header(header::COOKIE, format!("{}={}", common::SESSION_COOKIE, ada.cookie))
+            .header(
+                header::COOKIE,
+                format!("{}={}", crate::support::SESSION_COOKIE, ada.cookie),
+            )
             .form(&[("account", ada.account_id.as_str())]);
         tasks.spawn(async move { request.send().await.unwrap().status() });
     }
@@ -332,7 +333,7 @@ async fn queued_tokens_are_resealed_by_key_rotation_and_kept_without_their_key(b
     assert_eq!(count(&app, "SELECT COUNT(*) FROM pending_revocations").await, 4);
 
     // `keys rotate` to a key this running app does not have: the queue is re-sealed like token sets.
-    let rotated = common::rotated_vault();
+    let rotated = crate::support::rotated_vault();
     let report = rotation::rotate(&app.state.db, &rotated, &app.state.catalog)
         .await
         .unwrap();
@@ -359,7 +360,7 @@ async fn a_disconnect_queues_tokens_sealed_under_a_key_this_instance_lacks(backe
     use onbehalf::{accounts::disconnect, tokens::rotation};
     let app = TestApp::spawn(backend).await;
     let ada = linked(&app, 0).await;
-    let rotated = common::rotated_vault();
+    let rotated = crate::support::rotated_vault();
     rotation::rotate(&app.state.db, &rotated, &app.state.catalog)
         .await
         .unwrap();
@@ -396,7 +397,7 @@ async fn a_disconnect_queues_tokens_sealed_under_a_key_this_instance_lacks(backe
 
     // An instance with the key revokes them.
     let mut other = app.state.clone();
-    other.vault = std::sync::Arc::new(common::rotated_vault());
+    other.vault = std::sync::Arc::new(crate::support::rotated_vault());
     let before = app.demo().counters().revocations;
     let outcomes = disconnect::retry(other.revoker(), ada.user_id, None, None)
         .await
@@ -425,7 +426,7 @@ async fn queue_drained(app: &TestApp, account: &str) {
 /// Linking an account again (or reconnecting, or granting more) replaces its tokens; the replaced ones are revoked
 /// right after, alone, so no older refresh token outlives the link. Not where one revocation ends the whole grant.
 async fn a_reconnect_revokes_the_tokens_it_replaced(backend: Backend) {
-    use common::oauth::{demo_as, identity, link, link_at};
+    use crate::support::oauth::{demo_as, identity, link, link_at};
     let app = TestApp::spawn_with(
         backend,
         demo_as(vec![("grantwide", serde_json::json!({"revocation_ends_grant": true}))]),
@@ -457,7 +458,7 @@ async fn a_reconnect_revokes_the_tokens_it_replaced(backend: Backend) {
 
     // Where revoking one token ends the whole grant, the replaced tokens are left to expire.
     let landed = link_at(&app, &ada.cookie, "grantwide", &[], identity(1)).await;
-    let account = common::oauth::query_value(&landed, "linked").expect(&landed);
+    let account = crate::support::oauth::query_value(&landed, "linked").expect(&landed);
     let before = app.demo().counters().revocations;
     let again = link_at(&app, &ada.cookie, "grantwide", &[], identity(1)).await;
     assert!(again.contains("relinked="), "{again}");

@@ -2,14 +2,12 @@
 //! provider's quirks (GitHub's `200 {"error"}` answers, comma-separated scopes and numeric ids from `GET /user`;
 //! ORCID's iD in the token response) through the real callback.
 
-mod common;
-
+use crate::support::{Backend, TestApp, unique_email};
 use axum::{
     Form, Json, Router,
     http::{HeaderMap, StatusCode},
     routing::{get, post},
 };
-use common::{Backend, TestApp, unique_email};
 use reqwest::header;
 use serde_json::{Value, json};
 
@@ -146,7 +144,7 @@ async fn start_state(app: &TestApp, cookie: &str, provider: &str) -> String {
         .client
         .post(app.url(&format!("/oauth/{provider}/start")))
         .header(header::ORIGIN, app.origin())
-        .header(header::COOKIE, format!("{}={cookie}", common::SESSION_COOKIE))
+        .header(header::COOKIE, format!("{}={cookie}", crate::support::SESSION_COOKIE))
         .form(&[("intent", "link")])
         .send()
         .await
@@ -168,7 +166,7 @@ async fn callback(app: &TestApp, cookie: &str, provider: &str, query: &str) -> S
     let res = app
         .client
         .get(app.url(&format!("/oauth/{provider}/callback?{query}")))
-        .header(header::COOKIE, format!("{}={cookie}", common::SESSION_COOKIE))
+        .header(header::COOKIE, format!("{}={cookie}", crate::support::SESSION_COOKIE))
         .send()
         .await
         .unwrap();
@@ -277,7 +275,7 @@ async fn github_and_orcid_quirks_are_handled(backend: Backend) {
         let mut req = app
             .client
             .get(app.url(&path))
-            .header(header::COOKIE, format!("{}={cookie}", common::SESSION_COOKIE));
+            .header(header::COOKIE, format!("{}={cookie}", crate::support::SESSION_COOKIE));
         if let Some(site) = site {
             req = req.header("sec-fetch-site", site);
         }

@@ -2,9 +2,7 @@
 //! through SQL cannot change or remove an event (the application only ever inserts). On PostgreSQL a server can run
 //! as a role that owns nothing (`database.migrate_on_start = false`), which cannot drop the triggers either.
 
-mod common;
-
-use common::{Backend, TestApp, fresh_postgres_database, oauth::linked};
+use crate::support::{Backend, TestApp, fresh_postgres_database, oauth::linked};
 use onbehalf::{config::Settings, db::Db, startup::Application};
 use secrecy::SecretString;
 

@@ -71,14 +71,6 @@ impl OidcProvider {
     }
 
     /// A free port for an app whose callback URL must be registered before it starts.
-    pub fn free_port() -> u16 {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
-    }
-
     /// A person at the provider: opens `authorize_url`, signs in as `login` and allows or denies (`decision`) on
     /// its consent form, carrying its cookies as a browser would. Returns the URL it sends the browser back to.
     pub async fn authorize(&self, authorize_url: &str, login: &str, decision: &str) -> String {

@@ -1,10 +1,8 @@
 //! Pages, probes and response headers, on SQLite and PostgreSQL.
 
-mod common;
-
 use std::sync::Arc;
 
-use common::{Backend, TestApp};
+use crate::support::{Backend, TestApp};
 use reqwest::{StatusCode, header};
 
 on_both_backends!(
@@ -171,7 +169,7 @@ async fn health_and_readiness_probes_answer(backend: Backend) {
 /// they were.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgresql_restarted_under_load_answers_503_fast_then_recovers_by_itself() {
-    use common::{oauth::linked, private_postgres::PrivatePostgres};
+    use crate::support::{oauth::linked, private_postgres::PrivatePostgres};
     use std::time::{Duration, Instant};
     let postgres = PrivatePostgres::start();
     let url = postgres.url();
@@ -192,7 +190,7 @@ async fn postgresql_restarted_under_load_answers_503_fast_then_recovers_by_itsel
                 .timeout(Duration::from_secs(30))
                 .build()
                 .unwrap();
-            let cookie = format!("{}={}", common::SESSION_COOKIE, ada.cookie);
+            let cookie = format!("{}={}", crate::support::SESSION_COOKIE, ada.cookie);
             let mut answers = Vec::new();
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 let asked = Instant::now();
