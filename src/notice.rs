@@ -8,7 +8,8 @@
 
 use crate::{
     accounts::{DisconnectOutcome, Reader, retry_message},
-    actions::field_rule,
+    actions::{ActionProblem, field_rule},
+    query::encode,
 };
 
 /// An outcome carried back to a page in its URL.
@@ -61,7 +62,6 @@ impl CancelOutcome {
 impl Notice {
     /// The query (without `?`) that carries this notice.
     pub fn to_query(&self) -> String {
-        use crate::query::encode;
         match self {
             Notice::Disconnected {
                 provider,
@@ -143,6 +143,36 @@ impl Notice {
                 CancelOutcome::Failed => (false, "The transfer could not be cancelled. Try again.".to_owned()),
             },
         }
+    }
+}
+
+impl From<&DisconnectOutcome> for Notice {
+    /// A disconnect's outcome, in ids and counts only.
+    fn from(outcome: &DisconnectOutcome) -> Self {
+        Notice::Disconnected {
+            provider: outcome.provider_id.clone(),
+            revoked: outcome.revoked,
+            failed: outcome.failed,
+            not_offered: outcome.not_offered,
+        }
+    }
+}
+
+/// The Actions page a transfer form comes back to with `problem`: the recorded submission (with Retry and the fix),
+/// else the form with what was wrong. The plain-form redirect and the island agree on it.
+pub fn transfer_page(problem: &ActionProblem, account: &str) -> String {
+    let account = encode(account);
+    match (problem.pending_transfer(), problem) {
+        (Some(row), _) => format!("/actions?account={account}&transfer={}#transfer", encode(row)),
+        // Nothing was recorded: the field's name, never its text, goes back in the URL.
+        (None, ActionProblem::Invalid { field, .. }) => {
+            let notice = Notice::TransferInvalid { field: field.clone() };
+            format!("/actions?account={account}&{}#transfer", notice.to_query())
+        }
+        (None, _) => format!(
+            "/actions?account={account}&{}#transfer",
+            Notice::TransferNotSubmitted.to_query()
+        ),
     }
 }
 

@@ -82,5 +82,5 @@ pub async fn retry_revocations() -> Result<Vec<DisconnectOutcome>, AppError> {
 /// The linked-accounts URL a plain-form disconnect lands on.
 #[cfg(feature = "ssr")]
 fn outcome_query(outcome: &DisconnectOutcome) -> String {
-    format!("/linked-accounts?{}", outcome.notice().to_query())
+    format!("/linked-accounts?{}", crate::notice::Notice::from(outcome).to_query())
 }

@@ -171,8 +171,7 @@ pub async fn start(
         // OIDC Core §11: a provider grants `offline_access` (a refresh token) only after the user consented to it
         // explicitly, which `prompt=consent` asks for; without it a strict provider leaves the link without a refresh
         // token. A `prompt` in the provider's entry is the operator's choice and wins.
-        if scopes.iter().any(|s| s == super::service::OFFLINE_ACCESS)
-            && !provider.authorize_params.contains_key("prompt")
+        if scopes.iter().any(|s| s == super::view::OFFLINE_ACCESS) && !provider.authorize_params.contains_key("prompt")
         {
             query.append_pair("prompt", "consent");
         }

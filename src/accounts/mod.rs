@@ -14,6 +14,8 @@ pub mod routes;
 pub mod service;
 #[cfg(feature = "ssr")]
 pub mod status;
+#[cfg(feature = "ssr")]
+pub mod view;
 
 pub mod api;
 
@@ -233,16 +235,6 @@ pub enum Reader {
 }
 
 impl DisconnectOutcome {
-    /// The outcome carried back to a page in its URL (ids and counts only).
-    pub fn notice(&self) -> crate::notice::Notice {
-        crate::notice::Notice::Disconnected {
-            provider: self.provider_id.clone(),
-            revoked: self.revoked,
-            failed: self.failed,
-            not_offered: self.not_offered,
-        }
-    }
-
     /// What `reader` reads after a disconnect, and whether it is good news: one wording for the plain-form redirect
     /// (which knows no account label: `account_label` is empty, see `notice::Notice`), the in-place answer and the
     /// admin's page.

@@ -108,7 +108,7 @@ pub async fn submit_transfer(
             crate::query::encode(&account),
             crate::query::encode(&submission.id)
         ),
-        Err(problem) => problem.transfer_page(&account),
+        Err(problem) => crate::notice::transfer_page(problem, &account),
     };
     crate::state::redirect_plain_form(&back);
     Ok(result)

@@ -122,25 +122,6 @@ impl ActionProblem {
         }
     }
 
-    /// The Actions page a transfer form comes back to with this problem: the recorded submission (with Retry and
-    /// the fix), else the form with what was wrong. The plain-form redirect and the island agree on it.
-    pub fn transfer_page(&self, account: &str) -> String {
-        use crate::{notice::Notice, query::encode};
-        let account = encode(account);
-        match (self.pending_transfer(), self) {
-            (Some(row), _) => format!("/actions?account={account}&transfer={}#transfer", encode(row)),
-            // Nothing was recorded: the field's name, never its text, goes back in the URL.
-            (None, ActionProblem::Invalid { field, .. }) => {
-                let notice = Notice::TransferInvalid { field: field.clone() };
-                format!("/actions?account={account}&{}#transfer", notice.to_query())
-            }
-            (None, _) => format!(
-                "/actions?account={account}&{}#transfer",
-                Notice::TransferNotSubmitted.to_query()
-            ),
-        }
-    }
-
     /// Whether the fix is the user's, at the provider (Reconnect, Grant access).
     pub fn needs_the_user(&self) -> bool {
         matches!(

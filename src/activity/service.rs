@@ -52,7 +52,7 @@ pub async fn page(
         None => allowed.map(<[String]>::to_vec),
     };
     let (entries, older) = history(state, user_id, kind, providers.as_deref(), query.before, PAGE_SIZE).await?;
-    let providers = crate::accounts::service::provider_views(&state.catalog)
+    let providers = crate::accounts::view::provider_views(&state.catalog)
         .into_iter()
         .filter(|p| allowed.is_none_or(|list| list.contains(&p.id)))
         .collect();

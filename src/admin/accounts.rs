@@ -105,7 +105,7 @@ pub async fn list(state: &AppState, query: AccountQuery) -> Result<AccountList, 
         sort,
         rows: summaries,
         next,
-        providers: crate::accounts::service::provider_views(&state.catalog),
+        providers: crate::accounts::view::provider_views(&state.catalog),
         now: now_ms(),
     })
 }

@@ -43,7 +43,10 @@ pub async fn admin_disconnect(account: String, reason: String) -> Result<crate::
     let admin = super::require_admin(&state, &session().await?).await?;
     match super::accounts::force_disconnect(&state, admin.id, &account, &reason, request_id().as_deref()).await {
         Ok((owner, outcome)) => {
-            redirect_plain_form(&format!("/admin/accounts?user={owner}&{}", outcome.notice().to_query()));
+            redirect_plain_form(&format!(
+                "/admin/accounts?user={owner}&{}",
+                crate::notice::Notice::from(&outcome).to_query()
+            ));
             Ok(outcome)
         }
         Err(err) => {

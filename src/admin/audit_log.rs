@@ -140,7 +140,7 @@ pub async fn list(state: &AppState, query: AuditQuery) -> Result<AuditList, AppE
         query,
         entries,
         older,
-        providers: crate::accounts::service::provider_views(&state.catalog),
+        providers: crate::accounts::view::provider_views(&state.catalog),
         now: now_ms(),
     })
 }

@@ -66,6 +66,28 @@ pub struct UserDto {
     pub connect: Option<crate::connect::ConnectView>,
 }
 
+/// A user as the platform names them: in the service API's answers and in webhook bodies.
+#[cfg(feature = "ssr")]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct UserRef {
+    pub id: i64,
+    /// The platform's id of a platform user; `null` for local accounts.
+    pub external_id: Option<String>,
+    /// `null` for a platform user whose platform gave none.
+    pub email: Option<String>,
+}
+
+#[cfg(feature = "ssr")]
+impl From<&repo::UserRow> for UserRef {
+    fn from(row: &repo::UserRow) -> Self {
+        UserRef {
+            id: row.id,
+            external_id: row.external_id.clone(),
+            email: row.email.clone(),
+        }
+    }
+}
+
 /// Trims and lower-cases an email address and checks that it looks like one. We do not try to be an RFC 5322
 /// parser: one `@`, something on each side, a dot in the domain, no spaces or control characters.
 pub fn normalize_email(raw: &str) -> Result<String, FieldError> {

@@ -12,7 +12,7 @@ pub async fn get_connect_choices() -> Result<ConnectChoices, AppError> {
     let state = app_state()?;
     let user = require_user(&state, &session().await?).await?;
     let grant = user.connect.as_ref().ok_or(AppError::Forbidden)?;
-    let providers = crate::accounts::service::provider_views(&state.catalog)
+    let providers = crate::accounts::view::provider_views(&state.catalog)
         .into_iter()
         .filter(|p| user.may_use_provider(&p.id))
         .collect();

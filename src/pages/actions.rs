@@ -375,7 +375,7 @@ fn SubmitTransferForm(
                 // A recorded submission (retry it with its own submission_id, never a new one), or a fix that is a
                 // trip to the provider anyway (Grant access, Reconnect): load the page that offers it, as a
                 // plain-form post does.
-                let back = problem.transfer_page(&account);
+                let back = crate::notice::transfer_page(&problem, &account);
                 #[cfg(feature = "hydrate")]
                 let _ = leptos::prelude::window().location().assign(&back);
                 #[cfg(not(feature = "hydrate"))]

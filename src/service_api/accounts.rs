@@ -30,26 +30,6 @@ pub struct ListQuery {
     user: Option<String>,
 }
 
-/// A user, as the service API names them.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct UserRef {
-    pub id: i64,
-    /// The platform's id of a platform user; `null` for local accounts.
-    pub external_id: Option<String>,
-    /// `null` for a platform user whose platform gave none.
-    pub email: Option<String>,
-}
-
-impl From<&auth::repo::UserRow> for UserRef {
-    fn from(row: &auth::repo::UserRow) -> Self {
-        UserRef {
-            id: row.id,
-            external_id: row.external_id.clone(),
-            email: row.email.clone(),
-        }
-    }
-}
-
 /// The user a call names: by the platform's `external_id`, else by onbehalf id or email (`user`). Reads never
 /// create a user: an unknown one is `user_not_found`.
 pub(crate) async fn named_user(
@@ -81,7 +61,7 @@ pub(crate) async fn named_user(
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct AccountsResponse {
-    pub user: UserRef,
+    pub user: auth::UserRef,
     /// The user's accounts at the providers the key may use.
     pub accounts: Vec<LinkedAccountView>,
 }
@@ -135,7 +115,7 @@ pub(crate) async fn list_accounts(
     event.details = json!({ "accounts": accounts.len() });
     audit.record(event).await?;
     let body = AccountsResponse {
-        user: UserRef::from(&user),
+        user: auth::UserRef::from(&user),
         accounts,
     };
     Ok(Json(body).into_response())

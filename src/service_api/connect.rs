@@ -10,7 +10,8 @@ use axum::{
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{ApiError, Audit, Caller, ErrorBody, accounts::UserRef, user_disabled};
+use super::{ApiError, Audit, Caller, ErrorBody, user_disabled};
+use crate::auth::UserRef;
 use crate::{
     audit::{AuditAction, Outcome, repo::NewEvent},
     auth::service::PlatformUser,

@@ -13,7 +13,8 @@ use axum::{
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{ApiError, Audit, Caller, ErrorBody, accounts::UserRef};
+use super::{ApiError, Audit, Caller, ErrorBody};
+use crate::auth::UserRef;
 use crate::{
     activity::{ActivityKind, service as activity},
     audit::{AuditAction, Outcome, repo::NewEvent},

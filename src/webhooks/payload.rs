@@ -6,10 +6,9 @@ use serde::Serialize;
 use sqlx::AnyConnection;
 
 use crate::{
-    accounts::{LinkedAccountView, repo as accounts_repo, service as accounts_service},
-    auth,
+    accounts::{LinkedAccountView, repo as accounts_repo, view::view as account_view},
+    auth::{self, UserRef},
     providers::Catalog,
-    service_api::accounts::UserRef,
 };
 
 /// What every delivery of an event sends, byte for byte. In the OpenAPI document as `WebhookEvent`, with one schema
@@ -86,7 +85,7 @@ pub async fn account(
 ) -> Result<Option<LinkedAccountView>, sqlx::Error> {
     Ok(accounts_repo::find_with_sets(conn, account_id)
         .await?
-        .map(|(row, sets)| accounts_service::view(catalog, row, sets)))
+        .map(|(row, sets)| account_view(catalog, row, sets)))
 }
 
 /// The data of an `account.*` event: the user and the account, read now.
@@ -104,14 +103,11 @@ pub async fn about_account(
                 external_id: owner.external_id,
                 email: owner.email,
             };
-            Ok(EventData::new_for(
-                Some(user),
-                Some(accounts_service::view(catalog, row, sets)),
-            ))
+            Ok(EventData::new_for(Some(user), Some(account_view(catalog, row, sets))))
         }
         Some((row, sets, _)) => Ok(EventData::new_for(
             user(conn, user_id).await?,
-            Some(accounts_service::view(catalog, row, sets)),
+            Some(account_view(catalog, row, sets)),
         )),
         // The account is gone (the user may remain): nothing more to read about it.
         None => Ok(EventData::new_for(user(conn, user_id).await?, None)),

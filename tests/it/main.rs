@@ -23,6 +23,7 @@ mod delegation;
 mod demo_provider;
 mod disconnect;
 mod http;
+mod layering;
 mod linking;
 mod provider_presets;
 mod service_api;
