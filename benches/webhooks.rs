@@ -69,7 +69,7 @@ async fn receiver(arrivals: Arrivals) -> String {
     url
 }
 
-async fn enqueue(bench: &common::Bench, user: &onbehalf::service_api::accounts::UserRef, n: usize) {
+async fn enqueue(bench: &common::Bench, user: &onbehalf::auth::UserRef, n: usize) {
     let mut tx = bench.state.db.begin_write().await.unwrap();
     let mut data = EventData::new_for(Some(user.clone()), None);
     data.account_id = Some(format!("bench-account-{}", n % 100));
@@ -125,7 +125,7 @@ async fn run() -> (f64, (Duration, Duration)) {
     )
     .await
     .unwrap();
-    let user = onbehalf::service_api::accounts::UserRef {
+    let user = onbehalf::auth::UserRef {
         id: user.id,
         external_id: None,
         email: Some("bench@example.org".into()),

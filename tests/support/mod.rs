@@ -48,7 +48,7 @@ static SERVER_RUNTIME: std::sync::LazyLock<tokio::runtime::Runtime> = std::sync:
 
 /// Held by each [`TestApp`] for its lifetime when its binary runs one app at a time (`crate::ONE_APP_AT_A_TIME`):
 /// the tests of `tests/process/` observe what is the whole process's (metrics counters, memory), which another app
-/// would move. `tests/it/` runs its apps side by side.
+/// would move; `tests/it/` holds it too, for now (its `main.rs` says why).
 static TURN: std::sync::LazyLock<std::sync::Arc<tokio::sync::Mutex<()>>> = std::sync::LazyLock::new(Default::default);
 
 /// base64url of 32 bytes; only ever used by tests.
