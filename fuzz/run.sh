@@ -10,11 +10,6 @@ export RUSTC_BOOTSTRAP=1 PATH="$HOME/.cargo/bin:$PATH"
 if [ "$(cargo fuzz --version 2>/dev/null | awk '{print $2}')" != "0.13.2" ]; then
   CARGO_PROFILE_RELEASE_OPT_LEVEL=1 CARGO_PROFILE_RELEASE_LTO=false cargo install cargo-fuzz --locked --version 0.13.2
 fi
-# cargo-fuzz builds in release with one codegen unit and full debug info for every crate of the tree (the whole
-# app's), which made this build the longest step of CI (BENCHMARKS.md, CI and the first run). Sixteen units and line
-# tables (enough for a crash's stack) compile faster, and run the targets slower; RUSTFLAGS come after cargo-fuzz's
-# own flags, so they win.
-export RUSTFLAGS="-Ccodegen-units=16 -Cdebuginfo=line-tables-only ${RUSTFLAGS:-}"
 fixtures=../tests/fixtures/globus
 
 # seed TARGET NAME PREFIX [FILE]: PREFIX (printf format) then FILE's bytes (or stdin) as corpus/TARGET/NAME.
