@@ -292,7 +292,7 @@ async fn run(backend: Backend, sizes: Sizes) -> Vec<String> {
     let mut missed = Vec::new();
     let user = format!("seed-user-{}@example.org", sizes.users / 2 + 7);
     let identity = format!("seed-subject-{}", sizes.accounts / 3 + 11);
-    // The cursors: the sort key expressions and orders are those of `admin::accounts` (and its indexes).
+    // The cursors: the sort key expressions and orders are those of `admin::repo` (and its indexes).
     let accounts_sql = |filter: &str, key: &str, desc: bool| {
         let dir = if desc { "DESC" } else { "ASC" };
         format!("SELECT {key} AS k, a.id FROM linked_accounts a WHERE {filter} ORDER BY {key} {dir}, a.id {dir}")

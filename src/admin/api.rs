@@ -1,6 +1,7 @@
 //! Server functions of the admin area. Each begins with `require_admin`, before it reads anything the caller
-//! sent. The forms posting here are plain HTML forms (no WASM): without JavaScript, and with it, the browser posts
-//! and follows the redirect to the page that shows the result.
+//! sent, then calls one function of `service.rs` with the part of the state it uses. The forms posting here are
+//! plain HTML forms (no WASM): without JavaScript, and with it, the browser posts and follows the redirect to the
+//! page that shows the result.
 
 use leptos::prelude::*;
 
@@ -15,7 +16,7 @@ pub async fn admin_dashboard() -> Result<Dashboard, AppError> {
     use crate::state::{app_state, session};
     let state = app_state()?;
     super::require_admin(&state, &session().await?).await?;
-    super::dashboard::dashboard(&state).await
+    Ok(super::service::dashboard(&state.db, &state.catalog).await?)
 }
 
 #[server(endpoint = "admin_accounts")]
@@ -23,7 +24,7 @@ pub async fn admin_accounts(query: AccountQuery) -> Result<AccountList, AppError
     use crate::state::{app_state, session};
     let state = app_state()?;
     super::require_admin(&state, &session().await?).await?;
-    super::accounts::list(&state, query).await
+    Ok(super::service::list_accounts(&state.db, &state.catalog, query).await?)
 }
 
 #[server(endpoint = "admin_account")]
@@ -31,7 +32,7 @@ pub async fn admin_account(account: String) -> Result<AccountDetail, AppError> {
     use crate::state::{app_state, session};
     let state = app_state()?;
     super::require_admin(&state, &session().await?).await?;
-    super::accounts::detail(&state, &account).await
+    Ok(super::service::account_detail(&state.db, &state.catalog, &account).await?)
 }
 
 /// Disconnects any user's account, with the admin's reason. A plain form lands on the user's remaining accounts
@@ -41,7 +42,9 @@ pub async fn admin_disconnect(account: String, reason: String) -> Result<crate::
     use crate::state::{app_state, redirect_plain_form, request_id, session};
     let state = app_state()?;
     let admin = super::require_admin(&state, &session().await?).await?;
-    match super::accounts::force_disconnect(&state, admin.id, &account, &reason, request_id().as_deref()).await {
+    let disconnected =
+        super::service::force_disconnect(state.revoker(), admin.id, &account, &reason, request_id().as_deref()).await;
+    match disconnected.map_err(AppError::from) {
         Ok((owner, outcome)) => {
             redirect_plain_form(&format!(
                 "/admin/accounts?user={owner}&{}",
@@ -69,7 +72,7 @@ pub async fn admin_users(query: UserQuery) -> Result<UserList, AppError> {
     use crate::state::{app_state, session};
     let state = app_state()?;
     let admin = super::require_admin(&state, &session().await?).await?;
-    super::users::list(&state, admin.id, query).await
+    Ok(super::service::list_users(&state.db, admin.id, query).await?)
 }
 
 /// Disables or enables a user; a plain form returns to `next` (the list it was posted from).
@@ -83,7 +86,8 @@ pub async fn admin_set_user_disabled(user: i64, disabled: bool, next: Option<Str
     let admin = super::require_admin(&state, &session().await?).await?;
     let back = local_path_or(next.as_deref(), "/admin/users");
     let separator = if back.contains('?') { '&' } else { '?' };
-    match super::users::set_disabled(&state, admin.id, user, disabled, request_id().as_deref()).await {
+    let changed = super::service::set_user_disabled(&state.db, admin.id, user, disabled, request_id().as_deref()).await;
+    match changed.map_err(AppError::from) {
         Ok(_) => {
             redirect_plain_form(&format!("{back}{separator}changed={user}"));
             Ok(())
@@ -105,7 +109,7 @@ pub async fn admin_audit(query: AuditQuery) -> Result<AuditList, AppError> {
     use crate::state::{app_state, session};
     let state = app_state()?;
     super::require_admin(&state, &session().await?).await?;
-    super::audit_log::list(&state, query).await
+    Ok(super::service::list_audit_events(&state.db, &state.catalog, query).await?)
 }
 
 #[server(endpoint = "admin_webhooks")]
@@ -113,7 +117,7 @@ pub async fn admin_webhooks() -> Result<WebhookList, AppError> {
     use crate::state::{app_state, session};
     let state = app_state()?;
     super::require_admin(&state, &session().await?).await?;
-    super::webhooks::list(&state).await
+    Ok(super::service::list_webhooks(&state.db).await?)
 }
 
 #[server(endpoint = "admin_webhook")]
@@ -121,7 +125,7 @@ pub async fn admin_webhook(endpoint: String, delivery: Option<i64>) -> Result<We
     use crate::state::{app_state, session};
     let state = app_state()?;
     super::require_admin(&state, &session().await?).await?;
-    super::webhooks::detail(&state, &endpoint, delivery).await
+    Ok(super::service::webhook_detail(&state.db, &endpoint, delivery).await?)
 }
 
 /// A button of the webhook pages (`action`: test, disable, enable, redeliver with `event`, replay with `since`); a
@@ -133,7 +137,7 @@ pub async fn admin_webhook_action(
     event: Option<String>,
     since: Option<String>,
 ) -> Result<String, AppError> {
-    use super::webhooks::Action;
+    use super::service::WebhookAction as Action;
     use crate::state::{app_state, redirect_plain_form, request_id, session};
     let state = app_state()?;
     let admin = super::require_admin(&state, &session().await?).await?;
@@ -149,7 +153,9 @@ pub async fn admin_webhook_action(
             return Err(AppError::invalid("action", "Unknown button."));
         }
     };
-    match super::webhooks::act(&state, admin.id, &endpoint, action, request_id().as_deref()).await {
+    let done =
+        super::service::run_webhook_action(&state.db, admin.id, &endpoint, action, request_id().as_deref()).await;
+    match done.map_err(AppError::from) {
         Ok(notice) => {
             redirect_plain_form(&format!("{page}?done={notice}"));
             Ok(notice)

@@ -4,22 +4,19 @@
 //!
 //! Every server function here and the export route begin with [`require_admin`]: anonymous callers get 401, signed-in
 //! users who are not admins 403 (`tests/it/admin.rs` checks each one). The wire types below never carry a token value.
+//!
+//! This file holds the wire types the pages share and [`require_admin`]; `api.rs` the server functions, `service.rs`
+//! the rules, `repo.rs` the SQL, `export/` the download route and its two formats.
 
-#[cfg(feature = "ssr")]
-pub mod accounts;
 pub mod api;
-#[cfg(feature = "ssr")]
-pub mod audit_log;
-#[cfg(feature = "ssr")]
-pub mod dashboard;
 #[cfg(feature = "ssr")]
 pub mod export;
 #[cfg(feature = "ssr")]
+pub mod repo;
+#[cfg(feature = "ssr")]
+pub mod service;
+#[cfg(feature = "ssr")]
 mod sql;
-#[cfg(feature = "ssr")]
-pub mod users;
-#[cfg(feature = "ssr")]
-pub mod webhooks;
 
 use serde::{Deserialize, Serialize};
 
@@ -115,12 +112,6 @@ impl AccountQuery {
         ];
         query_string(&pairs)
     }
-}
-
-/// A filter's value if it has one: blank form fields arrive as empty strings and mean "not filtered".
-#[cfg(feature = "ssr")]
-fn non_empty(value: &Option<String>) -> Option<&str> {
-    value.as_deref().map(str::trim).filter(|v| !v.is_empty())
 }
 
 impl AccountSummary {

@@ -663,27 +663,50 @@ async fn disabled_users_cannot_sign_in_nor_be_acted_for(backend: Backend) {
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
 }
 
-async fn audit_log_filters_page_and_export_the_same_set(backend: Backend) {
+/// 2026-11-20T00:00Z, the first day of the seeded events.
+fn day_one() -> i64 {
+    onbehalf::components::time::parse_time("2026-11-20").unwrap().0
+}
+
+/// The ids of an export in JSON Lines, in its order.
+fn jsonl_ids(jsonl: &str) -> Vec<i64> {
+    jsonl
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["id"].as_i64().unwrap())
+        .collect()
+}
+
+/// `n` refreshes about `user_id` from day one on, seven to each millisecond, so that equal times straddle list pages
+/// (50) and export batches (1,000).
+async fn seed_refreshes(app: &TestApp, user_id: i64, n: i64) {
+    for i in 0..n {
+        sqlx::query("INSERT INTO audit_events (at, subject_user_id, action, outcome, details) VALUES ($1, $2, 'token_refreshed', 'success', '{}')")
+            .bind(day_one() + i / 7)
+            .bind(user_id)
+            .execute(&app.state.db.pool)
+            .await
+            .unwrap();
+    }
+}
+
+async fn audit_export_holds_the_filtered_list_in_both_formats(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let (cookie, _) = admin(&app).await;
     let ada = linked(&app, 0).await;
-    let bob = linked(&app, 1).await;
-    // 130 events about Ada, some failures, over three days; a few about Bob.
-    let pool = &app.state.db.pool;
+    // 130 calls for Ada, some failures, over three days.
     let day = 86_400_000i64;
-    let t0 = onbehalf::components::time::parse_time("2026-11-20").unwrap().0;
     for i in 0..130i64 {
         let outcome = if i % 4 == 0 { "failure" } else { "success" };
         sqlx::query(
             "INSERT INTO audit_events (at, actor_user_id, subject_user_id, action, outcome, provider, account_id, details) \
              VALUES ($1, NULL, $2, 'delegated_call', $3, 'demo', $4, $5)",
         )
-        .bind(t0 + (i % 3) * day + i * 1000)
+        .bind(day_one() + (i % 3) * day + i * 1000)
         .bind(ada.user_id)
         .bind(outcome)
         .bind(&ada.account_id)
         .bind(format!("{{\"method\":\"GET\",\"host\":\"h\",\"path\":\"/p,{i}\",\"status\":200,\"latency_ms\":1}}"))
-        .execute(pool)
+        .execute(&app.state.db.pool)
         .await
         .unwrap();
     }
@@ -731,24 +754,18 @@ async fn audit_log_filters_page_and_export_the_same_set(backend: Backend) {
         .text()
         .await
         .unwrap();
-    let json_ids: Vec<i64> = jsonl
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap()["id"].as_i64().unwrap())
-        .collect();
-    assert_eq!(json_ids, listed);
+    assert_eq!(jsonl_ids(&jsonl), listed);
     let first: Value = serde_json::from_str(jsonl.lines().next().unwrap()).unwrap();
     assert_eq!(first["details"]["method"], "GET");
     assert_eq!(first["subject_user_id"], ada.user_id);
-    // More than one export batch (1,000 events): everything, once.
-    // Seven events share each time, so equal times straddle list pages (50) and export batches (1,000).
-    for i in 0..1_100i64 {
-        sqlx::query("INSERT INTO audit_events (at, subject_user_id, action, outcome, details) VALUES ($1, $2, 'token_refreshed', 'success', '{}')")
-            .bind(t0 + i / 7)
-            .bind(bob.user_id)
-            .execute(pool)
-            .await
-            .unwrap();
-    }
+}
+
+/// More than one export batch (1,000 events): everything, once, in the order of the pages, ties included.
+async fn audit_export_spans_batches_in_the_order_of_the_pages(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (cookie, _) = admin(&app).await;
+    let bob = linked(&app, 1).await;
+    seed_refreshes(&app, bob.user_id, 1_100).await;
     let all = app
         .get(
             &format!("/admin/audit/export?format=jsonl&subject={}", bob.user_id),
@@ -767,10 +784,7 @@ async fn audit_log_filters_page_and_export_the_same_set(backend: Backend) {
     )
     .await;
     assert_eq!(all.lines().count() as i64, bob_events);
-    let exported: Vec<i64> = all
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap()["id"].as_i64().unwrap())
-        .collect();
+    let exported = jsonl_ids(&all);
     let paged: Vec<i64> = all_pages(
         &app,
         &cookie,
@@ -783,6 +797,10 @@ async fn audit_log_filters_page_and_export_the_same_set(backend: Backend) {
     .map(|e| e["id"].as_i64().unwrap())
     .collect();
     assert_eq!(paged, exported, "paging and the export agree, ties included");
+    assert_eq!(
+        paged.iter().collect::<std::collections::HashSet<_>>().len(),
+        paged.len()
+    );
     // With the range's end too (each batch's scan is bounded by the tighter of it and the cursor): the same events,
     // without those after the end (Bob's link, made today).
     let expected: Vec<i64> = all
@@ -792,7 +810,7 @@ async fn audit_log_filters_page_and_export_the_same_set(backend: Backend) {
         .map(|e| e["id"].as_i64().unwrap())
         .collect();
     assert_eq!(expected.len(), 1_100);
-    let ranged: Vec<i64> = app
+    let ranged = app
         .get(
             &format!("/admin/audit/export?format=jsonl&subject={}&to=2026-11-20", bob.user_id),
             Some(&cookie),
@@ -800,16 +818,14 @@ async fn audit_log_filters_page_and_export_the_same_set(backend: Backend) {
         .await
         .text()
         .await
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap()["id"].as_i64().unwrap())
-        .collect();
-    assert_eq!(ranged, expected);
-    assert_eq!(
-        paged.iter().collect::<std::collections::HashSet<_>>().len(),
-        paged.len()
-    );
-    // Bad filters: a clear error on the field, in the list and the export alike.
+        .unwrap();
+    assert_eq!(jsonl_ids(&ranged), expected);
+}
+
+/// A filter that names nothing real is a clear error on its field, in the list and the export alike.
+async fn audit_filters_refuse_bad_values_on_their_field(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (cookie, _) = admin(&app).await;
     for (key, value, field) in [
         ("from", "yesterday", "from"),
         ("to", "2026-02-30", "to"),
@@ -831,22 +847,6 @@ async fn audit_log_filters_page_and_export_the_same_set(backend: Backend) {
             .await;
         assert_eq!(res.status(), StatusCode::BAD_REQUEST);
     }
-    // A cursor at the end of time is not an error (nor an overflow): everything is older than it.
-    let res = app
-        .call(
-            "admin_audit",
-            &[
-                ("query[subject]", bob.user_id.to_string().as_str()),
-                ("query[before]", "9223372036854775807.9223372036854775807"),
-            ],
-            Some(&cookie),
-        )
-        .await;
-    assert_eq!(res.status(), StatusCode::OK);
-    assert_eq!(
-        res.json::<Value>().await.unwrap()["entries"].as_array().unwrap().len(),
-        50
-    );
     let res = app
         .call(
             "admin_audit",
@@ -862,7 +862,35 @@ async fn audit_log_filters_page_and_export_the_same_set(backend: Backend) {
         app.get("/admin/audit/export?format=xml", Some(&cookie)).await.status(),
         StatusCode::BAD_REQUEST
     );
-    // The page: filters in the form, the export links carry them.
+}
+
+/// A cursor at the end of time is not an error (nor an overflow): everything is older than it.
+async fn audit_cursor_at_the_end_of_time_pages_from_the_newest(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (cookie, admin_id) = admin(&app).await;
+    seed_refreshes(&app, admin_id, 60).await;
+    let res = app
+        .call(
+            "admin_audit",
+            &[
+                ("query[subject]", admin_id.to_string().as_str()),
+                ("query[before]", "9223372036854775807.9223372036854775807"),
+            ],
+            Some(&cookie),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(
+        res.json::<Value>().await.unwrap()["entries"].as_array().unwrap().len(),
+        50
+    );
+}
+
+/// The page keeps its filters in the form, and its export links carry them.
+async fn audit_page_export_links_carry_the_filters(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (cookie, _) = admin(&app).await;
+    let ada = linked(&app, 0).await;
     let html = app
         .get(
             &format!("/admin/audit?subject={}&action=delegated_call", ada.user_id),
@@ -976,7 +1004,11 @@ on_both_backends!(
     detail_shows_metadata_and_history_never_tokens,
     force_disconnect_revokes_and_is_audited_with_the_reason,
     disabled_users_cannot_sign_in_nor_be_acted_for,
-    audit_log_filters_page_and_export_the_same_set,
+    audit_export_holds_the_filtered_list_in_both_formats,
+    audit_export_spans_batches_in_the_order_of_the_pages,
+    audit_filters_refuse_bad_values_on_their_field,
+    audit_cursor_at_the_end_of_time_pages_from_the_newest,
+    audit_page_export_links_carry_the_filters,
     dashboard_counts_links_and_attention,
     token_expiry_follows_token_sets,
 );
