@@ -172,6 +172,9 @@ impl Application {
         });
         let served = axum::serve(listener, service).with_graceful_shutdown(stop).await;
         drop(background);
+        if let Some(demo) = &self.state.demo {
+            demo.stop();
+        }
         // Waits for connections still checked out (a task a request spawned); bounded, so a stuck one cannot
         // keep the process from ending.
         if tokio::time::timeout(POOL_CLOSE_WAIT, db.pool.close()).await.is_err() {
@@ -219,9 +222,17 @@ fn leptos_options(settings: &Settings, local: SocketAddr) -> LeptosOptions {
     options
 }
 
+/// The app's page routes, read once per process. Reading them renders the whole app with resource loading turned
+/// off by a flag that is the process's, not the render's (leptos_server's `SuppressResourceLoad`): a page that
+/// another app of the same process renders at that moment waits forever on its first resource
+/// (leptos-rs/leptos#4773). A server process has one app and reads them before it serves; the tests start hundreds
+/// of apps in one process while others serve, and did hang that way (a page request never answered).
+static ROUTES: std::sync::LazyLock<Vec<leptos_axum::AxumRouteListing>> =
+    std::sync::LazyLock::new(|| generate_route_list(App));
+
 fn router(state: AppState) -> Router {
     let settings = state.settings.clone();
-    let routes = generate_route_list(App);
+    let routes = ROUTES.clone();
     let session_layer = SessionManagerLayer::new(DbSessionStore::new(state.db.pool.clone()))
         .with_name(if settings.server.is_https() {
             "__Host-onbehalf_session"

@@ -26,7 +26,7 @@ mod wire;
 use std::{
     collections::BTreeMap,
     net::SocketAddr,
-    sync::{Arc, Mutex, MutexGuard},
+    sync::{Arc, Mutex, MutexGuard, OnceLock},
     time::Duration,
 };
 
@@ -162,6 +162,8 @@ pub(crate) struct Shared {
     issuer_url: Url,
     addr: SocketAddr,
     store: Mutex<Store>,
+    /// The task accepting connections ([`DemoProvider::stop`]).
+    server: OnceLock<tokio::task::AbortHandle>,
 }
 
 impl Shared {
@@ -209,6 +211,7 @@ impl DemoProvider {
             issuer_url,
             addr,
             store: Mutex::new(store),
+            server: OnceLock::new(),
         });
         let provider = DemoProvider { shared };
         let app = provider.router();
@@ -219,13 +222,24 @@ impl DemoProvider {
                 tracing::debug!("TCP_NODELAY not set: {err}");
             }
         });
-        tokio::spawn(async move {
+        let server = tokio::spawn(async move {
             if let Err(err) = axum::serve(listener, app).await {
                 tracing::error!("demo provider stopped: {err}");
             }
         });
+        // Set once: the server task exists only after the provider it serves.
+        let _ = provider.shared.server.set(server.abort_handle());
         tracing::info!(issuer = %provider.shared.issuer, "demo provider listening");
         Ok(provider)
+    }
+
+    /// Stops accepting connections and frees the port; connections already open finish what they are doing. The
+    /// app stops its demo provider when it stops (`Application::run_until`), so that apps sharing a process (the
+    /// tests) leave no listener behind.
+    pub fn stop(&self) {
+        if let Some(server) = self.shared.server.get() {
+            server.abort();
+        }
     }
 
     /// The issuer and base URL. Its string form may end in `/` (as `Url` normalises); `iss` never does, see

@@ -48,7 +48,7 @@ static SERVER_RUNTIME: std::sync::LazyLock<tokio::runtime::Runtime> = std::sync:
 
 /// Held by each [`TestApp`] for its lifetime when its binary runs one app at a time (`crate::ONE_APP_AT_A_TIME`):
 /// the tests of `tests/process/` observe what is the whole process's (metrics counters, memory), which another app
-/// would move; `tests/it/` holds it too, for now (its `main.rs` says why).
+/// would move. `tests/it/` runs its apps side by side.
 static TURN: std::sync::LazyLock<std::sync::Arc<tokio::sync::Mutex<()>>> = std::sync::LazyLock::new(Default::default);
 
 /// base64url of 32 bytes; only ever used by tests.
@@ -145,6 +145,8 @@ impl TestApp {
         let (port, state) = rx.await.expect("the application started");
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
+            // A request that is never answered fails its test with its URL rather than hanging the run.
+            .timeout(std::time::Duration::from_secs(60))
             .build()
             .unwrap();
         Self {
@@ -175,12 +177,7 @@ impl TestApp {
 
     /// This app as a browser reaches it (shared with the benches).
     pub fn browser(&self) -> Browser<'_> {
-        Browser {
-            client: &self.client,
-            base: &self.base,
-            origin: &self.origin,
-            demo: self.demo().issuer_str(),
-        }
+        Browser::new(&self.client, &self.base, &self.origin, self.demo())
     }
 
     /// Calls a server function the way the hydrated page does (fetch, JSON answer).
@@ -337,4 +334,30 @@ pub async fn expire_transfer_token(app: &TestApp, account_id: &str) {
 
 pub fn unique_email(tag: &str) -> String {
     format!("{tag}-{}@example.org", &uuid::Uuid::new_v4().simple().to_string()[..8])
+}
+
+/// Every `.rs` file of the server's source, as (path relative to the crate root with `/` separators, its text): the
+/// tests that read the source (`layering`, `status_owner`) walk the same files.
+pub fn server_sources() -> Vec<(String, String)> {
+    fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut paths = Vec::new();
+    walk(&root.join("src"), &mut paths);
+    paths.sort();
+    paths
+        .into_iter()
+        .map(|path| {
+            let relative = path.strip_prefix(root).unwrap().to_string_lossy().replace('\\', "/");
+            (relative, std::fs::read_to_string(&path).unwrap())
+        })
+        .collect()
 }

@@ -2,15 +2,17 @@
 //! streamed. This file is the HTTP of it: who may, the query string, the headers, how many at once. What is
 //! exported and how the export stays one moment's is `service::Export`'s; each format's encoder is its own file.
 //!
-//! At most [`AT_ONCE`] exports run at a time (each may hold a connection for minutes); more get 429. A database
+//! At most [`AT_ONCE`] exports of one app run at a time (each may hold a connection for minutes); more get 429. A database
 //! error mid-way ends the stream with an error, so the client sees a broken download rather than a short file that
 //! looks complete.
 
 mod csv;
 mod jsonl;
 
+use std::sync::Arc;
+
 use axum::{
-    Router,
+    Extension, Router,
     body::{Body, Bytes},
     extract::{Query, State},
     http::{HeaderValue, StatusCode, header},
@@ -19,6 +21,7 @@ use axum::{
 };
 use futures::StreamExt as _;
 use serde::Deserialize;
+use tokio::sync::Semaphore;
 use tower_sessions::Session;
 
 use super::{AuditQuery, repo::ExportRow, service};
@@ -26,11 +29,16 @@ use crate::{error::AppError, state::AppState};
 
 /// Exports running at once.
 const AT_ONCE: usize = 2;
-static RUNNING: std::sync::LazyLock<std::sync::Arc<tokio::sync::Semaphore>> =
-    std::sync::LazyLock::new(|| std::sync::Arc::new(tokio::sync::Semaphore::new(AT_ONCE)));
+
+/// The exports under way in this app: a permit each. The app's own, not the process's, so that apps sharing a
+/// process (the tests) do not take each other's turns.
+#[derive(Clone)]
+struct Running(Arc<Semaphore>);
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/admin/audit/export", get(export))
+    Router::new()
+        .route("/admin/audit/export", get(export))
+        .layer(Extension(Running(Arc::new(Semaphore::new(AT_ONCE)))))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,6 +100,7 @@ fn refuse(err: AppError) -> Response {
 
 async fn export(
     State(state): State<AppState>,
+    Extension(Running(running)): Extension<Running>,
     session: Session,
     params: Result<Query<ExportParams>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
@@ -122,7 +131,7 @@ async fn export(
         Ok(filter) => filter,
         Err(err) => return refuse(err.into()),
     };
-    let Ok(permit) = RUNNING.clone().try_acquire_owned() else {
+    let Ok(permit) = running.try_acquire_owned() else {
         let message = format!("{AT_ONCE} exports are already running; try again when one has finished.");
         return (
             StatusCode::TOO_MANY_REQUESTS,
