@@ -762,6 +762,23 @@ mod tests {
     }
 
     #[test]
+    fn a_configured_action_may_not_take_a_built_in_globus_actions_name() {
+        let toml = |kind: &str| {
+            Settings::from_figment(Figment::new().merge(figment::providers::Toml::string(&format!(
+                "[providers.p]\nkind = \"{kind}\"\nclient_id = \"x\"\n[[providers.p.actions]]\nname = \"cancel\"\n\
+                 title = \"Cancel\"\npath = \"cancel\"\n"
+            ))))
+        };
+        let err = toml("globus").unwrap_err().to_string();
+        assert!(
+            err.contains("providers.p.actions") && err.contains("`cancel` is taken by the built-in Globus action"),
+            "{err}"
+        );
+        let github = toml("github").expect("other kinds have no built-in actions");
+        assert_eq!(github.providers["p"].actions.as_ref().unwrap()[0].name, "cancel");
+    }
+
+    #[test]
     fn postgres_needs_a_vault_key_and_keys_must_be_32_bytes() {
         let err = with(&[("database.url", "postgres://db/x")]).unwrap_err().to_string();
         assert!(err.contains("vault.keys") && err.contains("keys generate"), "{err}");

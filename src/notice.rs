@@ -38,14 +38,17 @@ pub enum CancelOutcome {
     /// The task had ended before the cancel reached it.
     AlreadyEnded,
     NotFound,
+    /// The account needs reconnecting or a consent first (the page shows which, with its button).
+    NeedsAccess,
     Failed,
 }
 
 impl CancelOutcome {
-    const ALL: [CancelOutcome; 4] = [
+    const ALL: [CancelOutcome; 5] = [
         CancelOutcome::Cancelled,
         CancelOutcome::AlreadyEnded,
         CancelOutcome::NotFound,
+        CancelOutcome::NeedsAccess,
         CancelOutcome::Failed,
     ];
 
@@ -54,6 +57,7 @@ impl CancelOutcome {
             CancelOutcome::Cancelled => "cancelled",
             CancelOutcome::AlreadyEnded => "finished",
             CancelOutcome::NotFound => "not_found",
+            CancelOutcome::NeedsAccess => "needs_access",
             CancelOutcome::Failed => "failed",
         }
     }
@@ -140,6 +144,12 @@ impl Notice {
                     "That transfer had already finished, so there was nothing to cancel.".to_owned(),
                 ),
                 CancelOutcome::NotFound => (false, "No such transfer: it may belong to another account.".to_owned()),
+                CancelOutcome::NeedsAccess => (
+                    false,
+                    "The transfer was not cancelled: Globus needs you to reconnect this account or grant access \
+                     first (see below), then cancel again."
+                        .to_owned(),
+                ),
                 CancelOutcome::Failed => (false, "The transfer could not be cancelled. Try again.".to_owned()),
             },
         }
@@ -208,6 +218,7 @@ mod tests {
             Notice::Cancel(CancelOutcome::Cancelled),
             Notice::Cancel(CancelOutcome::AlreadyEnded),
             Notice::Cancel(CancelOutcome::NotFound),
+            Notice::Cancel(CancelOutcome::NeedsAccess),
             Notice::Cancel(CancelOutcome::Failed),
         ];
         for notice in notices {

@@ -118,12 +118,7 @@ impl Bench {
     }
 
     pub fn browser(&self) -> Browser<'_> {
-        Browser {
-            client: &self.client,
-            base: &self.base,
-            origin: &self.origin,
-            demo: self.demo().issuer_str(),
-        }
+        Browser::new(&self.client, &self.base, &self.origin, self.demo())
     }
 
     /// Signs a new user up; returns the session cookie's value.

@@ -124,6 +124,7 @@ pub async fn cancel_task(account: String, task_id: String) -> Result<Result<Canc
         Ok(c) if c.cancelled => CancelOutcome::Cancelled,
         Ok(_) => CancelOutcome::AlreadyEnded,
         Err(ActionProblem::NotFound { .. }) => CancelOutcome::NotFound,
+        Err(ActionProblem::NeedsReconnect { .. } | ActionProblem::NeedsConsent { .. }) => CancelOutcome::NeedsAccess,
         Err(_) => CancelOutcome::Failed,
     };
     crate::state::redirect_plain_form(&format!(

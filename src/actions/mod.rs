@@ -18,6 +18,19 @@ pub mod service;
 
 use serde::{Deserialize, Serialize};
 
+/// The actions every Globus account has (the demo provider's too), by their names in the service API; any other
+/// name is one of the provider's configured actions, and a configured action of a Globus provider may not take one
+/// of these names (`providers::settings::validate`), which would hide it.
+pub const GLOBUS_ACTIONS: [&str; 7] = [
+    "endpoint_search",
+    "endpoint",
+    "tasks",
+    "task",
+    "task_events",
+    "transfer",
+    "cancel",
+];
+
 /// The resource server of Globus Transfer tokens.
 pub const TRANSFER_RESOURCE_SERVER: &str = "transfer.api.globus.org";
 /// Globus' `endpoint_search` never returns results past this offset + limit.

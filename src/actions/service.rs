@@ -15,8 +15,8 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::{
-    ActionProblem, Cancellation, Endpoint, EndpointPage, EndpointScope, Submission, Task, TaskEvent, TransferForm,
-    configured,
+    ActionProblem, Cancellation, Endpoint, EndpointPage, EndpointScope, GLOBUS_ACTIONS, Submission, Task, TaskEvent,
+    TransferForm, configured,
     globus::{Transfer, internal},
 };
 use crate::{delegation::ApiResponse, state::AppState};
@@ -25,18 +25,6 @@ use crate::{delegation::ApiResponse, state::AppState};
 pub const RECENT_TASKS: u32 = 10;
 /// The most `tasks` lists at once.
 pub const MAX_TASKS: u32 = 100;
-
-/// The actions every Globus account has (the demo provider's too), by their names in the service API; any other
-/// name is one of the provider's configured actions.
-pub const GLOBUS_ACTIONS: [&str; 7] = [
-    "endpoint_search",
-    "endpoint",
-    "tasks",
-    "task",
-    "task_events",
-    "transfer",
-    "cancel",
-];
 
 /// The service API's documentation of the action names (its OpenAPI document shows it; a test keeps it whole).
 pub const NAMES_DOC: &str = "`endpoint_search`, `endpoint`, `tasks`, `task`, `task_events`, `transfer`, `cancel` \

@@ -245,6 +245,15 @@ pub fn validate(id: &str, p: &ProviderSettings) -> Result<(), (String, String)> 
     }
     for action in p.actions.iter().flatten() {
         validate_action(action).map_err(|message| (key("actions"), message))?;
+        if p.kind == ProviderKind::Globus && crate::actions::GLOBUS_ACTIONS.contains(&action.name.as_str()) {
+            return Err((
+                key("actions"),
+                format!(
+                    "action name `{}` is taken by the built-in Globus action of that name; choose another",
+                    action.name
+                ),
+            ));
+        }
     }
     if p.actions.as_ref().is_some_and(|a| !a.is_empty())
         && p.api_base_urls.as_ref().is_some_and(|b| b.all().next().is_none())

@@ -185,6 +185,16 @@ async fn a_running_transfer_is_cancelled_from_the_page(backend: Backend) {
         let back = cancel(task_id.to_owned()).await;
         assert!(back.ends_with(&format!("&cancel={outcome}#tasks")), "{back}");
     }
+    // The grant revoked meanwhile: the cancel says what to do first, and the page offers it.
+    app.demo().revoke_grants(Some(identity(0)));
+    crate::support::expire_transfer_token(&app, &ada.account_id).await;
+    let back = cancel("0b0f5d3c-1f4e-4c7a-9a84-7b43c1e2f3a4".to_owned()).await;
+    assert!(back.ends_with("&cancel=needs_access#tasks"), "{back}");
+    let html = page(&app, &ada.cookie, &back).await;
+    assert!(
+        html.contains("Globus needs you to reconnect this account or grant access") && html.contains(">Reconnect<"),
+        "{html}"
+    );
 }
 
 async fn a_revoked_grant_shows_reconnect_and_consent_shows_grant_access(backend: Backend) {

@@ -4,25 +4,10 @@
 //! and `self::` paths, grouped `use` lists included, resolved to the file that defines them (the longest prefix of
 //! the path that is a file). Declaring a submodule (`mod x;`) is not an import; test modules are left out.
 
-use std::{
-    collections::{BTreeMap, BTreeSet},
-    fs,
-    path::{Path, PathBuf},
-};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// The modules that must not take part in a cycle.
 const GROUND: &[&str] = &["audit", "metrics", "state", "delegation", "accounts"];
-
-fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            rust_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
-}
 
 /// `src/a/b.rs` and `src/a/b/mod.rs` are both module `a::b`.
 fn module_path(file: &str) -> Vec<String> {
@@ -132,16 +117,12 @@ fn resolve(files: &BTreeSet<String>, path: &[String]) -> Option<String> {
     })
 }
 
-fn import_graph(root: &Path) -> BTreeMap<String, BTreeSet<String>> {
-    let mut paths = Vec::new();
-    rust_files(&root.join("src"), &mut paths);
-    let files: BTreeSet<String> = paths
-        .iter()
-        .map(|p| p.strip_prefix(root).unwrap().to_string_lossy().replace('\\', "/"))
-        .collect();
+fn import_graph() -> BTreeMap<String, BTreeSet<String>> {
+    let sources = crate::support::server_sources();
+    let files: BTreeSet<String> = sources.iter().map(|(file, _)| file.clone()).collect();
     let mut graph = BTreeMap::new();
-    for file in &files {
-        let code = code(&fs::read_to_string(root.join(file)).unwrap());
+    for (file, text) in &sources {
+        let code = code(text);
         let here = module_path(file);
         let parent = here[..here.len().saturating_sub(1)].to_vec();
         let mut imports = BTreeSet::new();
@@ -200,7 +181,7 @@ fn path_between(graph: &BTreeMap<String, BTreeSet<String>>, from: &str, to: &str
 
 #[test]
 fn no_file_of_the_ground_floor_is_in_an_import_cycle() {
-    let graph = import_graph(Path::new(env!("CARGO_MANIFEST_DIR")));
+    let graph = import_graph();
     let ground: Vec<&String> = graph
         .keys()
         .filter(|f| GROUND.contains(&module_path(f)[0].as_str()))

@@ -2,8 +2,6 @@
 //! change there writes its audit event and its webhook in the same transaction, and applies the precedence of
 //! states. This reads the source of the server and fails when another file writes the column.
 
-use std::{fs, path::Path};
-
 /// Files that may write the column, and why.
 const ALLOWED: &[(&str, &str)] = &[
     ("src/accounts/status.rs", "the owner"),
@@ -13,17 +11,6 @@ const ALLOWED: &[(&str, &str)] = &[
     ),
     ("src/db.rs", "a migration test's fixture row"),
 ];
-
-fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
-    for entry in fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            rust_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
-}
 
 /// The SQL statements in `text` that write `linked_accounts.status`: an UPDATE whose SET clause names `status`,
 /// or an INSERT whose column list does. A statement is read up to the end of its string literal.
@@ -58,14 +45,10 @@ fn status_writes(text: &str) -> Vec<String> {
 
 #[test]
 fn only_the_status_module_writes_the_status_column() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut files = Vec::new();
-    rust_files(&root.join("src"), &mut files);
     let mut offenders = Vec::new();
     let mut owner_writes = 0;
-    for file in files {
-        let relative = file.strip_prefix(root).unwrap().to_string_lossy().replace('\\', "/");
-        let writes = status_writes(&fs::read_to_string(&file).unwrap());
+    for (relative, text) in crate::support::server_sources() {
+        let writes = status_writes(&text);
         if relative == "src/accounts/status.rs" {
             owner_writes = writes.len();
         }

@@ -22,7 +22,22 @@ pub struct Browser<'a> {
     pub demo: &'a str,
 }
 
-impl Browser<'_> {
+impl<'a> Browser<'a> {
+    /// An app at `base` (`http://127.0.0.1:<port>`) whose public origin is `origin`, with its demo provider.
+    pub fn new(
+        client: &'a reqwest::Client,
+        base: &'a str,
+        origin: &'a str,
+        demo: &'a onbehalf::demo::DemoProvider,
+    ) -> Self {
+        Browser {
+            client,
+            base,
+            origin,
+            demo: demo.issuer_str(),
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
