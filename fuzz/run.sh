@@ -3,9 +3,17 @@
 # the shapes below, and prints how many inputs each ran. libFuzzer needs nightly compiler flags, which stable rustc
 # accepts under RUSTC_BOOTSTRAP=1 (no other toolchain can be fetched here). A crash stops the run with a non-zero
 # status; its input is kept in fuzz/artifacts/<target>/ (replay: cargo fuzz run <target> <file>).
+#
+# usage: bash fuzz/run.sh [SECONDS] [--release]
+# The targets are built unoptimised (`cargo fuzz --dev`) unless --release is given: for CI's 30-second runs the
+# build is most of the cost, and cargo-fuzz's release build (one codegen unit for every crate of the app's tree)
+# takes several times as long as the runs it serves (BENCHMARKS.md, "CI and the first run"). For long runs, where
+# inputs per second matter more than the build, pass --release.
 set -euo pipefail
 cd "$(dirname "$0")"
 seconds=${1:-30}
+mode=--dev
+[ "${2:-}" = "--release" ] && mode=--release
 export RUSTC_BOOTSTRAP=1 PATH="$HOME/.cargo/bin:$PATH"
 if [ "$(cargo fuzz --version 2>/dev/null | awk '{print $2}')" != "0.13.2" ]; then
   CARGO_PROFILE_RELEASE_OPT_LEVEL=1 CARGO_PROFILE_RELEASE_LTO=false cargo install cargo-fuzz --locked --version 0.13.2
@@ -43,10 +51,10 @@ done
 cp ../onbehalf.example.toml corpus/config_file/seed-example.toml
 printf '[server]\nbind = "127.0.0.1:3000"\npublic_url = "https://example.org"\n[providers.g]\nkind = "globus"\nclient_id = "c"\nclient_secret = "s"\n' >corpus/config_file/seed-small.toml
 
-cargo fuzz build
+cargo fuzz build "$mode"
 for target in token_response consent_error callback_query discovery_document config_file; do
   log=$(mktemp)
-  if ! cargo fuzz run "$target" "corpus/$target" -- -max_total_time="$seconds" -max_len=65536 -rss_limit_mb=2048 \
+  if ! cargo fuzz run "$mode" "$target" "corpus/$target" -- -max_total_time="$seconds" -max_len=65536 -rss_limit_mb=2048 \
     -print_final_stats=1 >"$log" 2>&1; then
     tail -n 40 "$log"
     echo "fuzz target $target crashed; the input is in fuzz/artifacts/$target/" >&2
