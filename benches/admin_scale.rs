@@ -352,8 +352,8 @@ async fn run(backend: Backend, sizes: Sizes) -> Vec<String> {
         .fetch_one(&db.pool)
         .await
         .unwrap();
-    let mid_day = onbehalf::components::time::format_time((first_at + last_at) / 2)[..10].to_owned();
-    let day_start = onbehalf::components::time::parse_time(&mid_day).unwrap().0;
+    let mid_day = onbehalf::datetime::format_time((first_at + last_at) / 2)[..10].to_owned();
+    let day_start = onbehalf::datetime::parse_time(&mid_day).unwrap().0;
     let subject_id: i64 = sqlx::query_scalar("SELECT id FROM users WHERE email = $1")
         .bind(&user)
         .fetch_one(&db.pool)

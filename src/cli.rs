@@ -501,10 +501,10 @@ async fn apikey_command(settings: &Settings, db: &Db, command: ApikeyCommand) ->
             if keys.is_empty() {
                 println!("no API keys (onbehalf apikey create --name <name>)");
             }
-            let when = |at: Option<i64>| at.map_or_else(|| "never".to_owned(), crate::components::time::format_time);
+            let when = |at: Option<i64>| at.map_or_else(|| "never".to_owned(), crate::datetime::format_time);
             for key in keys {
                 let state = match key.revoked_at {
-                    Some(at) => format!("revoked {}", crate::components::time::format_time(at)),
+                    Some(at) => format!("revoked {}", crate::datetime::format_time(at)),
                     None => "active".to_owned(),
                 };
                 let returns: Vec<_> = key.return_prefixes().collect();
@@ -517,7 +517,7 @@ async fn apikey_command(settings: &Settings, db: &Db, command: ApikeyCommand) ->
                     } else {
                         returns.join(" ")
                     },
-                    crate::components::time::format_time(key.created_at),
+                    crate::datetime::format_time(key.created_at),
                     when(key.last_used_at)
                 );
             }

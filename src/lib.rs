@@ -12,6 +12,7 @@ pub mod audit;
 pub mod auth;
 pub mod components;
 pub mod connect;
+pub mod datetime;
 pub mod error;
 pub mod notice;
 pub mod pages;

@@ -7,7 +7,7 @@ use super::{ActivityEntry, ActivityKind, ActivityList, ActivityQuery};
 use crate::{
     accounts::{LinkError, label},
     audit::Outcome,
-    components::time::format_time,
+    datetime::format_time,
     db::now_ms,
     state::AppState,
 };

@@ -22,7 +22,7 @@ use crate::{
         repo::{UserRefError, find_by_external_id, find_by_id_or_email},
         service::{self as auth_service, AuthError, ChangedBy, User},
     },
-    components::time::parse_time,
+    datetime::parse_time,
     db::{Db, now_ms},
     error::{AppError, FieldError},
     providers::Catalog,

@@ -4,7 +4,7 @@
 
 use leptos::prelude::*;
 
-use super::time::{format_time, iso_time, until};
+use crate::datetime::{format_time, iso_time, until};
 
 #[island]
 pub fn Countdown(

@@ -5,4 +5,3 @@ pub mod form;
 pub mod link_form;
 pub mod nav;
 pub mod task_status;
-pub mod time;

@@ -107,7 +107,7 @@ pub enum Unavailable {
     #[error("the account must grant more access ({})", scopes.join(" "))]
     NeedsConsent { scopes: Vec<String> },
     /// Refreshing failed until the retries were spent; calls fail fast until `retry_at` (Unix ms).
-    #[error("the provider is unavailable; retry after {}", crate::components::time::format_time(*retry_at))]
+    #[error("the provider is unavailable; retry after {}", crate::datetime::format_time(*retry_at))]
     ProviderUnavailable { retry_at: i64 },
     /// Another instance holds the refresh lease and did not finish in time.
     #[error("a refresh of this token is still running elsewhere; try again in a moment")]

@@ -13,8 +13,8 @@ use crate::{
     components::{
         link_form::LinkForm,
         task_status::{TaskStatus, is_final},
-        time::format_time,
     },
+    datetime::format_time,
     error::AppError,
     notice::Notice,
 };

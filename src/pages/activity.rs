@@ -5,7 +5,7 @@ use leptos_router::{components::Redirect, hooks::use_query_map};
 use crate::{
     activity::{ActivityEntry, ActivityKind, ActivityList, ActivityQuery, api::user_activity},
     audit::Outcome,
-    components::time::{ago, format_time, iso_time},
+    datetime::{ago, format_time, iso_time},
     error::AppError,
 };
 

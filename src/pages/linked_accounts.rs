@@ -9,11 +9,8 @@ use crate::{
         api::{DisconnectAccount, RetryRevocations, list_linked_accounts},
         plural, retry_message,
     },
-    components::{
-        countdown::Countdown,
-        link_form::LinkForm,
-        time::{ago, format_time, iso_time},
-    },
+    components::{countdown::Countdown, link_form::LinkForm},
+    datetime::{ago, format_time, iso_time},
     error::AppError,
     notice::Notice,
 };

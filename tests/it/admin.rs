@@ -665,7 +665,7 @@ async fn disabled_users_cannot_sign_in_nor_be_acted_for(backend: Backend) {
 
 /// 2026-11-20T00:00Z, the first day of the seeded events.
 fn day_one() -> i64 {
-    onbehalf::components::time::parse_time("2026-11-20").unwrap().0
+    onbehalf::datetime::parse_time("2026-11-20").unwrap().0
 }
 
 /// The ids of an export in JSON Lines, in its order.

@@ -1,7 +1,7 @@
 //! The audit export as CSV (RFC 4180): a header row, then one row an event, each line ended by CRLF. `details` is
 //! the event's JSON as recorded, in one cell.
 
-use crate::{admin::repo::ExportRow, components::time::iso_time};
+use crate::{admin::repo::ExportRow, datetime::iso_time};
 
 pub const CONTENT_TYPE: &str = "text/csv; charset=utf-8";
 

@@ -1,7 +1,7 @@
 //! The audit export as JSON Lines: one object an event, each followed by `\n`. `details` is the event's JSON as an
 //! object (a string, should a recorded one not parse), so tools read it without a second decoding.
 
-use crate::{admin::repo::ExportRow, components::time::iso_time};
+use crate::{admin::repo::ExportRow, datetime::iso_time};
 
 pub const CONTENT_TYPE: &str = "application/jsonl; charset=utf-8";
 

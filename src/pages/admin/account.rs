@@ -5,7 +5,7 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 use super::{AdminNav, gate, outcome_badge, time_cell};
 use crate::{
     admin::{AccountDetail, AuditEntry, REASON_MAX_LEN, api::admin_account},
-    components::time::{format_time, iso_time},
+    datetime::{format_time, iso_time},
 };
 
 /// `/admin/accounts/:id`: one linked account — its user, identity, token sets (metadata only) and history — and

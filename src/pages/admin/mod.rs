@@ -85,9 +85,12 @@ fn provider_options(providers: Vec<ProviderView>, selected: Option<String>) -> i
 
 /// A time cell: relative words, the exact time on hover, machine-readable in `datetime`.
 fn time_cell(at: Option<i64>, now: i64, never: &'static str) -> AnyView {
-    use crate::components::time::{ago, format_time, iso_time};
+    use crate::datetime::{ago, format_time, iso_time};
     match at {
-        Some(at) if at > now => view! { <time datetime=iso_time(at) title=format_time(at)>{crate::components::time::until(at - now)}</time> }.into_any(),
+        Some(at) if at > now => {
+            view! { <time datetime=iso_time(at) title=format_time(at)>{crate::datetime::until(at - now)}</time> }
+                .into_any()
+        }
         Some(at) => view! { <time datetime=iso_time(at) title=format_time(at)>{ago(at, now)}</time> }.into_any(),
         None => view! { <span class="muted">{never}</span> }.into_any(),
     }

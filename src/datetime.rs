@@ -1,4 +1,5 @@
-//! Times as pages show them.
+//! Times as people read them (pages, the audit export, the CLI, error messages) and as forms write them: compiled
+//! for both targets, used by the server and the browser alike.
 
 /// Unix ms as `2026-11-22 14:05 UTC`.
 pub fn format_time(ms: i64) -> String {
