@@ -12,7 +12,7 @@ pub async fn user_activity(query: ActivityQuery) -> Result<ActivityList, AppErro
     let state = app_state()?;
     let user = require_user(&state, &session().await?).await?;
     // A session opened from a platform's link sees the history at the platform key's providers.
-    super::service::page(&state, user.id, &query, user.provider_scope())
+    super::service::page(&state.db, &state.catalog, user.id, &query, user.provider_scope())
         .await
         .map_err(AppError::internal)
 }

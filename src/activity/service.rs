@@ -8,8 +8,8 @@ use crate::{
     accounts::{LinkError, label},
     audit::Outcome,
     datetime::format_time,
-    db::now_ms,
-    state::AppState,
+    db::{Db, now_ms},
+    providers::Catalog,
 };
 
 pub const PAGE_SIZE: i64 = 25;
@@ -35,7 +35,8 @@ fn condition(kind: ActivityKind) -> &'static str {
 /// A page of the user's history; `allowed`, when set, are the only providers whose events it may show (a connect
 /// session's key's).
 pub async fn page(
-    state: &AppState,
+    db: &Db,
+    catalog: &Catalog,
     user_id: i64,
     query: &ActivityQuery,
     allowed: Option<&[String]>,
@@ -44,15 +45,24 @@ pub async fn page(
     let provider = query
         .provider
         .as_deref()
-        .filter(|p| state.catalog.get(p).is_some())
+        .filter(|p| catalog.get(p).is_some())
         .filter(|p| allowed.is_none_or(|list| list.iter().any(|a| a == p)))
         .map(str::to_owned);
     let providers = match &provider {
         Some(p) => Some(vec![p.clone()]),
         None => allowed.map(<[String]>::to_vec),
     };
-    let (entries, older) = history(state, user_id, kind, providers.as_deref(), query.before, PAGE_SIZE).await?;
-    let providers = crate::accounts::view::provider_views(&state.catalog)
+    let (entries, older) = history(
+        db,
+        catalog,
+        user_id,
+        kind,
+        providers.as_deref(),
+        query.before,
+        PAGE_SIZE,
+    )
+    .await?;
+    let providers = crate::accounts::view::provider_views(catalog)
         .into_iter()
         .filter(|p| allowed.is_none_or(|list| list.contains(&p.id)))
         .collect();
@@ -71,7 +81,8 @@ pub async fn page(
 /// events at no provider, such as a user being disabled, are always included), and the cursor of the next page.
 /// The page and the service API (`GET /api/v1/users/{external_id}/events`) both read the history here.
 pub async fn history(
-    state: &AppState,
+    db: &Db,
+    catalog: &Catalog,
     user_id: i64,
     kind: ActivityKind,
     providers: Option<&[String]>,
@@ -105,21 +116,21 @@ pub async fn history(
     for provider in providers.unwrap_or_default() {
         query = query.bind(provider);
     }
-    let rows = query.fetch_all(&state.db.pool).await?;
+    let rows = query.fetch_all(&db.pool).await?;
     let more = rows.len() as i64 > limit;
     let mut entries = Vec::with_capacity(rows.len());
     for row in rows.iter().take(limit as usize) {
-        entries.push(entry(state, row)?);
+        entries.push(entry(catalog, row)?);
     }
     let older = if more { entries.last().map(|e| e.id) } else { None };
     Ok((entries, older))
 }
 
-fn entry(state: &AppState, row: &sqlx::any::AnyRow) -> Result<ActivityEntry, sqlx::Error> {
+fn entry(catalog: &Catalog, row: &sqlx::any::AnyRow) -> Result<ActivityEntry, sqlx::Error> {
     let details: String = row.try_get("details")?;
     let details: serde_json::Value = serde_json::from_str(&details).unwrap_or_default();
     let provider_id: Option<String> = row.try_get("provider")?;
-    let provider_name = provider_id.as_deref().map(|id| state.catalog.display_name(id));
+    let provider_name = provider_id.as_deref().map(|id| catalog.display_name(id));
     let subject: Option<String> = row.try_get("subject")?;
     // The account as it is now, else as it was named when it was disconnected.
     let account_label = match subject {

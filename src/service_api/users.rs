@@ -101,10 +101,17 @@ pub(crate) async fn events(
     }
     let user = super::accounts::named_user(&state, Some(&external_id), None).await?;
     let providers = key.provider_list();
-    let (entries, next_before) =
-        activity::history(&state, user.id, ActivityKind::All, providers.as_deref(), before, limit)
-            .await
-            .map_err(ApiError::internal)?;
+    let (entries, next_before) = activity::history(
+        &state.db,
+        &state.catalog,
+        user.id,
+        ActivityKind::All,
+        providers.as_deref(),
+        before,
+        limit,
+    )
+    .await
+    .map_err(ApiError::internal)?;
     let audit = Audit::new(&state, &key, &headers);
     let mut event = NewEvent::by_user(AuditAction::ServiceEventsRead, Outcome::Success, user.id);
     event.details = json!({ "events": entries.len() });
