@@ -96,6 +96,17 @@ pub async fn fresh_postgres_database() -> String {
     format!("{base}/{name}")
 }
 
+/// Drops the database at `url` (made by [`fresh_postgres_database`]) unless something is connected to it.
+async fn drop_postgres_database(url: &str) {
+    let Some((_, name)) = url.rsplit_once('/') else {
+        return;
+    };
+    if let Ok(mut conn) = PgConnection::connect(&postgres_admin_url()).await {
+        let _ = conn.execute(format!("DROP DATABASE IF EXISTS {name}").as_str()).await;
+        let _ = conn.close().await;
+    }
+}
+
 impl TestApp {
     pub async fn spawn(backend: Backend) -> Self {
         Self::spawn_with(backend, |_| {}).await
@@ -110,9 +121,13 @@ impl TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut settings = Settings::default();
         settings.server.bind = "127.0.0.1:0".parse().unwrap();
-        settings.database.url = SecretString::from(match backend {
-            Backend::Sqlite => format!("sqlite://{}/onbehalf.db", dir.path().display()),
-            Backend::Postgres => fresh_postgres_database().await,
+        let created = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some(fresh_postgres_database().await),
+        };
+        settings.database.url = SecretString::from(match &created {
+            None => format!("sqlite://{}/onbehalf.db", dir.path().display()),
+            Some(url) => url.clone(),
         });
         // Each app holds its pool's connections and the reachability watch's own (`Db::watch_reachability`) until
         // its test ends: 3 + 1 keeps the apps of the tests running at once, and the instances some of them start,
@@ -137,10 +152,17 @@ impl TestApp {
             let app = Application::build(settings).await.expect("application builds");
             let _ = tx.send((app.port(), app.state().clone()));
             // Ends when the TestApp is dropped (the sender with it).
-            app.run_until(async move {
-                let _ = stopped.await;
-            })
-            .await
+            let served = app
+                .run_until(async move {
+                    let _ = stopped.await;
+                })
+                .await;
+            // Its PostgreSQL database goes with it, as its SQLite file does with its directory. Where something else
+            // is still connected (a process the test started), PostgreSQL refuses and `.ci/test` drops it later.
+            if let Some(url) = created {
+                drop_postgres_database(&url).await;
+            }
+            served
         });
         let (port, state) = rx.await.expect("the application started");
         let client = reqwest::Client::builder()
