@@ -2,9 +2,9 @@
 //! streamed. This file is the HTTP of it: who may, the query string, the headers, how many at once. What is
 //! exported and how the export stays one moment's is `service::Export`'s; each format's encoder is its own file.
 //!
-//! At most [`AT_ONCE`] exports of one app run at a time (each may hold a connection for minutes); more get 429. A database
-//! error mid-way ends the stream with an error, so the client sees a broken download rather than a short file that
-//! looks complete.
+//! At most [`AT_ONCE`] exports of one app run at a time (each may hold a connection for minutes); more get 429. A
+//! database error mid-way ends the stream with an error, so the client sees a broken download rather than a short
+//! file that looks complete.
 
 mod csv;
 mod jsonl;
