@@ -19,7 +19,8 @@ use crate::{
     pages::{
         AccountPage, ActionsPage, ActivityPage, AdminAccountPage, AdminAccountsPage, AdminAuditPage,
         AdminDashboardPage, AdminUsersPage, AdminWebhookPage, AdminWebhooksPage, ConnectChooserPage, DisconnectPage,
-        HomePage, LinkedAccountsPage, NotFoundPage, SignInPage, SignUpPage,
+        FileManagerPage, HomePage, LinkedAccountsPage, NotFoundPage, SignInPage, SignUpPage, TransferTaskPage,
+        TransferTasksPage,
     },
 };
 
@@ -79,6 +80,9 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/activity") view=ActivityPage ssr=SsrMode::Async />
                     <Route path=path!("/connect") view=ConnectChooserPage ssr=SsrMode::Async />
                     <Route path=path!("/actions") view=ActionsPage ssr=SsrMode::Async />
+                    <Route path=path!("/transfer") view=FileManagerPage ssr=SsrMode::Async />
+                    <Route path=path!("/transfer/tasks") view=TransferTasksPage ssr=SsrMode::Async />
+                    <Route path=path!("/transfer/tasks/:id") view=TransferTaskPage ssr=SsrMode::Async />
                     <Route path=path!("/admin") view=AdminDashboardPage ssr=SsrMode::Async />
                     <Route path=path!("/admin/accounts") view=AdminAccountsPage ssr=SsrMode::Async />
                     <Route path=path!("/admin/accounts/:id") view=AdminAccountPage ssr=SsrMode::Async />

@@ -98,6 +98,7 @@ pub async fn submit_transfer(
         label,
         sync_level,
         recursive,
+        ..Default::default()
     };
     let resume = resume.filter(|r| !r.is_empty());
     let result: Result<Submission, _> =
@@ -114,9 +115,14 @@ pub async fn submit_transfer(
     Ok(result)
 }
 
-/// Cancels one of the account's tasks. A plain form: back on the actions page with what happened.
+/// Cancels one of the account's tasks. A plain form: back with what happened on the actions page, or on `back`
+/// when it is a transfer's own page (`/transfer/tasks/…`).
 #[server(endpoint = "globus_cancel_task")]
-pub async fn cancel_task(account: String, task_id: String) -> Result<Result<Cancellation, ActionProblem>, AppError> {
+pub async fn cancel_task(
+    account: String,
+    task_id: String,
+    #[server(default)] back: Option<String>,
+) -> Result<Result<Cancellation, ActionProblem>, AppError> {
     let (state, user) = server::caller().await?;
     let result: Result<Cancellation, _> =
         service::run(&state, user, &account, GlobusAction::Cancel { task_id }.into()).await;
@@ -127,16 +133,21 @@ pub async fn cancel_task(account: String, task_id: String) -> Result<Result<Canc
         Err(ActionProblem::NeedsReconnect { .. } | ActionProblem::NeedsConsent { .. }) => CancelOutcome::NeedsAccess,
         Err(_) => CancelOutcome::Failed,
     };
-    crate::state::redirect_plain_form(&format!(
-        "/actions?account={}&{}#tasks",
-        crate::query::encode(&account),
-        Notice::Cancel(outcome).to_query()
-    ));
+    let notice = Notice::Cancel(outcome).to_query();
+    let back = match back.as_deref() {
+        Some(page)
+            if page.starts_with("/transfer/tasks/") && page.contains('?') && !page.contains(['#', '\r', '\n']) =>
+        {
+            format!("{page}&{notice}")
+        }
+        _ => format!("/actions?account={}&{notice}#tasks", crate::query::encode(&account)),
+    };
+    crate::state::redirect_plain_form(&back);
     Ok(result)
 }
 
 #[cfg(feature = "ssr")]
-mod server {
+pub(crate) mod server {
     use super::*;
     use crate::{
         accounts::repo as accounts,
@@ -151,11 +162,13 @@ mod server {
         Ok((state, user.id))
     }
 
-    pub async fn page(state: &AppState, user_id: i64, query: ActionsQuery) -> Result<ActionsOverview, AppError> {
+    /// The user's accounts that actions can run with: Globus accounts, and those whose provider has configured
+    /// actions.
+    pub async fn accounts(state: &AppState, user_id: i64) -> Result<Vec<ActionAccount>, AppError> {
         let rows = accounts::list_for_user(&state.db.pool, user_id)
             .await
             .map_err(AppError::internal)?;
-        let accounts: Vec<ActionAccount> = rows
+        Ok(rows
             .into_iter()
             .filter_map(|row| {
                 let provider = state.catalog.get(&row.provider)?;
@@ -172,7 +185,11 @@ mod server {
                     is_globus,
                 })
             })
-            .collect();
+            .collect())
+    }
+
+    pub async fn page(state: &AppState, user_id: i64, query: ActionsQuery) -> Result<ActionsOverview, AppError> {
+        let accounts = accounts(state, user_id).await?;
         let account = query
             .account
             .as_ref()

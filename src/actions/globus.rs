@@ -1,5 +1,9 @@
-//! Globus Transfer for a user's linked Globus account: endpoint search, endpoint detail, transfer submission with
-//! a reused `submission_id`, task list and task status. Shapes follow `tests/fixtures/globus/transfer.*.json`.
+//! Globus Transfer for a user's linked Globus account: endpoint search, endpoint detail, folder listings, transfer
+//! submission with a reused `submission_id`, task list, task status and events, cancelling. Shapes follow
+//! `tests/fixtures/globus/transfer.*.json`.
+//!
+//! Every path, name and filter is checked here before anything is sent: a bad one is the field's message, never
+//! a call upstream.
 
 use std::sync::Arc;
 
@@ -7,8 +11,9 @@ use serde_json::{Value, json};
 use url::Url;
 
 use super::{
-    ActionProblem, Cancellation, Endpoint, EndpointPage, EndpointScope, SEARCH_CAP, SEARCH_PAGE, Submission, SyncLevel,
-    TRANSFER_RESOURCE_SERVER, Task, TaskEvent, TransferForm, field_rule, repo,
+    ActionProblem, Cancellation, Endpoint, EndpointPage, EndpointScope, FileEntry, FileKind, LS_MAX, Listing,
+    ListingQuery, SEARCH_CAP, SEARCH_PAGE, SortKey, Submission, SyncLevel, TRANSFER_RESOURCE_SERVER, Task, TaskDetail,
+    TaskEvent, TransferForm, field_rule, folder_path, repo,
 };
 use crate::{
     accounts::repo as accounts,
@@ -155,6 +160,73 @@ impl<'a> Transfer<'a> {
         Ok(endpoint(&ok_json(&response)?))
     }
 
+    /// `GET operation/endpoint/{id}/ls`: one page of a folder, folders first. A missing collection or folder is
+    /// [`ActionProblem::NotFound`]; the collection's other refusals (permission denied, a personal collection
+    /// that is off) keep Transfer's code in [`ActionProblem::Upstream`].
+    pub async fn ls(&self, query: &ListingQuery) -> Result<Listing, ActionProblem> {
+        let id = endpoint_uuid("endpoint_id", &query.endpoint_id)?;
+        let path = check_path("path", &query.path)?;
+        let filter = check_filter(&query.filter)?;
+        if !(1..=LS_MAX).contains(&query.limit) {
+            return Err(ActionProblem::invalid(
+                "limit",
+                format!("“limit” is a whole number from 1 to {LS_MAX}."),
+            ));
+        }
+        let key = match query.sort {
+            SortKey::Name => "name",
+            SortKey::Size => "size",
+            SortKey::Modified => "last_modified",
+        };
+        let direction = if query.descending { "DESC" } else { "ASC" };
+        let mut params = vec![
+            ("path", path.to_owned()),
+            ("orderby", format!("type ASC,{key} {direction},name ASC")),
+            ("offset", query.offset.to_string()),
+            ("limit", query.limit.to_string()),
+        ];
+        if !filter.is_empty() {
+            params.push(("filter", format!("name:~*{}*", filter.to_lowercase())));
+        }
+        let response = self
+            .send(
+                reqwest::Method::GET,
+                &format!("operation/endpoint/{id}/ls"),
+                "/operation/endpoint/{endpoint_id}/ls",
+                &params,
+                None,
+            )
+            .await?;
+        let body = match ok_json(&response) {
+            Err(ActionProblem::Upstream { code, .. }) if code == "EndpointNotFound" => {
+                return Err(ActionProblem::not_found("collection"));
+            }
+            Err(ActionProblem::Upstream { code, .. }) if code == "ClientError.NotFound" => {
+                return Err(ActionProblem::not_found("folder"));
+            }
+            other => other?,
+        };
+        let entries: Vec<FileEntry> = body["DATA"]
+            .as_array()
+            .map(|data| data.iter().filter_map(file_entry).collect())
+            .unwrap_or_default();
+        let count = |k: &str| body[k].as_u64().map(|n| n.min(u64::from(u32::MAX)) as u32);
+        Ok(Listing {
+            endpoint_id: id,
+            path: body["path"]
+                .as_str()
+                .filter(|p| !p.is_empty())
+                .unwrap_or(path)
+                .chars()
+                .take(4096)
+                .collect(),
+            offset: query.offset,
+            limit: query.limit,
+            total: count("total").unwrap_or(query.offset + entries.len() as u32),
+            entries,
+        })
+    }
+
     /// Submits a transfer. A new submission gets a `submission_id` from Globus first and is recorded; `resume` names
     /// a recorded one to retry with its own `submission_id` (after consent, or when an answer was lost), so Globus
     /// starts at most one task for it. A problem after recording names the submission to resume
@@ -213,7 +285,7 @@ impl<'a> Transfer<'a> {
     }
 
     /// `GET task_list`, newest first.
-    pub async fn tasks(&self, limit: u32) -> Result<Vec<Task>, ActionProblem> {
+    pub async fn tasks(&self, limit: u32) -> Result<Vec<TaskDetail>, ActionProblem> {
         let query = [
             ("limit", limit.clamp(1, 100).to_string()),
             ("orderby", "request_time DESC".to_owned()),
@@ -229,7 +301,7 @@ impl<'a> Transfer<'a> {
     }
 
     /// `GET task/{id}`.
-    pub async fn task(&self, task_id: &str) -> Result<Task, ActionProblem> {
+    pub async fn task(&self, task_id: &str) -> Result<TaskDetail, ActionProblem> {
         let id = endpoint_uuid("task_id", task_id)?;
         let response = self
             .send(
@@ -307,17 +379,49 @@ impl<'a> Transfer<'a> {
 /// The transfer document globus-sdk's `TransferData` builds.
 fn document(submission: &Submission) -> Value {
     let form = &submission.form;
+    let item = |source: String, destination: String, recursive: bool| {
+        json!({
+            "DATA_TYPE": "transfer_item",
+            "source_path": source,
+            "destination_path": destination,
+            "recursive": recursive,
+        })
+    };
+    let (source, destination) = (form.source_path.trim(), form.destination_path.trim());
+    let items: Vec<Value> = if form.items.is_empty() {
+        vec![item(
+            source.to_owned(),
+            destination.to_owned(),
+            form.recursive.is_some(),
+        )]
+    } else {
+        form.items
+            .iter()
+            .map(|name| {
+                let (name, folder) = match name.strip_suffix('/') {
+                    Some(folder) => (folder, true),
+                    None => (name.as_str(), false),
+                };
+                let suffix = if folder { "/" } else { "" };
+                item(
+                    format!("{}{name}{suffix}", folder_path(source)),
+                    format!("{}{name}{suffix}", folder_path(destination)),
+                    folder,
+                )
+            })
+            .collect()
+    };
+    let options = &form.options;
     let mut document = json!({
         "DATA_TYPE": "transfer",
         "submission_id": submission.submission_id,
         "source_endpoint": form.source_endpoint.trim(),
         "destination_endpoint": form.destination_endpoint.trim(),
-        "DATA": [{
-            "DATA_TYPE": "transfer_item",
-            "source_path": form.source_path.trim(),
-            "destination_path": form.destination_path.trim(),
-            "recursive": form.recursive.is_some(),
-        }],
+        "DATA": items,
+        "verify_checksum": options.verify_checksum,
+        "preserve_timestamp": options.preserve_timestamp,
+        "encrypt_data": options.encrypt_data,
+        "delete_destination_extra": options.delete_destination_extra,
     });
     if !form.label.trim().is_empty() {
         document["label"] = json!(form.label.trim());
@@ -332,15 +436,35 @@ fn document(submission: &Submission) -> Value {
 pub fn validate(form: &TransferForm) -> Result<(), ActionProblem> {
     endpoint_uuid("source_endpoint", &form.source_endpoint)?;
     endpoint_uuid("destination_endpoint", &form.destination_endpoint)?;
-    for (field, path) in [
-        ("source_path", &form.source_path),
-        ("destination_path", &form.destination_path),
-    ] {
-        let path = path.trim();
-        if !(path.starts_with('/') || path.starts_with("~/")) || path.len() > 4096 || path.chars().any(char::is_control)
+    let source = check_path("source_path", &form.source_path)?;
+    let destination = check_path("destination_path", &form.destination_path)?;
+    if form.items.len() > 1000 {
+        return Err(broken("items"));
+    }
+    for name in &form.items {
+        let bare = name.strip_suffix('/').unwrap_or(name);
+        let longest = folder_path(source).len().max(folder_path(destination).len()) + name.len();
+        if bare.is_empty()
+            || bare == "."
+            || bare == ".."
+            || bare.contains('/')
+            || bare.chars().any(char::is_control)
+            || longest > 4096
         {
-            return Err(broken(field));
+            return Err(ActionProblem::invalid(
+                "items",
+                format!(
+                    "“{}” is not a name in the source folder.",
+                    bare.chars().filter(|c| !c.is_control()).take(100).collect::<String>()
+                ),
+            ));
         }
+    }
+    if form.options.delete_destination_extra && SyncLevel::parse(&form.sync_level).is_none() {
+        return Err(ActionProblem::invalid(
+            "delete_destination_extra",
+            "Deleting what the source does not have needs a sync level: choose one, or leave it off.",
+        ));
     }
     let label = form.label.trim();
     if label.chars().count() > 128
@@ -354,6 +478,26 @@ pub fn validate(form: &TransferForm) -> Result<(), ActionProblem> {
         return Err(broken("sync_level"));
     }
     Ok(())
+}
+
+/// A path the user may ask Transfer about, trimmed: it starts with `/` or `~/` (or is `~`), has no `..` segment and no
+/// control characters, and has at most 4,096 bytes.
+pub fn check_path<'p>(field: &str, path: &'p str) -> Result<&'p str, ActionProblem> {
+    let path = path.trim();
+    let rooted = path.starts_with('/') || path.starts_with("~/") || path == "~";
+    if !rooted || path.len() > 4096 || path.chars().any(char::is_control) || path.split('/').any(|s| s == "..") {
+        return Err(broken(field));
+    }
+    Ok(path)
+}
+
+/// A listing's filter text, trimmed.
+fn check_filter(filter: &str) -> Result<&str, ActionProblem> {
+    let filter = filter.trim();
+    if filter.chars().count() > 100 || filter.contains('/') || filter.chars().any(char::is_control) {
+        return Err(broken("filter"));
+    }
+    Ok(filter)
 }
 
 /// `field` broke its rule ([`field_rule`]).
@@ -382,7 +526,39 @@ fn endpoint(v: &Value) -> Endpoint {
     }
 }
 
-fn task(v: &Value) -> Task {
+fn file_entry(v: &Value) -> Option<FileEntry> {
+    let text = |k: &str, most: usize| v[k].as_str().map(|s| s.chars().take(most).collect::<String>());
+    let name = text("name", 1000).filter(|n| !n.is_empty())?;
+    Some(FileEntry {
+        kind: match v["type"].as_str() {
+            Some("dir") => FileKind::Dir,
+            Some("link") => FileKind::Link,
+            _ => FileKind::File,
+        },
+        name,
+        size: v["size"].as_u64().unwrap_or(0),
+        last_modified: text("last_modified", 40).unwrap_or_default(),
+        permissions: text("permissions", 10),
+        link_target: text("link_target", 4096),
+    })
+}
+
+fn task(v: &Value) -> TaskDetail {
+    let number = |k: &str| v[k].as_u64().unwrap_or(0);
+    let fatal = &v["fatal_error"];
+    TaskDetail {
+        bytes_per_second: number("effective_bytes_per_second"),
+        files_skipped: number("files_skipped"),
+        faults: number("faults"),
+        fatal_error: fatal["description"]
+            .as_str()
+            .or(fatal["code"].as_str())
+            .map(|s| s.chars().take(300).collect()),
+        task: task_summary(v),
+    }
+}
+
+fn task_summary(v: &Value) -> Task {
     let text = |k: &str| v[k].as_str().map(str::to_owned);
     let number = |k: &str| v[k].as_u64().unwrap_or(0);
     Task {

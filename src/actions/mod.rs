@@ -9,6 +9,7 @@
 pub mod api;
 #[cfg(feature = "ssr")]
 pub mod configured;
+pub mod file_manager;
 #[cfg(feature = "ssr")]
 pub mod globus;
 #[cfg(feature = "ssr")]
@@ -21,9 +22,10 @@ use serde::{Deserialize, Serialize};
 /// The actions every Globus account has (the demo provider's too), by their names in the service API; any other
 /// name is one of the provider's configured actions, and a configured action of a Globus provider may not take one
 /// of these names (`providers::settings::validate`), which would hide it.
-pub const GLOBUS_ACTIONS: [&str; 7] = [
+pub const GLOBUS_ACTIONS: [&str; 8] = [
     "endpoint_search",
     "endpoint",
+    "ls",
     "tasks",
     "task",
     "task_events",
@@ -36,6 +38,10 @@ pub const TRANSFER_RESOURCE_SERVER: &str = "transfer.api.globus.org";
 /// Globus' `endpoint_search` never returns results past this offset + limit.
 pub const SEARCH_CAP: u32 = 1000;
 pub const SEARCH_PAGE: u32 = 25;
+/// How many entries of a folder one page of the browser shows (and `ls` lists unless asked for another number).
+pub const LS_PAGE: u32 = 100;
+/// The most entries one `ls` lists.
+pub const LS_MAX: u32 = 1000;
 
 /// Why an action could not be done, as something the user can act on.
 ///
@@ -241,6 +247,19 @@ pub struct Task {
     pub bytes_transferred: u64,
 }
 
+/// A task with what its page shows beyond [`Task`] (which the live status island reads, so it stays small): the
+/// service API answers it flat, as one document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskDetail {
+    #[serde(flatten)]
+    pub task: Task,
+    pub bytes_per_second: u64,
+    pub files_skipped: u64,
+    pub faults: u64,
+    /// Why it failed, in the provider's words (`fatal_error`).
+    pub fatal_error: Option<String>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SyncLevel {
     Exists,
@@ -279,13 +298,97 @@ pub fn field_rule(field: &str) -> Option<&'static str> {
             "An endpoint id is a UUID (like 4f8e…-…): copy it from the endpoints table."
         }
         "task_id" => "A task id is a UUID (like 4f8e…-…).",
-        "source_path" | "destination_path" => {
-            "A path starts with / or ~/, has no control characters and at most 4,096 bytes."
+        "source_path" | "destination_path" | "path" => {
+            "A path starts with / or ~/, has no “..” and no control characters, and at most 4,096 bytes."
         }
+        "items" => "Pick at most 1,000 files or folders of the source folder, by their names.",
+        "filter" => "A filter has at most 100 characters, no / and no control characters (* and ? are wildcards).",
         "label" => "A label has at most 128 letters, digits, spaces and - _ . , ( ).",
         "sync_level" => "Sync level is one of exists, size, mtime, checksum (or none).",
         _ => return None,
     })
+}
+
+/// What a folder entry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FileKind {
+    Dir,
+    File,
+    /// A symbolic link (Transfer lists one as `link` where the collection reports them).
+    Link,
+}
+
+/// One entry of a folder, as `ls` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileEntry {
+    pub name: String,
+    pub kind: FileKind,
+    pub size: u64,
+    /// As Transfer writes it: `2023-05-20 04:37:33+00:00`.
+    pub last_modified: String,
+    pub permissions: Option<String>,
+    pub link_target: Option<String>,
+}
+
+/// How a folder listing is ordered (folders always first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum SortKey {
+    #[default]
+    Name,
+    Size,
+    Modified,
+}
+
+impl SortKey {
+    pub const ALL: [SortKey; 3] = [SortKey::Name, SortKey::Size, SortKey::Modified];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SortKey::Name => "name",
+            SortKey::Size => "size",
+            SortKey::Modified => "modified",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|key| key.as_str() == s)
+    }
+}
+
+/// Which page of which folder `ls` lists.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct ListingQuery {
+    pub endpoint_id: String,
+    pub path: String,
+    pub sort: SortKey,
+    pub descending: bool,
+    /// Names containing this text (`*` and `?` are wildcards); empty: every entry.
+    pub filter: String,
+    pub offset: u32,
+    pub limit: u32,
+}
+
+/// One page of a folder.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Listing {
+    pub endpoint_id: String,
+    /// The folder, as the collection names it (`/~/data/`).
+    pub path: String,
+    pub entries: Vec<FileEntry>,
+    pub offset: u32,
+    pub limit: u32,
+    /// Entries in the folder that pass the filter, on every page.
+    pub total: u32,
+}
+
+/// `path` as a folder: ending in `/`.
+pub fn folder_path(path: &str) -> String {
+    if path.ends_with('/') {
+        path.to_owned()
+    } else {
+        format!("{path}/")
+    }
 }
 
 /// One event of a task (`event_list`), newest first: what happened, in the provider's words.
@@ -323,6 +426,30 @@ pub struct TransferForm {
     /// `"on"` when the checkbox is ticked (plain forms send nothing otherwise).
     #[serde(default)]
     pub recursive: Option<String>,
+    /// Names of entries of the source folder to copy into the destination folder, a folder's ending in `/`
+    /// (copied recursively); empty: the source path itself is copied to the destination path.
+    #[serde(default)]
+    pub items: Vec<String>,
+    #[serde(default)]
+    pub options: TransferOptions,
+}
+
+/// A transfer's options, all off unless asked for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct TransferOptions {
+    /// Compare checksums after copying each file.
+    #[serde(default)]
+    pub verify_checksum: bool,
+    /// Give copied files the source's modification times.
+    #[serde(default)]
+    pub preserve_timestamp: bool,
+    /// Encrypt the data on the wire.
+    #[serde(default)]
+    pub encrypt_data: bool,
+    /// Delete files in the destination folder that are not in the source: off unless asked for, and only with a
+    /// sync level.
+    #[serde(default)]
+    pub delete_destination_extra: bool,
 }
 
 /// A transfer submission kept by onbehalf: its Globus `submission_id` is reused on every retry, so a retry after

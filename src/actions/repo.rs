@@ -1,8 +1,12 @@
-//! `transfer_submissions`: transfers as users asked for them, with the Globus submission id reused on retries.
+//! `transfer_submissions`: transfers as users asked for them, with the Globus submission id reused on retries;
+//! `recent_collections`: the collections each account last transferred with, for the file manager's picker.
 
 use sqlx::{AnyPool, Row, any::AnyRow};
 
-use super::{Submission, TransferForm};
+use super::{Endpoint, Submission, TransferForm};
+
+/// How many recent collections are kept per account.
+pub const RECENT_COLLECTIONS: i64 = 8;
 
 fn row(r: &AnyRow) -> Result<Submission, sqlx::Error> {
     let document: String = r.try_get("document")?;
@@ -85,4 +89,68 @@ pub async fn mark_failed(pool: &AnyPool, id: &str, error: &str, now: i64) -> Res
         .execute(pool)
         .await?;
     Ok(())
+}
+
+/// Remembers that a transfer used `collections` now, keeping the account's [`RECENT_COLLECTIONS`] latest.
+pub async fn remember_collections(
+    pool: &AnyPool,
+    user_id: i64,
+    account_id: &str,
+    collections: &[&Endpoint],
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    for collection in collections {
+        sqlx::query(
+            "INSERT INTO recent_collections (user_id, account_id, endpoint_id, display_name, owner, entity_type, \
+             used_at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (user_id, account_id, endpoint_id) DO UPDATE \
+             SET display_name = excluded.display_name, owner = excluded.owner, entity_type = excluded.entity_type, \
+             used_at = excluded.used_at",
+        )
+        .bind(user_id)
+        .bind(account_id)
+        .bind(&collection.id)
+        .bind(&collection.display_name)
+        .bind(&collection.owner)
+        .bind(&collection.entity_type)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    }
+    sqlx::query(
+        "DELETE FROM recent_collections WHERE user_id = $1 AND account_id = $2 AND endpoint_id NOT IN \
+         (SELECT endpoint_id FROM recent_collections WHERE user_id = $1 AND account_id = $2 \
+         ORDER BY used_at DESC, endpoint_id LIMIT $3)",
+    )
+    .bind(user_id)
+    .bind(account_id)
+    .bind(RECENT_COLLECTIONS)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await
+}
+
+/// The account's recently used collections, latest first.
+pub async fn recent_collections(pool: &AnyPool, user_id: i64, account_id: &str) -> Result<Vec<Endpoint>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT endpoint_id, display_name, owner, entity_type FROM recent_collections \
+         WHERE user_id = $1 AND account_id = $2 ORDER BY used_at DESC, endpoint_id LIMIT $3",
+    )
+    .bind(user_id)
+    .bind(account_id)
+    .bind(RECENT_COLLECTIONS)
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Endpoint {
+                id: r.try_get("endpoint_id")?,
+                display_name: r.try_get("display_name")?,
+                owner: r.try_get("owner")?,
+                entity_type: r.try_get("entity_type")?,
+                description: None,
+                organization: None,
+            })
+        })
+        .collect()
 }

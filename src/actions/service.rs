@@ -15,8 +15,8 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::{
-    ActionProblem, Cancellation, Endpoint, EndpointPage, EndpointScope, GLOBUS_ACTIONS, Submission, Task, TaskEvent,
-    TransferForm, configured,
+    ActionProblem, Cancellation, Endpoint, EndpointPage, EndpointScope, GLOBUS_ACTIONS, LS_MAX, LS_PAGE, Listing,
+    ListingQuery, SortKey, Submission, Task, TaskDetail, TaskEvent, TransferForm, TransferOptions, configured,
     globus::{Transfer, internal},
 };
 use crate::{delegation::ApiResponse, state::AppState};
@@ -27,16 +27,20 @@ pub const RECENT_TASKS: u32 = 10;
 pub const MAX_TASKS: u32 = 100;
 
 /// The service API's documentation of the action names (its OpenAPI document shows it; a test keeps it whole).
-pub const NAMES_DOC: &str = "`endpoint_search`, `endpoint`, `tasks`, `task`, `task_events`, `transfer`, `cancel` \
+pub const NAMES_DOC: &str = "`endpoint_search`, `endpoint`, `ls`, `tasks`, `task`, `task_events`, `transfer`, `cancel` \
                              (Globus accounts), or a configured action's name";
 
 /// The service API's documentation of the actions' parameters, as [`Action::parse`] reads them.
 pub const PARAMETERS_DOC: &str = "The action's parameters, as strings. `endpoint_search`: `scope` (`my-endpoints`, \
     `shared-with-me`, `administered-by-me`, `recently-used`, `all`), `q`, `offset`. `endpoint`: `endpoint_id`. \
-    `tasks`: `limit` (1–100, default 10). `task`: `task_id`. `task_events` (newest first): `task_id`, `limit` \
+    `ls` (one page of a folder, folders first): `endpoint_id`, `path` (default `/~/`), `sort` (`name`, `size`, \
+    `modified`), `order` (`asc`, `desc`), `filter` (names containing it; `*` and `?` are wildcards), `offset`, \
+    `limit` (1–1000, default 100). `tasks`: `limit` (1–100, default 10). `task`: `task_id`. `task_events` (newest first): `task_id`, `limit` \
     (1–100, default 10). `transfer`: `source_endpoint`, `source_path`, \
-    `destination_endpoint`, `destination_path`, `label`, `sync_level`, `recursive` (`true`), or `resume` (a \
-    submission's id, to retry it). `cancel`: `task_id`. A Globus action refuses a parameter it does not take. \
+    `destination_endpoint`, `destination_path`, `label`, `sync_level`, `recursive` (`true`), `items` (names \
+    in the source folder to copy into the destination folder, one per line, a folder's ending in `/`), \
+    `verify_checksum`, `preserve_timestamp`, `encrypt_data`, `delete_destination_extra` (`true`; all off by \
+    default), or `resume` (a submission's id, to retry it). `cancel`: `task_id`. A Globus action refuses a parameter it does not take. \
     Configured actions: their declared parameters.";
 
 /// An action, checked and ready to run.
@@ -62,6 +66,8 @@ pub enum GlobusAction {
     },
     /// `endpoint`: one endpoint's document.
     Endpoint { endpoint_id: String },
+    /// `ls`: one page of a folder.
+    Ls(ListingQuery),
     /// `tasks`: the most recent tasks, newest first.
     Tasks { limit: u32 },
     /// `task`: one task's status.
@@ -85,8 +91,9 @@ impl From<GlobusAction> for Action {
 pub enum Done {
     Endpoints(EndpointPage),
     Endpoint(Endpoint),
-    Tasks(Vec<Task>),
-    Task(Task),
+    Listing(Listing),
+    Tasks(Vec<TaskDetail>),
+    Task(TaskDetail),
     TaskEvents(Vec<TaskEvent>),
     Submission(Submission),
     Cancellation(Cancellation),
@@ -101,6 +108,7 @@ impl Done {
         let json = match self {
             Done::Endpoints(page) => serde_json::to_value(page),
             Done::Endpoint(endpoint) => serde_json::to_value(endpoint),
+            Done::Listing(listing) => serde_json::to_value(listing),
             Done::Tasks(tasks) => serde_json::to_value(tasks),
             Done::Task(task) => serde_json::to_value(task),
             Done::TaskEvents(events) => serde_json::to_value(events),
@@ -142,13 +150,27 @@ macro_rules! outputs {
 outputs!(
     Endpoints(EndpointPage),
     Endpoint(Endpoint),
-    Tasks(Vec<Task>),
-    Task(Task),
+    Listing(Listing),
+    Tasks(Vec<TaskDetail>),
+    Task(TaskDetail),
     TaskEvents(Vec<TaskEvent>),
     Submission(Submission),
     Cancellation(Cancellation),
     Configured(ApiResponse),
 );
+
+/// A caller that shows only the status and counts (the live status, the Actions page) takes a task as [`Task`].
+impl Output for Task {
+    fn from_done(done: Done) -> Option<Self> {
+        TaskDetail::from_done(done).map(|detail| detail.task)
+    }
+}
+
+impl Output for Vec<Task> {
+    fn from_done(done: Done) -> Option<Self> {
+        Vec::<TaskDetail>::from_done(done).map(|tasks| tasks.into_iter().map(|detail| detail.task).collect())
+    }
+}
 
 impl Action {
     /// The action `name` with text parameters, as the service API receives them. On a Globus account the names of
@@ -195,6 +217,33 @@ impl Action {
                     endpoint_id: text("endpoint_id"),
                 }
             }
+            "ls" => {
+                takes(&["endpoint_id", "path", "sort", "order", "filter", "offset", "limit"])?;
+                GlobusAction::Ls(ListingQuery {
+                    endpoint_id: text("endpoint_id"),
+                    path: Some(text("path"))
+                        .filter(|p| !p.is_empty())
+                        .unwrap_or_else(|| "/~/".into()),
+                    sort: match text("sort") {
+                        s if s.is_empty() => SortKey::default(),
+                        s => SortKey::parse(&s).ok_or_else(|| {
+                            ActionProblem::invalid(
+                                "sort",
+                                format!("“sort” is one of {}.", list(&SortKey::ALL.map(SortKey::as_str))),
+                            )
+                        })?,
+                    },
+                    descending: match text("order").as_str() {
+                        "" | "asc" => false,
+                        "desc" => true,
+                        _ => return Err(ActionProblem::invalid("order", "“order” is “asc” or “desc”.")),
+                    },
+                    // Not trimmed: a filter's spaces are part of the names it finds.
+                    filter: params.get("filter").cloned().unwrap_or_default(),
+                    offset: number(&text("offset"), "offset", 0, u32::MAX)?.unwrap_or(0),
+                    limit: number(&text("limit"), "limit", 1, LS_MAX)?.unwrap_or(LS_PAGE),
+                })
+            }
             "tasks" => {
                 takes(&["limit"])?;
                 GlobusAction::Tasks {
@@ -229,8 +278,21 @@ impl Action {
                     "label",
                     "sync_level",
                     "recursive",
+                    "items",
+                    "verify_checksum",
+                    "preserve_timestamp",
+                    "encrypt_data",
+                    "delete_destination_extra",
                     "resume",
                 ])?;
+                let flag = |field: &str| match text(field).as_str() {
+                    "" | "false" => Ok(false),
+                    "true" => Ok(true),
+                    _ => Err(ActionProblem::invalid(
+                        field,
+                        format!("“{field}” is “true” or “false”."),
+                    )),
+                };
                 GlobusAction::Transfer {
                     form: TransferForm {
                         account: String::new(),
@@ -241,6 +303,23 @@ impl Action {
                         label: text("label"),
                         sync_level: text("sync_level"),
                         recursive: matches!(text("recursive").as_str(), "true" | "on").then(|| "on".to_owned()),
+                        // Not trimmed: a name may start or end with a space.
+                        items: params
+                            .get("items")
+                            .map(|names| {
+                                names
+                                    .lines()
+                                    .filter(|name| !name.trim().is_empty())
+                                    .map(str::to_owned)
+                                    .collect()
+                            })
+                            .unwrap_or_default(),
+                        options: TransferOptions {
+                            verify_checksum: flag("verify_checksum")?,
+                            preserve_timestamp: flag("preserve_timestamp")?,
+                            encrypt_data: flag("encrypt_data")?,
+                            delete_destination_extra: flag("delete_destination_extra")?,
+                        },
                     },
                     resume: Some(text("resume")).filter(|r| !r.is_empty()),
                 }
@@ -305,6 +384,7 @@ async fn run_globus(transfer: &Transfer<'_>, action: GlobusAction) -> Result<Don
             Done::Endpoints(transfer.endpoint_search(scope, &text, offset).await?)
         }
         GlobusAction::Endpoint { endpoint_id } => Done::Endpoint(transfer.endpoint(&endpoint_id).await?),
+        GlobusAction::Ls(query) => Done::Listing(transfer.ls(&query).await?),
         GlobusAction::Tasks { limit } => Done::Tasks(transfer.tasks(limit).await?),
         GlobusAction::Task { task_id } => Done::Task(transfer.task(&task_id).await?),
         GlobusAction::TaskEvents { task_id, limit } => Done::TaskEvents(transfer.task_events(&task_id, limit).await?),

@@ -48,6 +48,7 @@ pub fn SiteHeader() -> impl IntoView {
                                 <ul class="nav-links">
                                     {(me.role == Role::Admin).then(|| view! { <li><a href="/admin">"Admin"</a></li> })}
                                     <li><a href="/linked-accounts">"Linked accounts"</a></li>
+                                    <li><a href="/transfer">"Transfer"</a></li>
                                     <li><a href="/actions">"Actions"</a></li>
                                     <li><a href="/activity">"Activity"</a></li>
                                     <li><a href="/account" class="nav-user">

@@ -110,6 +110,9 @@ pub(crate) struct Endpoint {
     pub shared_with: Vec<&'static Identity>,
     /// Identities that used it recently (`recently-used`).
     pub recently_used_by: Vec<&'static Identity>,
+    /// False for a Globus Connect Personal collection whose computer is off: listing it fails with
+    /// `GCDisconnected`. Every owner has laptops of both kinds (Ada's Laptop 016 is on, 080 is off).
+    pub connected: bool,
 }
 
 impl Endpoint {
@@ -153,7 +156,7 @@ impl Endpoint {
             "french_english_bilingual": false,
             "is_globus_connect": is_personal,
             "globus_connect_setup_key": null,
-            "gcp_connected": if is_personal { json!(true) } else { Value::Null },
+            "gcp_connected": if is_personal { json!(self.connected) } else { Value::Null },
             "gcp_paused": if is_personal { json!(false) } else { Value::Null },
         });
         let rest = json!({
@@ -308,6 +311,7 @@ fn build_endpoint(index: usize) -> Endpoint {
         administrators,
         shared_with,
         recently_used_by,
+        connected: !(is_personal && (index / 64) % 2 == 1),
     }
 }
 

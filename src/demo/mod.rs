@@ -15,6 +15,7 @@
 mod auth;
 mod control;
 mod data;
+mod files;
 mod html;
 mod id_token;
 mod scope;

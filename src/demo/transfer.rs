@@ -25,6 +25,7 @@ use time::{OffsetDateTime, macros::format_description};
 use super::{
     Shared,
     data::{self, Endpoint},
+    files,
     scope::{self, TRANSFER_ALL, TRANSFER_RS},
     store::{Subject, random_string},
     wire::{Params, bearer, json},
@@ -49,6 +50,7 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         .route("/v0.10/task/{task_id}", get(get_task))
         .route("/v0.10/task/{task_id}/cancel", post(cancel_task))
         .route("/v0.10/task/{task_id}/event_list", get(task_event_list))
+        .route("/v0.10/operation/endpoint/{endpoint_id}/ls", get(operation_ls))
 }
 
 /// A submitted transfer.
@@ -411,7 +413,7 @@ async fn submit_transfer(
     if !missing.is_empty() {
         store.counters.consent_required += 1;
         drop(store);
-        return Ok(consent_required(&missing));
+        return Ok(consent_required(&missing, RESOURCE));
     }
     let files = document.items.iter().filter(|item| !item.recursive).count() as u64;
     let durations = &store.switches.task_durations;
@@ -474,8 +476,242 @@ fn transfer_result(status: StatusCode, code: &str, message: &str, submission_id:
     )
 }
 
+/// The most entries one `ls` answers (Transfer's own limit).
+const LS_MAX_LIMIT: u64 = 100_000;
+
+/// `GET operation/endpoint/{id}/ls`: a folder of the demo tree ([`files`]), with Transfer's `orderby` (`name`,
+/// `size`, `last_modified`, `type`, each `ASC` or `DESC`, comma-separated), `filter` (`name:~glob`, `name:=exact`,
+/// `type:dir,file`, joined by `/`), `offset` and `limit`. The collection's `data_access` consent is required as for
+/// a transfer; a disconnected personal collection, a missing path, a file and the denied folder are refused with
+/// Transfer's codes.
+async fn operation_ls(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Path(endpoint_id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, TransferError> {
+    let resource = format!("/v0.10/operation/endpoint/{endpoint_id}/ls");
+    let caller = caller(&shared, &headers, &resource)?;
+    let params = Params::parse(query.unwrap_or_default().as_bytes());
+    if let Some(name) = params.first_duplicate() {
+        return Err(bad_request(&format!("{name} was given more than once"), &resource));
+    }
+    let get = |name: &str| params.get(name).ok().flatten();
+    let limit = number(&params, "limit", LS_MAX_LIMIT, &resource)?.min(LS_MAX_LIMIT);
+    let offset = number(&params, "offset", 0, &resource)?;
+    let Some(endpoint) = data::endpoint(&endpoint_id) else {
+        return Err(endpoint_not_found(&endpoint_id, &resource));
+    };
+    {
+        let mut store = shared.store();
+        if store.switches.consent_required.contains(endpoint.id.as_str()) && !caller.data_access.contains(&endpoint.id)
+        {
+            store.counters.consent_required += 1;
+            drop(store);
+            return Ok(consent_required(std::slice::from_ref(&endpoint.id), &resource));
+        }
+    }
+    if !endpoint.connected {
+        return Err(error(
+            StatusCode::BAD_GATEWAY,
+            "ExternalError.DirListingFailed.GCDisconnected",
+            &format!(
+                "The Globus Connect Personal endpoint '{}' ({}) is not currently connected to Globus",
+                endpoint.display_name, endpoint.id
+            ),
+            &resource,
+        ));
+    }
+    let path = get("path").unwrap_or("/~/");
+    let folder = files::normalize(path);
+    let mut entries = match files::list(&endpoint.id, path) {
+        Ok(entries) => entries,
+        Err(files::Refused::NotFound) => {
+            return Err(error(
+                StatusCode::NOT_FOUND,
+                "ClientError.NotFound",
+                &format!("Directory '{folder}' not found on endpoint {}", endpoint.id),
+                &resource,
+            ));
+        }
+        Err(files::Refused::NotDirectory) => {
+            return Err(error(
+                StatusCode::BAD_GATEWAY,
+                "ExternalError.DirListingFailed.NotDirectory",
+                &format!("Path '{folder}' is not a directory"),
+                &resource,
+            ));
+        }
+        Err(files::Refused::PermissionDenied) => {
+            return Err(error(
+                StatusCode::FORBIDDEN,
+                "PermissionDenied",
+                &format!("Permission denied listing '{folder}'"),
+                &resource,
+            ));
+        }
+    };
+    if let Some(filter) = get("filter") {
+        let rules = parse_ls_filter(filter).map_err(|message| bad_request(&message, &resource))?;
+        entries.retain(|entry| rules.iter().all(|rule| rule.keeps(entry)));
+    }
+    let order =
+        parse_ls_orderby(get("orderby").unwrap_or("name ASC")).map_err(|message| bad_request(&message, &resource))?;
+    entries.sort_by(|a, b| {
+        order
+            .iter()
+            .map(|(key, descending)| {
+                let ordering = match *key {
+                    "name" => a.name.cmp(&b.name),
+                    "size" => a.size.cmp(&b.size),
+                    "last_modified" => a.modified.cmp(&b.modified),
+                    _ => a.kind.as_str().cmp(b.kind.as_str()),
+                };
+                if *descending { ordering.reverse() } else { ordering }
+            })
+            .find(|ordering| ordering.is_ne())
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
+    let total = entries.len();
+    let page: Vec<Value> = entries
+        .iter()
+        .skip(offset as usize)
+        .take(limit as usize)
+        .map(|entry| {
+            json!({
+                "DATA_TYPE": "file",
+                "name": entry.name,
+                "type": entry.kind.as_str(),
+                "size": entry.size,
+                "last_modified": ls_time(entry.modified),
+                "permissions": if entry.kind == files::Kind::Dir { "0755" } else { "0644" },
+                "user": caller.username.split('@').next().unwrap_or_default(),
+                "group": "demo",
+                "link_target": entry.link_target,
+                "link_group": null,
+                "link_last_modified": null,
+                "link_size": null,
+                "link_user": null,
+            })
+        })
+        .collect();
+    Ok(json(
+        StatusCode::OK,
+        &json!({
+            "DATA_TYPE": "file_list",
+            "DATA": page,
+            "path": folder,
+            "absolute_path": folder,
+            "endpoint": endpoint.id,
+            "length": page.len(),
+            "total": total,
+            "rename_supported": true,
+            "symlink_supported": false,
+        }),
+    ))
+}
+
+/// One rule of an `ls` filter.
+enum LsFilter<'a> {
+    /// `name:~glob`: `*` and `?` wildcards, ignoring case.
+    NameGlob(String),
+    NameIs(&'a str),
+    Types(Vec<&'a str>),
+}
+
+impl LsFilter<'_> {
+    fn keeps(&self, entry: &files::Entry) -> bool {
+        match self {
+            LsFilter::NameGlob(glob) => glob_match(glob.as_bytes(), entry.name.to_lowercase().as_bytes()),
+            LsFilter::NameIs(name) => entry.name == *name,
+            LsFilter::Types(types) => types.contains(&entry.kind.as_str()),
+        }
+    }
+}
+
+fn parse_ls_filter(filter: &str) -> Result<Vec<LsFilter<'_>>, String> {
+    filter
+        .split('/')
+        .filter(|rule| !rule.is_empty())
+        .map(|rule| {
+            if let Some(glob) = rule.strip_prefix("name:~") {
+                Ok(LsFilter::NameGlob(glob.to_lowercase()))
+            } else if let Some(name) = rule.strip_prefix("name:=") {
+                Ok(LsFilter::NameIs(name))
+            } else if let Some(types) = rule.strip_prefix("type:") {
+                let types: Vec<&str> = types.split(',').collect();
+                match types.iter().find(|t| !matches!(**t, "dir" | "file" | "link")) {
+                    Some(other) => Err(format!("Unknown type {other:?} in filter")),
+                    None => Ok(LsFilter::Types(types)),
+                }
+            } else {
+                Err(format!("Unsupported filter {rule:?}"))
+            }
+        })
+        .collect()
+}
+
+fn parse_ls_orderby(orderby: &str) -> Result<Vec<(&str, bool)>, String> {
+    orderby
+        .split(',')
+        .map(|part| {
+            let mut words = part.split_whitespace();
+            let key = words.next().unwrap_or_default();
+            if !matches!(key, "name" | "size" | "last_modified" | "type") {
+                return Err(format!("Cannot order by {key:?}"));
+            }
+            let descending = match words.next().map(str::to_ascii_uppercase).as_deref() {
+                None | Some("ASC") => false,
+                Some("DESC") => true,
+                Some(other) => return Err(format!("Unknown order {other:?}")),
+            };
+            Ok((key, descending))
+        })
+        .collect()
+}
+
+/// A shell glob with `*` and `?`, in linear time (the last `*` backtracks; earlier ones never need to).
+fn glob_match(glob: &[u8], text: &[u8]) -> bool {
+    let (mut g, mut t) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while t < text.len() {
+        match glob.get(g) {
+            Some(b'*') => {
+                star = Some((g, t));
+                g += 1;
+            }
+            Some(&c) if c == b'?' || c == text[t] => {
+                g += 1;
+                t += 1;
+            }
+            _ => match star {
+                Some((star_g, star_t)) => {
+                    g = star_g + 1;
+                    t = star_t + 1;
+                    star = Some((star_g, star_t + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    glob[g..].iter().all(|&c| c == b'*')
+}
+
+/// `ls` times: `2023-05-20 04:37:33+00:00`.
+fn ls_time(seconds: i64) -> String {
+    OffsetDateTime::from_unix_timestamp(seconds)
+        .ok()
+        .and_then(|t| {
+            t.format(format_description!(
+                "[year]-[month]-[day] [hour]:[minute]:[second]+00:00"
+            ))
+            .ok()
+        })
+        .unwrap_or_default()
+}
+
 /// 403 `ConsentRequired`: the client must send the user through authorize again with the scopes named here.
-fn consent_required(collections: &[String]) -> Response {
+fn consent_required(collections: &[String], resource: &str) -> Response {
     let required = vec![scope::transfer_scope_with(collections)];
     tracing::info!(collections = collections.len(), "demo: data_access consent required");
     json(
@@ -484,7 +720,7 @@ fn consent_required(collections: &[String]) -> Response {
             "code": "ConsentRequired",
             "message": "Missing required data_access consent",
             "request_id": random_string(9),
-            "resource": "/v0.10/transfer",
+            "resource": resource,
             "required_scopes": required,
             "authorization_parameters": {
                 "session_message": "The collection you are trying to access requires consent to access its data.",
@@ -840,6 +1076,28 @@ async fn cancel_task(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ls_globs_orders_and_filters() {
+        assert!(glob_match(b"*sample-00*", b"sample-0012.dat"));
+        assert!(glob_match(b"run-??1.h5", b"run-001.h5"));
+        assert!(!glob_match(b"*.fits", b"calibration.json"));
+        assert!(glob_match(b"*", b""));
+        let many_stars = [b'*', b'a'].repeat(40);
+        assert!(glob_match(&many_stars, &[b'a'; 60]));
+        assert!(
+            !glob_match(&[many_stars.as_slice(), b"b"].concat(), &[b'a'; 60]),
+            "and fast"
+        );
+        assert_eq!(
+            parse_ls_orderby("type ASC,size desc").unwrap(),
+            vec![("type", false), ("size", true)]
+        );
+        assert!(parse_ls_orderby("owner").is_err());
+        assert!(parse_ls_filter("type:dir,file/name:~*a*").is_ok());
+        assert!(parse_ls_filter("size:>3").is_err());
+        assert_eq!(ls_time(1_684_557_453), "2023-05-20 04:37:33+00:00");
+    }
 
     #[test]
     fn task_filters_parse_and_reject_unknown_keys() {

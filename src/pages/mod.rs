@@ -11,6 +11,7 @@ mod linked_accounts;
 mod not_found;
 mod sign_in;
 mod sign_up;
+mod transfer;
 
 pub use account::AccountPage;
 pub use actions::ActionsPage;
@@ -26,3 +27,4 @@ pub use linked_accounts::LinkedAccountsPage;
 pub use not_found::NotFoundPage;
 pub use sign_in::SignInPage;
 pub use sign_up::SignUpPage;
+pub use transfer::{FileManagerPage, TransferTaskPage, TransferTasksPage};

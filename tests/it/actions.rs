@@ -20,7 +20,7 @@ fn location(res: &reqwest::Response) -> String {
 }
 
 /// The user's own endpoint ids, through the server function of the Actions page's data.
-async fn endpoint_ids(app: &TestApp, who: &Linked) -> Vec<String> {
+pub(crate) async fn endpoint_ids(app: &TestApp, who: &Linked) -> Vec<String> {
     let res = app
         .call(
             "actions_page",

@@ -542,6 +542,7 @@ async fn consent_required_on_submit_then_grant_then_the_retry_reuses_the_submiss
         label: "Consent test".into(),
         sync_level: "checksum".into(),
         recursive: Some("on".into()),
+        ..Default::default()
     };
     let transfer = Transfer::for_account(&app.state, ada.user_id, &ada.account_id)
         .await
@@ -604,7 +605,7 @@ async fn consent_required_on_submit_then_grant_then_the_retry_reuses_the_submiss
     assert_eq!(submitted.status, "submitted");
     assert_eq!(app.demo().submission_ids(), vec![submitted.submission_id.clone()]);
     let task = transfer.task(submitted.task_id.as_deref().unwrap()).await.unwrap();
-    assert_eq!(task.label.as_deref(), Some("Consent test"));
+    assert_eq!(task.task.label.as_deref(), Some("Consent test"));
     // Retrying a submitted one changes nothing at the provider.
     let again = transfer.submit(&form, Some(&row)).await.unwrap();
     assert_eq!(again.task_id, submitted.task_id);

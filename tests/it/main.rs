@@ -26,6 +26,7 @@ mod connect;
 mod delegation;
 mod demo_provider;
 mod disconnect;
+mod file_manager;
 mod http;
 mod layering;
 mod linking;

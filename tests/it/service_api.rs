@@ -11,7 +11,7 @@ use reqwest::{StatusCode, header};
 use serde_json::{Value, json};
 
 /// A live key for `providers` (none: every provider).
-async fn key(app: &TestApp, name: &str, providers: &[&str]) -> String {
+pub(crate) async fn key(app: &TestApp, name: &str, providers: &[&str]) -> String {
     let providers: Vec<String> = providers.iter().map(|p| (*p).to_owned()).collect();
     let known = vec!["demo".to_owned(), "github".to_owned()];
     keys::create(
