@@ -206,6 +206,8 @@ fn one_call(setup: &Setup, client: &reqwest::Client, through_app: bool) -> impl 
                     path_template: "/endpoint/{endpoint_id}",
                     json: None,
                     request_id: None,
+                    about: Vec::new(),
+                    keep: &[],
                 })
                 .await
                 .expect("delegated call")

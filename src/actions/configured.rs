@@ -165,6 +165,8 @@ pub async fn fetch(
             path_template: &template,
             json: None,
             request_id: None,
+            about: vec![("action", action.title.clone())],
+            keep: &[],
         })
         .await
         .map_err(globus::problem)?;

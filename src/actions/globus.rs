@@ -65,6 +65,22 @@ impl<'a> Transfer<'a> {
         query: &[(&str, String)],
         body: Option<&Value>,
     ) -> Result<ApiResponse, ActionProblem> {
+        self.send_about(method, path, template, query, body, Vec::new(), &[])
+            .await
+    }
+
+    /// [`Self::send`], with what the audit says the call was about ([`ApiRequest::about`], [`ApiRequest::keep`]).
+    #[allow(clippy::too_many_arguments)]
+    async fn send_about(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        template: &str,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+        about: Vec<(&'static str, String)>,
+        keep: &'static [&'static str],
+    ) -> Result<ApiResponse, ActionProblem> {
         let mut url = self.base.join(path).map_err(internal)?;
         if !query.is_empty() {
             url.query_pairs_mut()
@@ -81,6 +97,8 @@ impl<'a> Transfer<'a> {
                 path_template: template,
                 json: body,
                 request_id: None,
+                about,
+                keep,
             })
             .await
             .map_err(problem)
@@ -146,12 +164,14 @@ impl<'a> Transfer<'a> {
     pub async fn endpoint(&self, endpoint_id: &str) -> Result<Endpoint, ActionProblem> {
         let id = endpoint_uuid("endpoint_id", endpoint_id)?;
         let response = self
-            .send(
+            .send_about(
                 reqwest::Method::GET,
                 &format!("endpoint/{id}"),
                 "/endpoint/{endpoint_id}",
                 &[],
                 None,
+                Vec::new(),
+                &["display_name"],
             )
             .await?;
         if response.status == 404 {
@@ -255,7 +275,19 @@ impl<'a> Transfer<'a> {
         }
         let document = document(&submission);
         let result = self
-            .send(reqwest::Method::POST, "transfer", "/transfer", &[], Some(&document))
+            .send_about(
+                reqwest::Method::POST,
+                "transfer",
+                "/transfer",
+                &[],
+                Some(&document),
+                Some(submission.form.label.trim())
+                    .filter(|l| !l.is_empty())
+                    .map(|l| ("label", l.to_owned()))
+                    .into_iter()
+                    .collect(),
+                &["task_id"],
+            )
             .await
             .and_then(|response| {
                 let body = ok_json(&response)?;
@@ -304,12 +336,14 @@ impl<'a> Transfer<'a> {
     pub async fn task(&self, task_id: &str) -> Result<TaskDetail, ActionProblem> {
         let id = endpoint_uuid("task_id", task_id)?;
         let response = self
-            .send(
+            .send_about(
                 reqwest::Method::GET,
                 &format!("task/{id}"),
                 "/task/{task_id}",
                 &[],
                 None,
+                vec![("task_id", id.clone())],
+                &["label"],
             )
             .await?;
         if response.status == 404 {
@@ -322,12 +356,14 @@ impl<'a> Transfer<'a> {
     pub async fn task_events(&self, task_id: &str, limit: u32) -> Result<Vec<TaskEvent>, ActionProblem> {
         let id = endpoint_uuid("task_id", task_id)?;
         let response = self
-            .send(
+            .send_about(
                 reqwest::Method::GET,
                 &format!("task/{id}/event_list"),
                 "/task/{task_id}/event_list",
                 &[("limit", limit.to_string())],
                 None,
+                vec![("task_id", id.clone())],
+                &[],
             )
             .await?;
         if response.status == 404 {
@@ -355,12 +391,14 @@ impl<'a> Transfer<'a> {
     pub async fn cancel(&self, task_id: &str) -> Result<Cancellation, ActionProblem> {
         let id = endpoint_uuid("task_id", task_id)?;
         let response = self
-            .send(
+            .send_about(
                 reqwest::Method::POST,
                 &format!("task/{id}/cancel"),
                 "/task/{task_id}/cancel",
                 &[],
                 None,
+                vec![("task_id", id.clone())],
+                &["code"],
             )
             .await?;
         if response.status == 404 {
@@ -635,4 +673,71 @@ pub fn problem(e: CallError) -> ActionProblem {
         },
         other => ActionProblem::failed(other.to_string()),
     }
+}
+
+/// A call to Transfer in words, for the user's activity and the admin's audit: what was done, for whom it is
+/// obvious (the page is theirs), and at which provider. `about` is what the call recorded ([`ApiRequest::about`]).
+/// `None` for a route this module does not call.
+pub fn call_words(method: &str, template: &str, about: &Value, provider: &str, failed: Option<&str>) -> Option<String> {
+    let text = |k: &str| about[k].as_str().filter(|s| !s.is_empty());
+    let transfer = match (text("label"), text("task_id")) {
+        (Some(label), _) => format!("transfer “{label}”"),
+        (None, Some(task)) => format!("transfer {}", short_id(task)),
+        (None, None) => "a transfer".to_owned(),
+    };
+    let done = match (method, template) {
+        ("GET", "/endpoint_search") => "listed your collections".to_owned(),
+        ("GET", "/endpoint/{endpoint_id}") => match text("display_name") {
+            Some(name) => format!("looked up collection “{name}”"),
+            None => "looked up a collection".to_owned(),
+        },
+        ("GET", "/operation/endpoint/{endpoint_id}/ls") => "listed a folder".to_owned(),
+        ("GET", "/submission_id") => "prepared a transfer".to_owned(),
+        ("POST", "/transfer") => match text("task_id") {
+            Some(task) => format!("started {transfer} (task {})", short_id(task)),
+            None => format!("started {transfer}"),
+        },
+        ("GET", "/task_list") => "listed your transfers".to_owned(),
+        ("GET", "/task/{task_id}") => format!("checked {transfer}"),
+        ("GET", "/task/{task_id}/event_list") => format!("read what happened to {transfer}"),
+        ("POST", "/task/{task_id}/cancel") if text("code") == Some("TaskComplete") => {
+            format!("asked to cancel {transfer}, which had already finished")
+        }
+        ("POST", "/task/{task_id}/cancel") => format!("cancelled {transfer}"),
+        _ => return None,
+    };
+    Some(match failed {
+        None => format!("{} at {provider}.", capitalized(&done)),
+        Some(why) => format!("Could not {} at {provider}: {why}.", uncapitalized_verb(&done)),
+    })
+}
+
+/// The first 8 characters of a task id: enough to tell tasks apart on a page.
+fn short_id(id: &str) -> &str {
+    id.get(..8).unwrap_or(id)
+}
+
+fn capitalized(s: &str) -> String {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
+/// "listed your collections" → "list your collections", for "Could not …".
+fn uncapitalized_verb(done: &str) -> String {
+    let (verb, rest) = done.split_once(' ').unwrap_or((done, ""));
+    let base = match verb {
+        "listed" => "list",
+        "looked" => "look",
+        "prepared" => "prepare",
+        "started" => "start",
+        "checked" => "check",
+        "read" => "read",
+        "asked" => "ask",
+        "cancelled" => "cancel",
+        other => other,
+    };
+    format!("{base} {rest}")
 }

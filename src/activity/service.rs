@@ -203,6 +203,27 @@ pub(crate) fn summary(
         "account_status_changed" => format!("{account} now needs attention: {}", text("reason")),
         "token_undecryptable" => format!("A stored token of {account} could not be decrypted; reconnect it."),
         "delegated_call" => {
+            let failed = match (d["status"].as_u64(), d["error"].as_str()) {
+                (Some(200..=399), None) => None,
+                (Some(status), _) => Some(format!("HTTP {status}")),
+                (None, error) => Some(error.unwrap_or("no answer").replace('_', " ")),
+            };
+            // In words where the caller said what the call was about; the raw call stays in the details.
+            if let Some(title) = d["about"]["action"].as_str() {
+                return match failed {
+                    None => format!("Ran “{title}” at {provider}."),
+                    Some(why) => format!("Could not run “{title}” at {provider}: {why}."),
+                };
+            }
+            if let Some(words) = crate::actions::globus::call_words(
+                &text("method"),
+                &text("path"),
+                &d["about"],
+                provider,
+                failed.as_deref(),
+            ) {
+                return words;
+            }
             let call = format!("{} {}{}", text("method"), text("host"), text("path"));
             match d["status"].as_u64() {
                 Some(status) => format!(
@@ -301,11 +322,41 @@ mod tests {
 
     #[test]
     fn events_read_as_sentences() {
-        let call = serde_json::json!({"method": "GET", "host": "transfer.api.globus.org", "path": "/endpoint_search",
+        let call = serde_json::json!({"method": "GET", "host": "api.example.org", "path": "/v1/things",
                                       "status": 200, "latency_ms": 41.6});
         assert_eq!(
-            summary("delegated_call", &call, "Globus", "ada", "transfer"),
-            "Called GET transfer.api.globus.org/endpoint_search for ada: HTTP 200 in 42 ms."
+            summary("delegated_call", &call, "Example", "ada", "api"),
+            "Called GET api.example.org/v1/things for ada: HTTP 200 in 42 ms."
+        );
+        let search = serde_json::json!({"method": "GET", "host": "127.0.0.1", "path": "/endpoint_search",
+                                        "status": 200});
+        assert_eq!(
+            summary("delegated_call", &search, "Demo Globus", "ada", "transfer"),
+            "Listed your collections at Demo Globus."
+        );
+        let started = serde_json::json!({"method": "POST", "path": "/transfer", "status": 202,
+            "about": {"label": "newcomer copy", "task_id": "8f2c1d4e-0000-4000-8000-000000000000"}});
+        assert_eq!(
+            summary("delegated_call", &started, "Demo Globus", "ada", "transfer"),
+            "Started transfer “newcomer copy” (task 8f2c1d4e) at Demo Globus."
+        );
+        let checked = serde_json::json!({"method": "GET", "path": "/task/{task_id}", "status": 200,
+            "about": {"label": "newcomer copy", "task_id": "8f2c1d4e-0000"}});
+        assert_eq!(
+            summary("delegated_call", &checked, "Demo Globus", "ada", "transfer"),
+            "Checked transfer “newcomer copy” at Demo Globus."
+        );
+        let refused = serde_json::json!({"method": "GET", "path": "/operation/endpoint/{endpoint_id}/ls",
+                                         "status": 403});
+        assert_eq!(
+            summary("delegated_call", &refused, "Demo Globus", "ada", "transfer"),
+            "Could not list a folder at Demo Globus: HTTP 403."
+        );
+        let configured = serde_json::json!({"method": "GET", "path": "/user/repos", "status": 200,
+                                            "about": {"action": "My repositories"}});
+        assert_eq!(
+            summary("delegated_call", &configured, "GitHub", "ada", "api.github.com"),
+            "Ran “My repositories” at GitHub."
         );
         let revoked = serde_json::json!({"revoked": 4, "failed": 0, "not_offered": false});
         assert_eq!(

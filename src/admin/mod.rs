@@ -211,6 +211,10 @@ pub struct AuditEntry {
     pub request_id: Option<String>,
     /// The event in one sentence.
     pub summary: String,
+    /// A delegated call as it went over the wire (`GET 127.0.0.1/task/{task_id} · HTTP 200 · 12 ms`): the
+    /// sentence says what it was for, this what it was.
+    #[serde(default)]
+    pub call: Option<String>,
 }
 
 /// The audit log's filters and cursor, as in the URL.

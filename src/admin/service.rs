@@ -474,7 +474,22 @@ fn entry(catalog: &Catalog, row: EventRow) -> AuditEntry {
             .unwrap_or_else(|| "an account".to_owned()),
     };
     let provider_name = event.provider.as_deref().map(|p| catalog.display_name(p));
+    let call = (event.action == "delegated_call").then(|| {
+        let text = |k: &str| details[k].as_str().unwrap_or_default();
+        let answer = match details["status"].as_u64() {
+            Some(status) => format!("HTTP {status}"),
+            None => format!("no answer ({})", text("error")),
+        };
+        format!(
+            "{} {}{} · {answer} · {} ms",
+            text("method"),
+            text("host"),
+            text("path"),
+            details["latency_ms"].as_f64().unwrap_or(0.0).round()
+        )
+    });
     AuditEntry {
+        call,
         id: event.id,
         at: event.at,
         summary: event_summary(

@@ -36,6 +36,8 @@ pub struct CallRecord {
     /// Why the call failed, when it did (a typed reason, never upstream text).
     pub error: Option<String>,
     pub request_id: Option<String>,
+    /// What the call was about, in words ([`ApiRequest::about`](crate::delegation::ApiRequest::about)).
+    pub about: Vec<(&'static str, String)>,
 }
 
 enum Message {
@@ -126,6 +128,14 @@ async fn write(db: &Db, calls: &[CallRecord]) -> Result<(), sqlx::Error> {
             "latency_ms": (call.latency_ms * 1000.0).round() / 1000.0,
             "error": call.error,
         });
+        if !call.about.is_empty() {
+            event.details["about"] = call
+                .about
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), serde_json::Value::String(v.clone())))
+                .collect::<serde_json::Map<_, _>>()
+                .into();
+        }
         super::repo::record(&mut tx, &event, call.at).await?;
         if call.status.is_some() {
             let at = last_used.entry(&call.account_id).or_insert(call.at);

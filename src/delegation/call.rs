@@ -31,6 +31,12 @@ pub struct ApiRequest<'a> {
     pub path_template: &'a str,
     pub json: Option<&'a serde_json::Value>,
     pub request_id: Option<&'a str>,
+    /// What the call is about, for the audit to say it in words (`("label", "newcomer copy")`, `("action", "My
+    /// repositories")`): a transfer's label, a configured action's title, never a body, a token, a path or a query.
+    pub about: Vec<(&'static str, String)>,
+    /// Top-level string fields of a successful JSON answer the audit keeps with `about` (`task_id`, `label`,
+    /// `display_name`), at most 200 characters each.
+    pub keep: &'static [&'static str],
 }
 
 /// The upstream's answer (any status the caller must interpret; 401 and consent errors never get here).
@@ -96,6 +102,18 @@ impl Delegator {
         let took = started.elapsed();
         let error = result.as_ref().err().map(|(e, _)| e.code());
         crate::metrics::delegated_call(&provider, status, error, took);
+        let mut about = request.about.clone();
+        if let Ok((response, _)) = &result
+            && response.is_success()
+            && !request.keep.is_empty()
+            && let Ok(serde_json::Value::Object(body)) = response.json::<serde_json::Value>()
+        {
+            for key in request.keep {
+                if let Some(value) = body.get(*key).and_then(|v| v.as_str()) {
+                    about.push((key, value.chars().take(200).collect()));
+                }
+            }
+        }
         self.calls
             .record(CallRecord {
                 at: now_ms(),
@@ -110,6 +128,7 @@ impl Delegator {
                 latency_ms: took.as_secs_f64() * 1000.0,
                 error: error.map(str::to_owned),
                 request_id: request.request_id.map(str::to_owned),
+                about,
             })
             .await;
         result.map(|(response, _)| response).map_err(|(e, _)| e)

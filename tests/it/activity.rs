@@ -46,8 +46,8 @@ async fn history_reads_as_sentences_and_filters(backend: Backend) {
     let all = page(&app, &ada.cookie, "/activity").await;
     for line in [
         "Linked Demo Globus account ada@demo.globus.org.",
-        "Called GET ",
-        "/endpoint_search for ada@demo.globus.org: HTTP 200 in ",
+        "Listed your collections at Demo Globus.",
+        "Listed your transfers at Demo Globus.",
         "Disconnected Demo Globus account ada@demo.globus.org.",
         "Demo Globus revoked 4 token(s) of ada@demo.globus.org.",
     ] {

@@ -34,6 +34,8 @@ fn search<'a>(app: &TestApp, who: &'a Linked) -> ApiRequest<'a> {
         path_template: "/endpoint_search",
         json: None,
         request_id: None,
+        about: Vec::new(),
+        keep: &[],
     }
 }
 
@@ -668,6 +670,8 @@ fn spawn_search(
                 path_template: "/endpoint_search",
                 json: None,
                 request_id: None,
+                about: Vec::new(),
+                keep: &[],
             })
             .await
             .map(|r| r.status)

@@ -332,6 +332,32 @@ async fn a_reviewed_selection_starts_one_transfer_followed_on_its_page(backend: 
         .await;
     let body: Value = via_api.json().await.unwrap();
     assert_eq!(body["task"]["Ok"]["files"], 2, "{body}");
+    // The activity says it in words; the raw call stays in the event's details for admins.
+    app.state.delegation.calls.flush().await;
+    let activity = page(&app, &ada.cookie, "/activity?kind=actions").await;
+    let short = &task_id[..8];
+    for line in [
+        format!("Started transfer “newcomer copy” (task {short}) at Demo Globus."),
+        "Checked transfer “newcomer copy” at Demo Globus.".to_owned(),
+        "Listed a folder at Demo Globus.".to_owned(),
+        "Cancelled transfer".to_owned(),
+    ] {
+        assert!(activity.contains(&line), "{line} in {activity}");
+    }
+    assert!(!activity.contains("Called "), "{activity}");
+    let raw: String = sqlx::query_scalar(
+        "SELECT details FROM audit_events WHERE action = 'delegated_call' AND details LIKE '%\"POST\"%' \
+         AND details LIKE '%/transfer\"%'",
+    )
+    .fetch_one(&app.state.db.pool)
+    .await
+    .unwrap();
+    let raw: Value = serde_json::from_str(&raw).unwrap();
+    assert_eq!(
+        (raw["method"].as_str(), raw["path"].as_str()),
+        (Some("POST"), Some("/transfer"))
+    );
+    assert!(raw["host"].as_str().is_some_and(|h| !h.is_empty()), "{raw}");
 }
 
 async fn ls_runs_in_the_service_api(backend: Backend) {

@@ -903,6 +903,8 @@ mod conformance {
                 path_template: "/me",
                 json: None,
                 request_id: None,
+                about: Vec::new(),
+                keep: &[],
             })
             .await
             .unwrap();

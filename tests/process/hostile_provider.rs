@@ -221,6 +221,8 @@ async fn hostile_answers_get_clear_errors_in_bounded_time_and_memory(backend: Ba
                     path_template: "/things",
                     json: None,
                     request_id: None,
+                    about: Vec::new(),
+                    keep: &[],
                 })
                 .await
         }

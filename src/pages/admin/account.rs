@@ -145,7 +145,7 @@ pub(super) fn History(entries: Vec<AuditEntry>, now: i64) -> impl IntoView {
                 <tr>
                     <td>{time_cell(Some(e.at), now, "")}</td>
                     <td><code>{e.action}</code></td>
-                    <td>{e.summary}</td>
+                    <td>{e.summary}{e.call.map(|call| view! { <br /><code class="small">{call}</code> })}</td>
                     <td>{actor}</td>
                     <td>{outcome_badge(e.outcome)}</td>
                 </tr>

@@ -103,7 +103,7 @@ fn AuditView(list: AuditList) -> impl IntoView {
                         <td>{actor}</td>
                         <td>{subject}</td>
                         <td><code>{e.action}</code></td>
-                        <td>{e.summary}" "{account}</td>
+                        <td>{e.summary}{e.call.map(|call| view! { <br /><code class="small">{call}</code> })}" "{account}</td>
                         <td>{outcome_badge(e.outcome)}</td>
                     </tr>
                 }
