@@ -441,6 +441,33 @@ def test_cancel_a_running_task(live: LiveServer, ob: Onbehalf, ada: Person, ada_
     assert caught.value.field == "task"
 
 
+def test_browse_a_folder_and_transfer_picked_items(ob: Onbehalf, ada: Person, ada_endpoints: list[str]) -> None:
+    entries = list(ob.iter_folder(ada.account, ada_endpoints[0], "/~/many-files/", page_size=300))
+    assert len(entries) == 2000, len(entries)
+    assert entries[0]["name"] == "sample-0001.dat" and entries[-1]["name"] == "sample-2000.dat"
+    home = ob.run_action(ada.account, "ls", endpoint_id=ada_endpoints[0])
+    kinds = {e["name"]: e["kind"] for e in home["entries"]}
+    assert kinds["datasets"] == "dir" and kinds["latest"] == "link" and kinds["notes.txt"] == "file", kinds
+    for bad in ["/~/../etc/", "/~/a\x07b/", "no-slash"]:
+        with pytest.raises(Invalid) as caught:
+            ob.run_action(ada.account, "ls", endpoint_id=ada_endpoints[0], path=bad)
+        assert caught.value.field == "path", bad
+    submission = ob.run_action(
+        ada.account,
+        "transfer",
+        source_endpoint=ada_endpoints[0],
+        source_path="/~/datasets/2024/",
+        destination_endpoint=ada_endpoints[1],
+        destination_path="/~/incoming/",
+        items=["run-001.h5", "run-002.h5", "calibration/"],
+        label="picked items",
+        verify_checksum=True,
+    )
+    assert submission["form"]["items"] == ["run-001.h5", "run-002.h5", "calibration/"], submission
+    task = ob.run_action(ada.account, "task", task_id=submission["task_id"])
+    assert task["files"] == 2 and task["label"] == "picked items", task
+
+
 def test_run_action_refuses_bad_parameters(ob: Onbehalf, ada: Person, ada_endpoints: list[str]) -> None:
     with pytest.raises(Invalid) as caught:
         ob.run_action(ada.account, "endpoint_search", scope="everything-ever")

@@ -255,9 +255,33 @@ def test_run_action_accepts_params_named_like_its_arguments(client: Onbehalf, se
     assert server.last_json() == {"params": {"account": "p1", "action": "p2"}}
 
 
-def test_run_action_rejects_parameter_values_that_are_not_scalars(client: Onbehalf) -> None:
+def test_run_action_rejects_parameter_values_that_are_not_scalars_or_names(client: Onbehalf) -> None:
     with pytest.raises(TypeError, match="'ids'"):
-        client.run_action("acc-1", "x", ids=["a"])  # type: ignore[arg-type]
+        client.run_action("acc-1", "x", ids={"a": 1})  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="'ids'"):
+        client.run_action("acc-1", "x", ids=[1, 2])  # type: ignore[list-item]
+    with pytest.raises(ValueError, match="line break"):
+        client.run_action("acc-1", "transfer", items=["a", "b\nc"])
+
+
+def test_a_list_of_names_is_sent_one_per_line(client: Onbehalf, server: Server) -> None:
+    server.answer(200, {"action": "transfer", "result": {"task_id": "t"}})
+    client.run_action("acc-1", "transfer", items=["run-001.h5", "calibration/"])
+    assert server.last_json() == {"params": {"items": "run-001.h5\ncalibration/"}}
+
+
+def test_iter_folder_pages_until_the_total(client: Onbehalf, server: Server) -> None:
+    def page(names: list[str]) -> dict[str, Any]:
+        entries = [{"name": n, "kind": "file"} for n in names]
+        return {"action": "ls", "result": {"entries": entries, "total": 3, "offset": 0, "limit": 2}}
+
+    pages = iter([page(["a", "b"]), page(["c"])])
+    server.handler = lambda request: httpx.Response(200, json=next(pages))
+    names = [e["name"] for e in client.iter_folder("acc-1", "ep", "/~/x/", page_size=2)]
+    assert names == ["a", "b", "c"]
+    assert server.last_json() == {
+        "params": {"endpoint_id": "ep", "path": "/~/x/", "offset": "2", "limit": "2"}
+    }
 
 
 def test_connect_session_sends_only_what_is_given(client: Onbehalf, server: Server) -> None:

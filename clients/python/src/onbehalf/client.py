@@ -53,7 +53,14 @@ def _param(name: str, value: object) -> str:
         return "true" if value else "false"
     if isinstance(value, (str, int, float)):
         return str(value)
-    raise TypeError(f"action parameter {name!r} must be a str, int, float or bool, not {type(value).__name__}")
+    # A list of names (``transfer``'s ``items``): one per line, so no name may hold a line break.
+    if isinstance(value, (list, tuple)) and all(isinstance(item, str) for item in value):
+        if any("\n" in item or "\r" in item for item in value):
+            raise ValueError(f"action parameter {name!r}: a name cannot contain a line break")
+        return "\n".join(value)
+    raise TypeError(
+        f"action parameter {name!r} must be a str, int, float, bool or a list of str, not {type(value).__name__}"
+    )
 
 
 def _scrubbed(value: Any, key: str) -> Any:
@@ -183,14 +190,19 @@ class Onbehalf:
         )
         return Token._read(body)
 
-    def run_action(self, account: Account | str, action: str, /, **params: str | int | float | bool | None) -> Any:
+    def run_action(
+        self, account: Account | str, action: str, /, **params: str | int | float | bool | list[str] | None
+    ) -> Any:
         """Runs ``action`` at the account's provider as its user and returns the action's ``result`` JSON.
 
-        Parameter values are sent as strings (``True``/``False`` as ``"true"``/``"false"``); ``None`` leaves a
-        parameter out. Globus actions: ``endpoint_search`` (``scope``, ``q``, ``offset``), ``endpoint``
-        (``endpoint_id``), ``tasks`` (``limit``), ``task`` (``task_id``), ``task_events`` (``task_id``, ``limit``),
-        ``transfer`` (``source_endpoint``, ``source_path``, ``destination_endpoint``, ``destination_path``,
-        ``label``, ``sync_level``, ``recursive``, or ``resume``), ``cancel`` (``task_id``).
+        Parameter values are sent as strings (``True``/``False`` as ``"true"``/``"false"``, a list of names one per
+        line); ``None`` leaves a parameter out. Globus actions: ``endpoint_search`` (``scope``, ``q``, ``offset``),
+        ``endpoint`` (``endpoint_id``), ``ls`` (``endpoint_id``, ``path``, ``sort``, ``order``, ``filter``,
+        ``offset``, ``limit``; see :meth:`iter_folder`), ``tasks`` (``limit``), ``task`` (``task_id``),
+        ``task_events`` (``task_id``, ``limit``), ``transfer`` (``source_endpoint``, ``source_path``,
+        ``destination_endpoint``, ``destination_path``, ``label``, ``sync_level``, ``recursive``, ``items`` (names in
+        the source folder, a folder's ending in ``/``), ``verify_checksum``, ``preserve_timestamp``,
+        ``encrypt_data``, ``delete_destination_extra``, or ``resume``), ``cancel`` (``task_id``).
         """
         account_id = _account_id(account)
         sent = {name: _param(name, value) for name, value in params.items() if value is not None}
@@ -205,6 +217,43 @@ class Onbehalf:
                 "invalid_response", "The server's answer cannot be read: result is missing.", body.status
             )
         return body.data["result"]
+
+    def iter_folder(
+        self,
+        account: Account | str,
+        endpoint_id: str,
+        path: str = "/~/",
+        *,
+        sort: str | None = None,
+        order: str | None = None,
+        filter: str | None = None,
+        page_size: int = 1000,
+    ) -> Iterator[dict[str, Any]]:
+        """Every entry of a folder of a Globus collection (folders first), fetched a page (``ls``) at a time.
+
+        Each entry is a dict with ``name``, ``kind`` (``dir``, ``file``, ``link``), ``size``, ``last_modified``,
+        ``permissions`` and ``link_target``. ``filter`` keeps names containing it (``*`` and ``?`` are wildcards).
+        """
+        offset = 0
+        while True:
+            listing = self.run_action(
+                account,
+                "ls",
+                endpoint_id=endpoint_id,
+                path=path,
+                sort=sort,
+                order=order,
+                filter=filter,
+                offset=offset,
+                limit=page_size,
+            )
+            entries = listing.get("entries") if isinstance(listing, dict) else None
+            if not isinstance(entries, list):
+                raise ProtocolError("invalid_response", "The server's answer cannot be read: entries is missing.", 200)
+            yield from entries
+            offset += len(entries)
+            if not entries or offset >= int(listing.get("total", 0)):
+                return
 
     def connect_session(
         self,
