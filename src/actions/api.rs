@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 #[cfg(feature = "ssr")]
 use super::service::{self, GlobusAction};
-use super::{ActionProblem, ActionResult, ActionView, Cancellation, EndpointPage, Submission, Task};
+use super::{ActionProblem, ActionResult, ActionView, Cancellation, EndpointPage, Submission, Submitted, Task};
 use crate::error::AppError;
 #[cfg(feature = "ssr")]
 use crate::notice::{CancelOutcome, Notice};
@@ -87,7 +87,7 @@ pub async fn submit_transfer(
     #[server(default)] sync_level: String,
     #[server(default)] recursive: Option<String>,
     #[server(default)] resume: Option<String>,
-) -> Result<Result<Submission, ActionProblem>, AppError> {
+) -> Result<Result<Submitted, ActionProblem>, AppError> {
     let (state, user) = server::caller().await?;
     let form = super::TransferForm {
         account: account.clone(),
@@ -112,7 +112,7 @@ pub async fn submit_transfer(
         Err(problem) => crate::notice::transfer_page(problem, &account),
     };
     crate::state::redirect_plain_form(&back);
-    Ok(result)
+    Ok(result.map(|submission| Submitted::from(&submission)))
 }
 
 /// Cancels one of the account's tasks. A plain form: back with what happened on the actions page, or on `back`

@@ -466,6 +466,26 @@ pub struct Submission {
     pub created_at: i64,
 }
 
+/// What the Actions page's transfer form (an island) reads of a submission: not the form, which it has, so the
+/// browser's bundle carries no decoder for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Submitted {
+    /// The recorded submission's id.
+    pub id: String,
+    pub task_id: Option<String>,
+    pub status: String,
+}
+
+impl From<&Submission> for Submitted {
+    fn from(submission: &Submission) -> Self {
+        Submitted {
+            id: submission.id.clone(),
+            task_id: submission.task_id.clone(),
+            status: submission.status.clone(),
+        }
+    }
+}
+
 /// A configured read action as users see it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ActionView {

@@ -1,4 +1,4 @@
-//! The demo's fixed world: eight identities and a few hundred collections owned by the first four.
+//! The demo's fixed world: ten identities and a few hundred collections owned by the first four.
 //!
 //! Everything here is derived from constants, so ids and names are the same in every run and tests can name them.
 
@@ -73,6 +73,22 @@ pub(crate) static IDENTITIES: &[Identity] = &[
         name: "Radia Perlman",
         email: "radia@demo.globus.org",
         organization: "Demo Networking Group",
+    },
+    // Two more, owning nothing, for the file manager's end-to-end test (its two projects); they use the public
+    // collections.
+    Identity {
+        sub: "0c7e5a29-8d14-4b3f-a6e2-4f9b1d7c3e99",
+        username: "rosalind@demo.globus.org",
+        name: "Rosalind Franklin",
+        email: "rosalind@demo.globus.org",
+        organization: "Demo Crystallography Unit",
+    },
+    Identity {
+        sub: "9a4d2e6b-1f83-4c57-b0a9-6e3c8f2d5b10",
+        username: "lise@demo.globus.org",
+        name: "Lise Meitner",
+        email: "lise@demo.globus.org",
+        organization: "Demo Nuclear Physics Group",
     },
 ];
 

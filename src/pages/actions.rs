@@ -272,6 +272,10 @@ fn TransferSection(
     view! {
         <section class="panel" aria-labelledby="transfer-heading" id="transfer">
             <h2 id="transfer-heading">"Transfer"</h2>
+            <p>
+                <a href=format!("/transfer?account={}", crate::query::encode(&account.id))>"Open the file manager"</a>
+                " to pick collections by name and browse their folders; the form below takes ids and paths."
+            </p>
             {status}
             {notice}
             <SubmitTransferForm account=account.id.clone() label="Submit transfer">
@@ -506,7 +510,13 @@ fn TasksSection(account: ActionAccount, tasks: Option<Result<Vec<Task>, ActionPr
                                 });
                                 view! {
                                     <tr>
-                                        <th scope="row">{name.clone()}</th>
+                                        <th scope="row">
+                                            <a href=format!(
+                                                "/transfer/tasks/{}?account={}",
+                                                crate::query::encode(&t.task_id),
+                                                crate::query::encode(&account.id)
+                                            )>{name.clone()}</a>
+                                        </th>
                                         <td><TaskStatus account=account.id.clone() task_id=t.task_id.clone() status=t.status /></td>
                                         <td>{t.source}</td>
                                         <td>{t.destination}</td>

@@ -230,6 +230,10 @@ async fn a_reviewed_selection_starts_one_transfer_followed_on_its_page(backend: 
         "the destination folder: {review}"
     );
     assert!(review.contains("Delete files in the destination folder that the source does not have"));
+    assert!(
+        review.contains("&amp;review=1&amp;sel=run-001.h5&amp;sel=run-002.h5&amp;sel=calibration%2F\""),
+        "bad input comes back to this selection: {review}"
+    );
     assert!(!review.contains("name=\"delete_destination_extra\" type=\"checkbox\" checked"));
     // Bad input comes back to the review naming the field.
     let referer = app.url(&format!("/transfer?{state}&review=1"));

@@ -211,6 +211,8 @@ fn FileManager(page: FileManagerView, url: PageUrl) -> impl IntoView {
                 <Pane side=Side::Source pane=source url=url.clone() account=account.clone() />
                 <Pane side=Side::Destination pane=destination url=url.clone() account=account.clone() />
             </div>
+            // Shift-click ranges and in-place navigation (public/file-manager.js); everything works without it.
+            <script type="module" src="/file-manager.js"></script>
         </div>
     }
     .into_any()
@@ -679,6 +681,13 @@ fn ReviewPanel(
                 .map(FileEntry::item_name)
                 .collect::<Vec<_>>()
                 .join("\n");
+            // Bad input comes back to this review, with its selection.
+            let back = url
+                .all("sel")
+                .iter()
+                .fold(url.with(&[("review", Some("1"))]), |back, name| {
+                    format!("{back}&sel={}", encode(name))
+                });
             let names = review
                 .items
                 .iter()
@@ -694,7 +703,7 @@ fn ReviewPanel(
                 {folders_note}
                 <form method="post" action="/api/file_manager_start" class="stack-form">
                     <input type="hidden" name="account" value=account.id.clone() />
-                    <input type="hidden" name="back" value=url.with(&[("review", Some("1"))]) />
+                    <input type="hidden" name="back" value=back />
                     <input type="hidden" name="source_endpoint" value=from.id.clone() />
                     <input type="hidden" name="source_path" value=from_folder.path.clone() />
                     <input type="hidden" name="destination_endpoint" value=to.id.clone() />
