@@ -701,7 +701,9 @@ pub fn call_words(method: &str, template: &str, about: &Value, provider: &str, f
         ("GET", "/task/{task_id}") => format!("checked {transfer}"),
         ("GET", "/task/{task_id}/event_list") => format!("read what happened to {transfer}"),
         ("POST", "/task/{task_id}/cancel") if text("code") == Some("TaskComplete") => {
-            format!("asked to cancel {transfer}, which had already finished")
+            return Some(format!(
+                "Asked to cancel {transfer} at {provider}: it had already finished."
+            ));
         }
         ("POST", "/task/{task_id}/cancel") => format!("cancelled {transfer}"),
         _ => return None,
@@ -740,4 +742,87 @@ fn uncapitalized_verb(done: &str) -> String {
         other => other,
     };
     format!("{base} {rest}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folder_entries_read_from_transfers_shape() {
+        let fixture: Value =
+            serde_json::from_str(include_str!("../../tests/fixtures/globus/transfer.operation_ls.json")).unwrap();
+        let entries: Vec<FileEntry> = fixture["DATA"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(file_entry)
+            .collect();
+        assert_eq!(entries.len(), 4);
+        assert_eq!((entries[0].name.as_str(), entries[0].kind), ("foo", FileKind::Dir));
+        assert_eq!(
+            (entries[2].name.as_str(), entries[2].kind, entries[2].size),
+            (".bashrc", FileKind::File, 3771)
+        );
+        assert_eq!(entries[3].last_modified, "2018-04-04 18:30:26+00:00");
+        assert_eq!(entries[3].permissions.as_deref(), Some("0644"));
+        assert!(
+            file_entry(&json!({"type": "file"})).is_none(),
+            "an entry without a name is skipped"
+        );
+    }
+
+    #[test]
+    fn paths_with_dot_dot_control_characters_or_too_long_are_refused() {
+        for good in ["/~/", "~/data", "~", "/data/run..1/", "/a/.../b"] {
+            assert_eq!(
+                check_path("path", good).map(str::to_owned),
+                Ok(good.to_owned()),
+                "{good}"
+            );
+        }
+        let long = format!("/{}", "a".repeat(4096));
+        for bad in ["data", "", "/~/../x", "/a/..", "~/a\u{7}b", "/a\nb", long.as_str()] {
+            assert!(
+                matches!(check_path("path", bad), Err(ActionProblem::Invalid { ref field, .. }) if field == "path"),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn calls_read_as_sentences() {
+        let about = json!({"label": "newcomer copy", "task_id": "8f2c1d4e-aaaa"});
+        assert_eq!(
+            call_words("POST", "/transfer", &about, "Demo Globus", None).as_deref(),
+            Some("Started transfer “newcomer copy” (task 8f2c1d4e) at Demo Globus.")
+        );
+        assert_eq!(
+            call_words(
+                "GET",
+                "/task/{task_id}/event_list",
+                &json!({"task_id": "8f2c1d4e-aaaa"}),
+                "G",
+                None
+            )
+            .as_deref(),
+            Some("Read what happened to transfer 8f2c1d4e at G.")
+        );
+        assert_eq!(
+            call_words(
+                "POST",
+                "/task/{task_id}/cancel",
+                &json!({"code": "TaskComplete"}),
+                "G",
+                None
+            )
+            .as_deref(),
+            Some("Asked to cancel a transfer at G: it had already finished.")
+        );
+        assert_eq!(
+            call_words("GET", "/endpoint_search", &Value::Null, "G", Some("HTTP 502")).as_deref(),
+            Some("Could not list your collections at G: HTTP 502.")
+        );
+        assert_eq!(call_words("GET", "/something/else", &Value::Null, "G", None), None);
+    }
 }

@@ -1389,3 +1389,100 @@ async fn logs_never_contain_token_or_code_values() {
         assert!(!logs.contains(value.as_str()), "a secret value reached the log");
     }
 }
+
+/// `GET operation/endpoint/{id}/ls` answers with the keys of `transfer.operation_ls.json` (the envelope and every
+/// entry); it orders, filters and pages as Transfer does, and refuses with Transfer's codes.
+#[tokio::test]
+async fn folders_list_in_the_shape_of_the_fixture() {
+    let demo = Demo::start().await;
+    let tokens = demo.login(TRANSFER_SCOPE).await;
+    let token = tokens["access_token"].as_str().unwrap();
+    let id = &collection_ids(&demo, token, 1).await[0];
+    let fixture: Value = serde_json::from_str(include_str!("../fixtures/globus/transfer.operation_ls.json")).unwrap();
+    let keys = |v: &Value| {
+        let mut keys: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+        keys.sort();
+        keys
+    };
+    let ls = |query: String| {
+        let demo = &demo;
+        async move {
+            demo.transfer_get(token, &format!("/v0.10/operation/endpoint/{id}/ls{query}"))
+                .await
+        }
+    };
+    let (status, home) = ls("?path=/~/".into()).await;
+    assert_eq!(status, StatusCode::OK, "{home}");
+    assert_eq!(keys(&home), keys(&fixture));
+    for entry in home["DATA"].as_array().unwrap() {
+        assert_eq!(keys(entry), keys(&fixture["DATA"][0]), "{entry}");
+    }
+    assert_eq!(home["DATA_TYPE"], "file_list");
+    assert_eq!(
+        home["DATA"][0]["name"], "README.md",
+        "by name, ASCII order, unless asked otherwise"
+    );
+    let link = home["DATA"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["type"] == "link")
+        .unwrap();
+    assert_eq!(link["link_target"], "/~/datasets/2025/");
+    // Folders first, largest first; a filter, then a page of it.
+    let (_, sorted) = ls("?path=/~/&orderby=type%20ASC,size%20DESC".into()).await;
+    let types: Vec<&str> = sorted["DATA"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(&types[..4], ["dir", "dir", "dir", "dir"], "{types:?}");
+    assert_eq!(sorted["DATA"][4]["name"], "results.csv", "the largest file: {sorted}");
+    let (_, page) = ls("?path=/~/many-files&filter=name:~sample-000?.dat&offset=5&limit=3".into()).await;
+    assert_eq!(
+        (page["total"].as_u64(), page["length"].as_u64()),
+        (Some(9), Some(3)),
+        "{page}"
+    );
+    assert_eq!(page["DATA"][0]["name"], "sample-0006.dat");
+    // Refusals, with Transfer's codes.
+    for (query, status, code) in [
+        ("?path=/~/private/", StatusCode::FORBIDDEN, "PermissionDenied"),
+        ("?path=/~/nowhere/", StatusCode::NOT_FOUND, "ClientError.NotFound"),
+        (
+            "?path=/~/notes.txt",
+            StatusCode::BAD_GATEWAY,
+            "ExternalError.DirListingFailed.NotDirectory",
+        ),
+        ("?orderby=owner", StatusCode::BAD_REQUEST, "ClientError.BadRequest"),
+        ("?path=/~/&path=/", StatusCode::BAD_REQUEST, "ClientError.BadRequest"),
+    ] {
+        let (got, body) = ls(query.into()).await;
+        assert_eq!((got, body["code"].as_str()), (status, Some(code)), "{query}: {body}");
+    }
+    let (status, body) = demo
+        .transfer_get(
+            token,
+            "/v0.10/operation/endpoint/0b0f5d3c-1f4e-4c7a-9a84-7b43c1e2f3a4/ls",
+        )
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("EndpointNotFound"))
+    );
+    // A collection that needs its data_access consent refuses with ConsentRequired, naming its scope.
+    demo.provider.require_consent(id);
+    let (status, body) = ls("?path=/~/".into()).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("ConsentRequired"))
+    );
+    assert!(
+        body["required_scopes"][0]
+            .as_str()
+            .unwrap()
+            .contains(&format!("{id}/data_access")),
+        "{body}"
+    );
+}
