@@ -22,7 +22,7 @@ test('every page passes axe-core without serious or critical violations', async 
   await expectNoSeriousViolations(page, '/account');
   await page.screenshot({ path: testInfo.outputPath('page_account.png'), fullPage: true });
   // Signed-in pages without a linked account (their populated states are checked in the linking and journey specs).
-  for (const path of ['/linked-accounts', '/actions', '/activity', '/linked-accounts/disconnect?account=none']) {
+  for (const path of ['/linked-accounts', '/actions', '/transfer', '/transfer/tasks', '/activity', '/linked-accounts/disconnect?account=none']) {
     await open(page, testInfo, path);
     await expectNoSeriousViolations(page, path);
   }
@@ -42,7 +42,7 @@ test('pages fit a 360 px screen and load without server-function round trips', a
   // use Deny and look at the page with its error, then at the pages as they are.
   await page.getByRole('button', { name: 'Deny' }).click();
   await expect(page).toHaveURL(/error=access_denied/);
-  for (const path of ['/', '/account', '/linked-accounts', '/actions', '/activity', '/linked-accounts/disconnect?account=x']) {
+  for (const path of ['/', '/account', '/linked-accounts', '/actions', '/transfer', '/transfer/tasks', '/activity', '/linked-accounts/disconnect?account=x']) {
     api.length = 0;
     await open(page, testInfo, path);
     // Server-rendered with its data: hydration does not fetch anything again.

@@ -99,6 +99,8 @@ pub struct Review {
     pub folders: u32,
     /// The files' bytes (a folder's size is known only once Globus has looked inside).
     pub bytes: u64,
+    /// This review's own key: its form posted twice starts one transfer.
+    pub form_key: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -151,6 +153,7 @@ pub async fn start_transfer(
     #[server(default)] preserve_timestamp: Option<String>,
     #[server(default)] encrypt_data: Option<String>,
     #[server(default)] delete_destination_extra: Option<String>,
+    #[server(default)] form_key: Option<String>,
 ) -> Result<Result<super::Submission, ActionProblem>, AppError> {
     let (state, user) = super::api::server::caller().await?;
     let form = super::TransferForm {
@@ -173,6 +176,7 @@ pub async fn start_transfer(
             encrypt_data: encrypt_data.is_some(),
             delete_destination_extra: delete_destination_extra.is_some(),
         },
+        form_key,
     };
     let result = server::start(&state, user, form).await;
     crate::state::redirect_plain_form(&server::after_start(&result, &account, &back));
@@ -380,6 +384,7 @@ pub(crate) mod server {
         }
         let files = items.iter().filter(|e| e.kind != FileKind::Dir).count() as u32;
         Ok(Review {
+            form_key: uuid::Uuid::new_v4().to_string(),
             files,
             folders: items.len() as u32 - files,
             bytes: items.iter().filter(|e| e.kind != FileKind::Dir).map(|e| e.size).sum(),

@@ -260,14 +260,21 @@ impl<'a> Transfer<'a> {
             },
             None => {
                 validate(form)?;
-                let response = self
-                    .send(reqwest::Method::GET, "submission_id", "/submission_id", &[], None)
-                    .await?;
-                let body = ok_json(&response)?;
-                let submission_id = body["value"].as_str().ok_or_else(|| bad_answer("submission_id"))?;
-                repo::insert(pool, self.user_id, &self.account_id, form, submission_id, now_ms())
-                    .await
-                    .map_err(internal)?
+                match self.started_from(form).await? {
+                    Some(earlier) => earlier,
+                    None => {
+                        let response = self
+                            .send(reqwest::Method::GET, "submission_id", "/submission_id", &[], None)
+                            .await?;
+                        let body = ok_json(&response)?;
+                        let submission_id = body["value"].as_str().ok_or_else(|| bad_answer("submission_id"))?;
+                        match repo::insert(pool, self.user_id, &self.account_id, form, submission_id, now_ms()).await {
+                            Ok(submission) => submission,
+                            // The same form, posted at the same moment, recorded first: carry on with that one.
+                            Err(e) => self.started_from(form).await?.ok_or_else(|| internal(e))?,
+                        }
+                    }
+                }
             }
         };
         if submission.status == "submitted" {
@@ -313,6 +320,24 @@ impl<'a> Transfer<'a> {
                 let _ = repo::mark_failed(pool, &submission.id, &problem.message(), now).await;
                 Err(problem.with_transfer(&submission.id))
             }
+        }
+    }
+
+    /// The submission already started from `form`'s key, if any (another account's is no submission of this one).
+    async fn started_from(&self, form: &TransferForm) -> Result<Option<Submission>, ActionProblem> {
+        let Some(key) = form.form_key.as_deref() else {
+            return Ok(None);
+        };
+        match repo::find_by_form_key(&self.state.db.pool, self.user_id, key)
+            .await
+            .map_err(internal)?
+        {
+            Some(earlier) if earlier.account_id == self.account_id => Ok(Some(earlier)),
+            Some(_) => Err(ActionProblem::invalid(
+                "idempotency_key",
+                "This key already started a transfer of another account.",
+            )),
+            None => Ok(None),
         }
     }
 
@@ -497,6 +522,14 @@ pub fn validate(form: &TransferForm) -> Result<(), ActionProblem> {
                 ),
             ));
         }
+    }
+    if form.form_key.as_deref().is_some_and(|key| {
+        key.is_empty() || key.len() > 64 || !key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    }) {
+        return Err(ActionProblem::invalid(
+            "idempotency_key",
+            "An idempotency key has 1 to 64 letters, digits and dashes.",
+        ));
     }
     if form.options.delete_destination_extra && SyncLevel::parse(&form.sync_level).is_none() {
         return Err(ActionProblem::invalid(

@@ -432,6 +432,10 @@ pub struct TransferForm {
     pub items: Vec<String>,
     #[serde(default)]
     pub options: TransferOptions,
+    /// The key of the form it came from (one per rendered review; the service API's `idempotency_key`): the same
+    /// key again finds this submission, so a double click or a resent request starts one task.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub form_key: Option<String>,
 }
 
 /// A transfer's options, all off unless asked for.

@@ -33,7 +33,7 @@ pub async fn insert(
     let id = uuid::Uuid::new_v4().to_string();
     sqlx::query(
         "INSERT INTO transfer_submissions (id, user_id, account_id, submission_id, document, status, created_at, \
-         updated_at) VALUES ($1, $2, $3, $4, $5, 'pending', $6, $6)",
+         updated_at, form_key) VALUES ($1, $2, $3, $4, $5, 'pending', $6, $6, $7)",
     )
     .bind(&id)
     .bind(user_id)
@@ -41,6 +41,7 @@ pub async fn insert(
     .bind(submission_id)
     .bind(serde_json::to_string(form).unwrap_or_default())
     .bind(now)
+    .bind(form.form_key.as_deref())
     .execute(pool)
     .await?;
     Ok(Submission {
@@ -53,6 +54,19 @@ pub async fn insert(
         last_error: None,
         created_at: now,
     })
+}
+
+/// The user's submission started from the form `key`.
+pub async fn find_by_form_key(pool: &AnyPool, user_id: i64, key: &str) -> Result<Option<Submission>, sqlx::Error> {
+    let found = sqlx::query(
+        "SELECT id, account_id, submission_id, document, status, task_id, last_error, created_at \
+         FROM transfer_submissions WHERE user_id = $1 AND form_key = $2",
+    )
+    .bind(user_id)
+    .bind(key)
+    .fetch_optional(pool)
+    .await?;
+    found.as_ref().map(row).transpose()
 }
 
 /// One of the user's submissions.

@@ -40,13 +40,15 @@ pub const PARAMETERS_DOC: &str = "The action's parameters, as strings. `endpoint
     `destination_endpoint`, `destination_path`, `label`, `sync_level`, `recursive` (`true`), `items` (names \
     in the source folder to copy into the destination folder, one per line, a folder's ending in `/`), \
     `verify_checksum`, `preserve_timestamp`, `encrypt_data`, `delete_destination_extra` (`true`; all off by \
-    default), or `resume` (a submission's id, to retry it). `cancel`: `task_id`. A Globus action refuses a parameter it does not take. \
+    default), `idempotency_key` (up to 64 letters, digits and dashes: the same key again answers with the same \
+    submission, so a resent request starts one task), or `resume` (a submission's id, to retry it). `cancel`: `task_id`. A Globus action refuses a parameter it does not take. \
     Configured actions: their declared parameters.";
 
 /// An action, checked and ready to run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
-    Globus(GlobusAction),
+    /// Boxed: a transfer's form is large, the other actions small.
+    Globus(Box<GlobusAction>),
     /// One of the provider's configured read actions (`[[providers.<id>.actions]]`); its parameters are checked
     /// against the declaration when it runs.
     Configured {
@@ -82,7 +84,7 @@ pub enum GlobusAction {
 
 impl From<GlobusAction> for Action {
     fn from(action: GlobusAction) -> Self {
-        Action::Globus(action)
+        Action::Globus(Box::new(action))
     }
 }
 
@@ -283,6 +285,7 @@ impl Action {
                     "preserve_timestamp",
                     "encrypt_data",
                     "delete_destination_extra",
+                    "idempotency_key",
                     "resume",
                 ])?;
                 let flag = |field: &str| match text(field).as_str() {
@@ -320,6 +323,7 @@ impl Action {
                             encrypt_data: flag("encrypt_data")?,
                             delete_destination_extra: flag("delete_destination_extra")?,
                         },
+                        form_key: Some(text("idempotency_key")).filter(|k| !k.is_empty()),
                     },
                     resume: Some(text("resume")).filter(|r| !r.is_empty()),
                 }
@@ -330,7 +334,7 @@ impl Action {
                 )));
             }
         };
-        Ok(Action::Globus(action))
+        Ok(Action::Globus(Box::new(action)))
     }
 }
 
@@ -367,7 +371,8 @@ pub async fn run<T: Output>(
         Action::Configured { name, params } => {
             Done::Configured(configured::fetch(state, user_id, account_id, &name, &params).await?)
         }
-        Action::Globus(mut action) => {
+        Action::Globus(action) => {
+            let mut action = *action;
             if let GlobusAction::Transfer { form, .. } = &mut action {
                 form.account = account_id.to_owned();
             }
@@ -431,12 +436,15 @@ mod tests {
             Action::parse("cancel", &params(&[("task_id", "t")]), true),
             Ok(GlobusAction::Cancel { task_id: "t".into() }.into())
         );
-        let Ok(Action::Globus(GlobusAction::Transfer { form, resume })) = Action::parse(
+        let Ok(Action::Globus(action)) = Action::parse(
             "transfer",
             &params(&[("source_path", "/a"), ("recursive", "true"), ("resume", "")]),
             true,
         ) else {
             panic!("transfer did not parse");
+        };
+        let GlobusAction::Transfer { form, resume } = *action else {
+            panic!("transfer parsed as another action");
         };
         assert_eq!(
             (form.source_path.as_str(), form.recursive.as_deref(), resume),

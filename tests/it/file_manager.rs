@@ -261,6 +261,37 @@ async fn a_reviewed_selection_starts_one_transfer_followed_on_its_page(backend: 
             location(&res)
         }
     };
+    // One review's form posted twice at once (a double click): one submission, one task, both sent to its page.
+    let twice = || {
+        let (app, cookie, referer, account) = (&app, ada.cookie.clone(), referer.clone(), ada.account_id.clone());
+        let (from, to) = (ids[0].clone(), ids[1].clone());
+        async move {
+            let form = [
+                ("account", account.as_str()),
+                ("back", "/transfer?"),
+                ("source_endpoint", from.as_str()),
+                ("source_path", "/~/datasets/2024/"),
+                ("destination_endpoint", to.as_str()),
+                ("destination_path", "/~/datasets/"),
+                ("items", "summary.pdf"),
+                ("label", "double click"),
+                ("form_key", "0b9d6c1e-5f7a-4e2b-9c3d-8a1f2e4b6c70"),
+            ];
+            location(
+                &app.post_plain_form_as("file_manager_start", &referer, &form, Some(&cookie))
+                    .await,
+            )
+        }
+    };
+    let (first, second) = tokio::join!(twice(), twice());
+    let third = twice().await;
+    assert!(first.starts_with("/transfer/tasks/"), "{first}");
+    assert_eq!((&first, &first), (&second, &third), "one task");
+    let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM transfer_submissions WHERE form_key IS NOT NULL")
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(rows, 1);
     let bad = start("copy", "../escape").await;
     assert!(bad.contains("&invalid=items#review"), "{bad}");
     let html = page(&app, &ada.cookie, &bad).await;
@@ -294,6 +325,7 @@ async fn a_reviewed_selection_starts_one_transfer_followed_on_its_page(backend: 
     )
     .await;
     assert!(list.contains(">newcomer copy</a>"), "{list}");
+    assert_eq!(list.matches(">double click</a>").count(), 1, "{list}");
     // Cancel asks first, then comes back to the task.
     let ask = page(&app, &ada.cookie, &format!("{started}&confirm=cancel")).await;
     assert!(
@@ -364,7 +396,7 @@ async fn a_reviewed_selection_starts_one_transfer_followed_on_its_page(backend: 
     assert!(raw["host"].as_str().is_some_and(|h| !h.is_empty()), "{raw}");
 }
 
-async fn ls_runs_in_the_service_api(backend: Backend) {
+async fn ls_and_keyed_transfers_run_in_the_service_api(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let ada = linked(&app, 0).await;
     let ids = endpoint_ids(&app, &ada).await;
@@ -407,11 +439,41 @@ async fn ls_runs_in_the_service_api(backend: Backend) {
         (StatusCode::BAD_REQUEST, Some("sort")),
         "{body}"
     );
+    // A transfer with an idempotency key, sent twice: one submission, one task.
+    let transfer = |idempotency_key: &'static str| {
+        let params = json!({"source_endpoint": ids[0], "source_path": "/~/datasets/", "destination_endpoint": ids[1],
+                            "destination_path": "/~/in/", "items": "index.json\n2024/",
+                            "idempotency_key": idempotency_key});
+        let (app, key, account) = (&app, key.clone(), ada.account_id.clone());
+        async move {
+            let res = app
+                .client
+                .post(app.url(&format!("/api/v1/accounts/{account}/actions/transfer")))
+                .bearer_auth(&key)
+                .json(&json!({ "params": params }))
+                .send()
+                .await
+                .unwrap();
+            (res.status(), res.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, first) = transfer("nightly-2026-12-04").await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    let (_, again) = transfer("nightly-2026-12-04").await;
+    assert_eq!(first["result"]["task_id"], again["result"]["task_id"]);
+    assert_eq!(first["result"]["id"], again["result"]["id"]);
+    assert_eq!(first["result"]["form"]["items"], json!(["index.json", "2024/"]));
+    let (status, body) = transfer("not a key!").await;
+    assert_eq!(
+        (status, body["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("idempotency_key")),
+        "{body}"
+    );
 }
 
 on_both_backends!(
     folders_are_browsed_sorted_filtered_and_paged,
     folder_errors_read_as_their_fix_and_bad_paths_never_leave,
     a_reviewed_selection_starts_one_transfer_followed_on_its_page,
-    ls_runs_in_the_service_api,
+    ls_and_keyed_transfers_run_in_the_service_api,
 );

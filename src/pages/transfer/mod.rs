@@ -709,6 +709,7 @@ fn ReviewPanel(
                     <input type="hidden" name="destination_endpoint" value=to.id.clone() />
                     <input type="hidden" name="destination_path" value=to_folder.path.clone() />
                     <input type="hidden" name="items" value=items />
+                    <input type="hidden" name="form_key" value=review.form_key.clone() />
                     <div class="field">
                         <label for="label">"Label"</label>
                         <input id="label" name="label" maxlength="128" placeholder="Shown in your transfers and at Globus" />
