@@ -8,6 +8,10 @@ use super::{Endpoint, Submission, TransferForm};
 /// How many recent collections are kept per account.
 pub const RECENT_COLLECTIONS: i64 = 8;
 
+/// The columns [`row`] reads.
+const SUBMISSION: &str = "SELECT id, account_id, submission_id, document, status, task_id, last_error, created_at \
+                          FROM transfer_submissions";
+
 fn row(r: &AnyRow) -> Result<Submission, sqlx::Error> {
     let document: String = r.try_get("document")?;
     Ok(Submission {
@@ -58,27 +62,21 @@ pub async fn insert(
 
 /// The user's submission started from the form `key`.
 pub async fn find_by_form_key(pool: &AnyPool, user_id: i64, key: &str) -> Result<Option<Submission>, sqlx::Error> {
-    let found = sqlx::query(
-        "SELECT id, account_id, submission_id, document, status, task_id, last_error, created_at \
-         FROM transfer_submissions WHERE user_id = $1 AND form_key = $2",
-    )
-    .bind(user_id)
-    .bind(key)
-    .fetch_optional(pool)
-    .await?;
+    let found = sqlx::query(&format!("{SUBMISSION} WHERE user_id = $1 AND form_key = $2"))
+        .bind(user_id)
+        .bind(key)
+        .fetch_optional(pool)
+        .await?;
     found.as_ref().map(row).transpose()
 }
 
 /// One of the user's submissions.
 pub async fn find(pool: &AnyPool, user_id: i64, id: &str) -> Result<Option<Submission>, sqlx::Error> {
-    let found = sqlx::query(
-        "SELECT id, account_id, submission_id, document, status, task_id, last_error, created_at \
-         FROM transfer_submissions WHERE id = $1 AND user_id = $2",
-    )
-    .bind(id)
-    .bind(user_id)
-    .fetch_optional(pool)
-    .await?;
+    let found = sqlx::query(&format!("{SUBMISSION} WHERE id = $1 AND user_id = $2"))
+        .bind(id)
+        .bind(user_id)
+        .fetch_optional(pool)
+        .await?;
     found.as_ref().map(row).transpose()
 }
 

@@ -9,13 +9,13 @@ use reqwest::{StatusCode, header};
 use serde_json::Value;
 use std::time::Duration;
 
-async fn page(app: &TestApp, cookie: &str, path: &str) -> String {
+pub(crate) async fn page(app: &TestApp, cookie: &str, path: &str) -> String {
     let res = app.get(path, Some(cookie)).await;
     assert_eq!(res.status(), StatusCode::OK, "{path}");
     res.text().await.unwrap()
 }
 
-fn location(res: &reqwest::Response) -> String {
+pub(crate) fn location(res: &reqwest::Response) -> String {
     res.headers()[header::LOCATION].to_str().unwrap().to_owned()
 }
 

@@ -4,25 +4,16 @@
 //! API. On SQLite and PostgreSQL.
 
 use crate::{
-    actions::endpoint_ids,
+    actions::{endpoint_ids, location, page},
+    service_api::action,
     support::{
         Backend, TestApp,
         oauth::{Linked, identity, linked},
     },
 };
-use reqwest::{StatusCode, header};
+use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::time::Duration;
-
-async fn page(app: &TestApp, cookie: &str, path: &str) -> String {
-    let res = app.get(path, Some(cookie)).await;
-    assert_eq!(res.status(), StatusCode::OK, "{path}");
-    res.text().await.unwrap()
-}
-
-fn location(res: &reqwest::Response) -> String {
-    res.headers()[header::LOCATION].to_str().unwrap().to_owned()
-}
 
 /// The user's collections whose names contain `text`.
 async fn collections(app: &TestApp, who: &Linked, text: &str) -> Vec<String> {
@@ -401,21 +392,15 @@ async fn ls_and_keyed_transfers_run_in_the_service_api(backend: Backend) {
     let ada = linked(&app, 0).await;
     let ids = endpoint_ids(&app, &ada).await;
     let key = crate::service_api::key(&app, "portal", &[]).await;
-    let run = |params: Value| {
+    let run = |name: &'static str, params: Value| {
         let (app, key, account) = (&app, key.clone(), ada.account_id.clone());
         async move {
-            let res = app
-                .client
-                .post(app.url(&format!("/api/v1/accounts/{account}/actions/ls")))
-                .bearer_auth(&key)
-                .json(&json!({ "params": params }))
-                .send()
-                .await
-                .unwrap();
+            let res = action(app, Some(&key), &account, name, Some(json!({ "params": params }))).await;
             (res.status(), res.json::<Value>().await.unwrap())
         }
     };
     let (status, body) = run(
+        "ls",
         json!({"endpoint_id": ids[0], "path": "/~/many-files/", "offset": "1990",
                                     "sort": "name", "order": "desc"}),
     )
@@ -430,10 +415,10 @@ async fn ls_and_keyed_transfers_run_in_the_service_api(backend: Backend) {
         "descending: the last page ends at the first"
     );
     assert_eq!(listing["entries"][0]["kind"], "file");
-    let (status, body) = run(json!({"endpoint_id": ids[0], "path": "/~/../etc/"})).await;
+    let (status, body) = run("ls", json!({"endpoint_id": ids[0], "path": "/~/../etc/"})).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert_eq!(body["field"], "path", "{body}");
-    let (status, body) = run(json!({"endpoint_id": ids[0], "sort": "owner"})).await;
+    let (status, body) = run("ls", json!({"endpoint_id": ids[0], "sort": "owner"})).await;
     assert_eq!(
         (status, body["field"].as_str()),
         (StatusCode::BAD_REQUEST, Some("sort")),
@@ -444,18 +429,7 @@ async fn ls_and_keyed_transfers_run_in_the_service_api(backend: Backend) {
         let params = json!({"source_endpoint": ids[0], "source_path": "/~/datasets/", "destination_endpoint": ids[1],
                             "destination_path": "/~/in/", "items": "index.json\n2024/",
                             "idempotency_key": idempotency_key});
-        let (app, key, account) = (&app, key.clone(), ada.account_id.clone());
-        async move {
-            let res = app
-                .client
-                .post(app.url(&format!("/api/v1/accounts/{account}/actions/transfer")))
-                .bearer_auth(&key)
-                .json(&json!({ "params": params }))
-                .send()
-                .await
-                .unwrap();
-            (res.status(), res.json::<Value>().await.unwrap())
-        }
+        run("transfer", params)
     };
     let (status, first) = transfer("nightly-2026-12-04").await;
     assert_eq!(status, StatusCode::OK, "{first}");

@@ -379,7 +379,13 @@ async fn key_names_are_checked_and_never_reused(backend: Backend) {
     ));
 }
 
-async fn action(app: &TestApp, key: Option<&str>, account: &str, name: &str, body: Option<Value>) -> reqwest::Response {
+pub(crate) async fn action(
+    app: &TestApp,
+    key: Option<&str>,
+    account: &str,
+    name: &str,
+    body: Option<Value>,
+) -> reqwest::Response {
     let mut req = app
         .client
         .post(app.url(&format!("/api/v1/accounts/{account}/actions/{name}")));
