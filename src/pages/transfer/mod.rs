@@ -271,7 +271,7 @@ fn Pane(side: Side, pane: PaneView, url: PageUrl, account: ActionAccount) -> imp
         ),
         None => None,
     };
-    let picker = picker.map(|picker| view! { <CollectionPicker side=side picker=picker url=url.clone() /> });
+    let picker = picker.map(|picker| view! { <CollectionPicker side=side picker=picker url=url.clone() /> }.into_any());
     let listing = listing.map(|listing| match listing {
         Ok(listing) => view! { <Folder side=side listing=listing url=url.clone() /> }.into_any(),
         Err(problem) => view! {
@@ -348,23 +348,28 @@ fn CollectionPicker(side: Side, picker: Picker, url: PageUrl) -> impl IntoView {
     view! {
         <form method="get" action="/transfer" class="stack-form picker" role="search">
             {url.hidden(&[&q_key, &scope_key])}
-            <label for=q_id.clone()>{format!("Find a collection ({})", side.title())}</label>
-            <input id=q_id name=q_key type="search" value=query.q.clone() maxlength="200" placeholder="Name, owner or description" />
-            <label for=scope_id.clone()>"In"</label>
-            <select id=scope_id name=scope_key>
-                <option value="" selected=scope.is_none()>"Everything you can see (with search text), else your own"</option>
-                {EndpointScope::ALL
-                    .into_iter()
-                    .filter(|s| *s != EndpointScope::All)
-                    .map(|s| view! { <option value=s.as_str() selected=scope == Some(s)>{s.label()}</option> })
-                    .collect_view()}
-            </select>
+            <div class="field">
+                <label for=q_id.clone()>{format!("Find a collection ({})", side.title())}</label>
+                <input id=q_id name=q_key type="search" value=query.q.clone() maxlength="200" placeholder="Name, owner or description" />
+            </div>
+            <div class="field">
+                <label for=scope_id.clone()>"Among"</label>
+                <select id=scope_id name=scope_key>
+                    <option value="" selected=scope.is_none()>"All you can see when searching, else yours"</option>
+                    {EndpointScope::ALL
+                        .into_iter()
+                        .filter(|s| *s != EndpointScope::All)
+                        .map(|s| view! { <option value=s.as_str() selected=scope == Some(s)>{s.label()}</option> })
+                        .collect_view()}
+                </select>
+            </div>
             <button type="submit" class="button button-primary">"Search collections"</button>
         </form>
         {recent}
         <h3>"Collections"</h3>
         {results}
     }
+    .into_any()
 }
 
 /// The folder's place: breadcrumbs, up, and a path to go to.
@@ -475,13 +480,14 @@ fn Folder(side: Side, listing: Listing, url: PageUrl) -> impl IntoView {
                     </td>
                 }
             });
+            // A folder is a link ending in `/`; a symbolic link shows its target.
             let name = match entry.kind {
-                FileKind::Dir => view! { <a href=open(&entry.name)><span aria-hidden="true">"📁 "</span>{entry.name.clone()}"/"</a> }.into_any(),
+                FileKind::Dir => view! { <a href=open(&entry.name)>{entry.name.clone()}"/"</a> }.into_any(),
                 FileKind::Link => {
                     let target = entry.link_target.clone().unwrap_or_default();
-                    view! { <span aria-hidden="true">"🔗 "</span>{entry.name.clone()}<span class="muted">{format!(" → {target}")}</span> }.into_any()
+                    view! { {entry.name.clone()}<span class="muted">{format!(" → {target}")}</span> }.into_any()
                 }
-                FileKind::File => view! { <span aria-hidden="true">"📄 "</span>{entry.name.clone()} }.into_any(),
+                FileKind::File => entry.name.clone().into_any(),
             };
             let size = match entry.kind {
                 FileKind::Dir => "—".to_owned(),
