@@ -327,10 +327,13 @@ fn CollectionPicker(side: Side, picker: Picker, url: PageUrl) -> impl IntoView {
         }
     });
     let results = match picker.results {
-        Ok(page) if page.endpoints.is_empty() => {
-            view! { <p class="muted">"No collection matches. Search by another word, or in another list."</p> }
-                .into_any()
+        Ok(page) if page.endpoints.is_empty() => view! {
+            <p class="muted">
+                "No collection matches. Search by name above: without search text this lists your own \
+                 collections."
+            </p>
         }
+        .into_any(),
         Ok(page) => {
             let more = (page.has_next_page || page.at_cap)
                 .then(|| view! { <p class="muted">"More collections match: add a word to the search."</p> });
