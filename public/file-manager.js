@@ -3,17 +3,24 @@
 // folder page is the same. Everything works without this file: plain links and GET forms, state in the URL.
 // Plain JS rather than an island: the WASM budget has no room, and nothing here needs Rust.
 let last;
+let shown = new URL(location.href); // the state the page shows (on Back, location has already moved on)
 const key = (url) => ['src', 'src_path', 'src_offset', 'src_sort', 'src_order', 'src_filter']
   .map((k) => url.searchParams.get(k)).join('\n');
 
 async function go(url, push, from) {
   const side = from?.closest('section[id]')?.id;
   const ticked = [...document.querySelectorAll('input[name=sel]:checked')].map((b) => b.value);
-  const same = key(url) === key(new URL(location.href));
-  const res = await fetch(url, { headers: { accept: 'text/html' } });
-  if (!res.ok || !res.url.includes('/transfer?')) return location.assign(url);
-  const next = new DOMParser().parseFromString(await res.text(), 'text/html');
-  document.querySelector('main').replaceWith(next.querySelector('main'));
+  const same = key(url) === key(shown);
+  let next;
+  try {
+    const res = await fetch(url, { headers: { accept: 'text/html' } });
+    if (!res.ok || !res.url.includes('/transfer?')) throw new Error(res.status);
+    next = new DOMParser().parseFromString(await res.text(), 'text/html');
+    document.querySelector('main').replaceWith(next.querySelector('main'));
+  } catch {
+    return location.assign(url); // the plain way: the browser loads it, or shows why not
+  }
+  shown = url;
   document.title = next.title;
   if (same) document.querySelectorAll('input[name=sel]').forEach((b) => (b.checked = ticked.includes(b.value)));
   if (push) history.pushState(null, '', url);

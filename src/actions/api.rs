@@ -136,7 +136,11 @@ pub async fn cancel_task(
     let notice = Notice::Cancel(outcome).to_query();
     let back = match back.as_deref() {
         Some(page)
-            if page.starts_with("/transfer/tasks/") && page.contains('?') && !page.contains(['#', '\r', '\n']) =>
+            // A transfer's page of ours, in characters a Location header carries as they are.
+            if page.starts_with("/transfer/tasks/")
+                && page.contains('?')
+                && !page.contains('#')
+                && page.bytes().all(|b| b.is_ascii_graphic()) =>
         {
             format!("{page}&{notice}")
         }

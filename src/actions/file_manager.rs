@@ -425,7 +425,8 @@ pub(crate) mod server {
     /// Where a plain-form start goes next.
     pub fn after_start(result: &Result<Submission, ActionProblem>, account: &str, back: &str) -> String {
         // Only our own page: `back` comes from the form.
-        let back = if back.starts_with("/transfer?") && !back.contains(['\r', '\n']) {
+        // Only our own page (`back` comes from the form), and only characters a Location header carries as they are.
+        let back = if back.starts_with("/transfer?") && back.bytes().all(|b| b.is_ascii_graphic()) {
             back.split('#').next().unwrap_or(back)
         } else {
             "/transfer?"

@@ -242,7 +242,7 @@ impl<'a> Transfer<'a> {
                 .collect(),
             offset: query.offset,
             limit: query.limit,
-            total: count("total").unwrap_or(query.offset + entries.len() as u32),
+            total: count("total").unwrap_or(query.offset.saturating_add(entries.len() as u32)),
             entries,
         })
     }
@@ -332,11 +332,10 @@ impl<'a> Transfer<'a> {
             .await
             .map_err(internal)?
         {
-            Some(earlier) if earlier.account_id == self.account_id => Ok(Some(earlier)),
-            Some(_) => Err(ActionProblem::invalid(
-                "idempotency_key",
-                "This key already started a transfer of another account.",
-            )),
+            // The same form again: its submission. The key with other details (a review left with Back and
+            // changed, an API key reused): refused, never silently the old transfer.
+            Some(earlier) if earlier.account_id == self.account_id && earlier.form == *form => Ok(Some(earlier)),
+            Some(_) => Err(broken("idempotency_key")),
             None => Ok(None),
         }
     }
@@ -532,10 +531,7 @@ pub fn validate(form: &TransferForm) -> Result<(), ActionProblem> {
         ));
     }
     if form.options.delete_destination_extra && SyncLevel::parse(&form.sync_level).is_none() {
-        return Err(ActionProblem::invalid(
-            "delete_destination_extra",
-            "Deleting what the source does not have needs a sync level: choose one, or leave it off.",
-        ));
+        return Err(broken("delete_destination_extra"));
     }
     let label = form.label.trim();
     if label.chars().count() > 128

@@ -303,6 +303,13 @@ pub fn field_rule(field: &str) -> Option<&'static str> {
         }
         "items" => "Pick at most 1,000 files or folders of the source folder, by their names.",
         "filter" => "A filter has at most 100 characters, no / and no control characters (* and ? are wildcards).",
+        "delete_destination_extra" => {
+            "Deleting what the source does not have needs a sync level: choose one, or leave it off."
+        }
+        "idempotency_key" => {
+            "This form (or key) already started a transfer with other details: start again from a new review, or \
+             use another key."
+        }
         "label" => "A label has at most 128 letters, digits, spaces and - _ . , ( ).",
         "sync_level" => "Sync level is one of exists, size, mtime, checksum (or none).",
         _ => return None,

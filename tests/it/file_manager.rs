@@ -89,6 +89,22 @@ async fn folders_are_browsed_sorted_filtered_and_paged(backend: Backend) {
         "{last}"
     );
     assert!(!last.contains("rel=\"next\"") && last.contains("rel=\"prev\""));
+    // A page past the end (the folder shrank, an edited URL): said so, and Previous leads to the last page.
+    let past = page(
+        &app,
+        &ada.cookie,
+        &format!("{base}&src_path=/~/many-files/&src_offset=5000"),
+    )
+    .await;
+    assert!(past.contains("No entries on this page: the folder has 2000."), "{past}");
+    assert!(past.contains("src_offset=1900\" rel=\"prev\""), "{past}");
+    let none = page(
+        &app,
+        &ada.cookie,
+        &format!("{base}&src_path=/~/many-files/&src_filter=nothing-like-it"),
+    )
+    .await;
+    assert!(none.contains("Nothing here matches “nothing-like-it”."), "{none}");
     // Filter (kept in the URL and the box) and sort.
     let filtered = page(
         &app,
@@ -283,6 +299,51 @@ async fn a_reviewed_selection_starts_one_transfer_followed_on_its_page(backend: 
         .await
         .unwrap();
     assert_eq!(rows, 1);
+    // The same key with other details (a review left with Back and changed): refused, not the old task.
+    let reused = {
+        let form = [
+            ("account", ada.account_id.as_str()),
+            ("back", "/transfer?review=1"),
+            ("source_endpoint", ids[0].as_str()),
+            ("source_path", "/~/datasets/2024/"),
+            ("destination_endpoint", ids[1].as_str()),
+            ("destination_path", "/~/datasets/"),
+            ("items", "summary.pdf"),
+            ("label", "changed my mind"),
+            ("form_key", "0b9d6c1e-5f7a-4e2b-9c3d-8a1f2e4b6c70"),
+        ];
+        location(
+            &app.post_plain_form_as("file_manager_start", &referer, &form, Some(&ada.cookie))
+                .await,
+        )
+    };
+    assert!(reused.ends_with("&invalid=idempotency_key#review"), "{reused}");
+    assert!(
+        page(&app, &ada.cookie, &reused)
+            .await
+            .contains("already started a transfer with other details")
+    );
+    // Deleting extra files without a sync level: the review says why.
+    let form = [
+        ("account", ada.account_id.as_str()),
+        ("back", "/transfer?review=1"),
+        ("source_endpoint", ids[0].as_str()),
+        ("source_path", "/~/datasets/2024/"),
+        ("destination_endpoint", ids[1].as_str()),
+        ("destination_path", "/~/datasets/"),
+        ("items", "summary.pdf"),
+        ("delete_destination_extra", "on"),
+    ];
+    let res = app
+        .post_plain_form_as("file_manager_start", &referer, &form, Some(&ada.cookie))
+        .await;
+    let back = location(&res);
+    assert!(back.ends_with("&invalid=delete_destination_extra#review"), "{back}");
+    assert!(
+        page(&app, &ada.cookie, &back)
+            .await
+            .contains("Deleting what the source does not have needs a sync level")
+    );
     let bad = start("copy", "../escape").await;
     assert!(bad.contains("&invalid=items#review"), "{bad}");
     let html = page(&app, &ada.cookie, &bad).await;

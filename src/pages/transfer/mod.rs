@@ -507,32 +507,27 @@ fn Folder(side: Side, listing: Listing, url: PageUrl) -> impl IntoView {
         })
         .collect_view();
     let shown = listing.entries.len() as u32;
-    let caption = if listing.total == 0 {
-        "This folder is empty.".to_owned()
-    } else if !query.filter.trim().is_empty() {
-        format!(
-            "Entries {}–{} of {} matching “{}”",
-            listing.offset + 1,
-            listing.offset + shown,
-            listing.total,
-            query.filter.trim()
-        )
-    } else {
-        format!(
-            "Entries {}–{} of {}",
-            listing.offset + 1,
-            listing.offset + shown,
-            listing.total
-        )
+    let filtered = !query.filter.trim().is_empty();
+    let (first, last) = (listing.offset.saturating_add(1), listing.offset.saturating_add(shown));
+    let caption = match (listing.total, shown) {
+        (0, _) if filtered => format!("Nothing here matches “{}”.", query.filter.trim()),
+        (0, _) => "This folder is empty.".to_owned(),
+        // A page past the end (the folder shrank, or the URL was edited): the pager leads back.
+        (total, 0) => format!("No entries on this page: the folder has {total}."),
+        (total, _) if filtered => format!("Entries {first}–{last} of {total} matching “{}”", query.filter.trim()),
+        (total, _) => format!("Entries {first}–{last} of {total}"),
     };
     let pages = listing.total.div_ceil(LS_PAGE).max(1);
-    let page = listing.offset / LS_PAGE + 1;
-    let pager = (pages > 1).then(|| {
+    let last_page = (pages - 1) * LS_PAGE;
+    let page = (listing.offset / LS_PAGE + 1).min(pages);
+    let pager = (pages > 1 || listing.offset > 0).then(|| {
         let to = |offset: u32| url.with(&[(&offset_key, (offset > 0).then(|| offset.to_string()).as_deref())]);
-        let previous = (listing.offset > 0)
-            .then(|| view! { <a href=to(listing.offset.saturating_sub(LS_PAGE)) rel="prev">"Previous"</a> });
-        let next = (listing.offset + shown < listing.total)
-            .then(|| view! { <a href=to(listing.offset + LS_PAGE) rel="next">"Next"</a> });
+        let previous = (listing.offset > 0).then(|| {
+            let href = to(listing.offset.saturating_sub(LS_PAGE).min(last_page));
+            view! { <a href=href rel="prev">"Previous"</a> }
+        });
+        let next = (last < listing.total)
+            .then(|| view! { <a href=to(listing.offset.saturating_add(LS_PAGE)) rel="next">"Next"</a> });
         view! {
             <nav class="pager" aria-label=format!("{} folder pages", side.title())>
                 {previous}" "<span>{format!("Page {page} of {pages}")}</span>" "{next}
