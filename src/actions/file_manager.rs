@@ -165,11 +165,7 @@ pub async fn start_transfer(
         label,
         sync_level,
         recursive: None,
-        items: items
-            .lines()
-            .filter(|n| !n.trim().is_empty())
-            .map(str::to_owned)
-            .collect(),
+        items: super::item_names(&items),
         options: super::TransferOptions {
             verify_checksum: verify_checksum.is_some(),
             preserve_timestamp: preserve_timestamp.is_some(),

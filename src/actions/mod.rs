@@ -389,6 +389,16 @@ pub struct Listing {
     pub total: u32,
 }
 
+/// Transfer items as the start form and the service API send them: names one per line, blank lines skipped. Not
+/// trimmed: a name may start or end with a space.
+pub fn item_names(lines: &str) -> Vec<String> {
+    lines
+        .lines()
+        .filter(|name| !name.trim().is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
 /// `path` as a folder: ending in `/`.
 pub fn folder_path(path: &str) -> String {
     if path.ends_with('/') {

@@ -18,6 +18,7 @@ use super::{
     ActionProblem, Cancellation, Endpoint, EndpointPage, EndpointScope, GLOBUS_ACTIONS, LS_MAX, LS_PAGE, Listing,
     ListingQuery, SortKey, Submission, Task, TaskDetail, TaskEvent, TransferForm, TransferOptions, configured,
     globus::{Transfer, internal},
+    item_names,
 };
 use crate::{delegation::ApiResponse, state::AppState};
 
@@ -306,17 +307,7 @@ impl Action {
                         label: text("label"),
                         sync_level: text("sync_level"),
                         recursive: matches!(text("recursive").as_str(), "true" | "on").then(|| "on".to_owned()),
-                        // Not trimmed: a name may start or end with a space.
-                        items: params
-                            .get("items")
-                            .map(|names| {
-                                names
-                                    .lines()
-                                    .filter(|name| !name.trim().is_empty())
-                                    .map(str::to_owned)
-                                    .collect()
-                            })
-                            .unwrap_or_default(),
+                        items: params.get("items").map(|names| item_names(names)).unwrap_or_default(),
                         options: TransferOptions {
                             verify_checksum: flag("verify_checksum")?,
                             preserve_timestamp: flag("preserve_timestamp")?,
